@@ -1,0 +1,26 @@
+// Lint rules are either errors or off, never warnings (a warning nobody reads is noise).
+import js from '@eslint/js';
+import { defineConfig } from 'eslint/config';
+import tseslint from 'typescript-eslint';
+
+export default defineConfig(
+  { ignores: ['dist/**', 'node_modules/**', '.data/**', 'coverage/**', 'test/support/*.cjs'] },
+  js.configs.recommended,
+  tseslint.configs.recommended,
+  {
+    linterOptions: { reportUnusedDisableDirectives: 'error' },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      'no-console': 'error',
+      eqeqeq: ['error', 'always'],
+      'no-eval': 'error',
+      'no-implied-eval': 'error',
+    },
+  },
+  {
+    // Scripts and tests talk to the terminal on purpose.
+    files: ['bench/**', 'src/cli/**', 'test/**'],
+    rules: { 'no-console': 'off' },
+  },
+);

@@ -1,0 +1,37 @@
+import express, { type Express } from 'express';
+import type { Config } from './config/env.js';
+import type { Logger } from './config/logger.js';
+import { publicDir, viewsDir } from './config/paths.js';
+import type { Db } from './db/tenant.js';
+import { errorHandler, notFound } from './middleware/errors.js';
+import { requestContext } from './middleware/request-context.js';
+import { cspNonce, hsts, noStore, permissionsPolicy, refuseTrace, securityHeaders } from './middleware/security-headers.js';
+import { buildRouter } from './routes/index.js';
+
+export interface AppDeps {
+  config: Config;
+  logger: Logger;
+  db: Db;
+}
+
+/** Builds the Express app. The middleware order below is the security model's order; keep it on one screen. */
+export function createApp({ config, logger, db }: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxy);
+  app.set('etag', false);
+  app.set('view engine', 'ejs');
+  app.set('views', viewsDir);
+  app.locals.publicUrl = config.publicUrl.toString();
+
+  app.use(requestContext(logger, { trustIncomingId: config.trustProxy !== false })); // 1. request id + access log
+  app.use(refuseTrace); //                                                             2. no TRACE/TRACK
+  app.use(cspNonce, securityHeaders({ https: config.publicUrl.protocol === 'https:' }), hsts, permissionsPolicy); // 3. headers
+  app.use('/static', express.static(publicDir, { index: false, dotfiles: 'ignore', maxAge: '1h', fallthrough: true })); // 4. assets (cacheable)
+  app.use(noStore); //                                                                  5. everything else: no-store
+  app.use(express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 200 })); // 6. form bodies, bounded
+  app.use(buildRouter({ config, db })); //                                              7. the route table
+  app.use(notFound); //                                                                 8. 404 page
+  app.use(errorHandler); //                                                             9. generic error page
+  return app;
+}

@@ -1,0 +1,194 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * Configuration, parsed once from the environment by zod. Every setting has a documented default
+ * (README "Configuration"); production refuses to start on unsafe values (see productionProblems).
+ */
+
+const booleanString = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const optionalString = z
+  .string()
+  .trim()
+  .transform((v) => (v === '' ? undefined : v))
+  .optional();
+
+const postgresUrl = z
+  .string()
+  .trim()
+  .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must be a postgres:// or postgresql:// URL');
+
+/**
+ * TRUST_PROXY: which peers may set X-Forwarded-For / -Proto. "false" (default) trusts none;
+ * a hop count ("1") or a comma-separated list of addresses/subnets/names Express understands
+ * ("loopback", "10.0.0.0/8", "uniquelocal"). "true" (trust everyone) is refused: any client could
+ * then forge its IP address and the HTTPS flag.
+ */
+const trustProxy = z
+  .string()
+  .trim()
+  .default('false')
+  .transform((v, ctx): false | number | string[] => {
+    if (v === '' || v === 'false' || v === '0') return false;
+    if (v === 'true') {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'must name the reverse proxy (a hop count like 1, or addresses such as loopback or 10.0.0.0/8); "true" would trust every client',
+      });
+      return z.NEVER;
+    }
+    if (/^\d+$/.test(v)) return Number(v);
+    const parts = v.split(',').map((p) => p.trim()).filter(Boolean);
+    const ok = parts.every((p) => /^(loopback|linklocal|uniquelocal|[0-9a-fA-F.:]+(\/\d{1,3})?)$/.test(p));
+    if (!ok) {
+      ctx.addIssue({ code: 'custom', message: 'must be false, a hop count, or a list of addresses/subnets' });
+      return z.NEVER;
+    }
+    return parts;
+  });
+
+const securityContact = z
+  .string()
+  .trim()
+  .transform((v) => (/^[^@\s:]+@[^@\s]+$/.test(v) ? `mailto:${v}` : v))
+  .refine((v) => /^(mailto:[^@\s]+@[^@\s]+|https:\/\/\S+|tel:\+?[0-9-]+)$/.test(v), 'must be an email address, mailto:, https:// or tel: URI');
+
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().trim().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
+  DATABASE_URL: postgresUrl.optional(),
+  MIGRATION_DATABASE_URL: postgresUrl.optional(),
+  MIGRATE_ON_START: booleanString.default(true),
+  DB_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+  DATA_DIR: z.string().trim().min(1).default('./.data'),
+  EMBEDDED_PG_PORT: z.coerce.number().int().min(1024).max(65535).default(54329),
+  SEED_DEMO: booleanString.optional(),
+  TRUST_PROXY: trustProxy,
+  TLS_CERT_FILE: optionalString,
+  TLS_KEY_FILE: optionalString,
+  SESSION_SECRET: optionalString,
+  SECURITY_CONTACT: securityContact.optional(),
+  SECURITY_TXT_EXPIRES: z.iso.datetime({ offset: true }).or(z.iso.date()).optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(120_000).default(10_000),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  env: Env['NODE_ENV'];
+  isProduction: boolean;
+  host: string;
+  port: number;
+  publicUrl: URL;
+  database:
+    | { kind: 'embedded'; port: number }
+    | { kind: 'external'; runtimeUrl: string; migrationUrl: string | undefined };
+  migrateOnStart: boolean;
+  poolMax: number;
+  dataDir: string;
+  seedDemo: boolean;
+  trustProxy: false | number | string[];
+  tls: { certFile: string; keyFile: string } | undefined;
+  sessionSecret: string | undefined;
+  securityContact: string;
+  securityTxtExpires: Date;
+  logLevel: Env['LOG_LEVEL'];
+  shutdownTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const DEV_SECURITY_CONTACT = 'mailto:security@example.invalid';
+/** security.txt must expire; by default we promise the current contact for 180 days from start-up. */
+const DEFAULT_SECURITY_TXT_DAYS = 180;
+
+/** Parses the environment. Throws a ConfigError naming each invalid setting; never returns a half-valid config. */
+export function loadConfig(source: NodeJS.ProcessEnv = process.env, now: Date = new Date()): Config {
+  const parsed = envSchema.safeParse(source);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(environment)'}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  if (Boolean(e.TLS_CERT_FILE) !== Boolean(e.TLS_KEY_FILE)) {
+    throw new ConfigError('Invalid configuration:\n  TLS_CERT_FILE and TLS_KEY_FILE must be set together');
+  }
+  const tls = e.TLS_CERT_FILE && e.TLS_KEY_FILE ? { certFile: e.TLS_CERT_FILE, keyFile: e.TLS_KEY_FILE } : undefined;
+  const defaultPublicUrl = `${tls ? 'https' : 'http'}://localhost:${e.PORT}`;
+  const config: Config = {
+    env: e.NODE_ENV,
+    isProduction: e.NODE_ENV === 'production',
+    host: e.HOST,
+    port: e.PORT,
+    publicUrl: new URL(e.PUBLIC_URL ?? defaultPublicUrl),
+    database: e.DATABASE_URL
+      ? { kind: 'external', runtimeUrl: e.DATABASE_URL, migrationUrl: e.MIGRATION_DATABASE_URL }
+      : { kind: 'embedded', port: e.EMBEDDED_PG_PORT },
+    migrateOnStart: e.MIGRATE_ON_START,
+    poolMax: e.DB_POOL_MAX,
+    dataDir: path.resolve(e.DATA_DIR),
+    // NOTE: the demo practice is seeded by default only into the embedded evaluation database.
+    seedDemo: e.SEED_DEMO ?? !e.DATABASE_URL,
+    trustProxy: e.TRUST_PROXY,
+    tls,
+    sessionSecret: e.SESSION_SECRET,
+    securityContact: e.SECURITY_CONTACT ?? DEV_SECURITY_CONTACT,
+    securityTxtExpires: e.SECURITY_TXT_EXPIRES
+      ? new Date(e.SECURITY_TXT_EXPIRES)
+      : new Date(now.getTime() + DEFAULT_SECURITY_TXT_DAYS * 86_400_000),
+    logLevel: e.LOG_LEVEL,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+  };
+  if (config.isProduction) {
+    const problems = productionProblems(config, e);
+    if (problems.length > 0) {
+      throw new ConfigError(
+        `Refusing to start with NODE_ENV=production on unsafe settings:\n${problems.map((p) => `  - ${p}`).join('\n')}\n` +
+          'See README "Production deployment".',
+      );
+    }
+  }
+  return config;
+}
+
+/**
+ * SECURITY: the production gate. Each entry names the one setting to fix, so an operator is never
+ * left guessing. Later subsystems (keys, sessions) add their checks here.
+ */
+export function productionProblems(config: Config, e: Env): string[] {
+  const problems: string[] = [];
+  if (config.database.kind === 'embedded') {
+    problems.push('DATABASE_URL: set it to your PostgreSQL server; the embedded database is for evaluation only');
+  } else if (config.migrateOnStart && !config.database.migrationUrl) {
+    problems.push(
+      'MIGRATION_DATABASE_URL: set it to the owner role that runs migrations (or set MIGRATE_ON_START=false and run `enamel migrate` yourself); the runtime role must not own the schema',
+    );
+  } else if (config.database.kind === 'external' && config.database.migrationUrl === config.database.runtimeUrl) {
+    problems.push('MIGRATION_DATABASE_URL: must use the owner role, not the same role and URL as DATABASE_URL');
+  }
+  if (config.publicUrl.protocol !== 'https:' || !e.PUBLIC_URL) {
+    problems.push('PUBLIC_URL: set it to the https:// address users open (e.g. https://enamel.example-dental.com)');
+  }
+  if (!config.tls && config.trustProxy === false) {
+    problems.push('TRUST_PROXY: set it to your TLS reverse proxy (e.g. 1 or 10.0.0.0/8), or set TLS_CERT_FILE and TLS_KEY_FILE to serve HTTPS directly');
+  }
+  if (!config.sessionSecret || config.sessionSecret.length < 32) {
+    problems.push('SESSION_SECRET: set it to a random value of at least 32 characters (e.g. `openssl rand -base64 48`)');
+  }
+  if (!e.SECURITY_CONTACT) {
+    problems.push('SECURITY_CONTACT: set the address that receives vulnerability reports (published in /.well-known/security.txt)');
+  }
+  if (config.seedDemo) {
+    problems.push('SEED_DEMO: must be false in production; the demo practice holds fake data');
+  }
+  return problems;
+}

@@ -1,0 +1,118 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Knex } from 'knex';
+import type { Config } from '../config/env.js';
+import type { Logger } from '../config/logger.js';
+import { seed as seedDemoPractice } from '../../seeds/demo-practice.js';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
+import { createKnex } from './knex.js';
+import { migrateLatest } from './migrations.js';
+import { OWNER_ROLE, RUNTIME_ROLE, createDatabase, provisionRoles, urlFor } from './provision.js';
+import { createDb, type Db } from './tenant.js';
+
+export const EMBEDDED_DATABASE = 'enamel';
+
+export interface OpenDatabase {
+  db: Db;
+  /** Closes the pool, then stops the embedded server if there is one. */
+  close(): Promise<void>;
+}
+
+interface RoleCredentials {
+  owner: string;
+  runtime: string;
+}
+
+async function loadOrCreateRoleCredentials(file: string): Promise<RoleCredentials> {
+  if (existsSync(file)) return JSON.parse(await readFile(file, 'utf8')) as RoleCredentials;
+  const creds = { owner: randomBytes(24).toString('hex'), runtime: randomBytes(24).toString('hex') };
+  await writeFile(file, JSON.stringify(creds), { mode: 0o600 });
+  return creds;
+}
+
+/**
+ * Connects the app to its database: the embedded server under DATA_DIR by default, or
+ * DATABASE_URL. Runs migrations as the owner role (when configured), seeds the demo practice
+ * when asked, checks the runtime role is safe, and returns the runtime role's pool.
+ */
+export async function openDatabase(config: Config, logger: Logger): Promise<OpenDatabase> {
+  let embedded: EmbeddedPostgres | undefined;
+  let runtimeUrl: string;
+  let migrationUrl: string | undefined;
+
+  if (config.database.kind === 'embedded') {
+    embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.database.port, logger });
+    try {
+      const creds = await loadOrCreateRoleCredentials(path.join(config.dataDir, 'pg-roles.json'));
+      const superuserUrl = embedded.superuserUrl();
+      await provisionRoles(superuserUrl, creds);
+      await createDatabase(superuserUrl, EMBEDDED_DATABASE);
+      runtimeUrl = urlFor(superuserUrl, RUNTIME_ROLE, creds.runtime, EMBEDDED_DATABASE);
+      migrationUrl = urlFor(superuserUrl, OWNER_ROLE, creds.owner, EMBEDDED_DATABASE);
+    } catch (err) {
+      await embedded.stop();
+      throw err;
+    }
+  } else {
+    runtimeUrl = config.database.runtimeUrl;
+    migrationUrl = config.database.migrationUrl;
+  }
+
+  const knex = createKnex(runtimeUrl, { poolMax: config.poolMax, applicationName: 'enamel' });
+  const close = async (): Promise<void> => {
+    await knex.destroy();
+    await embedded?.stop();
+  };
+  try {
+    if (config.migrateOnStart && migrationUrl) {
+      const owner = createKnex(migrationUrl, { poolMax: 2, applicationName: 'enamel-migrate' });
+      try {
+        const applied = await migrateLatest(owner);
+        logger.info({ count: applied.length }, applied.length ? 'migrations applied' : 'migrations current');
+        if (config.seedDemo) {
+          const result = await seedDemoPractice(owner);
+          if (result.created) logger.info('demo practice seeded (fake data) at /p/demo');
+        }
+      } finally {
+        await owner.destroy();
+      }
+    } else if (config.migrateOnStart) {
+      logger.warn('MIGRATION_DATABASE_URL is not set: migrations were not run (run `enamel migrate` as the owner role)');
+    }
+    await checkRuntimeRole(knex, config, logger);
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { db: createDb(knex), close };
+}
+
+/**
+ * SECURITY: the runtime role must be bound by row-level security and own nothing, or RLS and the
+ * audit log's grants mean nothing. Production refuses to start; development warns.
+ */
+export async function runtimeRoleProblems(knex: Knex): Promise<string[]> {
+  const role = await knex.raw<{ rows: { rolsuper: boolean; rolbypassrls: boolean; owned: number }[] }>(
+    `SELECT r.rolsuper, r.rolbypassrls,
+            (SELECT count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = 'public' AND pg_has_role(current_user, c.relowner, 'USAGE')) AS owned
+       FROM pg_roles r WHERE r.rolname = current_user`,
+  );
+  const r = role.rows[0];
+  if (!r) return ['the runtime role could not be inspected'];
+  const problems: string[] = [];
+  if (r.rolsuper) problems.push('the DATABASE_URL role is a superuser');
+  if (r.rolbypassrls) problems.push('the DATABASE_URL role has BYPASSRLS');
+  if (r.owned > 0) problems.push(`the DATABASE_URL role owns ${r.owned} relations in the schema (it must own nothing)`);
+  return problems;
+}
+
+async function checkRuntimeRole(knex: Knex, config: Config, logger: Logger): Promise<void> {
+  const problems = await runtimeRoleProblems(knex);
+  if (problems.length === 0) return;
+  const message = `Unsafe DATABASE_URL role: ${problems.join('; ')}. Connect as the runtime role ${RUNTIME_ROLE} (README "Database roles").`;
+  if (config.isProduction) throw new Error(message);
+  logger.warn(message);
+}

@@ -1,0 +1,55 @@
+import type { Knex } from 'knex';
+
+/**
+ * Tenant context. Every tenant table carries `practice_id` and a forced row-level-security policy
+ * `practice_id = enamel_current_practice_id()` (migrations/20261123000001_tenancy.ts). The setting
+ * behind that function is only ever set here, with SET LOCAL semantics (set_config(..., true)), so
+ * it ends with the transaction and can never leak to the next user of a pooled connection.
+ */
+
+export type ActorKind = 'user' | 'patient_link' | 'system' | 'operator' | 'anonymous';
+
+/** Who is doing the work: recorded in the transaction (app.actor) for triggers and audit. Ids only. */
+export interface Actor {
+  kind: ActorKind;
+  id?: string;
+}
+
+export const ANONYMOUS: Actor = { kind: 'anonymous' };
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const ACTOR_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+export function isUuid(value: unknown): value is string {
+  return typeof value === 'string' && UUID.test(value);
+}
+
+export type TenantWork<T> = (trx: Knex.Transaction) => Promise<T>;
+
+export interface Db {
+  /** The runtime role's pool. Outside withPractice it sees no tenant rows at all. */
+  readonly knex: Knex;
+  /**
+   * Runs `work` in one transaction scoped to one practice (RLS) and one actor. Commits when `work`
+   * resolves, rolls back when it throws: a failure midway leaves nothing behind.
+   */
+  withPractice<T>(practiceId: string, actor: Actor, work: TenantWork<T>): Promise<T>;
+}
+
+/** SECURITY: the one place the tenant context is set. */
+export async function withPractice<T>(knex: Knex, practiceId: string, actor: Actor, work: TenantWork<T>): Promise<T> {
+  if (!isUuid(practiceId)) throw new TypeError('withPractice: practiceId must be a UUID');
+  if (actor.id !== undefined && !ACTOR_ID.test(actor.id)) throw new TypeError('withPractice: actor id must be an id, not free text');
+  const actorSetting = actor.id ? `${actor.kind}:${actor.id}` : actor.kind;
+  return knex.transaction(async (trx) => {
+    await trx.raw("SELECT set_config('app.practice_id', ?, true), set_config('app.actor', ?, true)", [practiceId, actorSetting]);
+    return work(trx);
+  });
+}
+
+export function createDb(knex: Knex): Db {
+  return {
+    knex,
+    withPractice: (practiceId, actor, work) => withPractice(knex, practiceId, actor, work),
+  };
+}

@@ -1,0 +1,44 @@
+import type { Knex } from 'knex';
+
+/** The only SQL touching practices and locations. All but the slug lookup need the tenant context. */
+
+export interface PracticeRow {
+  id: string;
+  slug: string;
+  name: string;
+  status: string;
+}
+
+export interface LocationRow {
+  id: string;
+  name: string;
+  address_line1: string;
+  address_line2: string;
+  city: string;
+  region: string;
+  postal_code: string;
+  phone: string;
+}
+
+/** An active practice's id from its public slug (SECURITY DEFINER function: returns the id only). */
+export async function findActivePracticeIdBySlug(knex: Knex, slug: string): Promise<string | undefined> {
+  const result = await knex.raw<{ rows: { id: string | null }[] }>('SELECT enamel_practice_id_by_slug(?) AS id', [slug]);
+  return result.rows[0]?.id ?? undefined;
+}
+
+/** The current practice (RLS: only the one in context is visible). */
+export function findCurrentPractice(trx: Knex.Transaction): Promise<PracticeRow | undefined> {
+  return trx<PracticeRow>('practices').first('id', 'slug', 'name', 'status');
+}
+
+export function findPracticePhone(trx: Knex.Transaction): Promise<string | null> {
+  return trx('practice_settings')
+    .first<{ phone: string | null } | undefined>('phone')
+    .then((r) => r?.phone ?? null);
+}
+
+export function listLocations(trx: Knex.Transaction): Promise<LocationRow[]> {
+  return trx<LocationRow>('locations')
+    .select('id', 'name', 'address_line1', 'address_line2', 'city', 'region', 'postal_code', 'phone')
+    .orderBy('name');
+}

@@ -1,0 +1,118 @@
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { Express } from 'express';
+import { createApp } from './app.js';
+import { ConfigError, loadConfig, type Config } from './config/env.js';
+import { createLogger, type Logger } from './config/logger.js';
+import { openDatabase, type OpenDatabase } from './db/bootstrap.js';
+
+/**
+ * SECURITY: TLS 1.2 minimum with forward-secret AEAD suites only (TLS 1.3 suites are all AEAD and
+ * chosen by Node). Used only when TLS_CERT_FILE/TLS_KEY_FILE are set; normally the reverse proxy
+ * terminates TLS.
+ */
+const TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+function createServer(app: Express, config: Config): http.Server {
+  if (!config.tls) return http.createServer(app);
+  return https.createServer(
+    {
+      cert: readFileSync(config.tls.certFile),
+      key: readFileSync(config.tls.keyFile),
+      minVersion: 'TLSv1.2',
+      ciphers: TLS12_CIPHERS,
+      honorCipherOrder: true,
+    },
+    app,
+  );
+}
+
+/** Starts everything; returns a stop function that drains requests, closes the pool, then stops the database. */
+export async function start(config: Config, logger: Logger): Promise<{ server: http.Server; stop: () => Promise<void> }> {
+  if (config.database.kind === 'embedded') {
+    logger.warn(
+      '*** EVALUATION MODE: embedded PostgreSQL under %s with locally generated credentials. Not for real patient data. ***',
+      config.dataDir,
+    );
+  }
+  const database: OpenDatabase = await openDatabase(config, logger);
+  const app = createApp({ config, logger, db: database.db });
+  const server = createServer(app, config);
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 60_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  }).catch(async (err: unknown) => {
+    await database.close();
+    throw err;
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  logger.info({ port, host: config.host, url: config.publicUrl.toString() }, 'Enamel is listening');
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      // 1. stop accepting; idle keep-alive sockets close now, busy ones after their response.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const force = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
+      await closed;
+      clearTimeout(force);
+      // 2. then the pool, 3. then the embedded database.
+      await database.close();
+      logger.info('shut down cleanly');
+    })();
+    return stopping;
+  };
+  return { server, stop };
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+  let running: Awaited<ReturnType<typeof start>>;
+  try {
+    running = await start(config, logger);
+  } catch (err) {
+    logger.fatal({ err }, 'start-up failed');
+    process.stderr.write(`Enamel could not start: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  }
+  const onSignal = (signal: NodeJS.Signals): void => {
+    logger.info({ signal }, 'shutting down');
+    running.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+}
+
+// Run when executed directly (node dist/src/server.js, tsx src/server.ts), not when imported by tests.
+const entry = process.argv[1] ?? '';
+if (/[\\/]server\.(ts|js)$/.test(entry)) {
+  await main();
+}

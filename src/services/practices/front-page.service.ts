@@ -1,0 +1,30 @@
+import type { Db } from '../../db/tenant.js';
+import { ANONYMOUS } from '../../db/tenant.js';
+import { findActivePracticeIdBySlug, findCurrentPractice, findPracticePhone, listLocations } from '../../queries/practices.queries.js';
+
+/** What a practice's public front page shows: business information only, never PHI. */
+export interface FrontPage {
+  name: string;
+  phone: string | null;
+  locations: { name: string; addressLines: string[]; phone: string }[];
+}
+
+/** Loads an active practice's front page through its tenant context; undefined when there is none. */
+export async function getFrontPage(db: Db, slug: string): Promise<FrontPage | undefined> {
+  const practiceId = await findActivePracticeIdBySlug(db.knex, slug);
+  if (!practiceId) return undefined;
+  return db.withPractice(practiceId, ANONYMOUS, async (trx) => {
+    const practice = await findCurrentPractice(trx);
+    if (!practice) return undefined;
+    const [phone, locations] = [await findPracticePhone(trx), await listLocations(trx)];
+    return {
+      name: practice.name,
+      phone,
+      locations: locations.map((l) => ({
+        name: l.name,
+        addressLines: [l.address_line1, l.address_line2, [l.city, [l.region, l.postal_code].filter(Boolean).join(' ')].filter(Boolean).join(', ')].filter(Boolean),
+        phone: l.phone,
+      })),
+    };
+  });
+}

@@ -1,0 +1,18 @@
+import type { Logger } from 'pino';
+
+declare global {
+  namespace Express {
+    interface Request {
+      /** Request id: generated here (or taken from a trusted proxy), on every log line and error page. */
+      id: string;
+      /** Logger bound to this request's id. */
+      log: Logger;
+    }
+    interface Locals {
+      /** Per-response CSP nonce for the rare inline script or style. */
+      cspNonce: string;
+    }
+  }
+}
+
+export {};
