@@ -60,6 +60,9 @@ export async function rollbackAll(owner: Knex): Promise<string[]> {
  */
 export async function pendingMigrations(db: Knex): Promise<string[]> {
   const expected = await expectedMigrations();
+  const exists = await db.raw<{ rows: { t: string | null }[] }>('SELECT to_regclass(?) AS t', [MIGRATIONS_TABLE]);
+  // CASE: a database nobody has migrated yet has no migrations table: everything is pending.
+  if (!exists.rows[0]?.t) return expected;
   const rows = await db.select('name').from(MIGRATIONS_TABLE);
   const done = new Set(rows.map((r: { name: string }) => r.name));
   return expected.filter((name) => !done.has(name));

@@ -1,0 +1,45 @@
+import { expect } from 'chai';
+import type { Router } from 'express';
+import { accessOf } from '../../src/routes/access.js';
+import { buildRouter } from '../../src/routes/index.js';
+import { createDb } from '../../src/db/tenant.js';
+import { createKnex } from '../../src/db/knex.js';
+import { testConfig } from '../support/app.js';
+
+interface Layer {
+  route?: { path: string; methods: Record<string, boolean>; stack: { handle: unknown }[] };
+  handle?: { stack?: Layer[] };
+}
+
+/** Every route in a router (recursing into mounted routers), with its first handler. */
+function walk(stack: Layer[], found: { route: string; first: unknown }[] = []): { route: string; first: unknown }[] {
+  for (const layer of stack) {
+    if (layer.route) {
+      const methods = Object.keys(layer.route.methods).join(',').toUpperCase();
+      found.push({ route: `${methods} ${layer.route.path}`, first: layer.route.stack[0]?.handle });
+    } else if (layer.handle?.stack) {
+      walk(layer.handle.stack, found);
+    }
+  }
+  return found;
+}
+
+describe('route inventory', () => {
+  const knex = createKnex('postgres://unused@127.0.0.1:1/unused');
+  after(() => knex.destroy());
+
+  it('every route declares its access as its first handler', () => {
+    const router = buildRouter({ config: testConfig(), db: createDb(knex) }) as Router & { stack: Layer[] };
+    const routes = walk(router.stack);
+    expect(routes.length).to.be.greaterThan(3);
+    const undeclared = routes.filter((r) => !accessOf(r.first)).map((r) => r.route);
+    expect(undeclared, 'routes without an access declaration').to.deep.equal([]);
+  });
+
+  it('the walker notices a route without a declaration', () => {
+    const router = buildRouter({ config: testConfig(), db: createDb(knex) }) as Router & { stack: Layer[] };
+    router.get('/forgotten', (_req, res) => res.send('oops'));
+    const undeclared = walk(router.stack).filter((r) => !accessOf(r.first)).map((r) => r.route);
+    expect(undeclared).to.deep.equal(['GET /forgotten']);
+  });
+});

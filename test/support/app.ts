@@ -1,0 +1,30 @@
+import { Writable } from 'node:stream';
+import type { Express } from 'express';
+import { createApp } from '../../src/app.js';
+import { loadConfig, type Config } from '../../src/config/env.js';
+import { createLogger } from '../../src/config/logger.js';
+import type { Db } from '../../src/db/tenant.js';
+
+/** Collects the JSON lines a logger writes, so tests can assert what is (not) logged. */
+export function captureLogs(): { lines: Record<string, unknown>[]; stream: Writable } {
+  const lines: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const l of chunk.toString().split('\n')) if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { lines, stream };
+}
+
+export function testConfig(env: NodeJS.ProcessEnv = {}): Config {
+  return loadConfig({ NODE_ENV: 'test', DATABASE_URL: 'postgres://unused@127.0.0.1/unused', ...env });
+}
+
+/** The real app, wired to a test database, logging into memory. */
+export function buildTestApp(db: Db, env: NodeJS.ProcessEnv = {}): { app: Express; logs: Record<string, unknown>[]; config: Config } {
+  const config = testConfig(env);
+  const { lines, stream } = captureLogs();
+  const app = createApp({ config, logger: createLogger('debug', stream), db });
+  return { app, logs: lines, config };
+}

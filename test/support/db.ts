@@ -1,0 +1,50 @@
+import type { Knex } from 'knex';
+import { createKnex } from '../../src/db/knex.js';
+import { OWNER_ROLE, RUNTIME_ROLE, createDatabase, dropDatabase, urlFor } from '../../src/db/provision.js';
+import { createDb, type Db } from '../../src/db/tenant.js';
+import { testCluster } from './cluster.js';
+
+export interface TestDatabase {
+  name: string;
+  ownerUrl: string;
+  runtimeUrl: string;
+  /** Owner role: migrations, seeds, factories. */
+  owner: Knex;
+  /** Runtime role: what the app uses. */
+  app: Knex;
+  db: Db;
+}
+
+let counter = 0;
+
+/** Creates a fresh database for one test file: a clone of the migrated template, or empty. */
+export async function createTestDatabase(options: { migrated?: boolean } = {}): Promise<TestDatabase> {
+  const c = testCluster();
+  const name = `${c.prefix}_${++counter}`;
+  await createDatabase(c.superuserUrl, name, options.migrated === false ? undefined : c.template);
+  const ownerUrl = urlFor(c.superuserUrl, OWNER_ROLE, c.passwords.owner, name);
+  const runtimeUrl = urlFor(c.superuserUrl, RUNTIME_ROLE, c.passwords.runtime, name);
+  const owner = createKnex(ownerUrl, { poolMax: 2 });
+  const app = createKnex(runtimeUrl, { poolMax: 4 });
+  return { name, ownerUrl, runtimeUrl, owner, app, db: createDb(app) };
+}
+
+export async function destroyTestDatabase(t: TestDatabase): Promise<void> {
+  await Promise.all([t.owner.destroy(), t.app.destroy()]);
+  await dropDatabase(testCluster().superuserUrl, t.name);
+}
+
+/**
+ * Registers before/after hooks giving the enclosing describe block its own database.
+ * Use as `const t = useTestDatabase();` then `t.current.db` inside tests.
+ */
+export function useTestDatabase(options: { migrated?: boolean } = {}): { current: TestDatabase } {
+  const holder = {} as { current: TestDatabase };
+  before(async () => {
+    holder.current = await createTestDatabase(options);
+  });
+  after(async () => {
+    if (holder.current) await destroyTestDatabase(holder.current);
+  });
+  return holder;
+}
