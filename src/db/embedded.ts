@@ -1,7 +1,7 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../config/logger.js';
@@ -81,6 +81,16 @@ function run(command: string, args: string[], user: { uid: number; gid: number }
   });
 }
 
+/** CASE: running as root with DATA_DIR below a private directory: say so instead of initdb's riddle. */
+async function assertTraversable(dir: string): Promise<void> {
+  for (let d = dir; ; d = path.dirname(d)) {
+    if (((await stat(d)).mode & 0o001) === 0) {
+      throw new Error(`The postgres user cannot pass through ${d} to reach DATA_DIR: choose another DATA_DIR or run \`chmod o+x ${d}\`.`);
+    }
+    if (path.dirname(d) === d) return;
+  }
+}
+
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -113,7 +123,10 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port: nu
   const pgdata = path.join(dataDir, 'pg');
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   // NOTE: as root, the postgres user must be able to pass through DATA_DIR (not list or read it).
-  if (user) await chmod(dataDir, 0o711);
+  if (user) {
+    await chmod(dataDir, 0o711);
+    await assertTraversable(path.dirname(dataDir));
+  }
   const creds = await loadOrCreateCredentials(path.join(dataDir, 'pg-superuser.json'));
 
   if (!existsSync(path.join(pgdata, 'PG_VERSION'))) {
