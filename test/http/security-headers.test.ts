@@ -91,3 +91,17 @@ describe('security headers', () => {
     expect(res.text).to.not.match(/(src|href)="(https?:)?\/\//);
   });
 });
+
+describe('static files', () => {
+  const t = useTestDatabase();
+
+  it('never lists directories or serves dotfiles', async () => {
+    const { app } = buildTestApp(t.current.db);
+    for (const path of ['/static/', '/static/css/', '/static/.gitkeep', '/static/../package.json']) {
+      const res = await request(app).get(path);
+      expect(res.status, path).to.equal(404);
+      expect(res.text, path).to.include('Page not found');
+      expect(res.text, path).to.not.match(/Index of|>app\.css</);
+    }
+  });
+});

@@ -8,13 +8,17 @@ export interface TestCluster {
   prefix: string;
 }
 
-let cluster: TestCluster | undefined;
+// NOTE: kept on globalThis, not in module state: mocha may load a test file through require() or
+// import() (files with top-level await), which gives two instances of this module.
+const KEY = Symbol.for('enamel.test.cluster');
+const store = globalThis as unknown as { [KEY]?: TestCluster };
 
 export function setTestCluster(value: TestCluster): void {
-  cluster = value;
+  store[KEY] = value;
 }
 
 export function testCluster(): TestCluster {
+  const cluster = store[KEY];
   if (!cluster) throw new Error('test cluster not started: run the tests through `npm test` (mocha global setup)');
   return cluster;
 }
