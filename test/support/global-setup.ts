@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createLogger } from '../../src/config/logger.js';
@@ -9,6 +8,7 @@ import { createKnex } from '../../src/db/knex.js';
 import { migrateLatest } from '../../src/db/migrations.js';
 import { OWNER_ROLE, createDatabase, dropDatabase, onDatabase, provisionRoles, urlFor } from '../../src/db/provision.js';
 import { setTestCluster, testCluster } from './cluster.js';
+import { freePort } from './free-port.js';
 
 /**
  * One PostgreSQL for the whole run: an embedded server in a temporary directory, or the server
@@ -17,17 +17,6 @@ import { setTestCluster, testCluster } from './cluster.js';
  */
 let embedded: EmbeddedPostgres | undefined;
 let tempDir: string | undefined;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export async function mochaGlobalSetup(): Promise<void> {
   const logger = createLogger('warn');

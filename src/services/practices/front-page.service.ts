@@ -16,7 +16,8 @@ export async function getFrontPage(db: Db, slug: string): Promise<FrontPage | un
   return db.withPractice(practiceId, ANONYMOUS, async (trx) => {
     const practice = await findCurrentPractice(trx);
     if (!practice) return undefined;
-    const [phone, locations] = [await findPracticePhone(trx), await listLocations(trx)];
+    const phone = await findPracticePhone(trx);
+    const locations = await listLocations(trx);
     return {
       name: practice.name,
       phone,
