@@ -24,7 +24,7 @@ async function migrate(args: string[]): Promise<number> {
   try {
     if (args[0] === 'status') {
       const pending = new Set(await pendingMigrations(owner));
-      for (const name of await expectedMigrations()) console.log(`${pending.has(name) ? 'pending ' : 'applied '} ${name}`);
+      for (const name of await expectedMigrations()) process.stdout.write(`${pending.has(name) ? 'pending ' : 'applied '} ${name}\n`);
       return 0;
     }
     if (args.length > 0) {
@@ -32,7 +32,7 @@ async function migrate(args: string[]): Promise<number> {
       return 2;
     }
     const applied = await migrateLatest(owner);
-    console.log(applied.length ? `applied ${applied.length} migration(s):\n  ${applied.join('\n  ')}` : 'migrations are current');
+    process.stdout.write(applied.length ? `applied ${applied.length} migration(s):\n  ${applied.join('\n  ')}\n` : 'migrations are current\n');
     return 0;
   } finally {
     await owner.destroy();
