@@ -1,5 +1,21 @@
 #!/usr/bin/env node
+import { loadConfig } from '../config/env.js';
+import { createLogger } from '../config/logger.js';
+import { createCrypto } from '../crypto/index.js';
+import {
+  PURPOSES,
+  keyStatus,
+  resumeAllRotations,
+  rewrapAll,
+  rotateDataKey,
+  runRotation,
+  shredPractice,
+  type KeyServices,
+  type RotationJob,
+} from '../crypto/key-management.js';
+import type { Purpose } from '../crypto/keyring.js';
 import { createKnex } from '../db/knex.js';
+import { createDb, isUuid, type Actor } from '../db/tenant.js';
 import { expectedMigrations, migrateLatest, pendingMigrations } from '../db/migrations.js';
 
 /**
@@ -9,9 +25,19 @@ import { expectedMigrations, migrateLatest, pendingMigrations } from '../db/migr
 const USAGE = `Usage: enamel <command>
 
 Commands:
-  migrate           apply pending migrations as the owner role (MIGRATION_DATABASE_URL)
-  migrate status    list migrations and whether each is applied
-  help              show this text
+  migrate                         apply pending migrations as the owner role (MIGRATION_DATABASE_URL)
+  migrate status                  list migrations and whether each is applied
+  keys status                     data-key versions, status and KEK per practice; running re-encryptions
+  keys rotate --practice ID [--purpose fields|blind-index|files]
+                                  new data-key version(s), then re-encrypt (resumable)
+  keys resume                     finish every interrupted re-encryption
+  keys rewrap                     re-wrap every data key under the active KEK (after adding a KEK)
+  keys shred --practice ID --confirm ID
+                                  destroy every data key of a practice (irreversible)
+  help                            show this text
+
+Key commands use DATABASE_URL (runtime role) and the KEK settings (KEK_FILE or ENAMEL_KEKS).
+Every key action is recorded in key_events with the actor "operator:cli-$USER".
 `;
 
 async function migrate(args: string[]): Promise<number> {
@@ -39,11 +65,94 @@ async function migrate(args: string[]): Promise<number> {
   }
 }
 
+function option(args: string[], name: string): string | undefined {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+async function keys(args: string[]): Promise<number> {
+  const [sub] = args;
+  if (!sub || !['status', 'rotate', 'resume', 'rewrap', 'shred'].includes(sub)) {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  const config = loadConfig();
+  if (config.database.kind !== 'external') {
+    process.stderr.write('DATABASE_URL is not set: key commands work on the database the app uses (runtime role).\n');
+    return 2;
+  }
+  const logger = createLogger('warn');
+  const knex = createKnex(config.database.runtimeUrl, { poolMax: 2, applicationName: 'enamel-cli' });
+  const user = (process.env.USER ?? 'unknown').replace(/[^A-Za-z0-9_-]/g, '').slice(0, 40) || 'unknown';
+  const actor: Actor = { kind: 'operator', id: `cli-${user}` };
+  try {
+    const { keyring, files } = await createCrypto(config, logger);
+    const s: KeyServices = { db: createDb(knex), keyring, files };
+    const practiceId = option(args, 'practice');
+    if ((sub === 'rotate' || sub === 'shred') && !isUuid(practiceId)) {
+      process.stderr.write(`keys ${sub} needs --practice <practice id> (see \`enamel keys status\`)\n`);
+      return 2;
+    }
+    const progress = (j: RotationJob): void => {
+      process.stdout.write(`  ${j.purpose} v${j.from_version}→v${j.to_version}: ${j.done}/${j.total} rows${j.status === 'done' ? ' (done)' : ''}\n`);
+    };
+    switch (sub) {
+      case 'status': {
+        const { keys: rows, jobs } = await keyStatus(s, actor);
+        process.stdout.write(`KEK provider: ${keyring.provider.kind}, active KEK ${keyring.provider.activeKekId()}${keyring.provider.isEvaluation ? ' (EVALUATION)' : ''}\n`);
+        for (const r of rows) {
+          process.stdout.write(`${r.practiceId}  ${r.purpose.padEnd(11)} v${r.version}  ${r.status.padEnd(9)} ${r.kekId ?? '-'}\n`);
+        }
+        for (const j of jobs) process.stdout.write(`re-encryption running: ${j.practice_id} ${j.purpose} ${j.done}/${j.total}\n`);
+        if (rows.length === 0) process.stdout.write('no data keys yet (they are created on first use)\n');
+        return 0;
+      }
+      case 'rotate': {
+        const purposeArg = option(args, 'purpose');
+        if (purposeArg && !PURPOSES.includes(purposeArg as Purpose)) {
+          process.stderr.write(`--purpose must be one of ${PURPOSES.join(', ')}\n`);
+          return 2;
+        }
+        for (const purpose of purposeArg ? [purposeArg as Purpose] : PURPOSES) {
+          const job = await rotateDataKey(s, practiceId!, purpose, actor);
+          process.stdout.write(`rotated ${purpose} to v${job.to_version}; re-encrypting ${job.total} rows\n`);
+          await runRotation(s, practiceId!, job.id, actor, { onProgress: progress });
+        }
+        return 0;
+      }
+      case 'resume': {
+        const n = await resumeAllRotations(s, actor, progress);
+        process.stdout.write(n ? `finished ${n} re-encryption(s)\n` : 'no interrupted re-encryption\n');
+        return 0;
+      }
+      case 'rewrap': {
+        const n = await rewrapAll(s, actor);
+        process.stdout.write(`re-wrapped ${n} data key(s) under KEK ${keyring.provider.activeKekId()}\n`);
+        return 0;
+      }
+      case 'shred': {
+        if (option(args, 'confirm') !== practiceId) {
+          process.stderr.write('Shredding destroys the practice\'s data for good. Repeat the practice id with --confirm to proceed.\n');
+          return 2;
+        }
+        const n = await shredPractice(s, practiceId!, actor);
+        process.stdout.write(`destroyed ${n} data key(s) of practice ${practiceId}; its encrypted data can no longer be read\n`);
+        return 0;
+      }
+    }
+    return 2;
+  } finally {
+    await knex.destroy();
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'migrate':
       return migrate(rest);
+    case 'keys':
+      return keys(rest);
     case undefined:
     case 'help':
     case '--help':

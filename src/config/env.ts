@@ -73,6 +73,10 @@ export const envSchema = z.object({
   TLS_CERT_FILE: optionalString,
   TLS_KEY_FILE: optionalString,
   SESSION_SECRET: optionalString,
+  KEK_FILE: optionalString,
+  ENAMEL_KEKS: optionalString,
+  ENAMEL_KEK_ACTIVE: optionalString,
+  FILES_DIR: optionalString,
   SECURITY_CONTACT: securityContact.optional(),
   SECURITY_TXT_EXPIRES: z.iso.datetime({ offset: true }).or(z.iso.date()).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -97,6 +101,10 @@ export interface Config {
   trustProxy: false | number | string[];
   tls: { certFile: string; keyFile: string } | undefined;
   sessionSecret: string | undefined;
+  /** Where the key-encryption keys come from (src/crypto/README.md). */
+  keys: { kind: 'file'; file: string } | { kind: 'env'; list: string; active: string | undefined } | { kind: 'evaluation' };
+  /** Encrypted file blobs (local FileStore). */
+  filesDir: string;
   securityContact: string;
   securityTxtExpires: Date;
   logLevel: Env['LOG_LEVEL'];
@@ -122,6 +130,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, now: Date = 
   if (Boolean(e.TLS_CERT_FILE) !== Boolean(e.TLS_KEY_FILE)) {
     throw new ConfigError('Invalid configuration:\n  TLS_CERT_FILE and TLS_KEY_FILE must be set together');
   }
+  if (e.KEK_FILE && e.ENAMEL_KEKS) {
+    throw new ConfigError('Invalid configuration:\n  KEK_FILE and ENAMEL_KEKS: set one of them, not both');
+  }
   const tls = e.TLS_CERT_FILE && e.TLS_KEY_FILE ? { certFile: e.TLS_CERT_FILE, keyFile: e.TLS_KEY_FILE } : undefined;
   const defaultPublicUrl = `${tls ? 'https' : 'http'}://localhost:${e.PORT}`;
   const config: Config = {
@@ -141,6 +152,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, now: Date = 
     trustProxy: e.TRUST_PROXY,
     tls,
     sessionSecret: e.SESSION_SECRET,
+    keys: e.KEK_FILE
+      ? { kind: 'file', file: path.resolve(e.KEK_FILE) }
+      : e.ENAMEL_KEKS
+        ? { kind: 'env', list: e.ENAMEL_KEKS, active: e.ENAMEL_KEK_ACTIVE }
+        : { kind: 'evaluation' },
+    filesDir: path.resolve(e.FILES_DIR ?? path.join(e.DATA_DIR, 'files')),
     securityContact: e.SECURITY_CONTACT ?? DEV_SECURITY_CONTACT,
     securityTxtExpires: e.SECURITY_TXT_EXPIRES
       ? new Date(e.SECURITY_TXT_EXPIRES)
@@ -183,6 +200,9 @@ export function productionProblems(config: Config, e: Env): string[] {
   }
   if (!config.sessionSecret || config.sessionSecret.length < 32) {
     problems.push('SESSION_SECRET: set it to a random value of at least 32 characters (e.g. `openssl rand -base64 48`)');
+  }
+  if (config.keys.kind === 'evaluation') {
+    problems.push('KEK_FILE: set it (or ENAMEL_KEKS) to your key-encryption keys; generated evaluation keys are not for production');
   }
   if (!e.SECURITY_CONTACT) {
     problems.push('SECURITY_CONTACT: set the address that receives vulnerability reports (published in /.well-known/security.txt)');

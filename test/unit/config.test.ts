@@ -9,6 +9,7 @@ const SAFE_PRODUCTION = {
   TRUST_PROXY: '10.0.0.0/8',
   SESSION_SECRET: 'x'.repeat(48),
   SECURITY_CONTACT: 'security@practice.example',
+  KEK_FILE: '/run/secrets/enamel-kek.json',
 };
 
 function problemsOf(env: NodeJS.ProcessEnv): string {
@@ -51,6 +52,7 @@ describe('configuration', () => {
     ['a short session secret', { SESSION_SECRET: 'short' }, 'SESSION_SECRET'],
     ['no security contact', { SECURITY_CONTACT: undefined }, 'SECURITY_CONTACT'],
     ['the demo seed', { SEED_DEMO: 'true' }, 'SEED_DEMO'],
+    ['generated evaluation keys (no KEK configured)', { KEK_FILE: undefined }, 'KEK_FILE'],
   ];
   for (const [what, change, setting] of unsafe) {
     it(`refuses production with ${what}, naming ${setting}`, () => {
@@ -67,6 +69,12 @@ describe('configuration', () => {
 
   it('refuses TRUST_PROXY=true (every client could forge its address) in any environment', () => {
     expect(problemsOf({ TRUST_PROXY: 'true' })).to.include('TRUST_PROXY');
+  });
+
+  it('takes KEKs from ENAMEL_KEKS instead of a file, but not both', () => {
+    const c = loadConfig({ ...SAFE_PRODUCTION, KEK_FILE: undefined, ENAMEL_KEKS: 'k1:abc' });
+    expect(c.keys).to.deep.equal({ kind: 'env', list: 'k1:abc', active: undefined });
+    expect(problemsOf({ KEK_FILE: '/k.json', ENAMEL_KEKS: 'k1:abc' })).to.include('KEK_FILE and ENAMEL_KEKS');
   });
 
   it('refuses half a TLS configuration', () => {

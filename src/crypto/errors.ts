@@ -1,0 +1,29 @@
+/** Typed failures of the crypto layer. Messages name ids and versions only, never key bytes or data. */
+
+export class CryptoError extends Error {
+  override name = 'CryptoError';
+}
+
+/** A ciphertext failed authentication: tampered, truncated, reordered, or moved to another place. */
+export class DecryptionError extends CryptoError {
+  override name = 'DecryptionError';
+}
+
+/** The data key needed was crypto-shredded: the data is gone for good, by design. */
+export class KeyDestroyedError extends CryptoError {
+  override name = 'KeyDestroyedError';
+  constructor(
+    readonly practiceId: string,
+    readonly purpose: string,
+    readonly version: number,
+  ) {
+    super(
+      `The ${purpose} data key v${version} of practice ${practiceId} was destroyed (crypto-shredded); data encrypted under it can no longer be decrypted.`,
+    );
+  }
+}
+
+/** A key (data key version or KEK id) that should exist does not. */
+export class KeyNotFoundError extends CryptoError {
+  override name = 'KeyNotFoundError';
+}

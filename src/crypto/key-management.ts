@@ -1,0 +1,282 @@
+import type { Knex } from 'knex';
+import type { Actor, Db } from '../db/tenant.js';
+import type { FileStore } from '../storage/file-store.js';
+import { blindIndex, normalizeForIndex } from './blind-index.js';
+import { PracticeCrypto, encryptedTables } from './encrypted-columns.js';
+import { decryptObject } from './encrypted-files.js';
+import { CryptoError } from './errors.js';
+import { FileEncryptor } from './file-cipher.js';
+import { decryptField, encryptField, fieldKeyVersion } from './field-cipher.js';
+import { PURPOSES, currentActor, wrapContext, type Keyring, type Purpose } from './keyring.js';
+
+/**
+ * Key operations: rotate a practice's data key and re-encrypt its data (resumable, with progress),
+ * re-wrap every data key under a new KEK, and crypto-shred a practice. Every operation writes a
+ * `key_events` row in the same transaction.
+ */
+export interface KeyServices {
+  db: Db;
+  keyring: Keyring;
+  files: FileStore;
+}
+
+export interface RotationJob {
+  id: string;
+  practice_id: string;
+  purpose: Purpose;
+  from_version: number;
+  to_version: number;
+  status: 'running' | 'done';
+  total: number;
+  done: number;
+  cursor_table: number;
+  cursor_id: string | null;
+}
+
+async function recordEvent(trx: Knex.Transaction, practiceId: string, event: { action: string; purpose?: Purpose; version?: number; kekId?: string; count?: number }): Promise<void> {
+  await trx('key_events').insert({
+    practice_id: practiceId,
+    action: event.action,
+    purpose: event.purpose ?? null,
+    version: event.version ?? null,
+    kek_id: event.kekId ?? null,
+    count: event.count ?? null,
+    actor: (await currentActor(trx)) ?? 'unknown',
+  });
+}
+
+function tablesFor(purpose: Purpose): string[] {
+  if (purpose === 'files') return ['stored_files'];
+  const tables = encryptedTables();
+  return (purpose === 'blind-index' ? tables.filter((t) => Object.values(t.columns).some((c) => c.blindIndex)) : tables).map((t) => t.table);
+}
+
+/** Every practice id (operator jobs run across practices; ids only). */
+export async function allPracticeIds(knex: Knex): Promise<string[]> {
+  const r = await knex.raw<{ rows: { id: string }[] }>('SELECT enamel_practice_ids() AS id');
+  return r.rows.map((x) => x.id);
+}
+
+/**
+ * Starts a rotation: a new active version, the old one retired (still readable), and a job that
+ * re-encrypts everything under the new version. Returns the job; run it with runRotation().
+ */
+export async function rotateDataKey(s: KeyServices, practiceId: string, purpose: Purpose, actor: Actor): Promise<RotationJob> {
+  return s.db.withPractice(practiceId, actor, async (trx) => {
+    const running = await trx('key_rotations').where({ practice_id: practiceId, purpose, status: 'running' }).first('id');
+    if (running) throw new CryptoError(`a ${purpose} rotation is already running for this practice; resume it first`);
+    await s.keyring.active(trx, practiceId, purpose); // creates v1 if the practice never had one
+    // SECURITY: FOR UPDATE waits for writers holding the active key FOR SHARE (Keyring.active).
+    const current = await trx('data_keys').where({ practice_id: practiceId, purpose, status: 'active' }).forUpdate().first<{ version: number }>('version');
+    const max = await trx('data_keys').where({ practice_id: practiceId, purpose }).max<{ max: number }>('version as max').first();
+    const toVersion = (max?.max ?? 0) + 1;
+    await trx('data_keys').where({ practice_id: practiceId, purpose, version: current!.version }).update({ status: 'retired', retired_at: trx.fn.now() });
+    await s.keyring.create(trx, practiceId, purpose, toVersion);
+    let total = 0;
+    for (const table of tablesFor(purpose)) {
+      const [row] = await trx(table).count<{ count: string }[]>('* as count');
+      total += Number(row?.count ?? 0);
+    }
+    const [job] = await trx('key_rotations')
+      .insert({ practice_id: practiceId, purpose, from_version: current!.version, to_version: toVersion, total })
+      .returning<RotationJob[]>('*');
+    await recordEvent(trx, practiceId, { action: 'rotated', purpose, version: toVersion, count: total });
+    return job!;
+  });
+}
+
+/**
+ * Runs (or resumes) a re-encryption job in batches. Each batch is one transaction that also moves
+ * the job's cursor, so a crash loses at most the batch in flight and a rerun continues where it
+ * stopped. Two workers never take the same batch (the job row is locked, SKIP LOCKED).
+ */
+export async function runRotation(
+  s: KeyServices,
+  practiceId: string,
+  jobId: string,
+  actor: Actor,
+  options: { batchSize?: number; maxBatches?: number; onProgress?: (job: RotationJob) => void } = {},
+): Promise<RotationJob> {
+  const batchSize = options.batchSize ?? 200;
+  for (let batch = 0; options.maxBatches === undefined || batch < options.maxBatches; batch++) {
+    const newObjects: string[] = [];
+    const oldObjects: string[] = [];
+    let job: RotationJob | undefined;
+    try {
+      job = await s.db.withPractice(practiceId, actor, async (trx) => {
+        const j = await trx<RotationJob>('key_rotations').where({ id: jobId }).forUpdate().skipLocked().first();
+        if (!j || j.status === 'done') return j;
+        const tables = tablesFor(j.purpose);
+        const table = tables[j.cursor_table];
+        if (!table) return finishRotation(trx, j);
+        const query = trx(table).orderBy('id').limit(batchSize).select('*');
+        if (j.cursor_id) query.where('id', '>', j.cursor_id);
+        const rows = (await query) as ({ id: string } & Record<string, unknown>)[];
+        if (rows.length === 0) {
+          const [next] = await trx('key_rotations').where({ id: j.id }).update({ cursor_table: j.cursor_table + 1, cursor_id: null, updated_at: trx.fn.now() }).returning<RotationJob[]>('*');
+          return next;
+        }
+        const pc = new PracticeCrypto(s.keyring, trx, practiceId);
+        if (j.purpose === 'files') await reencryptFiles(s, pc, j, rows, newObjects, oldObjects);
+        else await reencryptRows(pc, j, table, rows);
+        const [next] = await trx('key_rotations')
+          .where({ id: j.id })
+          .update({ cursor_id: rows[rows.length - 1]!.id, done: j.done + rows.length, updated_at: trx.fn.now() })
+          .returning<RotationJob[]>('*');
+        return next;
+      });
+    } catch (err) {
+      // The batch rolled back: blobs it wrote have no row; remove them.
+      await Promise.all(newObjects.map((o) => s.files.delete(o)));
+      throw err;
+    }
+    await Promise.all(oldObjects.map((o) => s.files.delete(o)));
+    if (!job) throw new CryptoError('the rotation job is not found, or another worker is running it');
+    options.onProgress?.(job);
+    if (job.status === 'done') {
+      // The old versions are destroyed: drop any cached copy in this process too.
+      s.keyring.evict(practiceId);
+      return job;
+    }
+  }
+  const [job] = await s.db.withPractice(practiceId, actor, (trx) => trx<RotationJob>('key_rotations').where({ id: jobId }).select('*'));
+  return job!;
+}
+
+async function finishRotation(trx: Knex.Transaction, j: RotationJob): Promise<RotationJob> {
+  // Nothing is encrypted under the older versions any more: destroy them.
+  await trx('data_keys')
+    .where({ practice_id: j.practice_id, purpose: j.purpose })
+    .where('version', '<', j.to_version)
+    .whereNot({ status: 'destroyed' })
+    .update({ status: 'destroyed', wrapped: null, kek_id: null, destroyed_at: trx.fn.now() });
+  const [done] = await trx('key_rotations')
+    .where({ id: j.id })
+    .update({ status: 'done', finished_at: trx.fn.now(), updated_at: trx.fn.now() })
+    .returning<RotationJob[]>('*');
+  await recordEvent(trx, j.practice_id, { action: 'reencrypted', purpose: j.purpose, version: j.to_version, count: j.done });
+  return done!;
+}
+
+async function reencryptRows(pc: PracticeCrypto, j: RotationJob, table: string, rows: ({ id: string } & Record<string, unknown>)[]): Promise<void> {
+  const def = encryptedTables().find((t) => t.table === table)!;
+  const newKey = await pc.keyring.version(pc.trx, pc.practiceId, j.purpose, j.to_version);
+  for (const row of rows) {
+    const update: Record<string, Buffer> = {};
+    for (const [column, spec] of Object.entries(def.columns)) {
+      const envelope = row[column];
+      if (!Buffer.isBuffer(envelope)) continue;
+      const place = { practiceId: pc.practiceId, table, column, rowId: row.id };
+      const version = fieldKeyVersion(envelope);
+      if (j.purpose === 'fields' && version === j.to_version) continue;
+      const plaintext = decryptField(await pc.keyring.version(pc.trx, pc.practiceId, 'fields', version), envelope, place);
+      if (j.purpose === 'fields') {
+        update[column] = encryptField(newKey, j.to_version, plaintext, place);
+      } else if (spec.blindIndex) {
+        const normalized = normalizeForIndex(spec.blindIndex, plaintext.toString('utf8'));
+        if (normalized !== undefined) update[`${column}_bidx`] = blindIndex(newKey, spec.blindIndex, normalized);
+      }
+    }
+    if (Object.keys(update).length > 0) await pc.trx(table).where({ id: row.id }).update(update);
+  }
+}
+
+async function reencryptFiles(s: KeyServices, pc: PracticeCrypto, j: RotationJob, rows: Record<string, unknown>[], created: string[], replaced: string[]): Promise<void> {
+  const newKey = await pc.keyring.version(pc.trx, pc.practiceId, 'files', j.to_version);
+  for (const row of rows as { id: string; object_name: string; key_version: number }[]) {
+    if (row.key_version === j.to_version) continue;
+    const plaintext = decryptObject(pc, s.files, row.object_name, row.id);
+    const { objectName } = await s.files.put(plaintext, new FileEncryptor(newKey, j.to_version, { practiceId: pc.practiceId, fileId: row.id }));
+    created.push(objectName);
+    await pc.trx('stored_files').where({ id: row.id }).update({ object_name: objectName, key_version: j.to_version });
+    replaced.push(row.object_name);
+  }
+}
+
+/** Running rotation jobs of a practice. */
+export function runningRotations(s: KeyServices, practiceId: string, actor: Actor): Promise<RotationJob[]> {
+  return s.db.withPractice(practiceId, actor, (trx) => trx<RotationJob>('key_rotations').where({ status: 'running' }).select('*'));
+}
+
+/** Resumes every unfinished re-encryption of every practice (start-up, `enamel keys resume`). */
+export async function resumeAllRotations(s: KeyServices, actor: Actor, onProgress?: (job: RotationJob) => void): Promise<number> {
+  let resumed = 0;
+  for (const practiceId of await allPracticeIds(s.db.knex)) {
+    for (const job of await runningRotations(s, practiceId, actor)) {
+      await runRotation(s, practiceId, job.id, actor, { onProgress });
+      resumed++;
+    }
+  }
+  return resumed;
+}
+
+/** KEK rotation: re-wraps every live data key under the provider's active KEK. Data is untouched. */
+export async function rewrapAll(s: KeyServices, actor: Actor): Promise<number> {
+  const target = s.keyring.provider.activeKekId();
+  let count = 0;
+  for (const practiceId of await allPracticeIds(s.db.knex)) {
+    count += await s.db.withPractice(practiceId, actor, async (trx) => {
+      const rows = await trx('data_keys')
+        .whereNot({ status: 'destroyed' })
+        .whereNot({ kek_id: target })
+        .forUpdate()
+        .select<{ purpose: Purpose; version: number; kek_id: string; wrapped: Buffer }[]>('purpose', 'version', 'kek_id', 'wrapped');
+      for (const row of rows) {
+        const context = wrapContext(practiceId, row.purpose, row.version);
+        const plaintext = await s.keyring.provider.unwrap(row.kek_id, row.wrapped, context);
+        const { kekId, wrapped } = await s.keyring.provider.wrap(plaintext, context);
+        plaintext.fill(0);
+        await trx('data_keys').where({ practice_id: practiceId, purpose: row.purpose, version: row.version }).update({ kek_id: kekId, wrapped });
+        await recordEvent(trx, practiceId, { action: 'rewrapped', purpose: row.purpose, version: row.version, kekId });
+      }
+      return rows.length;
+    });
+  }
+  return count;
+}
+
+/**
+ * Crypto-shredding: destroys every data key of a practice. Its ciphertexts — here and in every
+ * backup taken after this moment's keys are gone from it — can never be decrypted again; reads
+ * fail with KeyDestroyedError. Irreversible by design.
+ */
+export async function shredPractice(s: KeyServices, practiceId: string, actor: Actor): Promise<number> {
+  const count = await s.db.withPractice(practiceId, actor, async (trx) => {
+    const destroyed = await trx('data_keys')
+      .whereNot({ status: 'destroyed' })
+      .update({ status: 'destroyed', wrapped: null, kek_id: null, destroyed_at: trx.fn.now() })
+      .returning('version');
+    await trx('key_rotations').where({ status: 'running' }).update({ status: 'done', finished_at: trx.fn.now() });
+    await recordEvent(trx, practiceId, { action: 'shredded', count: destroyed.length });
+    return destroyed.length;
+  });
+  s.keyring.evict(practiceId);
+  return count;
+}
+
+export interface KeyStatusRow {
+  practiceId: string;
+  purpose: Purpose;
+  version: number;
+  status: string;
+  kekId: string | null;
+  createdAt: Date;
+}
+
+/** Every data key's version, status and KEK id, and running jobs' progress (no key material). */
+export async function keyStatus(s: KeyServices, actor: Actor): Promise<{ keys: KeyStatusRow[]; jobs: RotationJob[] }> {
+  const keys: KeyStatusRow[] = [];
+  const jobs: RotationJob[] = [];
+  for (const practiceId of await allPracticeIds(s.db.knex)) {
+    await s.db.withPractice(practiceId, actor, async (trx) => {
+      const rows = await trx('data_keys')
+        .orderBy([{ column: 'purpose' }, { column: 'version' }])
+        .select<{ purpose: Purpose; version: number; status: string; kek_id: string | null; created_at: Date }[]>('purpose', 'version', 'status', 'kek_id', 'created_at');
+      for (const r of rows) keys.push({ practiceId, purpose: r.purpose, version: r.version, status: r.status, kekId: r.kek_id, createdAt: r.created_at });
+      jobs.push(...(await trx<RotationJob>('key_rotations').where({ status: 'running' }).select('*')));
+    });
+  }
+  return { keys, jobs };
+}
+
+export { PURPOSES };
