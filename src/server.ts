@@ -5,6 +5,8 @@ import type { Express } from 'express';
 import { createApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config/env.js';
 import { createLogger, type Logger } from './config/logger.js';
+import { createCrypto } from './crypto/index.js';
+import { resumeAllRotations } from './crypto/key-management.js';
 import { openDatabase, type OpenDatabase } from './db/bootstrap.js';
 
 /**
@@ -43,7 +45,18 @@ export async function start(config: Config, logger: Logger): Promise<{ server: h
       config.dataDir,
     );
   }
+  // Keys first: production without proper KEKs stops here, before touching the database.
+  const crypto = await createCrypto(config, logger);
   const database: OpenDatabase = await openDatabase(config, logger);
+  // CASE: a re-encryption interrupted by a crash or restart continues in the background.
+  const background = new AbortController();
+  const resuming = resumeAllRotations({ db: database.db, keyring: crypto.keyring, files: crypto.files }, { kind: 'system', id: 'key-rotation' }, {
+    signal: background.signal,
+    onProgress: (j) => logger.info({ purpose: j.purpose, done: j.done, total: j.total }, 're-encryption progress'),
+  }).then(
+    (n) => n > 0 && logger.info({ jobs: n }, 're-encryption resumed and finished'),
+    (err: unknown) => logger.error({ err }, 're-encryption failed; run `enamel keys resume`'),
+  );
   const app = createApp({ config, logger, db: database.db });
   const server = createServer(app, config);
   server.headersTimeout = 20_000;
@@ -52,6 +65,8 @@ export async function start(config: Config, logger: Logger): Promise<{ server: h
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
   }).catch(async (err: unknown) => {
+    background.abort();
+    await resuming;
     await database.close();
     throw err;
   });
@@ -68,6 +83,8 @@ export async function start(config: Config, logger: Logger): Promise<{ server: h
       const force = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
       await closed;
       clearTimeout(force);
+      background.abort();
+      await resuming;
       // 2. then the pool, 3. then the embedded database.
       await database.close();
       logger.info('shut down cleanly');

@@ -121,7 +121,7 @@ async function keys(args: string[]): Promise<number> {
         return 0;
       }
       case 'resume': {
-        const n = await resumeAllRotations(s, actor, progress);
+        const n = await resumeAllRotations(s, actor, { onProgress: progress });
         process.stdout.write(n ? `finished ${n} re-encryption(s)\n` : 'no interrupted re-encryption\n');
         return 0;
       }

@@ -1,4 +1,6 @@
 import type { Knex } from 'knex';
+// SECURITY: loads every encrypted-column declaration before any rotation can run.
+import '../queries/encrypted-tables.js';
 import type { Actor, Db } from '../db/tenant.js';
 import type { FileStore } from '../storage/file-store.js';
 import { blindIndex, normalizeForIndex } from './blind-index.js';
@@ -95,10 +97,12 @@ export async function runRotation(
   practiceId: string,
   jobId: string,
   actor: Actor,
-  options: { batchSize?: number; maxBatches?: number; onProgress?: (job: RotationJob) => void } = {},
+  options: { batchSize?: number; maxBatches?: number; signal?: AbortSignal; onProgress?: (job: RotationJob) => void } = {},
 ): Promise<RotationJob> {
   const batchSize = options.batchSize ?? 200;
   for (let batch = 0; options.maxBatches === undefined || batch < options.maxBatches; batch++) {
+    // NOTE: stopping between batches is always safe; the next run resumes from the cursor.
+    if (options.signal?.aborted) break;
     const newObjects: string[] = [];
     const oldObjects: string[] = [];
     let job: RotationJob | undefined;
@@ -199,11 +203,16 @@ export function runningRotations(s: KeyServices, practiceId: string, actor: Acto
 }
 
 /** Resumes every unfinished re-encryption of every practice (start-up, `enamel keys resume`). */
-export async function resumeAllRotations(s: KeyServices, actor: Actor, onProgress?: (job: RotationJob) => void): Promise<number> {
+export async function resumeAllRotations(
+  s: KeyServices,
+  actor: Actor,
+  options: { signal?: AbortSignal; onProgress?: (job: RotationJob) => void } = {},
+): Promise<number> {
   let resumed = 0;
   for (const practiceId of await allPracticeIds(s.db.knex)) {
     for (const job of await runningRotations(s, practiceId, actor)) {
-      await runRotation(s, practiceId, job.id, actor, { onProgress });
+      if (options.signal?.aborted) return resumed;
+      await runRotation(s, practiceId, job.id, actor, options);
       resumed++;
     }
   }

@@ -47,3 +47,46 @@ describe('enamel CLI: migrate', () => {
     expect(r.stderr).to.include('Unknown command: frobnicate');
   });
 });
+
+describe('enamel CLI: keys', () => {
+  const t = useTestDatabase();
+  const kek1 = `k1:${Buffer.alloc(32, 1).toString('base64')}`;
+  const kek2 = `k2:${Buffer.alloc(32, 2).toString('base64')}`;
+  let practiceId: string;
+
+  before(async () => {
+    const { buildPractice } = await import('../support/factories.js');
+    practiceId = (await buildPractice(t.current.owner, { slug: 'cli-keys' })).id;
+  });
+
+  it('needs DATABASE_URL and a practice id, and refuses a shred without confirmation', async () => {
+    expect((await enamel(['keys', 'status'], { ENAMEL_KEKS: kek1 })).stderr).to.include('DATABASE_URL is not set');
+    const env = { DATABASE_URL: t.current.runtimeUrl, ENAMEL_KEKS: kek1 };
+    const noId = await enamel(['keys', 'rotate'], env);
+    expect(noId.code).to.equal(2);
+    expect(noId.stderr).to.include('--practice');
+    const unconfirmed = await enamel(['keys', 'shred', '--practice', practiceId], env);
+    expect(unconfirmed.code).to.equal(2);
+    expect(unconfirmed.stderr).to.include('--confirm');
+  });
+
+  it('rotates, re-wraps under a new KEK and reports status, recording each action', async () => {
+    const env = { DATABASE_URL: t.current.runtimeUrl, ENAMEL_KEKS: kek1, USER: 'opsperson' };
+    const rotated = await enamel(['keys', 'rotate', '--practice', practiceId, '--purpose', 'fields'], env);
+    expect(rotated.code, rotated.stderr).to.equal(0);
+    expect(rotated.stdout).to.include('rotated fields to v2');
+
+    const rewrapped = await enamel(['keys', 'rewrap'], { ...env, ENAMEL_KEKS: `${kek2},${kek1}` });
+    expect(rewrapped.code, rewrapped.stderr).to.equal(0);
+    expect(rewrapped.stdout).to.match(/re-wrapped [1-9]\d* data key\(s\) under KEK k2/);
+
+    const status = await enamel(['keys', 'status'], { ...env, ENAMEL_KEKS: kek2 });
+    expect(status.code, status.stderr).to.equal(0);
+    expect(status.stdout).to.match(new RegExp(`${practiceId}\\s+fields\\s+v1\\s+destroyed`));
+    expect(status.stdout).to.match(new RegExp(`${practiceId}\\s+fields\\s+v2\\s+active\\s+k2`));
+    expect(status.stdout).to.not.include(Buffer.alloc(32, 2).toString('base64'));
+
+    const actors = await t.current.db.withPractice(practiceId, { kind: 'system', id: 'test' }, (trx) => trx('key_events').distinct().pluck('actor'));
+    expect(actors).to.include('operator:cli-opsperson');
+  });
+});

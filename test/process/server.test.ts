@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { expect } from 'chai';
 import { useTestDatabase } from '../support/db.js';
@@ -51,6 +52,7 @@ describe('server process', () => {
       DATABASE_URL: t.current.runtimeUrl,
       MIGRATION_DATABASE_URL: t.current.ownerUrl,
       LOG_LEVEL: 'info',
+      ENAMEL_KEKS: `k1:${randomBytes(32).toString('base64')}`,
     });
     const port = await waitForListening(s.output, s.exited);
     const ready = await fetch(`http://127.0.0.1:${port}/readyz`);

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -43,6 +44,7 @@ describe('built-in HTTPS listener', () => {
       MIGRATE_ON_START: 'false',
       TLS_CERT_FILE: cert,
       TLS_KEY_FILE: key,
+      ENAMEL_KEKS: `k1:${randomBytes(32).toString('base64')}`,
     });
     const running = await start(config, createLogger('silent'));
     port = (running.server.address() as AddressInfo).port;

@@ -1,0 +1,9 @@
+/**
+ * Every module that declares encrypted columns (encryptedColumns(...)) is imported here, so the
+ * registry is complete in every process — server, CLI, jobs. Key rotation walks that registry and
+ * then destroys the old key: a table missing here would be left unreadable.
+ * test/integration/encrypted-schema.test.ts fails if a bytea column in the schema is not declared.
+ *
+ * None yet: patient tables (issue "Patient records") add their query modules below.
+ */
+export {};
