@@ -77,6 +77,7 @@ export const envSchema = z.object({
   ENAMEL_KEKS: optionalString,
   ENAMEL_KEK_ACTIVE: optionalString,
   FILES_DIR: optionalString,
+  KEYS_DIR: optionalString,
   SECURITY_CONTACT: securityContact.optional(),
   SECURITY_TXT_EXPIRES: z.iso.datetime({ offset: true }).or(z.iso.date()).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -105,6 +106,8 @@ export interface Config {
   keys: { kind: 'file'; file: string } | { kind: 'env'; list: string; active: string | undefined } | { kind: 'evaluation' };
   /** Encrypted file blobs (local FileStore). */
   filesDir: string;
+  /** Per-practice key material of the local key provider (shredding deletes it). */
+  keysDir: string;
   securityContact: string;
   securityTxtExpires: Date;
   logLevel: Env['LOG_LEVEL'];
@@ -158,6 +161,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, now: Date = 
         ? { kind: 'env', list: e.ENAMEL_KEKS, active: e.ENAMEL_KEK_ACTIVE }
         : { kind: 'evaluation' },
     filesDir: path.resolve(e.FILES_DIR ?? path.join(e.DATA_DIR, 'files')),
+    keysDir: path.resolve(e.KEYS_DIR ?? path.join(e.DATA_DIR, 'keys', 'practices')),
     securityContact: e.SECURITY_CONTACT ?? DEV_SECURITY_CONTACT,
     securityTxtExpires: e.SECURITY_TXT_EXPIRES
       ? new Date(e.SECURITY_TXT_EXPIRES)

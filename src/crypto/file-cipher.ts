@@ -77,16 +77,16 @@ export class FileEncryptor extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.plaintextBytes += chunk.length;
-    this.#pending.push(chunk);
-    this.#pendingBytes += chunk.length;
+    const buf = this.#pendingBytes > 0 ? Buffer.concat([...this.#pending, chunk]) : chunk;
+    let offset = 0;
     // NOTE: keep at least one byte back: only at the end do we know which segment is the last.
-    while (this.#pendingBytes > this.#segmentSize) {
-      const all = Buffer.concat(this.#pending);
-      this.#emit(all.subarray(0, this.#segmentSize), false);
-      const rest = all.subarray(this.#segmentSize);
-      this.#pending = [rest];
-      this.#pendingBytes = rest.length;
+    while (buf.length - offset > this.#segmentSize) {
+      this.#emit(buf.subarray(offset, offset + this.#segmentSize), false);
+      offset += this.#segmentSize;
     }
+    const rest = buf.subarray(offset);
+    this.#pending = [rest];
+    this.#pendingBytes = rest.length;
     done();
   }
 
@@ -98,7 +98,8 @@ export class FileEncryptor extends Transform {
 
   #emit(plaintext: Buffer, last: boolean): void {
     const { ciphertext, tag } = gcmEncrypt(this.#key.bytes, nonce(this.#prefix, this.#counter++, last), plaintext, this.#aad);
-    this.push(Buffer.concat([ciphertext, tag]));
+    this.push(ciphertext);
+    this.push(tag);
   }
 }
 

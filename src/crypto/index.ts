@@ -10,14 +10,14 @@ export async function createKeyProvider(config: Config, logger: Logger): Promise
   const k = config.keys;
   if (k.kind === 'env') {
     const parsed = parseKekList(k.list, k.active);
-    return new LocalKeyProvider(parsed.keys, parsed.active);
+    return new LocalKeyProvider(parsed.keys, parsed.active, { practiceKeysDir: config.keysDir });
   }
   if (k.kind === 'file') {
     const parsed = await readKeyFile(k.file);
     if (parsed.evaluation && config.isProduction) {
       throw new CryptoError(`KEK_FILE: ${k.file} holds a generated evaluation key; production needs your own key-encryption keys`);
     }
-    return new LocalKeyProvider(parsed.keys, parsed.active, parsed.evaluation ?? false);
+    return new LocalKeyProvider(parsed.keys, parsed.active, { practiceKeysDir: config.keysDir, isEvaluation: parsed.evaluation ?? false });
   }
   if (config.isProduction) throw new CryptoError('KEK_FILE: production needs key-encryption keys (KEK_FILE or ENAMEL_KEKS)');
   const { file, created, keyFile } = await loadOrCreateEvaluationKeyFile(config.dataDir);
@@ -27,7 +27,7 @@ export async function createKeyProvider(config: Config, logger: Logger): Promise
       ? '*** EVALUATION KEYS GENERATED: the key-encryption key was written next to the data. Anyone with DATA_DIR can decrypt it. Not for real patient data. ***'
       : '*** EVALUATION KEYS in use (DATA_DIR/keys): not for real patient data. ***',
   );
-  return new LocalKeyProvider(keyFile.keys, keyFile.active, true);
+  return new LocalKeyProvider(keyFile.keys, keyFile.active, { practiceKeysDir: config.keysDir, isEvaluation: true });
 }
 
 export interface CryptoDeps {

@@ -260,6 +260,8 @@ export async function shredPractice(s: KeyServices, practiceId: string, actor: A
     return destroyed.length;
   });
   s.keyring.evict(practiceId);
+  // SECURITY: then the provider's practice material, so database backups cannot be unwrapped either.
+  await s.keyring.provider.destroyPractice(practiceId);
   return count;
 }
 

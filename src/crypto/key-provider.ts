@@ -1,15 +1,22 @@
-import { randomBytes } from 'node:crypto';
+import { hkdfSync, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { IV_BYTES, TAG_BYTES, gcmDecrypt, gcmEncrypt, randomIv } from './aead.js';
-import { CryptoError, KeyNotFoundError } from './errors.js';
+import { CryptoError, KeyDestroyedError, KeyNotFoundError } from './errors.js';
 
 /**
  * Wraps and unwraps data keys with a key-encryption key (KEK). Callers never see a KEK: a KMS or
  * Vault-transit provider implements the same two calls remotely.
  */
+/** What a wrapped data key belongs to; bound into the wrap. */
+export interface WrapContext {
+  practiceId: string;
+  purpose: string;
+  version: number;
+}
+
 export interface KeyProvider {
   /** "local", "kms", … (for status output). */
   readonly kind: string;
@@ -19,10 +26,19 @@ export interface KeyProvider {
   activeKekId(): string;
   /** Every KEK id this provider can unwrap with. */
   kekIds(): string[];
-  /** Wraps a data key under the active KEK, bound to `context` (practice, purpose, version). */
-  wrap(dataKey: Buffer, context: string): Promise<{ kekId: string; wrapped: Buffer }>;
-  /** Unwraps with the named KEK; throws KeyNotFoundError if this provider lacks it. */
-  unwrap(kekId: string, wrapped: Buffer, context: string): Promise<Buffer>;
+  /** Wraps a data key under the active KEK and the practice's key material, bound to `context`. */
+  wrap(dataKey: Buffer, context: WrapContext): Promise<{ kekId: string; wrapped: Buffer }>;
+  /**
+   * Unwraps with the named KEK; KeyNotFoundError if this provider lacks it, KeyDestroyedError if
+   * the practice's key material was destroyed.
+   */
+  unwrap(kekId: string, wrapped: Buffer, context: WrapContext): Promise<Buffer>;
+  /**
+   * SECURITY: crypto-shredding outside the database. Destroys the practice's key material held by
+   * the provider, so wrapped data keys of that practice — including copies in database backups —
+   * can never be unwrapped again.
+   */
+  destroyPractice(practiceId: string): Promise<void>;
 }
 
 const KEK_ID = /^[A-Za-z0-9_.-]{1,40}$/;
@@ -39,17 +55,23 @@ function decodeKek(id: string, b64: string): Buffer {
   return key;
 }
 
-/** Local provider: KEKs held in this process, from a key file or the ENAMEL_KEKS variable. */
+/**
+ * Local provider: KEKs held in this process (key file or ENAMEL_KEKS), plus a 32-byte random secret
+ * per practice in `practiceKeysDir` (KEYS_DIR). The key that wraps a practice's data keys is
+ * HKDF-SHA-256(KEK, salt = practice secret, info = practice id): destroying the practice secret
+ * makes every wrapped key of that practice — in the database and in its backups — useless.
+ * NOTE: KEYS_DIR must be backed up apart from the database, and shared by all replicas.
+ */
 export class LocalKeyProvider implements KeyProvider {
   readonly kind = 'local';
   readonly #keks: Map<string, Buffer>;
   readonly #active: string;
+  readonly #practiceKeysDir: string;
+  readonly isEvaluation: boolean;
 
-  constructor(
-    keks: Record<string, string>,
-    active: string,
-    readonly isEvaluation = false,
-  ) {
+  constructor(keks: Record<string, string>, active: string, options: { practiceKeysDir: string; isEvaluation?: boolean }) {
+    this.isEvaluation = options.isEvaluation ?? false;
+    this.#practiceKeysDir = options.practiceKeysDir;
     this.#keks = new Map(Object.entries(keks).map(([id, b64]) => [id, decodeKek(id, b64)]));
     if (!this.#keks.has(active)) throw new CryptoError(`the active KEK "${active}" is not among the configured KEKs`);
     this.#active = active;
@@ -63,24 +85,72 @@ export class LocalKeyProvider implements KeyProvider {
     return [...this.#keks.keys()];
   }
 
-  async wrap(dataKey: Buffer, context: string): Promise<{ kekId: string; wrapped: Buffer }> {
+  async wrap(dataKey: Buffer, context: WrapContext): Promise<{ kekId: string; wrapped: Buffer }> {
+    const wrappingKey = await this.#wrappingKey(this.#active, context.practiceId, true);
     const iv = randomIv();
-    const { ciphertext, tag } = gcmEncrypt(this.#keks.get(this.#active)!, iv, dataKey, aadFor(this.#active, context));
+    const { ciphertext, tag } = gcmEncrypt(wrappingKey, iv, dataKey, aadFor(this.#active, context));
+    wrappingKey.fill(0);
     return { kekId: this.#active, wrapped: Buffer.concat([iv, ciphertext, tag]) };
   }
 
-  async unwrap(kekId: string, wrapped: Buffer, context: string): Promise<Buffer> {
-    const kek = this.#keks.get(kekId);
-    if (!kek) throw new KeyNotFoundError(`KEK "${kekId}" is not configured; add it to the key file or ENAMEL_KEKS`);
+  async unwrap(kekId: string, wrapped: Buffer, context: WrapContext): Promise<Buffer> {
+    const wrappingKey = await this.#wrappingKey(kekId, context.practiceId, false);
     const iv = wrapped.subarray(0, IV_BYTES);
     const tag = wrapped.subarray(wrapped.length - TAG_BYTES);
     const ciphertext = wrapped.subarray(IV_BYTES, wrapped.length - TAG_BYTES);
-    return gcmDecrypt(kek, iv, ciphertext, tag, aadFor(kekId, context), 'wrapped data key');
+    try {
+      return gcmDecrypt(wrappingKey, iv, ciphertext, tag, aadFor(kekId, context), 'wrapped data key');
+    } finally {
+      wrappingKey.fill(0);
+    }
+  }
+
+  async destroyPractice(practiceId: string): Promise<void> {
+    const file = this.#secretFile(practiceId);
+    await mkdir(this.#practiceKeysDir, { recursive: true, mode: 0o700 });
+    // The tombstone first: a missing secret is then known to be shredded, not lost.
+    await writeFile(`${file}.destroyed`, new Date().toISOString(), { mode: 0o600 });
+    if (existsSync(file)) {
+      await writeFile(file, randomBytes(32).toString('hex'));
+      await rm(file, { force: true });
+    }
+  }
+
+  #secretFile(practiceId: string): string {
+    if (!/^[0-9a-f-]{36}$/i.test(practiceId)) throw new CryptoError('practice id must be a UUID');
+    return path.join(this.#practiceKeysDir, `${practiceId}.key`);
+  }
+
+  async #practiceSecret(practiceId: string, create: boolean): Promise<Buffer> {
+    const file = this.#secretFile(practiceId);
+    if (existsSync(`${file}.destroyed`)) throw new KeyDestroyedError(practiceId, 'all', 0);
+    if (!existsSync(file)) {
+      if (!create) {
+        throw new KeyNotFoundError(`the key material of practice ${practiceId} is missing from KEYS_DIR (${this.#practiceKeysDir}); restore it from the key backup`);
+      }
+      await mkdir(this.#practiceKeysDir, { recursive: true, mode: 0o700 });
+      // CASE: two processes create it at once: 'wx' lets one win; the other reads the winner's.
+      await writeFile(file, randomBytes(32).toString('hex'), { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err;
+      });
+    }
+    const secret = Buffer.from((await readFile(file, 'utf8')).trim(), 'hex');
+    if (secret.length !== 32) throw new CryptoError(`the key material of practice ${practiceId} in KEYS_DIR is corrupt`);
+    return secret;
+  }
+
+  async #wrappingKey(kekId: string, practiceId: string, create: boolean): Promise<Buffer> {
+    const kek = this.#keks.get(kekId);
+    if (!kek) throw new KeyNotFoundError(`KEK "${kekId}" is not configured; add it to the key file or ENAMEL_KEKS`);
+    const secret = await this.#practiceSecret(practiceId, create);
+    const derived = Buffer.from(hkdfSync('sha256', kek, secret, `enamel-practice-wrap|${practiceId}`, 32));
+    secret.fill(0);
+    return derived;
   }
 }
 
-function aadFor(kekId: string, context: string): Buffer {
-  return Buffer.from(`enamel-dek-wrap|${kekId}|${context}`);
+function aadFor(kekId: string, c: WrapContext): Buffer {
+  return Buffer.from(`enamel-dek-wrap|${kekId}|${c.practiceId}|${c.purpose}|${c.version}`);
 }
 
 /** Parses ENAMEL_KEKS ("id:base64,id2:base64"); the first is active unless ENAMEL_KEK_ACTIVE says otherwise. */

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import { KeyDestroyedError, KeyNotFoundError } from './errors.js';
-import type { KeyProvider } from './key-provider.js';
+import type { KeyProvider, WrapContext } from './key-provider.js';
 import { SecretKey } from './secret-key.js';
 
 export const PURPOSES = ['fields', 'blind-index', 'files'] as const;
@@ -20,7 +20,11 @@ interface DataKeyRow {
 }
 
 /** What a wrapped data key is bound to: a DEK unwrapped for another practice/purpose/version fails. */
-export function wrapContext(practiceId: string, purpose: Purpose, version: number): string {
+export function wrapContext(practiceId: string, purpose: Purpose, version: number): WrapContext {
+  return { practiceId, purpose, version };
+}
+
+function cacheId(practiceId: string, purpose: Purpose, version: number): string {
   return `${practiceId}|${purpose}|${version}`;
 }
 
@@ -124,7 +128,7 @@ export class Keyring {
   }
 
   #fromCache(practiceId: string, purpose: Purpose, version: number): SecretKey | undefined {
-    const id = wrapContext(practiceId, purpose, version);
+    const id = cacheId(practiceId, purpose, version);
     const hit = this.#cache.get(id);
     if (!hit) return undefined;
     if (this.#now() - hit.at > (this.options.ttlMs ?? 300_000)) {
@@ -138,7 +142,7 @@ export class Keyring {
   }
 
   #toCache(practiceId: string, purpose: Purpose, version: number, key: SecretKey): void {
-    this.#cache.set(wrapContext(practiceId, purpose, version), { key, at: this.#now() });
+    this.#cache.set(cacheId(practiceId, purpose, version), { key, at: this.#now() });
     const max = this.options.maxEntries ?? 1000;
     while (this.#cache.size > max) {
       const oldest = this.#cache.keys().next().value as string;

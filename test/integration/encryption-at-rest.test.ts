@@ -8,7 +8,6 @@ import { openFile, readFileFully, saveFile } from '../../src/crypto/encrypted-fi
 import { DecryptionError, KeyDestroyedError } from '../../src/crypto/errors.js';
 import { fieldKeyVersion } from '../../src/crypto/field-cipher.js';
 import { rewrapAll, rotateDataKey, runRotation, shredPractice, keyStatus } from '../../src/crypto/key-management.js';
-import { LocalKeyProvider } from '../../src/crypto/key-provider.js';
 import { Keyring, wrapContext, type Purpose } from '../../src/crypto/keyring.js';
 import { createKnex } from '../../src/db/knex.js';
 import { onDatabase } from '../../src/db/provision.js';
@@ -242,12 +241,12 @@ describe('encryption at rest (database, keys, files)', () => {
   it('KEK rotation re-wraps data keys only and leaves data readable without the old KEK', async () => {
     const id = await insertRecord(a.id, { secret: 'survives KEK rotation', last_name: 'Kekman' });
     const k2 = newKek();
-    const both = new Keyring(new LocalKeyProvider({ ...fx.keks, k2 }, 'k2'));
+    const both = new Keyring(fx.provider({ ...fx.keks, k2 }, 'k2'));
     const n = await rewrapAll({ ...fx, keyring: both }, actor);
     expect(n).to.be.greaterThan(0);
     const kekIds = await fx.db.withPractice(a.id, actor, (trx) => trx('data_keys').whereNot({ status: 'destroyed' }).distinct().pluck('kek_id'));
     expect(kekIds).to.deep.equal(['k2']);
-    const onlyNew = new Keyring(new LocalKeyProvider({ k2 }, 'k2'));
+    const onlyNew = new Keyring(fx.provider({ k2 }, 'k2'));
     expect((await readRecord(a.id, id, onlyNew)).secret).to.equal('survives KEK rotation');
     fx.keks.k2 = k2;
     fx.keyring = onlyNew;
@@ -258,6 +257,10 @@ describe('encryption at rest (database, keys, files)', () => {
     const id = await insertRecord(victim.id, { secret: 'to be shredded' });
     const file = await fx.db.withPractice(victim.id, actor, (trx) => saveFile(new PracticeCrypto(fx.keyring, trx, victim.id), fx.files, Readable.from([Buffer.from('x-ray')])));
     const survivor = await insertRecord(a.id, { secret: 'still here' });
+    // A "backup" of the wrapped keys, taken before the shred.
+    const superuser = createKnex(onDatabase(testCluster().superuserUrl, t.current.name), { poolMax: 1 });
+    const backup = await superuser('data_keys').where({ practice_id: victim.id }).select('*');
+    await superuser.destroy();
 
     expect(await shredPractice(fx, victim.id, actor)).to.be.greaterThan(0);
     const err = await expectError(readRecord(victim.id, id), KeyDestroyedError);
@@ -267,8 +270,17 @@ describe('encryption at rest (database, keys, files)', () => {
       KeyDestroyedError,
     );
     // Even a fresh process holding the KEK cannot: the wrapped keys are gone from the database.
-    const fresh = new Keyring(new LocalKeyProvider(fx.keks, 'k2'));
+    const fresh = new Keyring(fx.provider(fx.keks, 'k2'));
     await expectError(readRecord(victim.id, id, fresh), KeyDestroyedError);
+    // Restoring the pre-shred key rows (as from an old backup) does not bring the data back.
+    const restore = createKnex(onDatabase(testCluster().superuserUrl, t.current.name), { poolMax: 1 });
+    try {
+      await restore('data_keys').where({ practice_id: victim.id }).delete();
+      await restore('data_keys').insert(backup);
+    } finally {
+      await restore.destroy();
+    }
+    await expectError(readRecord(victim.id, id, new Keyring(fx.provider(fx.keks, 'k2'))), KeyDestroyedError);
     expect((await readRecord(a.id, survivor)).secret).to.equal('still here');
     const events = await fx.db.withPractice(victim.id, actor, (trx) => trx('key_events').pluck('action'));
     expect(events).to.include('shredded');
@@ -283,7 +295,17 @@ describe('encryption at rest (database, keys, files)', () => {
       const keyRows = await superuser('data_keys').whereNotNull('wrapped').select('practice_id', 'purpose', 'version', 'kek_id', 'wrapped');
       expect(keyRows.length).to.be.greaterThan(3);
       for (const r of keyRows) {
-        secrets.push(await fx.keyring.provider.unwrap(r.kek_id, r.wrapped, wrapContext(r.practice_id, r.purpose as Purpose, r.version)));
+        try {
+          secrets.push(await fx.keyring.provider.unwrap(r.kek_id, r.wrapped, wrapContext(r.practice_id, r.purpose as Purpose, r.version)));
+        } catch (e) {
+          // The shredded practice's restored "backup" rows can no longer be unwrapped: by design.
+          expect(e).to.be.instanceOf(KeyDestroyedError);
+        }
+      }
+      // The provider's per-practice key material is key material too.
+      const { readdir, readFile } = await import('node:fs/promises');
+      for (const f of (await readdir(fx.keysDir)).filter((n) => n.endsWith('.key'))) {
+        secrets.push(Buffer.from((await readFile(`${fx.keysDir}/${f}`, 'utf8')).trim(), 'hex'));
       }
       const dump = await dumpDatabase(superuser);
       const haystacks = [dump, errorMessages.join('\n'), inspect(fx.keyring, { depth: 10, showHidden: true }), JSON.stringify(fx.keyring)];

@@ -1,4 +1,7 @@
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { useTestDatabase } from '../support/db.js';
@@ -53,15 +56,18 @@ describe('enamel CLI: keys', () => {
   const kek1 = `k1:${Buffer.alloc(32, 1).toString('base64')}`;
   const kek2 = `k2:${Buffer.alloc(32, 2).toString('base64')}`;
   let practiceId: string;
+  let keysDir: string;
 
   before(async () => {
     const { buildPractice } = await import('../support/factories.js');
     practiceId = (await buildPractice(t.current.owner, { slug: 'cli-keys' })).id;
+    keysDir = await mkdtemp(path.join(os.tmpdir(), 'enamel-cli-keys-'));
   });
+  after(() => rm(keysDir, { recursive: true, force: true }));
 
   it('needs DATABASE_URL and a practice id, and refuses a shred without confirmation', async () => {
     expect((await enamel(['keys', 'status'], { ENAMEL_KEKS: kek1 })).stderr).to.include('DATABASE_URL is not set');
-    const env = { DATABASE_URL: t.current.runtimeUrl, ENAMEL_KEKS: kek1 };
+    const env = { DATABASE_URL: t.current.runtimeUrl, ENAMEL_KEKS: kek1, KEYS_DIR: keysDir };
     const noId = await enamel(['keys', 'rotate'], env);
     expect(noId.code).to.equal(2);
     expect(noId.stderr).to.include('--practice');
@@ -71,7 +77,7 @@ describe('enamel CLI: keys', () => {
   });
 
   it('rotates, re-wraps under a new KEK and reports status, recording each action', async () => {
-    const env = { DATABASE_URL: t.current.runtimeUrl, ENAMEL_KEKS: kek1, USER: 'opsperson' };
+    const env = { DATABASE_URL: t.current.runtimeUrl, ENAMEL_KEKS: kek1, USER: 'opsperson', KEYS_DIR: keysDir };
     const rotated = await enamel(['keys', 'rotate', '--practice', practiceId, '--purpose', 'fields'], env);
     expect(rotated.code, rotated.stderr).to.equal(0);
     expect(rotated.stdout).to.include('rotated fields to v2');

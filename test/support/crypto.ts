@@ -37,18 +37,24 @@ export function newKek(): string {
 export interface CryptoFixture extends KeyServices {
   keks: Record<string, string>;
   filesDir: string;
+  keysDir: string;
+  /** A key provider over the same KEYS_DIR with other KEKs (KEK rotation tests). */
+  provider(keks: Record<string, string>, active: string): LocalKeyProvider;
   cleanup(): Promise<void>;
 }
 
 export async function buildCryptoFixture(t: TestDatabase, keks: Record<string, string> = { k1: newKek() }, active = 'k1'): Promise<CryptoFixture> {
   const filesDir = await mkdtemp(path.join(os.tmpdir(), 'enamel-files-'));
-  const keyring = new Keyring(new LocalKeyProvider(keks, active));
+  const keysDir = path.join(filesDir, 'keys');
+  const provider = (k: Record<string, string>, a: string): LocalKeyProvider => new LocalKeyProvider(k, a, { practiceKeysDir: keysDir });
   return {
     db: t.db,
-    keyring,
-    files: new LocalFileStore(filesDir),
+    keyring: new Keyring(provider(keks, active)),
+    files: new LocalFileStore(path.join(filesDir, 'blobs')),
     keks,
-    filesDir,
+    filesDir: path.join(filesDir, 'blobs'),
+    keysDir,
+    provider,
     cleanup: () => rm(filesDir, { recursive: true, force: true }),
   };
 }

@@ -1,5 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { inspect } from 'node:util';
 import { expect } from 'chai';
 import { gcmDecrypt, gcmEncrypt } from '../../src/crypto/aead.js';
@@ -94,20 +97,30 @@ describe('crypto primitives', () => {
       }
     });
 
+    const keysDir = path.join(os.tmpdir(), `enamel-unit-keys-${process.pid}`);
+    after(() => rm(keysDir, { recursive: true, force: true }));
+
     it('a provider does not reveal its KEKs when inspected or serialised', () => {
       const kek = randomBytes(32).toString('base64');
-      const provider = new LocalKeyProvider({ k1: kek }, 'k1');
+      const provider = new LocalKeyProvider({ k1: kek }, 'k1', { practiceKeysDir: keysDir });
       expect(inspect(provider, { depth: 5, showHidden: true })).to.not.include(kek);
       expect(JSON.stringify(provider)).to.not.include(kek);
     });
 
     it('a data key wrapped for one practice/purpose/version does not unwrap for another', async () => {
-      const provider = new LocalKeyProvider({ k1: randomBytes(32).toString('base64') }, 'k1');
-      const { kekId, wrapped } = await provider.wrap(randomBytes(32), 'p1|fields|1');
-      await provider.unwrap(kekId, wrapped, 'p1|fields|1');
-      let err: unknown;
-      await provider.unwrap(kekId, wrapped, 'p2|fields|1').catch((e: unknown) => (err = e));
-      expect(err).to.be.instanceOf(DecryptionError);
+      const provider = new LocalKeyProvider({ k1: randomBytes(32).toString('base64') }, 'k1', { practiceKeysDir: keysDir });
+      const ctx = { practiceId: randomUUID(), purpose: 'fields', version: 1 };
+      const { kekId, wrapped } = await provider.wrap(randomBytes(32), ctx);
+      await provider.unwrap(kekId, wrapped, ctx);
+      for (const other of [{ ...ctx, version: 2 }, { ...ctx, purpose: 'files' }]) {
+        let err: unknown;
+        await provider.unwrap(kekId, wrapped, other).catch((e: unknown) => (err = e));
+        expect(err).to.be.instanceOf(DecryptionError);
+      }
+      // Another practice has other key material: it does not even get to try.
+      let foreign: unknown;
+      await provider.unwrap(kekId, wrapped, { ...ctx, practiceId: randomUUID() }).catch((e: unknown) => (foreign = e));
+      expect(foreign).to.be.instanceOf(Error);
     });
   });
 
