@@ -12,6 +12,8 @@ import { Keyring, wrapContext, type Purpose } from '../../src/crypto/keyring.js'
 import { createKnex } from '../../src/db/knex.js';
 import { onDatabase } from '../../src/db/provision.js';
 import type { Actor } from '../../src/db/tenant.js';
+import { createLogger } from '../../src/config/logger.js';
+import { captureLogs } from '../support/app.js';
 import { testCluster } from '../support/cluster.js';
 import { buildCryptoFixture, createTestRecordsTable, newKek, testRecords, type CryptoFixture } from '../support/crypto.js';
 import { useTestDatabase } from '../support/db.js';
@@ -26,6 +28,7 @@ describe('encryption at rest (database, keys, files)', () => {
   let b: BuiltPractice;
   /** Every message of every error the crypto layer raised in this file (scanned for key material). */
   const errorMessages: string[] = [];
+  const loggedErrors: unknown[] = [];
 
   before(async () => {
     await createTestRecordsTable(t.current.owner);
@@ -55,7 +58,8 @@ describe('encryption at rest (database, keys, files)', () => {
     try {
       await work;
     } catch (e) {
-      errorMessages.push(String((e as Error).message));
+      errorMessages.push(String((e as Error).message), String((e as Error).stack));
+      loggedErrors.push(e);
       expect(e).to.be.instanceOf(type);
       return e as E;
     }
@@ -308,7 +312,12 @@ describe('encryption at rest (database, keys, files)', () => {
         secrets.push(Buffer.from((await readFile(`${fx.keysDir}/${f}`, 'utf8')).trim(), 'hex'));
       }
       const dump = await dumpDatabase(superuser);
-      const haystacks = [dump, errorMessages.join('\n'), inspect(fx.keyring, { depth: 10, showHidden: true }), JSON.stringify(fx.keyring)];
+      // What the logger would write if someone logged the errors or the keyring itself.
+      const { lines, stream } = captureLogs();
+      const log = createLogger('info', stream);
+      for (const e of loggedErrors) log.error({ err: e }, 'crypto failure');
+      log.info({ keyring: fx.keyring, provider: fx.keyring.provider }, 'keyring state');
+      const haystacks = [dump, errorMessages.join('\n'), JSON.stringify(lines), inspect(fx.keyring, { depth: 10, showHidden: true }), JSON.stringify(fx.keyring)];
       for (const secret of secrets) {
         for (const needle of [secret.toString('hex'), secret.toString('base64'), secret.toString('latin1')]) {
           for (const hay of haystacks) expect(hay.includes(needle)).to.equal(false);
