@@ -12,13 +12,16 @@ export class DecryptionError extends CryptoError {
 /** The data key needed was crypto-shredded: the data is gone for good, by design. */
 export class KeyDestroyedError extends CryptoError {
   override name = 'KeyDestroyedError';
+  /** Without purpose/version: the practice's key material as a whole was destroyed. */
   constructor(
     readonly practiceId: string,
-    readonly purpose: string,
-    readonly version: number,
+    readonly purpose?: string,
+    readonly version?: number,
   ) {
     super(
-      `The ${purpose} data key v${version} of practice ${practiceId} was destroyed (crypto-shredded); data encrypted under it can no longer be decrypted.`,
+      purpose
+        ? `The ${purpose} data key v${version} of practice ${practiceId} was destroyed (crypto-shredded); data encrypted under it can no longer be decrypted.`
+        : `The keys of practice ${practiceId} were destroyed (crypto-shredded); its encrypted data can no longer be decrypted.`,
     );
   }
 }

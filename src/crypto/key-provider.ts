@@ -123,7 +123,7 @@ export class LocalKeyProvider implements KeyProvider {
 
   async #practiceSecret(practiceId: string, create: boolean): Promise<Buffer> {
     const file = this.#secretFile(practiceId);
-    if (existsSync(`${file}.destroyed`)) throw new KeyDestroyedError(practiceId, 'all', 0);
+    if (existsSync(`${file}.destroyed`)) throw new KeyDestroyedError(practiceId);
     if (!existsSync(file)) {
       if (!create) {
         throw new KeyNotFoundError(`the key material of practice ${practiceId} is missing from KEYS_DIR (${this.#practiceKeysDir}); restore it from the key backup`);
