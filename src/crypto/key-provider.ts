@@ -1,4 +1,4 @@
-import { hkdfSync, randomBytes } from 'node:crypto';
+import { createPrivateKey, createPublicKey, hkdfSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -39,7 +39,14 @@ export interface KeyProvider {
    * can never be unwrapped again.
    */
   destroyPractice(practiceId: string): Promise<void>;
+  /** Signs an audit checkpoint with the provider's Ed25519 signing key (never in the database). */
+  signCheckpoint(message: Buffer): Promise<{ keyId: string; signature: Buffer }>;
+  /** The public key (SPKI DER) for a signing key id, to verify checkpoints; undefined if unknown. */
+  checkpointPublicKey(keyId: string): Promise<Buffer | undefined>;
 }
+
+/** DER prefix of a PKCS#8 Ed25519 private key; the 32-byte seed follows. */
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 
 const KEK_ID = /^[A-Za-z0-9_.-]{1,40}$/;
 const keyFileSchema = z.object({
@@ -114,6 +121,22 @@ export class LocalKeyProvider implements KeyProvider {
       await writeFile(file, randomBytes(32).toString('hex'));
       await rm(file, { force: true });
     }
+  }
+
+  async signCheckpoint(message: Buffer): Promise<{ keyId: string; signature: Buffer }> {
+    return { keyId: `${this.#active}:ed25519`, signature: sign(null, message, this.#signingKey(this.#active)) };
+  }
+
+  async checkpointPublicKey(keyId: string): Promise<Buffer | undefined> {
+    const kekId = keyId.endsWith(':ed25519') ? keyId.slice(0, -':ed25519'.length) : undefined;
+    if (!kekId || !this.#keks.has(kekId)) return undefined;
+    return createPublicKey(this.#signingKey(kekId)).export({ type: 'spki', format: 'der' });
+  }
+
+  /** Ed25519 key derived from a KEK (HKDF, its own info string): rotates with the KEK. */
+  #signingKey(kekId: string): KeyObject {
+    const seed = Buffer.from(hkdfSync('sha256', this.#keks.get(kekId)!, Buffer.alloc(0), 'enamel-audit-checkpoint-signing', 32));
+    return createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
   }
 
   #secretFile(practiceId: string): string {

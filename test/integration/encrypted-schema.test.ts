@@ -6,6 +6,10 @@ import { useTestDatabase } from '../support/db.js';
 /** bytea columns that are not encrypted field values, and why. */
 const NOT_FIELDS = new Set([
   'data_keys.wrapped', // the data key wrapped by the KEK (its own envelope)
+  'audit_events.prev_hash', // hash chain (SHA-256), not data
+  'audit_events.hash',
+  'audit_checkpoints.head_hash', // signed chain head
+  'audit_checkpoints.signature', // Ed25519 signature
 ]);
 
 describe('encrypted schema', () => {

@@ -1,0 +1,74 @@
+import { z } from 'zod';
+
+/**
+ * What an audit event may contain: ids, enums, counts — never PHI. Every field is a closed type: a
+ * uuid, a number, an enum member, or a token from a fixed catalogue; free text has nowhere to go.
+ * (A patient's name fails every one of these schemas; test/unit/audit-event.test.ts proves it.)
+ */
+export const AUDIT_ACTIONS = [
+  'view', 'list', 'search', 'create', 'update', 'delete', 'export', 'print', 'share', 'download', 'upload',
+  'login', 'logout', 'login_failed', 'lockout', 'mfa_enroll', 'mfa_success', 'mfa_failure', 'mfa_reset',
+  'password_change', 'password_reset', 'session_revoke', 'permission_denied', 'break_glass', 'role_change',
+  'user_invite', 'user_deactivate', 'user_reactivate', 'link_create', 'link_open', 'link_revoke', 'link_locked',
+  'dob_failed', 'sign', 'amend', 'accept', 'decline', 'key_create', 'key_rotate', 'key_rewrap', 'key_shred',
+  'audit_verify', 'audit_checkpoint', 'audit_export', 'settings_change', 'operator_grant', 'operator_revoke',
+] as const;
+
+export const RESOURCE_TYPES = [
+  'practice', 'location', 'user', 'role', 'session', 'patient', 'clinical_note', 'treatment_plan', 'document',
+  'file', 'portal_link', 'form_submission', 'referral', 'audit_log', 'audit_checkpoint', 'data_key', 'setting',
+  'export', 'access_review', 'operator_grant',
+] as const;
+
+export const REASON_CODES = ['emergency', 'continuity_of_care', 'patient_request', 'support_case', 'legal', 'other'] as const;
+
+const uuid = z.uuid();
+const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+/** The catalogue of detail keys and their types. Add a key here (with a type) before using it. */
+export const DETAIL_FIELDS = {
+  count,
+  version: count,
+  seq: count,
+  from_seq: count,
+  to_seq: count,
+  status_code: z.number().int().min(100).max(599),
+  purpose: z.enum(['fields', 'blind-index', 'files']),
+  format: z.enum(['csv', 'pdf', 'json', 'html']),
+  target_type: z.enum(RESOURCE_TYPES),
+  target_id: uuid,
+  location_id: uuid,
+  covering_location_id: uuid,
+  role_id: uuid,
+  file_id: uuid,
+  reference_id: uuid,
+  mfa_required: z.boolean(),
+  step_up: z.boolean(),
+} as const;
+
+const details = z
+  .strictObject(Object.fromEntries(Object.entries(DETAIL_FIELDS).map(([k, v]) => [k, v.optional()])) as { [K in keyof typeof DETAIL_FIELDS]: z.ZodOptional<(typeof DETAIL_FIELDS)[K]> })
+  .default({});
+
+/** Actor ids: a uuid for people and links; a short lowercase token for system jobs and operator tools. */
+const actor = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.enum(['user', 'patient_link']), id: uuid }),
+  z.strictObject({ kind: z.enum(['system', 'operator']), id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/) }),
+  z.strictObject({ kind: z.literal('anonymous'), id: z.undefined().optional() }),
+]);
+
+export const auditEventSchema = z.strictObject({
+  practiceId: uuid,
+  actor,
+  action: z.enum(AUDIT_ACTIONS),
+  resource: z.strictObject({ type: z.enum(RESOURCE_TYPES), id: z.union([uuid, z.string().regex(/^\d{1,19}$/)]).optional() }).optional(),
+  patientId: uuid.optional(),
+  outcome: z.enum(['allowed', 'denied', 'failed']),
+  ip: z.union([z.ipv4(), z.ipv6()]).optional(),
+  requestId: z.string().regex(/^[A-Za-z0-9._:-]{8,64}$/).optional(),
+  reason: z.enum(REASON_CODES).optional(),
+  details,
+});
+
+export type AuditEventInput = z.input<typeof auditEventSchema>;
+export type AuditEvent = z.output<typeof auditEventSchema>;

@@ -1,0 +1,81 @@
+import type { KeyProvider } from '../crypto/key-provider.js';
+import type { Db } from '../db/tenant.js';
+import { AUDIT_ROW_COLUMNS, GENESIS, chainHash, type AuditRow } from './canonical.js';
+import { verifyCheckpointSignature, type Checkpoint } from './checkpoints.js';
+
+export type ChainProblem =
+  | 'missing' // a sequence number is absent: a row was deleted or its seq changed
+  | 'prev_mismatch' // the row does not link to the row before it: rows reordered or replaced
+  | 'hash_mismatch' // the row's content no longer matches its hash: edited
+  | 'truncated' // the chain ends before a signed checkpoint
+  | 'checkpoint_mismatch' // the chain's hash at a checkpoint differs from the signed head
+  | 'bad_signature'; // a checkpoint's signature does not verify
+
+export interface VerifyResult {
+  practiceId: string;
+  ok: boolean;
+  checked: number;
+  lastSeq: string;
+  checkpoints: number;
+  problem?: { kind: ChainProblem; seq: string };
+}
+
+const VERIFIER = { kind: 'system', id: 'audit-verifier' } as const;
+
+/**
+ * Recomputes a practice's whole chain from sequence 1 and checks every signed checkpoint against
+ * it. Reports the first bad sequence number. Reads in keyset-paged batches; memory stays flat.
+ */
+export async function verifyPractice(db: Db, provider: KeyProvider, practiceId: string, batchSize = 10_000): Promise<VerifyResult> {
+  const checkpoints = await db.withPractice(practiceId, VERIFIER, (trx) =>
+    trx('audit_checkpoints')
+      .orderBy('audit_checkpoints.seq')
+      .select<{ seq: string; head_hash: Buffer; signed_at: Date; key_id: string; signature: Buffer }[]>(trx.raw('seq::text AS seq'), 'head_hash', 'signed_at', 'key_id', 'signature'),
+  );
+  const atSeq = new Map(checkpoints.map((c) => [c.seq, c]));
+  const result = (extra: Partial<VerifyResult>, checked: number, lastSeq: bigint): VerifyResult => ({
+    practiceId,
+    ok: !extra.problem,
+    checked,
+    lastSeq: lastSeq.toString(),
+    checkpoints: checkpoints.length,
+    ...extra,
+  });
+
+  for (const c of checkpoints) {
+    const publicKey = await provider.checkpointPublicKey(c.key_id);
+    const cp: Checkpoint = { practiceId, seq: c.seq, headHash: c.head_hash, signedAt: c.signed_at.toISOString(), keyId: c.key_id, signature: c.signature };
+    if (!publicKey || !verifyCheckpointSignature(cp, publicKey)) return result({ problem: { kind: 'bad_signature', seq: c.seq } }, 0, 0n);
+  }
+
+  let expected = 1n;
+  let prev: Buffer = GENESIS;
+  let checked = 0;
+  for (;;) {
+    const rows = await db.withPractice(practiceId, VERIFIER, (trx) =>
+      trx('audit_events')
+        .whereNotNull('hash')
+        .where('audit_events.seq', '>=', expected.toString())
+        .orderBy('audit_events.seq')
+        .limit(batchSize)
+        .select<AuditRow[]>(AUDIT_ROW_COLUMNS.map((c) => trx.raw(c))),
+    );
+    for (const row of rows) {
+      const seq = row.seq!;
+      if (seq !== expected.toString()) return result({ problem: { kind: 'missing', seq: expected.toString() } }, checked, expected - 1n);
+      if (!row.prev_hash || !row.prev_hash.equals(prev)) return result({ problem: { kind: 'prev_mismatch', seq } }, checked, expected - 1n);
+      const hash = chainHash(prev, row, seq);
+      if (!row.hash || !hash.equals(row.hash)) return result({ problem: { kind: 'hash_mismatch', seq } }, checked, expected - 1n);
+      const cp = atSeq.get(seq);
+      if (cp && !cp.head_hash.equals(hash)) return result({ problem: { kind: 'checkpoint_mismatch', seq } }, checked, expected - 1n);
+      prev = hash;
+      expected += 1n;
+      checked++;
+    }
+    if (rows.length < batchSize) break;
+  }
+  const lastSeq = expected - 1n;
+  const beyond = checkpoints.find((c) => BigInt(c.seq) > lastSeq);
+  if (beyond) return result({ problem: { kind: 'truncated', seq: (lastSeq + 1n).toString() } }, checked, lastSeq);
+  return result({}, checked, lastSeq);
+}
