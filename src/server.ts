@@ -5,6 +5,7 @@ import type { Express } from 'express';
 import { createApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config/env.js';
 import { createLogger, type Logger } from './config/logger.js';
+import { startSealer } from './audit/sealer.js';
 import { createCrypto } from './crypto/index.js';
 import { resumeAllRotations } from './crypto/key-management.js';
 import { openDatabase, type OpenDatabase } from './db/bootstrap.js';
@@ -57,6 +58,8 @@ export async function start(config: Config, logger: Logger): Promise<{ server: h
     (n) => n > 0 && logger.info({ jobs: n }, 're-encryption resumed and finished'),
     (err: unknown) => logger.error({ err }, 're-encryption failed; run `enamel keys resume`'),
   );
+  // SECURITY: audit events are sealed into their hash chains within about a second.
+  const stopSealer = startSealer(database.db, logger);
   const app = createApp({ config, logger, db: database.db });
   const server = createServer(app, config);
   server.headersTimeout = 20_000;
@@ -66,7 +69,7 @@ export async function start(config: Config, logger: Logger): Promise<{ server: h
     server.listen(config.port, config.host, () => resolve());
   }).catch(async (err: unknown) => {
     background.abort();
-    await resuming;
+    await Promise.all([resuming, stopSealer()]);
     await database.close();
     throw err;
   });
@@ -84,7 +87,7 @@ export async function start(config: Config, logger: Logger): Promise<{ server: h
       await closed;
       clearTimeout(force);
       background.abort();
-      await resuming;
+      await Promise.all([resuming, stopSealer()]);
       // 2. then the pool, 3. then the embedded database.
       await database.close();
       logger.info('shut down cleanly');

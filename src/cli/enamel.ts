@@ -1,9 +1,12 @@
 #!/usr/bin/env node
+import { readFile, writeFile } from 'node:fs/promises';
+import { createCheckpoint, exportCheckpoint, parseCheckpointFile, sealAll, verifyCheckpointSignature, verifyPractice } from '../audit/index.js';
 import { loadConfig } from '../config/env.js';
 import { createLogger } from '../config/logger.js';
 import { createCrypto } from '../crypto/index.js';
 import {
   PURPOSES,
+  allPracticeIds,
   keyStatus,
   resumeAllRotations,
   rewrapAll,
@@ -34,9 +37,13 @@ Commands:
   keys rewrap                     re-wrap every data key under the active KEK (after adding a KEK)
   keys shred --practice ID --confirm ID
                                   destroy every data key of a practice (irreversible)
+  audit verify [--practice ID]    recompute every hash chain and check signed checkpoints; exit 1 on a break
+  audit checkpoint [--practice ID] [--out DIR]
+                                  seal, sign the chain heads, and write each checkpoint as a text file
+  audit check-file FILE           verify an exported checkpoint file with the public key it carries
   help                            show this text
 
-Key commands use DATABASE_URL (runtime role) and the KEK settings (KEK_FILE or ENAMEL_KEKS).
+Key and audit commands use DATABASE_URL (runtime role) and the KEK settings (KEK_FILE or ENAMEL_KEKS).
 Every key action is recorded in key_events with the actor "operator:cli-$USER".
 `;
 
@@ -146,6 +153,75 @@ async function keys(args: string[]): Promise<number> {
   }
 }
 
+async function auditCommand(args: string[]): Promise<number> {
+  const [sub, file] = args;
+  if (sub === 'check-file') {
+    if (!file) {
+      process.stderr.write('audit check-file needs the path of an exported checkpoint\n');
+      return 2;
+    }
+    const parsed = parseCheckpointFile(await readFile(file, 'utf8'));
+    if (!parsed) {
+      process.stderr.write(`${file} is not an Enamel audit checkpoint file\n`);
+      return 1;
+    }
+    const ok = verifyCheckpointSignature(parsed.checkpoint, parsed.publicKey);
+    process.stdout.write(ok ? `valid: practice ${parsed.checkpoint.practiceId} seq ${parsed.checkpoint.seq} head ${parsed.checkpoint.headHash.toString('hex')}\n` : 'INVALID signature\n');
+    return ok ? 0 : 1;
+  }
+  if (sub !== 'verify' && sub !== 'checkpoint') {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  const config = loadConfig();
+  if (config.database.kind !== 'external') {
+    process.stderr.write('DATABASE_URL is not set: audit commands work on the database the app uses (runtime role).\n');
+    return 2;
+  }
+  const practiceArg = option(args, 'practice');
+  if (practiceArg !== undefined && !isUuid(practiceArg)) {
+    process.stderr.write('--practice must be a practice id\n');
+    return 2;
+  }
+  const knex = createKnex(config.database.runtimeUrl, { poolMax: 2, applicationName: 'enamel-cli' });
+  try {
+    const { keyring } = await createCrypto(config, createLogger('warn'));
+    const db = createDb(knex);
+    const practices = practiceArg ? [practiceArg] : await allPracticeIds(knex);
+    if (sub === 'verify') {
+      await sealAll(db);
+      let broken = 0;
+      for (const id of practices) {
+        const r = await verifyPractice(db, keyring.provider, id);
+        if (r.ok) process.stdout.write(`ok      ${id}  ${r.checked} events, head seq ${r.lastSeq}, ${r.checkpoints} checkpoint(s)\n`);
+        else {
+          broken++;
+          process.stdout.write(`BROKEN  ${id}  ${r.problem!.kind} at seq ${r.problem!.seq} (${r.checked} events verified before it)\n`);
+        }
+      }
+      return broken ? 1 : 0;
+    }
+    const outDir = option(args, 'out');
+    for (const id of practices) {
+      const cp = await createCheckpoint(db, keyring.provider, id);
+      if (!cp) {
+        process.stdout.write(`${id}  nothing new to sign\n`);
+        continue;
+      }
+      const publicKey = (await keyring.provider.checkpointPublicKey(cp.keyId))!;
+      process.stdout.write(`${id}  signed seq ${cp.seq} with ${cp.keyId}\n`);
+      if (outDir) {
+        const path = `${outDir}/enamel-audit-${id}-${cp.seq}.txt`;
+        await writeFile(path, exportCheckpoint(cp, publicKey), { flag: 'wx' });
+        process.stdout.write(`  written to ${path}: keep it off this server\n`);
+      }
+    }
+    return 0;
+  } finally {
+    await knex.destroy();
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -153,6 +229,8 @@ async function main(argv: string[]): Promise<number> {
       return migrate(rest);
     case 'keys':
       return keys(rest);
+    case 'audit':
+      return auditCommand(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -96,3 +96,60 @@ describe('enamel CLI: keys', () => {
     expect(actors).to.include('operator:cli-opsperson');
   });
 });
+
+describe('enamel CLI: audit', () => {
+  const t = useTestDatabase();
+  const kek = `k1:${Buffer.alloc(32, 3).toString('base64')}`;
+  let practiceId: string;
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+
+  before(async () => {
+    const { buildPractice } = await import('../support/factories.js');
+    const { audit } = await import('../../src/audit/index.js');
+    practiceId = (await buildPractice(t.current.owner, { slug: 'cli-audit' })).id;
+    await t.current.db.withPractice(practiceId, { kind: 'system', id: 'test' }, async (trx) => {
+      for (let i = 0; i < 5; i++) await audit.record(trx, { practiceId, actor: { kind: 'system', id: 'test' }, action: 'view', outcome: 'allowed', details: { count: i } });
+    });
+    dir = await mkdtemp(path.join(os.tmpdir(), 'enamel-cli-audit-'));
+    env = { DATABASE_URL: t.current.runtimeUrl, ENAMEL_KEKS: kek, KEYS_DIR: path.join(dir, 'keys') };
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('verifies, signs a checkpoint file, and checks the file with its public key alone', async () => {
+    const verified = await enamel(['audit', 'verify', '--practice', practiceId], env);
+    expect(verified.code, verified.stderr).to.equal(0);
+    expect(verified.stdout).to.match(new RegExp(`ok\\s+${practiceId}\\s+5 events, head seq 5`));
+
+    const signed = await enamel(['audit', 'checkpoint', '--practice', practiceId, '--out', dir], env);
+    expect(signed.code, signed.stderr).to.equal(0);
+    const file = path.join(dir, `enamel-audit-${practiceId}-5.txt`);
+    const checked = await enamel(['audit', 'check-file', file], {});
+    expect(checked.code, checked.stderr).to.equal(0);
+    expect(checked.stdout).to.include(`valid: practice ${practiceId} seq 5`);
+
+    const { readFile, writeFile } = await import('node:fs/promises');
+    await writeFile(file, (await readFile(file, 'utf8')).replace('seq:5', 'seq:4'));
+    const forged = await enamel(['audit', 'check-file', file], {});
+    expect(forged.code).to.equal(1);
+    expect(forged.stdout).to.include('INVALID');
+  });
+
+  it('exits 1 naming the sequence number when the chain is broken', async () => {
+    const { createKnex } = await import('../../src/db/knex.js');
+    const { onDatabase } = await import('../../src/db/provision.js');
+    const { testCluster } = await import('../support/cluster.js');
+    const su = createKnex(onDatabase(testCluster().superuserUrl, t.current.name), { poolMax: 1 });
+    try {
+      await su.transaction(async (trx) => {
+        await trx.raw('SET LOCAL session_replication_role = replica');
+        await trx.raw('DELETE FROM audit_events WHERE practice_id = ? AND seq = 2', [practiceId]);
+      });
+    } finally {
+      await su.destroy();
+    }
+    const r = await enamel(['audit', 'verify'], env);
+    expect(r.code).to.equal(1);
+    expect(r.stdout).to.match(new RegExp(`BROKEN\\s+${practiceId}\\s+missing at seq 2`));
+  });
+});
