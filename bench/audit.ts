@@ -104,7 +104,7 @@ try {
 
   const provider = new LocalKeyProvider({ k1: randomBytes(32).toString('base64') }, 'k1', { practiceKeysDir: path.join(dir, 'keys') });
   t0 = performance.now();
-  const result = await verifyPractice(db, provider, big, 10_000);
+  const result = await verifyPractice(db, provider, big, { batchSize: 10_000 });
   const verifySeconds = (performance.now() - t0) / 1000;
   if (!result.ok) throw new Error(`verification failed: ${JSON.stringify(result.problem)}`);
 

@@ -6,6 +6,8 @@ import { createApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config/env.js';
 import { createLogger, type Logger } from './config/logger.js';
 import { startSealer } from './audit/sealer.js';
+import { JOBS } from './jobs/index.js';
+import { startScheduler } from './jobs/scheduler.js';
 import { createCrypto } from './crypto/index.js';
 import { resumeAllRotations } from './crypto/key-management.js';
 import { openDatabase, type OpenDatabase } from './db/bootstrap.js';
@@ -60,6 +62,7 @@ export async function start(config: Config, logger: Logger): Promise<{ server: h
   );
   // SECURITY: audit events are sealed into their hash chains within about a second.
   const stopSealer = startSealer(database.db, logger);
+  const stopScheduler = startScheduler(JOBS, { db: database.db, provider: crypto.keyring.provider, logger });
   const app = createApp({ config, logger, db: database.db });
   const server = createServer(app, config);
   server.headersTimeout = 20_000;
@@ -69,7 +72,7 @@ export async function start(config: Config, logger: Logger): Promise<{ server: h
     server.listen(config.port, config.host, () => resolve());
   }).catch(async (err: unknown) => {
     background.abort();
-    await Promise.all([resuming, stopSealer()]);
+    await Promise.all([resuming, stopSealer(), stopScheduler()]);
     await database.close();
     throw err;
   });
@@ -87,7 +90,7 @@ export async function start(config: Config, logger: Logger): Promise<{ server: h
       await closed;
       clearTimeout(force);
       background.abort();
-      await Promise.all([resuming, stopSealer()]);
+      await Promise.all([resuming, stopSealer(), stopScheduler()]);
       // 2. then the pool, 3. then the embedded database.
       await database.close();
       logger.info('shut down cleanly');

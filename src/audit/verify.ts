@@ -23,10 +23,18 @@ export interface VerifyResult {
 const VERIFIER = { kind: 'system', id: 'audit-verifier' } as const;
 
 /**
- * Recomputes a practice's whole chain from sequence 1 and checks every signed checkpoint against
- * it. Reports the first bad sequence number. Reads in keyset-paged batches; memory stays flat.
+ * Recomputes a practice's chain and checks every signed checkpoint against it; reports the first
+ * bad sequence number. Full: from sequence 1. Incremental: from the newest signed checkpoint,
+ * after checking that the row at its sequence still has the signed head hash. Reads in
+ * keyset-paged batches; memory stays flat.
  */
-export async function verifyPractice(db: Db, provider: KeyProvider, practiceId: string, batchSize = 10_000): Promise<VerifyResult> {
+export async function verifyPractice(
+  db: Db,
+  provider: KeyProvider,
+  practiceId: string,
+  options: { batchSize?: number; incremental?: boolean } = {},
+): Promise<VerifyResult> {
+  const batchSize = options.batchSize ?? 10_000;
   const checkpoints = await db.withPractice(practiceId, VERIFIER, (trx) =>
     trx('audit_checkpoints')
       .orderBy('audit_checkpoints.seq')
@@ -51,6 +59,16 @@ export async function verifyPractice(db: Db, provider: KeyProvider, practiceId: 
   let expected = 1n;
   let prev: Buffer = GENESIS;
   let checked = 0;
+  const start = options.incremental ? checkpoints[checkpoints.length - 1] : undefined;
+  if (start) {
+    const row = await db.withPractice(practiceId, VERIFIER, (trx) =>
+      trx('audit_events').where('audit_events.seq', start.seq).first<{ hash: Buffer | null } | undefined>('hash'),
+    );
+    if (!row) return result({ problem: { kind: 'truncated', seq: start.seq } }, 0, BigInt(start.seq) - 1n);
+    if (!row.hash?.equals(start.head_hash)) return result({ problem: { kind: 'checkpoint_mismatch', seq: start.seq } }, 0, BigInt(start.seq) - 1n);
+    expected = BigInt(start.seq) + 1n;
+    prev = start.head_hash;
+  }
   for (;;) {
     const rows = await db.withPractice(practiceId, VERIFIER, (trx) =>
       trx('audit_events')

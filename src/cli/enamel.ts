@@ -18,6 +18,8 @@ import {
 } from '../crypto/key-management.js';
 import type { Purpose } from '../crypto/keyring.js';
 import { createKnex } from '../db/knex.js';
+import { JOBS, findJob } from '../jobs/index.js';
+import { runJob } from '../jobs/scheduler.js';
 import { createDb, isUuid, type Actor } from '../db/tenant.js';
 import { expectedMigrations, migrateLatest, pendingMigrations } from '../db/migrations.js';
 
@@ -41,9 +43,11 @@ Commands:
   audit checkpoint [--practice ID] [--out DIR]
                                   seal, sign the chain heads, and write each checkpoint as a text file
   audit check-file FILE           verify an exported checkpoint file with the public key it carries
+  jobs list                       the scheduled jobs and their last runs
+  jobs run NAME                   run one job now (under the same lock as the schedule)
   help                            show this text
 
-Key and audit commands use DATABASE_URL (runtime role) and the KEK settings (KEK_FILE or ENAMEL_KEKS).
+Key, audit and job commands use DATABASE_URL (runtime role) and the KEK settings (KEK_FILE or ENAMEL_KEKS).
 Every key action is recorded in key_events with the actor "operator:cli-$USER".
 `;
 
@@ -222,6 +226,42 @@ async function auditCommand(args: string[]): Promise<number> {
   }
 }
 
+async function jobsCommand(args: string[]): Promise<number> {
+  const [sub, name] = args;
+  if (sub !== 'list' && sub !== 'run') {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  const job = name ? findJob(name) : undefined;
+  if (sub === 'run' && !job) {
+    process.stderr.write(`Unknown job: ${name ?? '(none)'}. Jobs: ${JOBS.map((j) => j.name).join(', ')}\n`);
+    return 2;
+  }
+  const config = loadConfig();
+  if (config.database.kind !== 'external') {
+    process.stderr.write('DATABASE_URL is not set: job commands work on the database the app uses (runtime role).\n');
+    return 2;
+  }
+  const knex = createKnex(config.database.runtimeUrl, { poolMax: 3, applicationName: 'enamel-cli' });
+  try {
+    const logger = createLogger('warn');
+    const { keyring } = await createCrypto(config, logger);
+    const ctx = { db: createDb(knex), provider: keyring.provider, logger };
+    if (sub === 'list') {
+      for (const j of JOBS) {
+        const last = await knex('job_runs').where({ job: j.name }).orderBy('started_at', 'desc').first<{ started_at: Date; outcome: string } | undefined>('started_at', 'outcome');
+        process.stdout.write(`${j.name.padEnd(20)} ${j.schedule.padEnd(12)} ${last ? `${last.outcome} at ${last.started_at.toISOString()}` : 'never run'}\n`);
+      }
+      return 0;
+    }
+    const r = await runJob(job!, ctx, 'manual');
+    process.stdout.write(r.outcome === 'ok' ? `${job!.name}: ok ${JSON.stringify(r.counts)}\n` : `${job!.name}: ${r.outcome}${r.outcome === 'failed' ? ` (${r.errorType})` : ' (running elsewhere)'}\n`);
+    return r.outcome === 'failed' ? 1 : 0;
+  } finally {
+    await knex.destroy();
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -231,6 +271,8 @@ async function main(argv: string[]): Promise<number> {
       return keys(rest);
     case 'audit':
       return auditCommand(rest);
+    case 'jobs':
+      return jobsCommand(rest);
     case undefined:
     case 'help':
     case '--help':

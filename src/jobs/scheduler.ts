@@ -1,0 +1,66 @@
+import cron, { type ScheduledTask } from 'node-cron';
+import type { Logger } from '../config/logger.js';
+import type { KeyProvider } from '../crypto/key-provider.js';
+import type { Db } from '../db/tenant.js';
+
+/** What every job gets. */
+export interface JobContext {
+  db: Db;
+  provider: KeyProvider;
+  logger: Logger;
+}
+
+/** A job: a plain function, idempotent, testable without cron. Returns counts (never PHI). */
+export interface Job {
+  name: string;
+  /** Cron expression (node-cron, 5 or 6 fields); overridable by JOB_SCHEDULE_<NAME>. */
+  schedule: string;
+  run(ctx: JobContext): Promise<Record<string, number>>;
+}
+
+export type RunResult = { outcome: 'ok'; counts: Record<string, number> } | { outcome: 'failed'; errorType: string } | { outcome: 'skipped' };
+
+/**
+ * Runs a job once under a PostgreSQL advisory lock (transaction-scoped, held for the run): two
+ * replicas never run the same job at the same time; the one that finds it locked skips. Each run
+ * that happens is recorded in job_runs with its outcome and counts.
+ */
+export async function runJob(job: Job, ctx: JobContext, trigger: 'schedule' | 'manual' = 'manual'): Promise<RunResult> {
+  return ctx.db.knex.transaction(async (lockTrx) => {
+    const lock = await lockTrx.raw<{ rows: { ok: boolean }[] }>("SELECT pg_try_advisory_xact_lock(hashtextextended('enamel-job:' || ?, 0)) AS ok", [job.name]);
+    if (!lock.rows[0]?.ok) return { outcome: 'skipped' } as const;
+    const [run] = await ctx.db.knex('job_runs').insert({ job: job.name, trigger }).returning<{ id: string }[]>('id');
+    try {
+      const counts = await job.run(ctx);
+      await ctx.db.knex('job_runs').where({ id: run!.id }).update({ outcome: 'ok', finished_at: ctx.db.knex.fn.now(), counts });
+      return { outcome: 'ok', counts } as const;
+    } catch (err) {
+      const errorType = err instanceof Error ? err.name.replace(/[^A-Za-z0-9_]/g, '') || 'Error' : 'Error';
+      ctx.logger.error({ err, job: job.name }, 'job failed');
+      await ctx.db.knex('job_runs').where({ id: run!.id }).update({ outcome: 'failed', finished_at: ctx.db.knex.fn.now(), error_type: errorType });
+      return { outcome: 'failed', errorType } as const;
+    }
+  });
+}
+
+/** Schedules every job in this process. Returns a stop function that waits for runs in flight. */
+export function startScheduler(jobs: Job[], ctx: JobContext, env: NodeJS.ProcessEnv = process.env): () => Promise<void> {
+  const inFlight = new Set<Promise<unknown>>();
+  const tasks: ScheduledTask[] = jobs.map((job) => {
+    const expression = env[`JOB_SCHEDULE_${job.name.toUpperCase().replace(/-/g, '_')}`] ?? job.schedule;
+    if (!cron.validate(expression)) throw new Error(`JOB_SCHEDULE for ${job.name}: "${expression}" is not a cron expression`);
+    return cron.schedule(
+      expression,
+      () => {
+        const p = runJob(job, ctx, 'schedule').catch((err: unknown) => ctx.logger.error({ err, job: job.name }, 'job could not start'));
+        inFlight.add(p);
+        void p.finally(() => inFlight.delete(p));
+      },
+      { name: job.name, noOverlap: true },
+    );
+  });
+  return async () => {
+    await Promise.all(tasks.map((t) => t.stop()));
+    await Promise.all(inFlight);
+  };
+}
