@@ -73,6 +73,9 @@ try {
   console.log(`Enamel audit bench — ${os.cpus().length} cores, Node ${process.version}, ${SECONDS} s per run, sealer every 1 s\n`);
   console.log('writers  practices   chained/s   plain/s   ratio');
   const stopSealer = startSealer(db, logger, 1000);
+  // Warm-up: JIT, pool connections, plans (not reported).
+  await run(4, true, 'audit_events');
+  await run(4, true, 'audit_plain');
   for (const writers of [1, 4, 16]) {
     for (const spread of [false, true]) {
       const chained = await run(writers, spread, 'audit_events');

@@ -69,31 +69,41 @@ export async function verifyPractice(
     expected = BigInt(start.seq) + 1n;
     prev = start.head_hash;
   }
-  for (;;) {
-    const rows = await db.withPractice(practiceId, VERIFIER, (trx) =>
+  const fetchAfter = (afterSeq: bigint): Promise<AuditRow[]> =>
+    db.withPractice(practiceId, VERIFIER, (trx) =>
       trx('audit_events')
         .whereNotNull('hash')
-        .where('audit_events.seq', '>=', expected.toString())
+        .where('audit_events.seq', '>', afterSeq.toString())
         .orderBy('audit_events.seq')
         .limit(batchSize)
         .select<AuditRow[]>(AUDIT_ROW_COLUMNS.map((c) => trx.raw(c))),
     );
+  // NOTE: the next batch is fetched while this one is hashed: database and CPU work overlap.
+  let pending: Promise<AuditRow[]> | undefined = fetchAfter(expected - 1n);
+  while (pending) {
+    const rows: AuditRow[] = await pending;
+    pending = rows.length === batchSize ? fetchAfter(BigInt(rows[rows.length - 1]!.seq!)) : undefined;
     for (const row of rows) {
       const seq = row.seq!;
-      if (seq !== expected.toString()) return result({ problem: { kind: 'missing', seq: expected.toString() } }, checked, expected - 1n);
-      if (!row.prev_hash || !row.prev_hash.equals(prev)) return result({ problem: { kind: 'prev_mismatch', seq } }, checked, expected - 1n);
+      if (seq !== expected.toString()) return settle(pending, result({ problem: { kind: 'missing', seq: expected.toString() } }, checked, expected - 1n));
+      if (!row.prev_hash || !row.prev_hash.equals(prev)) return settle(pending, result({ problem: { kind: 'prev_mismatch', seq } }, checked, expected - 1n));
       const hash = chainHash(prev, row, seq);
-      if (!row.hash || !hash.equals(row.hash)) return result({ problem: { kind: 'hash_mismatch', seq } }, checked, expected - 1n);
+      if (!row.hash || !hash.equals(row.hash)) return settle(pending, result({ problem: { kind: 'hash_mismatch', seq } }, checked, expected - 1n));
       const cp = atSeq.get(seq);
-      if (cp && !cp.head_hash.equals(hash)) return result({ problem: { kind: 'checkpoint_mismatch', seq } }, checked, expected - 1n);
+      if (cp && !cp.head_hash.equals(hash)) return settle(pending, result({ problem: { kind: 'checkpoint_mismatch', seq } }, checked, expected - 1n));
       prev = hash;
       expected += 1n;
       checked++;
     }
-    if (rows.length < batchSize) break;
   }
   const lastSeq = expected - 1n;
   const beyond = checkpoints.find((c) => BigInt(c.seq) > lastSeq);
   if (beyond) return result({ problem: { kind: 'truncated', seq: (lastSeq + 1n).toString() } }, checked, lastSeq);
   return result({}, checked, lastSeq);
+}
+
+/** Returns `value` once a prefetch still in flight has settled (so no query outlives the call). */
+async function settle<T>(pending: Promise<unknown> | undefined, value: T): Promise<T> {
+  await pending?.catch(() => undefined);
+  return value;
 }
