@@ -52,9 +52,9 @@ export interface AuditRow {
 }
 
 function sortedDetails(details: Record<string, unknown>): [string, unknown][] {
-  return Object.keys(details)
-    .sort()
-    .map((k) => [k, details[k]]);
+  const keys = Object.keys(details);
+  if (keys.length > 1) keys.sort();
+  return keys.map((k) => [k, details[k]]);
 }
 
 export function canonical(row: AuditRow, seq: string): string {
@@ -84,9 +84,9 @@ let scratch = Buffer.allocUnsafe(8192);
 
 export function chainHash(prev: Buffer, row: AuditRow, seq: string): Buffer {
   const text = canonical(row, seq);
-  const need = 32 + Buffer.byteLength(text);
-  if (need > scratch.length) scratch = Buffer.allocUnsafe(need * 2);
+  // A UTF-8 character takes at most 3 bytes per UTF-16 unit: size the scratch for the worst case.
+  if (32 + text.length * 3 > scratch.length) scratch = Buffer.allocUnsafe(32 + text.length * 3);
   prev.copy(scratch, 0, 0, 32);
-  scratch.write(text, 32, 'utf8');
-  return hash('sha256', scratch.subarray(0, need), 'buffer');
+  const written = scratch.write(text, 32, 'utf8');
+  return hash('sha256', scratch.subarray(0, 32 + written), 'buffer');
 }

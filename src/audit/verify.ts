@@ -89,7 +89,7 @@ export async function verifyPractice(
       if (!row.prev_hash || !row.prev_hash.equals(prev)) return settle(pending, result({ problem: { kind: 'prev_mismatch', seq } }, checked, expected - 1n));
       const hash = chainHash(prev, row, seq);
       if (!row.hash || !hash.equals(row.hash)) return settle(pending, result({ problem: { kind: 'hash_mismatch', seq } }, checked, expected - 1n));
-      const cp = atSeq.get(seq);
+      const cp = atSeq.size > 0 ? atSeq.get(seq) : undefined;
       if (cp && !cp.head_hash.equals(hash)) return settle(pending, result({ problem: { kind: 'checkpoint_mismatch', seq } }, checked, expected - 1n));
       prev = hash;
       expected += 1n;
