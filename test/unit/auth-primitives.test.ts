@@ -57,6 +57,7 @@ describe('auth primitives', () => {
     it('recovery codes: ten distinct, stored hashed, each matches once', () => {
       const { codes, hashes } = newRecoveryCodes();
       expect(new Set(codes).size).to.equal(10);
+      for (const c of codes) expect(c).to.match(/^[a-z2-7]{6}(-[a-z2-7]{6}){3}$/); // 24 × 5 = 120 bits
       expect(hashes.some((h) => codes.some((c) => h.includes(c.replace(/-/g, ''))))).to.equal(false);
       const i = matchRecoveryCode(codes[3]!.toUpperCase(), hashes);
       expect(i).to.equal(3);
