@@ -3,7 +3,5 @@
  * registry is complete in every process — server, CLI, jobs. Key rotation walks that registry and
  * then destroys the old key: a table missing here would be left unreadable.
  * test/integration/encrypted-schema.test.ts fails if a bytea column in the schema is not declared.
- *
- * None yet: patient tables (issue "Patient records") add their query modules below.
  */
-export {};
+import './users.queries.js';
