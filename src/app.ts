@@ -7,15 +7,23 @@ import { errorHandler, notFound } from './middleware/errors.js';
 import { requestContext } from './middleware/request-context.js';
 import { cspNonce, hsts, noStore, permissionsPolicy, refuseTrace, securityHeaders } from './middleware/security-headers.js';
 import { buildRouter } from './routes/index.js';
+import { sessionCookieName, sessionMiddleware } from './auth/session.js';
+import { staffSession, type Clock } from './auth/staff-auth.js';
+import type { Keyring } from './crypto/keyring.js';
+import type { Store } from 'express-session';
 
 export interface AppDeps {
   config: Config;
   logger: Logger;
   db: Db;
+  keyring: Keyring;
+  sessionStore: Store;
+  /** Milliseconds since the epoch; tests pass a controllable clock. */
+  clock?: Clock;
 }
 
 /** Builds the Express app. The middleware order below is the security model's order; keep it on one screen. */
-export function createApp({ config, logger, db }: AppDeps): Express {
+export function createApp({ config, logger, db, keyring, sessionStore, clock = Date.now }: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
@@ -30,8 +38,11 @@ export function createApp({ config, logger, db }: AppDeps): Express {
   app.use('/static', express.static(publicDir, { index: false, dotfiles: 'ignore', maxAge: '1h', fallthrough: true })); // 4. assets (cacheable)
   app.use(noStore); //                                                                  5. everything else: no-store
   app.use(express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 200 })); // 6. form bodies, bounded
-  app.use(buildRouter({ config, db })); //                                              7. the route table
-  app.use(notFound); //                                                                 8. 404 page
-  app.use(errorHandler); //                                                             9. generic error page
+  app.set('session cookie name', sessionCookieName(config));
+  app.use(sessionMiddleware(config, sessionStore)); //                                  7. server-side session
+  app.use('/p/:slug', staffSession(db, clock)); //                                     8. session limits, revocation
+  app.use(buildRouter({ config, db, keyring, clock })); //                              9. the route table (CSRF per route)
+  app.use(notFound); //                                                                10. 404 page
+  app.use(errorHandler); //                                                            11. generic error page
   return app;
 }

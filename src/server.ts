@@ -8,6 +8,7 @@ import { createLogger, type Logger } from './config/logger.js';
 import { startSealer } from './audit/sealer.js';
 import { JOBS } from './jobs/index.js';
 import { startScheduler } from './jobs/scheduler.js';
+import { createSessionStore } from './auth/session.js';
 import { createCrypto } from './crypto/index.js';
 import { resumeAllRotations } from './crypto/key-management.js';
 import { openDatabase, type OpenDatabase } from './db/bootstrap.js';
@@ -63,7 +64,9 @@ export async function start(config: Config, logger: Logger): Promise<{ server: h
   // SECURITY: audit events are sealed into their hash chains within about a second.
   const stopSealer = startSealer(database.db, logger);
   const stopScheduler = startScheduler(JOBS, { db: database.db, provider: crypto.keyring.provider, logger });
-  const app = createApp({ config, logger, db: database.db });
+  const sessionStore = createSessionStore(database.runtimeUrl);
+  const app = createApp({ config, logger, db: database.db, keyring: crypto.keyring, sessionStore });
+  const closeStore = (): Promise<void> => (sessionStore as unknown as { close(): Promise<void> }).close();
   const server = createServer(app, config);
   server.headersTimeout = 20_000;
   server.requestTimeout = 60_000;
@@ -72,7 +75,7 @@ export async function start(config: Config, logger: Logger): Promise<{ server: h
     server.listen(config.port, config.host, () => resolve());
   }).catch(async (err: unknown) => {
     background.abort();
-    await Promise.all([resuming, stopSealer(), stopScheduler()]);
+    await Promise.all([resuming, stopSealer(), stopScheduler(), closeStore()]);
     await database.close();
     throw err;
   });
@@ -90,7 +93,7 @@ export async function start(config: Config, logger: Logger): Promise<{ server: h
       await closed;
       clearTimeout(force);
       background.abort();
-      await Promise.all([resuming, stopSealer(), stopScheduler()]);
+      await Promise.all([resuming, stopSealer(), stopScheduler(), closeStore()]);
       // 2. then the pool, 3. then the embedded database.
       await database.close();
       logger.info('shut down cleanly');

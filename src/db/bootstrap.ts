@@ -16,6 +16,8 @@ export const EMBEDDED_DATABASE = 'enamel';
 
 export interface OpenDatabase {
   db: Db;
+  /** The runtime role's connection string (the session store opens its own small pool). */
+  runtimeUrl: string;
   /** Closes the pool, then stops the embedded server if there is one. */
   close(): Promise<void>;
 }
@@ -86,7 +88,7 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Open
     await close();
     throw err;
   }
-  return { db: createDb(knex), close };
+  return { db: createDb(knex), runtimeUrl, close };
 }
 
 /**

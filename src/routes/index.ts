@@ -5,19 +5,30 @@ import * as health from '../controllers/health.controller.js';
 import * as home from '../controllers/home.controller.js';
 import * as practices from '../controllers/practices.controller.js';
 import * as wellKnown from '../controllers/well-known.controller.js';
-import { publicRoute } from './access.js';
+import type { Clock } from '../auth/staff-auth.js';
+import * as signInModule from '../controllers/signin.controller.js';
+import type { Keyring } from '../crypto/keyring.js';
+import { csrfProtection, csrfToken } from '../middleware/csrf.js';
+import { publicRoute, signedInRoute } from './access.js';
+
+const { signInController } = signInModule;
 
 export interface RouteDeps {
   config: Config;
   db: Db;
+  keyring: Keyring;
+  clock: Clock;
 }
 
 /**
  * The whole route table. Every route's first handler declares its access (routes/access.ts);
  * test/http/route-inventory.test.ts fails on any route that does not.
  */
-export function buildRouter({ config, db }: RouteDeps): Router {
+export function buildRouter({ config, db, keyring, clock }: RouteDeps): Router {
   const r = Router();
+  const signIn = signInController({ db, keyring, clock });
+  // SECURITY: every state change below passes the CSRF check; every form page gets a token.
+  const forms = [csrfToken] as const;
 
   r.get('/healthz', publicRoute('liveness probe for the container runtime'), health.live);
   r.get('/readyz', publicRoute('readiness probe for the load balancer'), health.ready(db));
@@ -25,6 +36,15 @@ export function buildRouter({ config, db }: RouteDeps): Router {
 
   r.get('/', publicRoute('start page, shows no practice data'), home.index(config));
   r.get('/p/:slug', publicRoute('practice front page: business name, addresses, phone; no PHI'), practices.show(db));
+
+  r.get('/p/:slug/sign-in', publicRoute('staff sign-in form'), ...forms, signIn.show);
+  r.post('/p/:slug/sign-in', publicRoute('staff sign-in: password step'), csrfProtection, signIn.create);
+  r.get('/p/:slug/sign-in/code', publicRoute('second factor form; needs the password step in the session'), ...forms, signIn.showCode);
+  r.post('/p/:slug/sign-in/code', publicRoute('second factor; needs the password step in the session'), csrfProtection, signIn.verifyCode);
+  r.get('/p/:slug/mfa/enroll', publicRoute('MFA enrolment; needs the password step in the session'), ...forms, signIn.showEnroll);
+  r.post('/p/:slug/mfa/enroll', publicRoute('MFA enrolment; needs the password step in the session'), csrfProtection, signIn.confirmEnroll);
+  r.post('/p/:slug/sign-out', publicRoute('anyone may end their own session'), csrfProtection, signIn.destroy);
+  r.get('/p/:slug/home', signedInRoute(), ...forms, signIn.home);
 
   return r;
 }

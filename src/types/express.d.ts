@@ -11,6 +11,8 @@ declare global {
     interface Locals {
       /** Per-response CSP nonce for the rare inline script or style. */
       cspNonce: string;
+      /** CSRF token for this page's forms (middleware/csrf.ts). */
+      csrfToken?: string;
     }
   }
 }

@@ -9,7 +9,7 @@ describe('error pages', () => {
   const t = useTestDatabase();
 
   it('an unknown route gives the 404 page with a request id', async () => {
-    const { app } = buildTestApp(t.current.db);
+    const { app } = buildTestApp(t.current);
     const res = await request(app).get('/definitely/not/here').set('Accept', 'text/html');
     expect(res.status).to.equal(404);
     expect(res.headers['content-type']).to.match(/text\/html/);
@@ -21,7 +21,7 @@ describe('error pages', () => {
     // A real failure: the database pool is closed under the app.
     const broken = createKnex(t.current.runtimeUrl);
     await broken.destroy();
-    const { app, logs } = buildTestApp(createDb(broken));
+    const { app, logs } = buildTestApp({ db: createDb(broken), sessionStore: t.current.sessionStore });
     const res = await request(app).get('/p/some-practice').set('Accept', 'text/html');
     expect(res.status).to.equal(500);
     expect(res.text).to.include('Something went wrong');
@@ -35,14 +35,14 @@ describe('error pages', () => {
   });
 
   it('answers JSON clients with JSON errors', async () => {
-    const { app } = buildTestApp(t.current.db);
+    const { app } = buildTestApp(t.current);
     const res = await request(app).get('/nothing').set('Accept', 'application/json');
     expect(res.status).to.equal(404);
     expect(res.body).to.deep.include({ status: 404, error: 'Page not found' });
   });
 
   it('an oversized form body gets 413, not 500', async () => {
-    const { app } = buildTestApp(t.current.db);
+    const { app } = buildTestApp(t.current);
     const res = await request(app)
       .post('/')
       .type('form')
@@ -53,7 +53,7 @@ describe('error pages', () => {
   });
 
   it('a malformed form body gets a 4xx page, not 500', async () => {
-    const { app } = buildTestApp(t.current.db);
+    const { app } = buildTestApp(t.current);
     const res = await request(app).post('/').set('Content-Type', 'application/x-www-form-urlencoded; charset=koi8-x').send('a=b');
     expect(res.status).to.be.within(400, 499);
   });

@@ -8,19 +8,19 @@ describe('health, readiness and security.txt', () => {
     const t = useTestDatabase();
 
     it('/healthz answers 200', async () => {
-      const res = await request(buildTestApp(t.current.db).app).get('/healthz');
+      const res = await request(buildTestApp(t.current).app).get('/healthz');
       expect(res.status).to.equal(200);
       expect(res.body).to.deep.equal({ status: 'ok' });
     });
 
     it('/readyz answers 200 when the database is reachable and migrations are current', async () => {
-      const res = await request(buildTestApp(t.current.db).app).get('/readyz');
+      const res = await request(buildTestApp(t.current).app).get('/readyz');
       expect(res.status).to.equal(200);
       expect(res.body).to.deep.equal({ status: 'ready' });
     });
 
     it('/.well-known/security.txt names the configured contact and expiry', async () => {
-      const { app } = buildTestApp(t.current.db, {
+      const { app } = buildTestApp(t.current, {
         SECURITY_CONTACT: 'security@practice.example',
         SECURITY_TXT_EXPIRES: '2027-06-30T00:00:00Z',
         PUBLIC_URL: 'https://enamel.practice.example',
@@ -38,7 +38,7 @@ describe('health, readiness and security.txt', () => {
     const t = useTestDatabase({ migrated: false });
 
     it('/readyz answers 503 with the reason', async () => {
-      const res = await request(buildTestApp(t.current.db).app).get('/readyz');
+      const res = await request(buildTestApp(t.current).app).get('/readyz');
       expect(res.status).to.equal(503);
       expect(res.body).to.include({ status: 'unavailable', reason: 'migrations_pending' });
     });

@@ -13,7 +13,7 @@ describe('GET /p/:slug (practice front page, read through withPractice)', () => 
   });
 
   it("shows the practice and only its own locations", async () => {
-    const res = await request(buildTestApp(t.current.db).app).get('/p/north-smiles');
+    const res = await request(buildTestApp(t.current).app).get('/p/north-smiles');
     expect(res.status).to.equal(200);
     expect(res.text).to.include('North Smiles');
     expect(res.text).to.include('North Office');
@@ -23,7 +23,7 @@ describe('GET /p/:slug (practice front page, read through withPractice)', () => 
 
   it('escapes practice data in the page', async () => {
     await buildPractice(t.current.owner, { slug: 'xss', name: '<script>alert(1)</script> Dental' });
-    const res = await request(buildTestApp(t.current.db).app).get('/p/xss');
+    const res = await request(buildTestApp(t.current).app).get('/p/xss');
     expect(res.status).to.equal(200);
     expect(res.text).to.not.include('<script>alert(1)</script>');
     expect(res.text).to.include('&lt;script&gt;alert(1)&lt;/script&gt; Dental');
@@ -35,7 +35,7 @@ describe('GET /p/:slug (practice front page, read through withPractice)', () => 
     ['a malformed slug', 'UPPER_and_%27quotes%27'],
   ] as const) {
     it(`gives the 404 page for ${why}`, async () => {
-      const res = await request(buildTestApp(t.current.db).app).get(`/p/${slug}`).set('Accept', 'text/html');
+      const res = await request(buildTestApp(t.current).app).get(`/p/${slug}`).set('Accept', 'text/html');
       expect(res.status).to.equal(404);
       expect(res.text).to.include('Page not found');
     });

@@ -29,15 +29,17 @@ describe('route inventory', () => {
   after(() => knex.destroy());
 
   it('every route declares its access as its first handler', () => {
-    const router = buildRouter({ config: testConfig(), db: createDb(knex) }) as Router & { stack: Layer[] };
+    const router = buildRouter({ config: testConfig(), db: createDb(knex), keyring: undefined as never, clock: Date.now }) as Router & { stack: Layer[] };
     const routes = walk(router.stack);
     expect(routes.length).to.be.greaterThan(3);
     const undeclared = routes.filter((r) => !accessOf(r.first)).map((r) => r.route);
     expect(undeclared, 'routes without an access declaration').to.deep.equal([]);
+    // Sign-in routes are public by design; the signed-in pages are not.
+    expect(accessOf(routes.find((r) => r.route === 'GET /p/:slug/home')!.first)).to.deep.equal({ kind: 'signed_in' });
   });
 
   it('the walker notices a route without a declaration', () => {
-    const router = buildRouter({ config: testConfig(), db: createDb(knex) }) as Router & { stack: Layer[] };
+    const router = buildRouter({ config: testConfig(), db: createDb(knex), keyring: undefined as never, clock: Date.now }) as Router & { stack: Layer[] };
     router.get('/forgotten', (_req, res) => res.send('oops'));
     const undeclared = walk(router.stack).filter((r) => !accessOf(r.first)).map((r) => r.route);
     expect(undeclared).to.deep.equal(['GET /forgotten']);

@@ -18,7 +18,7 @@ describe('security headers', () => {
 
   for (const path of ['/', '/p/headers', '/no-such-page']) {
     it(`every header is present on ${path}`, async () => {
-      const { app } = buildTestApp(t.current.db);
+      const { app } = buildTestApp(t.current);
       const res = await request(app).get(path);
       const csp = res.headers['content-security-policy'] as string;
       expect(csp).to.include("default-src 'self'");
@@ -40,44 +40,44 @@ describe('security headers', () => {
   }
 
   it('carries a fresh CSP nonce on every response', async () => {
-    const { app } = buildTestApp(t.current.db);
+    const { app } = buildTestApp(t.current);
     const nonces = new Set<string>();
     for (let i = 0; i < 5; i++) nonces.add(nonceOf((await request(app).get('/')).headers['content-security-policy'] as string));
     expect(nonces.size).to.equal(5);
   });
 
   it('sends HSTS of at least a year on HTTPS requests from a trusted proxy only', async () => {
-    const trusted = buildTestApp(t.current.db, { TRUST_PROXY: 'loopback' }).app;
+    const trusted = buildTestApp(t.current, { TRUST_PROXY: 'loopback' }).app;
     const viaProxy = await request(trusted).get('/').set('X-Forwarded-Proto', 'https');
     const hsts = viaProxy.headers['strict-transport-security'] as string;
     const maxAge = Number(/max-age=(\d+)/.exec(hsts)?.[1]);
     expect(maxAge).to.be.at.least(31_536_000);
 
     // CASE: without TRUST_PROXY a client cannot claim HTTPS with a forged header.
-    const untrusted = buildTestApp(t.current.db).app;
+    const untrusted = buildTestApp(t.current).app;
     const forged = await request(untrusted).get('/').set('X-Forwarded-Proto', 'https');
     expect(forged.headers['strict-transport-security']).to.equal(undefined);
   });
 
   it('takes the client IP from X-Forwarded-For only behind a trusted proxy', async () => {
-    const untrusted = buildTestApp(t.current.db);
+    const untrusted = buildTestApp(t.current);
     await request(untrusted.app).get('/').set('X-Forwarded-For', '203.0.113.9');
     expect(untrusted.logs.find((l) => l.msg === 'request')?.ip).to.not.equal('203.0.113.9');
 
-    const trusted = buildTestApp(t.current.db, { TRUST_PROXY: 'loopback' });
+    const trusted = buildTestApp(t.current, { TRUST_PROXY: 'loopback' });
     await request(trusted.app).get('/').set('X-Forwarded-For', '203.0.113.9');
     expect(trusted.logs.find((l) => l.msg === 'request')?.ip).to.equal('203.0.113.9');
   });
 
   it('refuses TRACE with 405', async () => {
-    const { app } = buildTestApp(t.current.db);
+    const { app } = buildTestApp(t.current);
     const res = await request(app).trace('/');
     expect(res.status).to.equal(405);
     expect(res.headers['allow']).to.not.include('TRACE');
   });
 
   it('serves static assets locally with a cache lifetime (not no-store) and nosniff', async () => {
-    const { app } = buildTestApp(t.current.db);
+    const { app } = buildTestApp(t.current);
     const res = await request(app).get('/static/css/app.css');
     expect(res.status).to.equal(200);
     expect(res.headers['content-type']).to.match(/text\/css/);
@@ -86,7 +86,7 @@ describe('security headers', () => {
   });
 
   it('pages reference no third-party resources', async () => {
-    const { app } = buildTestApp(t.current.db);
+    const { app } = buildTestApp(t.current);
     const res = await request(app).get('/p/headers');
     expect(res.text).to.not.match(/(src|href)="(https?:)?\/\//);
   });
@@ -96,7 +96,7 @@ describe('static files', () => {
   const t = useTestDatabase();
 
   it('never lists directories or serves dotfiles', async () => {
-    const { app } = buildTestApp(t.current.db);
+    const { app } = buildTestApp(t.current);
     for (const path of ['/static/', '/static/css/', '/static/.gitkeep', '/static/../package.json']) {
       const res = await request(app).get(path);
       expect(res.status, path).to.equal(404);

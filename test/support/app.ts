@@ -3,7 +3,12 @@ import type { Express } from 'express';
 import { createApp } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config/env.js';
 import { createLogger } from '../../src/config/logger.js';
-import type { Db } from '../../src/db/tenant.js';
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { LocalKeyProvider } from '../../src/crypto/key-provider.js';
+import { Keyring } from '../../src/crypto/keyring.js';
+import type { TestDatabase } from './db.js';
 
 /** Collects the JSON lines a logger writes, so tests can assert what is (not) logged. */
 export function captureLogs(): { lines: Record<string, unknown>[]; stream: Writable } {
@@ -22,9 +27,14 @@ export function testConfig(env: NodeJS.ProcessEnv = {}): Config {
 }
 
 /** The real app, wired to a test database, logging into memory. */
-export function buildTestApp(db: Db, env: NodeJS.ProcessEnv = {}): { app: Express; logs: Record<string, unknown>[]; config: Config } {
+export function buildTestApp(
+  t: Pick<TestDatabase, 'db' | 'sessionStore'>,
+  env: NodeJS.ProcessEnv = {},
+  options: { keyring?: Keyring; clock?: () => number } = {},
+): { app: Express; logs: Record<string, unknown>[]; config: Config } {
   const config = testConfig(env);
   const { lines, stream } = captureLogs();
-  const app = createApp({ config, logger: createLogger('debug', stream), db });
+  const keyring = options.keyring ?? new Keyring(new LocalKeyProvider({ k1: randomBytes(32).toString('base64') }, 'k1', { practiceKeysDir: path.join(os.tmpdir(), `enamel-test-keys-${process.pid}`) }));
+  const app = createApp({ config, logger: createLogger('debug', stream), db: t.db, keyring, sessionStore: t.sessionStore(), ...(options.clock ? { clock: options.clock } : {}) });
   return { app, logs: lines, config };
 }

@@ -1,6 +1,8 @@
 import type { Knex } from 'knex';
 import { createKnex } from '../../src/db/knex.js';
 import { OWNER_ROLE, RUNTIME_ROLE, createDatabase, dropDatabase, urlFor } from '../../src/db/provision.js';
+import type { Store } from 'express-session';
+import { createSessionStore } from '../../src/auth/session.js';
 import { createDb, type Db } from '../../src/db/tenant.js';
 import { testCluster } from './cluster.js';
 
@@ -13,6 +15,8 @@ export interface TestDatabase {
   /** Runtime role: what the app uses. */
   app: Knex;
   db: Db;
+  /** The session store on this database (created on first use, closed with the database). */
+  sessionStore(): Store;
 }
 
 let counter = 0;
@@ -26,10 +30,23 @@ export async function createTestDatabase(options: { migrated?: boolean } = {}): 
   const runtimeUrl = urlFor(c.superuserUrl, RUNTIME_ROLE, c.passwords.runtime, name);
   const owner = createKnex(ownerUrl, { poolMax: 2 });
   const app = createKnex(runtimeUrl, { poolMax: 4 });
-  return { name, ownerUrl, runtimeUrl, owner, app, db: createDb(app) };
+  let store: Store | undefined;
+  return {
+    name,
+    ownerUrl,
+    runtimeUrl,
+    owner,
+    app,
+    db: createDb(app),
+    sessionStore: () => (store ??= createSessionStore(runtimeUrl, { prune: false })),
+    closeStore: async () => {
+      if (store) await (store as unknown as { close(): Promise<void> }).close();
+    },
+  } as TestDatabase & { closeStore(): Promise<void> };
 }
 
 export async function destroyTestDatabase(t: TestDatabase): Promise<void> {
+  await (t as TestDatabase & { closeStore(): Promise<void> }).closeStore();
   await Promise.all([t.owner.destroy(), t.app.destroy()]);
   await dropDatabase(testCluster().superuserUrl, t.name);
 }

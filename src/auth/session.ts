@@ -1,0 +1,62 @@
+import { randomBytes } from 'node:crypto';
+import connectPgSimple from 'connect-pg-simple';
+import type { RequestHandler } from 'express';
+import session, { type Store } from 'express-session';
+import type { Config } from '../config/env.js';
+
+/**
+ * Server-side sessions in PostgreSQL (every replica sees the same ones). The cookie is
+ * `__Host-enamel` — Secure, HttpOnly, SameSite=Lax, path / — whenever PUBLIC_URL is https; only
+ * plain-HTTP local development gets a non-Secure cookie named `enamel`. The session holds ids and
+ * timestamps, never PHI.
+ */
+export interface StaffSession {
+  practiceId: string;
+  userId: string;
+  /** 'password': the first factor passed; 'signed_in': all required factors passed. */
+  stage: 'password' | 'signed_in';
+  /** What the password step said comes next. */
+  next?: 'totp' | 'enroll' | 'done';
+  createdAt: number;
+  lastSeenAt: number;
+  /** When the user last proved password + second factor (step-up checks this). */
+  authAt: number;
+}
+
+declare module 'express-session' {
+  interface SessionData {
+    staff?: StaffSession;
+    /** A TOTP secret being enrolled: held until the user confirms a code (then encrypted in users). */
+    enroll?: { secret: string; account: string; startedAt: number };
+  }
+}
+
+export function sessionCookieName(config: Config): string {
+  return config.publicUrl.protocol === 'https:' ? '__Host-enamel' : 'enamel';
+}
+
+export function createSessionStore(runtimeUrl: string, options: { prune?: boolean } = {}): Store {
+  const PgStore = connectPgSimple(session);
+  return new PgStore({
+    conObject: { connectionString: runtimeUrl, max: 4, application_name: 'enamel-sessions' },
+    tableName: 'http_sessions',
+    createTableIfMissing: false,
+    pruneSessionInterval: options.prune === false ? false : 15 * 60,
+  });
+}
+
+/** SECURITY: the session middleware with the cookie rules above. */
+export function sessionMiddleware(config: Config, store: Store): RequestHandler {
+  const secure = config.publicUrl.protocol === 'https:';
+  return session({
+    name: sessionCookieName(config),
+    // NOTE: without SESSION_SECRET (development only) sessions last until the process restarts.
+    secret: config.sessionSecret ?? randomBytes(32).toString('hex'),
+    store,
+    resave: false,
+    saveUninitialized: false,
+    rolling: false,
+    proxy: config.trustProxy !== false,
+    cookie: { httpOnly: true, secure, sameSite: 'lax', path: '/' },
+  });
+}

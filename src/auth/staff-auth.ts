@@ -1,0 +1,58 @@
+import type { Request, RequestHandler, Response } from 'express';
+import type { Db } from '../db/tenant.js';
+import type { StaffSession } from './session.js';
+
+/**
+ * Session limits, checked on the server from the session's own timestamps on every request:
+ * idle 30 min and absolute 12 h by default; a practice may shorten both (practice_settings),
+ * never lengthen them. A deactivated user, or a session older than the user's
+ * sessions_valid_after (password/MFA change), ends on the next request.
+ */
+export const DEFAULT_IDLE_MS = 30 * 60_000;
+export const DEFAULT_ABSOLUTE_MS = 12 * 3_600_000;
+
+export type Clock = () => number;
+
+export type EndReason = 'idle' | 'absolute' | 'revoked';
+
+/** Ends the session (server side) and clears the browser's copy. */
+export async function endSession(req: Request, res: Response): Promise<void> {
+  await new Promise<void>((resolve) => req.session.destroy(() => resolve()));
+  res.clearCookie(req.app.get('session cookie name') as string, { path: '/' });
+  res.setHeader('Clear-Site-Data', '"cache", "cookies", "storage"');
+}
+
+/**
+ * SECURITY: loads and checks the signed-in staff session for /p/:slug/... routes. Sets
+ * res.locals.staff when valid; on an expired or revoked session, ends it and redirects to the
+ * sign-in page with the reason.
+ */
+export function staffSession(db: Db, clock: Clock): RequestHandler {
+  return async (req, res, next) => {
+    const s = req.session?.staff;
+    if (!s) return next();
+    const now = clock();
+    const reason = await checkSession(db, s, now);
+    if (reason) {
+      const slug = typeof req.params.slug === 'string' ? req.params.slug : undefined;
+      await endSession(req, res);
+      return res.redirect(303, slug ? `/p/${slug}/sign-in?ended=${reason}` : '/');
+    }
+    s.lastSeenAt = now;
+    next();
+  };
+}
+
+async function checkSession(db: Db, s: StaffSession, now: number): Promise<EndReason | undefined> {
+  const facts = await db.withPractice(s.practiceId, { kind: 'user', id: s.userId }, async (trx) => {
+    const user = await trx('users').where({ id: s.userId }).first<{ status: string; sessions_valid_after: Date } | undefined>('status', 'sessions_valid_after');
+    const settings = await trx('practice_settings').first<{ session_idle_minutes: number; session_absolute_hours: number } | undefined>('session_idle_minutes', 'session_absolute_hours');
+    return { user, settings };
+  });
+  if (!facts.user || facts.user.status !== 'active' || facts.user.sessions_valid_after.getTime() > s.createdAt) return 'revoked';
+  const idle = Math.min(DEFAULT_IDLE_MS, (facts.settings?.session_idle_minutes ?? 30) * 60_000);
+  const absolute = Math.min(DEFAULT_ABSOLUTE_MS, (facts.settings?.session_absolute_hours ?? 12) * 3_600_000);
+  if (now - s.createdAt > absolute) return 'absolute';
+  if (now - s.lastSeenAt > idle) return 'idle';
+  return undefined;
+}

@@ -1,0 +1,181 @@
+import QRCode from 'qrcode';
+import type { Request, RequestHandler, Response } from 'express';
+import { audit } from '../audit/record.js';
+import { confirmEnrollment, startEnrollment, verifySecondFactor } from '../auth/mfa.service.js';
+import type { StaffSession } from '../auth/session.js';
+import { passwordStep } from '../auth/signin.service.js';
+import { totpUri } from '../auth/totp.js';
+import { endSession, type Clock } from '../auth/staff-auth.js';
+import type { Keyring } from '../crypto/keyring.js';
+import type { Db } from '../db/tenant.js';
+import { renderError } from '../middleware/errors.js';
+import { findActivePracticeIdBySlug } from '../queries/practices.queries.js';
+import { findUserById } from '../queries/users.queries.js';
+import { codeForm, signInForm } from '../validation/signin.schema.js';
+import { practiceSlugParams } from '../validation/practice.schema.js';
+
+export interface SignInDeps {
+  db: Db;
+  keyring: Keyring;
+  clock: Clock;
+}
+
+const ENDED: Record<string, string> = {
+  idle: 'You were signed out after 30 minutes without activity. Sign in again to continue.',
+  absolute: 'Your session reached its maximum length. Sign in again to continue.',
+  revoked: 'Your session was ended (your account or its security settings changed). Sign in again.',
+  signed_out: 'You are signed out.',
+};
+
+async function practiceOf(db: Db, req: Request): Promise<{ id: string; slug: string } | undefined> {
+  const p = practiceSlugParams.safeParse(req.params);
+  if (!p.success) return undefined;
+  const id = await findActivePracticeIdBySlug(db.knex, p.data.slug);
+  return id ? { id, slug: p.data.slug } : undefined;
+}
+
+function regenerate(req: Request): Promise<void> {
+  return new Promise((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
+}
+
+function save(req: Request): Promise<void> {
+  return new Promise((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
+}
+
+/** SECURITY: a new session id at each privilege change (password step, second factor). */
+async function elevate(req: Request, staff: StaffSession): Promise<void> {
+  await regenerate(req);
+  req.session.staff = staff;
+  await save(req);
+}
+
+function meta(req: Request, clock: Clock) {
+  return { ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(clock()) };
+}
+
+export function signInController(d: SignInDeps) {
+  const render = (res: Response, view: string, status: number, locals: Record<string, unknown>): void => {
+    res.status(status).render(view, { title: 'Sign in', csrfToken: res.locals.csrfToken, ...locals });
+  };
+
+  /** The signed-in staff member of this practice, or undefined. */
+  const signedIn = (req: Request, practiceId: string): StaffSession | undefined => {
+    const s = req.session?.staff;
+    return s && s.stage === 'signed_in' && s.practiceId === practiceId ? s : undefined;
+  };
+
+  const pending = (req: Request, practiceId: string, next: 'totp' | 'enroll'): StaffSession | undefined => {
+    const s = req.session?.staff;
+    return s && s.stage === 'password' && s.practiceId === practiceId && s.next === next ? s : undefined;
+  };
+
+  return {
+    /** GET /p/:slug/sign-in */
+    show: (async (req, res) => {
+      const practice = await practiceOf(d.db, req);
+      if (!practice) return renderError(res, 404);
+      if (signedIn(req, practice.id)) return res.redirect(303, `/p/${practice.slug}/home`);
+      const ended = typeof req.query.ended === 'string' ? ENDED[req.query.ended] : undefined;
+      render(res, 'auth/sign-in', 200, { slug: practice.slug, notice: ended, error: undefined, email: '' });
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/sign-in */
+    create: (async (req, res) => {
+      const practice = await practiceOf(d.db, req);
+      if (!practice) return renderError(res, 404);
+      const form = signInForm.safeParse(req.body ?? {});
+      if (!form.success) return render(res, 'auth/sign-in', 400, { slug: practice.slug, error: 'Enter your email address and password.', email: '' });
+      const settings = await d.db.withPractice(practice.id, { kind: 'anonymous' }, (trx) => trx('practice_settings').first<{ mfa_required_for_all: boolean } | undefined>('mfa_required_for_all'));
+      const now = d.clock();
+      const result = await passwordStep(d.db, { practiceId: practice.id, email: form.data.email, password: form.data.password, ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(now), mfaRequiredForAll: settings?.mfa_required_for_all ?? false });
+      if (!result.ok) return render(res, 'auth/sign-in', 401, { slug: practice.slug, error: result.message, email: form.data.email });
+      const done = result.next === 'done';
+      await elevate(req, { practiceId: practice.id, userId: result.userId, stage: done ? 'signed_in' : 'password', next: result.next, createdAt: now, lastSeenAt: now, authAt: now });
+      if (done) {
+        await d.db.withPractice(practice.id, { kind: 'user', id: result.userId }, (trx) =>
+          audit.record(trx, { practiceId: practice.id, actor: { kind: 'user', id: result.userId }, action: 'login', outcome: 'allowed', ip: req.ip, requestId: req.id, details: { mfa_required: false } }),
+        );
+        return res.redirect(303, `/p/${practice.slug}/home`);
+      }
+      res.redirect(303, result.next === 'totp' ? `/p/${practice.slug}/sign-in/code` : `/p/${practice.slug}/mfa/enroll`);
+    }) satisfies RequestHandler,
+
+    /** GET /p/:slug/sign-in/code */
+    showCode: (async (req, res) => {
+      const practice = await practiceOf(d.db, req);
+      if (!practice) return renderError(res, 404);
+      if (!pending(req, practice.id, 'totp')) return res.redirect(303, `/p/${practice.slug}/sign-in`);
+      render(res, 'auth/code', 200, { slug: practice.slug, error: undefined });
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/sign-in/code */
+    verifyCode: (async (req, res) => {
+      const practice = await practiceOf(d.db, req);
+      if (!practice) return renderError(res, 404);
+      const s = pending(req, practice.id, 'totp');
+      if (!s) return res.redirect(303, `/p/${practice.slug}/sign-in`);
+      const form = codeForm.safeParse(req.body ?? {});
+      const result = form.success ? await verifySecondFactor(d, practice.id, s.userId, form.data.code, meta(req, d.clock)) : { ok: false as const };
+      if (!result.ok) return render(res, 'auth/code', 401, { slug: practice.slug, error: 'That code is not right (or was already used). Enter the current code from your app, or a recovery code.' });
+      const now = d.clock();
+      await elevate(req, { ...s, stage: 'signed_in', next: undefined, createdAt: now, lastSeenAt: now, authAt: now });
+      res.redirect(303, `/p/${practice.slug}/home`);
+    }) satisfies RequestHandler,
+
+    /** GET /p/:slug/mfa/enroll — only reachable between the password and enrolment. */
+    showEnroll: (async (req, res) => {
+      const practice = await practiceOf(d.db, req);
+      if (!practice) return renderError(res, 404);
+      const s = pending(req, practice.id, 'enroll');
+      if (!s) return res.redirect(303, `/p/${practice.slug}/sign-in`);
+      const user = await d.db.withPractice(practice.id, { kind: 'user', id: s.userId }, (trx) => findUserById(trx, s.userId));
+      if (!user) return res.redirect(303, `/p/${practice.slug}/sign-in`);
+      const { secret, uri } = await startEnrollment(user.email, 'Enamel');
+      req.session.enroll = { secret, account: user.email, startedAt: d.clock() };
+      await save(req);
+      render(res, 'auth/enroll', 200, { slug: practice.slug, secret, qrDataUrl: await QRCode.toDataURL(uri, { margin: 2, width: 220 }), error: undefined });
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/mfa/enroll */
+    confirmEnroll: (async (req, res) => {
+      const practice = await practiceOf(d.db, req);
+      if (!practice) return renderError(res, 404);
+      const s = pending(req, practice.id, 'enroll');
+      const secret = req.session?.enroll?.secret;
+      if (!s || !secret) return res.redirect(303, `/p/${practice.slug}/sign-in`);
+      const form = codeForm.safeParse(req.body ?? {});
+      const codes = form.success ? await confirmEnrollment(d, practice.id, s.userId, secret, form.data.code, meta(req, d.clock)) : undefined;
+      if (!codes) {
+        const uri = totpUri(secret, req.session.enroll?.account ?? 'Enamel account', 'Enamel');
+        return render(res, 'auth/enroll', 400, { slug: practice.slug, secret, qrDataUrl: await QRCode.toDataURL(uri, { margin: 2, width: 220 }), error: 'That code is not right. Enter the 6-digit code your app shows now.' });
+      }
+      const now = d.clock();
+      await elevate(req, { ...s, stage: 'signed_in', next: undefined, createdAt: now, lastSeenAt: now, authAt: now });
+      res.locals.csrfToken = undefined;
+      res.status(200).render('auth/recovery-codes', { title: 'Your recovery codes', slug: practice.slug, codes });
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/sign-out */
+    destroy: (async (req, res) => {
+      const practice = await practiceOf(d.db, req);
+      const s = req.session?.staff;
+      if (practice && s && s.practiceId === practice.id) {
+        await d.db.withPractice(practice.id, { kind: 'user', id: s.userId }, (trx) =>
+          audit.record(trx, { practiceId: practice.id, actor: { kind: 'user', id: s.userId }, action: 'logout', outcome: 'allowed', ip: req.ip, requestId: req.id }),
+        );
+      }
+      await endSession(req, res);
+      res.redirect(303, practice ? `/p/${practice.slug}/sign-in?ended=signed_out` : '/');
+    }) satisfies RequestHandler,
+
+    /** GET /p/:slug/home — the signed-in start page. */
+    home: (async (req, res) => {
+      const practice = await practiceOf(d.db, req);
+      if (!practice) return renderError(res, 404);
+      const s = signedIn(req, practice.id);
+      if (!s) return res.redirect(303, `/p/${practice.slug}/sign-in`);
+      const user = await d.db.withPractice(practice.id, { kind: 'user', id: s.userId }, (trx) => findUserById(trx, s.userId));
+      res.render('staff/home', { title: 'Home', slug: practice.slug, displayName: user?.display_name ?? '', csrfToken: res.locals.csrfToken });
+    }) satisfies RequestHandler,
+  };
+}
