@@ -24,8 +24,9 @@ export async function up(knex: Knex): Promise<void> {
       failed_logins integer NOT NULL DEFAULT 0 CHECK (failed_logins >= 0),
       locked_until timestamptz,
       last_login_at timestamptz,
-      -- Sessions issued before this moment are void (deactivation, password or MFA change).
-      sessions_valid_after timestamptz NOT NULL DEFAULT now(),
+      -- Set when all sessions must end (password or MFA change, admin action): sessions created
+      -- before it are void. NULL: none revoked.
+      sessions_valid_after timestamptz,
       created_at timestamptz NOT NULL DEFAULT now(),
       updated_at timestamptz NOT NULL DEFAULT now(),
       UNIQUE (practice_id, email),

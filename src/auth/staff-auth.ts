@@ -45,11 +45,11 @@ export function staffSession(db: Db, clock: Clock): RequestHandler {
 
 async function checkSession(db: Db, s: StaffSession, now: number): Promise<EndReason | undefined> {
   const facts = await db.withPractice(s.practiceId, { kind: 'user', id: s.userId }, async (trx) => {
-    const user = await trx('users').where({ id: s.userId }).first<{ status: string; sessions_valid_after: Date } | undefined>('status', 'sessions_valid_after');
+    const user = await trx('users').where({ id: s.userId }).first<{ status: string; sessions_valid_after: Date | null } | undefined>('status', 'sessions_valid_after');
     const settings = await trx('practice_settings').first<{ session_idle_minutes: number; session_absolute_hours: number } | undefined>('session_idle_minutes', 'session_absolute_hours');
     return { user, settings };
   });
-  if (!facts.user || facts.user.status !== 'active' || facts.user.sessions_valid_after.getTime() > s.createdAt) return 'revoked';
+  if (!facts.user || facts.user.status !== 'active' || (facts.user.sessions_valid_after && facts.user.sessions_valid_after.getTime() > s.createdAt)) return 'revoked';
   const idle = Math.min(DEFAULT_IDLE_MS, (facts.settings?.session_idle_minutes ?? 30) * 60_000);
   const absolute = Math.min(DEFAULT_ABSOLUTE_MS, (facts.settings?.session_absolute_hours ?? 12) * 3_600_000);
   if (now - s.createdAt > absolute) return 'absolute';

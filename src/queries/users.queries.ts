@@ -21,7 +21,7 @@ export interface UserRow {
   mfa_enrolled_at: Date | null;
   failed_logins: number;
   locked_until: Date | null;
-  sessions_valid_after: Date;
+  sessions_valid_after: Date | null;
 }
 
 const COLUMNS = [
