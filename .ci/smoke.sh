@@ -42,9 +42,12 @@ run_once() { # $1 = label; starts, waits for /readyz, sends SIGINT, checks exit 
 
 run_once first
 grep -q 'initialising embedded PostgreSQL' "$work/first.log" || { echo "first start did not initialise"; exit 1; }
+[ "$(stat -c %a "$work/data/demo-owner.txt")" = 600 ] || { echo "demo owner file missing or readable by others"; exit 1; }
+grep -q 'Password:' "$work/first.log" || { echo "demo owner credentials were not printed on first start"; exit 1; }
 run_once second
 grep -q 'reusing embedded PostgreSQL data' "$work/second.log" || { echo "second start did not reuse the data"; exit 1; }
 grep -q 'migrations current' "$work/second.log" || { echo "second start re-ran migrations"; exit 1; }
+if grep -q 'Password:' "$work/second.log"; then echo "demo owner credentials printed again on the second start"; exit 1; fi
 
 code=0
 NODE_ENV=production "$NODE_BIN" dist/src/server.js >"$work/prod.log" 2>&1 || code=$?

@@ -21,7 +21,7 @@ export interface SignInDeps {
 }
 
 const ENDED: Record<string, string> = {
-  idle: 'You were signed out after 30 minutes without activity. Sign in again to continue.',
+  idle: 'You were signed out after a period without activity. Sign in again to continue.',
   absolute: 'Your session reached its maximum length. Sign in again to continue.',
   revoked: 'Your session was ended (your account or its security settings changed). Sign in again.',
   signed_out: 'You are signed out.',

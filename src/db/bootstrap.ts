@@ -5,7 +5,9 @@ import path from 'node:path';
 import type { Knex } from 'knex';
 import type { Config } from '../config/env.js';
 import type { Logger } from '../config/logger.js';
+import { DEMO_OWNER_FILE, seedDemoOwner } from '../../seeds/demo-owner.js';
 import { seed as seedDemoPractice } from '../../seeds/demo-practice.js';
+import type { Keyring } from '../crypto/keyring.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
 import { createKnex } from './knex.js';
 import { migrateLatest } from './migrations.js';
@@ -39,7 +41,7 @@ async function loadOrCreateRoleCredentials(file: string): Promise<RoleCredential
  * DATABASE_URL. Runs migrations as the owner role (when configured), seeds the demo practice
  * when asked, checks the runtime role is safe, and returns the runtime role's pool.
  */
-export async function openDatabase(config: Config, logger: Logger): Promise<OpenDatabase> {
+export async function openDatabase(config: Config, logger: Logger, keyring?: Keyring): Promise<OpenDatabase> {
   let embedded: EmbeddedPostgres | undefined;
   let runtimeUrl: string;
   let migrationUrl: string | undefined;
@@ -76,6 +78,11 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Open
         if (config.seedDemo) {
           const result = await seedDemoPractice(owner);
           if (result.created) logger.info('demo practice seeded (fake data) at /p/demo');
+          const credentials = keyring ? await seedDemoOwner(owner, keyring, result.practiceId, config.dataDir, config.publicUrl.toString()) : undefined;
+          if (credentials) {
+            // NOTE: printed once to the terminal (never to the log stream) and kept in a 0600 file.
+            process.stdout.write(`\n${'='.repeat(78)}\n${credentials}(also written to ${config.dataDir}/${DEMO_OWNER_FILE}, readable only by you)\n${'='.repeat(78)}\n\n`);
+          }
         }
       } finally {
         await owner.destroy();
