@@ -11,7 +11,7 @@ export const AUDIT_ACTIONS = [
   'password_change', 'password_reset', 'session_revoke', 'permission_denied', 'break_glass', 'role_change',
   'user_invite', 'user_deactivate', 'user_reactivate', 'link_create', 'link_open', 'link_revoke', 'link_locked',
   'dob_failed', 'sign', 'amend', 'accept', 'decline', 'key_create', 'key_rotate', 'key_rewrap', 'key_shred',
-  'audit_verify', 'audit_checkpoint', 'audit_export', 'settings_change', 'operator_grant', 'operator_revoke',
+  'audit_verify', 'audit_checkpoint', 'audit_export', 'settings_change', 'operator_grant', 'operator_revoke', 'step_up',
 ] as const;
 
 export const RESOURCE_TYPES = [

@@ -56,3 +56,27 @@ async function checkSession(db: Db, s: StaffSession, now: number): Promise<EndRe
   if (now - s.lastSeenAt > idle) return 'idle';
   return undefined;
 }
+
+/** How recent a full sign-in (or step-up) must be for sensitive actions. */
+export const STEP_UP_MAX_AGE_MS = 5 * 60_000;
+
+/**
+ * SECURITY: `requireRecentAuth` — sensitive actions (exports, original downloads, user/role/MFA
+ * changes, break-glass, key operations) need password + second factor within the last few
+ * minutes; otherwise the user is sent to the step-up page and brought back after it.
+ */
+export function requireRecentAuth(clock: Clock, maxAgeMs = STEP_UP_MAX_AGE_MS): RequestHandler {
+  return (req, res, next) => {
+    const s = req.session?.staff;
+    if (s && s.stage === 'signed_in' && clock() - s.authAt <= maxAgeMs) return next();
+    const slug = typeof req.params.slug === 'string' ? req.params.slug : '';
+    // The page to come back to: a GET of the same area (a POST is repeated by the user, not replayed).
+    const back = req.method === 'GET' ? req.originalUrl : `/p/${slug}/account`;
+    res.redirect(303, `/p/${slug}/step-up?next=${encodeURIComponent(back)}`);
+  };
+}
+
+/** Only a path inside this practice's area may be a return target (no open redirect). */
+export function safeReturnPath(slug: string, candidate: unknown): string {
+  return typeof candidate === 'string' && candidate.startsWith(`/p/${slug}/`) && /^\/[A-Za-z0-9/_-]*$/.test(candidate) ? candidate : `/p/${slug}/home`;
+}

@@ -5,7 +5,8 @@ import * as health from '../controllers/health.controller.js';
 import * as home from '../controllers/home.controller.js';
 import * as practices from '../controllers/practices.controller.js';
 import * as wellKnown from '../controllers/well-known.controller.js';
-import type { Clock } from '../auth/staff-auth.js';
+import { requireRecentAuth, type Clock } from '../auth/staff-auth.js';
+import { accountController } from '../controllers/account.controller.js';
 import * as signInModule from '../controllers/signin.controller.js';
 import type { Keyring } from '../crypto/keyring.js';
 import { csrfProtection, csrfToken } from '../middleware/csrf.js';
@@ -27,6 +28,7 @@ export interface RouteDeps {
 export function buildRouter({ config, db, keyring, clock }: RouteDeps): Router {
   const r = Router();
   const signIn = signInController({ db, keyring, clock });
+  const account = accountController({ db, keyring, clock });
   // SECURITY: every state change below passes the CSRF check; every form page gets a token.
   const forms = [csrfToken] as const;
 
@@ -45,6 +47,12 @@ export function buildRouter({ config, db, keyring, clock }: RouteDeps): Router {
   r.post('/p/:slug/mfa/enroll', publicRoute('MFA enrolment; needs the password step in the session'), csrfProtection, signIn.confirmEnroll);
   r.post('/p/:slug/sign-out', publicRoute('anyone may end their own session'), csrfProtection, signIn.destroy);
   r.get('/p/:slug/home', signedInRoute(), ...forms, signIn.home);
+
+  r.get('/p/:slug/account', signedInRoute(), ...forms, account.show);
+  r.post('/p/:slug/account/password', signedInRoute(), csrfProtection, ...forms, account.updatePassword);
+  r.get('/p/:slug/step-up', signedInRoute(), ...forms, account.showStepUp);
+  r.post('/p/:slug/step-up', signedInRoute(), csrfProtection, ...forms, account.confirmStepUp);
+  r.post('/p/:slug/account/recovery-codes', signedInRoute(), csrfProtection, requireRecentAuth(clock), account.newRecoveryCodes);
 
   return r;
 }

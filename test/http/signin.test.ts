@@ -5,28 +5,12 @@ import request from 'supertest';
 import { hashPassword } from '../../src/auth/password-hash.js';
 import { insertUser } from '../../src/queries/users.queries.js';
 import { buildTestApp } from '../support/app.js';
+import { browser } from '../support/browser.js';
 import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
 import { useTestDatabase } from '../support/db.js';
 import { buildPractice, type BuiltPractice } from '../support/factories.js';
 
 const PASSWORD = 'incisor canine premolar molar';
-
-/** A browser: keeps cookies, reads the CSRF token from each form page. */
-function browser(app: Parameters<typeof request.agent>[0]) {
-  const agent = request.agent(app);
-  return {
-    agent,
-    async form(path: string): Promise<{ status: number; token: string; text: string }> {
-      const res = await agent.get(path);
-      const token = /name="_csrf" value="([^"]+)"/.exec(res.text)?.[1] ?? '';
-      return { status: res.status, token, text: res.text };
-    },
-    sid(res: request.Response): string | undefined {
-      const cookie = ([] as string[]).concat(res.headers['set-cookie'] ?? []).find((c) => c.startsWith('enamel='));
-      return cookie?.split(';')[0];
-    },
-  };
-}
 
 describe('staff sign-in over HTTP', () => {
   const t = useTestDatabase();

@@ -1,0 +1,98 @@
+import type { Request, RequestHandler } from 'express';
+import { z } from 'zod';
+import { changePassword, regenerateRecoveryCodes, stepUp } from '../auth/account.service.js';
+import { safeReturnPath, type Clock } from '../auth/staff-auth.js';
+import type { Keyring } from '../crypto/keyring.js';
+import type { Db } from '../db/tenant.js';
+import { renderError } from '../middleware/errors.js';
+import { findActivePracticeIdBySlug } from '../queries/practices.queries.js';
+import { findUserById } from '../queries/users.queries.js';
+import { practiceSlugParams } from '../validation/practice.schema.js';
+
+const passwordForm = z.object({ current: z.string().min(1).max(1024), password: z.string().min(1).max(1024) });
+const stepUpForm = z.object({ password: z.string().min(1).max(1024), code: z.string().trim().max(40).optional(), next: z.string().max(300).optional() });
+
+export interface AccountControllerDeps {
+  db: Db;
+  keyring: Keyring;
+  clock: Clock;
+}
+
+/** The signed-in user's own account: password change, step-up, new recovery codes. */
+export function accountController(d: AccountControllerDeps) {
+  /** The practice of the URL and the session's user — only if the session belongs to it. */
+  const context = async (req: Request): Promise<{ practiceId: string; slug: string; userId: string } | undefined> => {
+    const p = practiceSlugParams.safeParse(req.params);
+    const s = req.session?.staff;
+    if (!p.success || !s || s.stage !== 'signed_in') return undefined;
+    const practiceId = await findActivePracticeIdBySlug(d.db.knex, p.data.slug);
+    return practiceId && practiceId === s.practiceId ? { practiceId, slug: p.data.slug, userId: s.userId } : undefined;
+  };
+  const meta = (req: Request) => ({ ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(d.clock()) });
+  const renew = (req: Request): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const staff = req.session.staff!;
+      req.session.regenerate((err) => {
+        if (err) return reject(err);
+        const now = d.clock();
+        req.session.staff = { ...staff, createdAt: now, lastSeenAt: now, authAt: now };
+        req.session.save((e) => (e ? reject(e) : resolve()));
+      });
+    });
+
+  return {
+    /** GET /p/:slug/account */
+    show: (async (req, res) => {
+      const c = await context(req);
+      if (!c) return renderError(res, 404);
+      const user = await d.db.withPractice(c.practiceId, { kind: 'user', id: c.userId }, (trx) => findUserById(trx, c.userId));
+      res.render('account/show', { title: 'Your account', slug: c.slug, email: user?.email ?? '', mfa: Boolean(user?.mfa_enrolled_at), csrfToken: res.locals.csrfToken, error: undefined, notice: undefined });
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/account/password */
+    updatePassword: (async (req, res) => {
+      const c = await context(req);
+      if (!c) return renderError(res, 404);
+      const user = await d.db.withPractice(c.practiceId, { kind: 'user', id: c.userId }, (trx) => findUserById(trx, c.userId));
+      const view = { title: 'Your account', slug: c.slug, email: user?.email ?? '', mfa: Boolean(user?.mfa_enrolled_at), csrfToken: res.locals.csrfToken };
+      const form = passwordForm.safeParse(req.body ?? {});
+      if (!form.success) return res.status(400).render('account/show', { ...view, error: 'Enter your current password and a new one.', notice: undefined });
+      const result = await changePassword(d, c.practiceId, c.userId, form.data.current, form.data.password, meta(req));
+      if (!result.ok) return res.status(400).render('account/show', { ...view, error: result.error, notice: undefined });
+      // SECURITY: other sessions are now void (sessions_valid_after); this one is renewed.
+      await renew(req);
+      res.render('account/show', { ...view, csrfToken: undefined, error: undefined, notice: 'Your password was changed. Any other sessions of yours were ended.' });
+    }) satisfies RequestHandler,
+
+    /** GET /p/:slug/step-up */
+    showStepUp: (async (req, res) => {
+      const c = await context(req);
+      if (!c) return renderError(res, 404);
+      const user = await d.db.withPractice(c.practiceId, { kind: 'user', id: c.userId }, (trx) => findUserById(trx, c.userId));
+      res.render('account/step-up', { title: 'Confirm it is you', slug: c.slug, next: safeReturnPath(c.slug, req.query.next), mfa: Boolean(user?.mfa_enrolled_at), csrfToken: res.locals.csrfToken, error: undefined });
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/step-up */
+    confirmStepUp: (async (req, res) => {
+      const c = await context(req);
+      if (!c) return renderError(res, 404);
+      const form = stepUpForm.safeParse(req.body ?? {});
+      const next = safeReturnPath(c.slug, form.success ? form.data.next : undefined);
+      const ok = form.success && (await stepUp(d, c.practiceId, c.userId, form.data.password, form.data.code, meta(req)));
+      if (!ok) {
+        const user = await d.db.withPractice(c.practiceId, { kind: 'user', id: c.userId }, (trx) => findUserById(trx, c.userId));
+        return res.status(401).render('account/step-up', { title: 'Confirm it is you', slug: c.slug, next, mfa: Boolean(user?.mfa_enrolled_at), csrfToken: res.locals.csrfToken, error: 'That did not match. Enter your password and the current code from your app.' });
+      }
+      await renew(req);
+      res.redirect(303, next);
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/account/recovery-codes — behind requireRecentAuth. */
+    newRecoveryCodes: (async (req, res) => {
+      const c = await context(req);
+      if (!c) return renderError(res, 404);
+      const codes = await regenerateRecoveryCodes(d, c.practiceId, c.userId, meta(req));
+      res.render('auth/recovery-codes', { title: 'Your new recovery codes', slug: c.slug, codes });
+    }) satisfies RequestHandler,
+  };
+}
