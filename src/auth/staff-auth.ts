@@ -33,6 +33,18 @@ export function staffSession(db: Db, clock: Clock): RequestHandler {
     if (!s) return next();
     const now = clock();
     const reason = await checkSession(db, s, now);
+    if (reason === 'enroll') {
+      // CASE: MFA became required (practice setting) after this session signed in without it.
+      s.stage = 'password';
+      s.next = 'enroll';
+    }
+    if (s.stage === 'password' && s.next === 'enroll') {
+      // SECURITY: until enrolled, the only pages are enrolment and sign-in/out.
+      s.lastSeenAt = now;
+      const slug = typeof req.params.slug === 'string' ? req.params.slug : '';
+      if (req.method === 'GET' && !req.path.startsWith('/mfa/enroll') && !req.path.startsWith('/sign-in')) return res.redirect(303, `/p/${slug}/mfa/enroll`);
+      return next();
+    }
     if (reason) {
       const slug = typeof req.params.slug === 'string' ? req.params.slug : undefined;
       await endSession(req, res);
@@ -43,10 +55,16 @@ export function staffSession(db: Db, clock: Clock): RequestHandler {
   };
 }
 
-async function checkSession(db: Db, s: StaffSession, now: number): Promise<EndReason | undefined> {
+async function checkSession(db: Db, s: StaffSession, now: number): Promise<EndReason | 'enroll' | undefined> {
   const facts = await db.withPractice(s.practiceId, { kind: 'user', id: s.userId }, async (trx) => {
-    const user = await trx('users').where({ id: s.userId }).first<{ status: string; sessions_valid_after: Date | null } | undefined>('status', 'sessions_valid_after');
-    const settings = await trx('practice_settings').first<{ session_idle_minutes: number; session_absolute_hours: number } | undefined>('session_idle_minutes', 'session_absolute_hours');
+    const user = await trx('users')
+      .where({ id: s.userId })
+      .first<{ status: string; sessions_valid_after: Date | null; is_owner: boolean; mfa_enrolled_at: Date | null } | undefined>('status', 'sessions_valid_after', 'is_owner', 'mfa_enrolled_at');
+    const settings = await trx('practice_settings').first<{ session_idle_minutes: number; session_absolute_hours: number; mfa_required_for_all: boolean } | undefined>(
+      'session_idle_minutes',
+      'session_absolute_hours',
+      'mfa_required_for_all',
+    );
     return { user, settings };
   });
   if (!facts.user || facts.user.status !== 'active' || (facts.user.sessions_valid_after && facts.user.sessions_valid_after.getTime() > s.createdAt)) return 'revoked';
@@ -54,6 +72,7 @@ async function checkSession(db: Db, s: StaffSession, now: number): Promise<EndRe
   const absolute = Math.min(DEFAULT_ABSOLUTE_MS, (facts.settings?.session_absolute_hours ?? 12) * 3_600_000);
   if (now - s.createdAt > absolute) return 'absolute';
   if (now - s.lastSeenAt > idle) return 'idle';
+  if (s.stage === 'signed_in' && !facts.user.mfa_enrolled_at && (facts.user.is_owner || facts.settings?.mfa_required_for_all)) return 'enroll';
   return undefined;
 }
 

@@ -49,8 +49,8 @@ describe('staff sign-in over HTTP', () => {
     const sid1 = b.sid(step1);
     expect(sid1).to.be.a('string');
 
-    // Any signed-in page is still out of reach.
-    expect((await b.agent.get('/p/signin-http/home')).headers.location).to.equal('/p/signin-http/sign-in');
+    // Any signed-in page is still out of reach: enrolment is the only way on.
+    expect((await b.agent.get('/p/signin-http/home')).headers.location).to.equal('/p/signin-http/mfa/enroll');
 
     const enroll = await b.form('/p/signin-http/mfa/enroll');
     expect(enroll.text).to.match(/<img src="data:image\/png;base64,[A-Za-z0-9+/=]+"/);
@@ -187,5 +187,40 @@ describe('staff sign-in over HTTP', () => {
     expect(c2).to.include('Secure');
     expect(c2).to.include('Path=/');
     expect(c2).to.not.include('Domain=');
+  });
+});
+
+describe('MFA required for everyone (practice setting)', () => {
+  const t = useTestDatabase();
+  let fx: CryptoFixture;
+  let p: BuiltPractice;
+  const clock = Date.now();
+
+  before(async () => {
+    fx = await buildCryptoFixture(t.current);
+    p = await buildPractice(t.current.owner, { slug: 'mfa-all' });
+  });
+  after(() => fx?.cleanup());
+
+  it('a signed-in user without MFA is sent to enrolment and reaches no other page once the practice requires it', async () => {
+    const id = randomUUID();
+    const email = `s-${id.slice(0, 8)}@clinic.example`;
+    await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, async (trx) =>
+      insertUser(trx, { id, practice_id: p.id, email, display_name: 'Front Desk', status: 'active', is_owner: false, password_hash: await hashPassword(PASSWORD) }),
+    );
+    const b = browser(buildTestApp(t.current, {}, { keyring: fx.keyring, clock: () => clock }).app);
+    const page = await b.form('/p/mfa-all/sign-in');
+    const res = await b.agent.post('/p/mfa-all/sign-in').type('form').send({ _csrf: page.token, email, password: PASSWORD });
+    expect(res.headers.location).to.equal('/p/mfa-all/home'); // not required yet
+    expect((await b.agent.get('/p/mfa-all/home')).status).to.equal(200);
+
+    await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, (trx) => trx('practice_settings').update({ mfa_required_for_all: true }));
+    const next = await b.agent.get('/p/mfa-all/home');
+    expect(next.status).to.equal(303);
+    expect(next.headers.location).to.equal('/p/mfa-all/mfa/enroll');
+    expect((await b.agent.get('/p/mfa-all/account')).headers.location).to.equal('/p/mfa-all/mfa/enroll');
+    const enroll = await b.form('/p/mfa-all/mfa/enroll');
+    expect(enroll.status).to.equal(200);
+    expect(enroll.text).to.include('Set up two-step sign-in');
   });
 });
