@@ -1,6 +1,7 @@
 import type { Request, RequestHandler } from 'express';
 import { z } from 'zod';
 import { changePassword, regenerateRecoveryCodes, stepUp } from '../auth/account.service.js';
+import { endOwnSessions, listOwnSessions } from '../auth/sessions.service.js';
 import { safeReturnPath, type Clock } from '../auth/staff-auth.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
@@ -46,7 +47,19 @@ export function accountController(d: AccountControllerDeps) {
       const c = await context(req);
       if (!c) return renderError(res, 404);
       const user = await d.db.withPractice(c.practiceId, { kind: 'user', id: c.userId }, (trx) => findUserById(trx, c.userId));
-      res.render('account/show', { title: 'Your account', slug: c.slug, email: user?.email ?? '', mfa: Boolean(user?.mfa_enrolled_at), csrfToken: res.locals.csrfToken, error: undefined, notice: undefined });
+      const sessions = await listOwnSessions(d.db, c.practiceId, c.userId, req.sessionID);
+      const ended = typeof req.query.ended === 'string' && /^\d{1,3}$/.test(req.query.ended) ? Number(req.query.ended) : undefined;
+      res.render('account/show', { title: 'Your account', slug: c.slug, email: user?.email ?? '', mfa: Boolean(user?.mfa_enrolled_at), sessions, csrfToken: res.locals.csrfToken, error: undefined, notice: ended === undefined ? undefined : `${ended} other session(s) ended.` });
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/account/sessions/end — one of the user's other sessions, or all others. */
+    endSessions: (async (req, res) => {
+      const c = await context(req);
+      if (!c) return renderError(res, 404);
+      const form = z.object({ handle: z.union([z.literal('others'), z.string().regex(/^[0-9a-f]{24}$/)]) }).safeParse(req.body ?? {});
+      if (!form.success) return renderError(res, 400);
+      const n = await endOwnSessions(d.db, c.practiceId, c.userId, req.sessionID, form.data.handle, { ip: req.ip ?? '0.0.0.0', requestId: req.id });
+      res.redirect(303, `/p/${c.slug}/account?ended=${n}`);
     }) satisfies RequestHandler,
 
     /** POST /p/:slug/account/password */
@@ -56,12 +69,13 @@ export function accountController(d: AccountControllerDeps) {
       const user = await d.db.withPractice(c.practiceId, { kind: 'user', id: c.userId }, (trx) => findUserById(trx, c.userId));
       const view = { title: 'Your account', slug: c.slug, email: user?.email ?? '', mfa: Boolean(user?.mfa_enrolled_at), csrfToken: res.locals.csrfToken };
       const form = passwordForm.safeParse(req.body ?? {});
-      if (!form.success) return res.status(400).render('account/show', { ...view, error: 'Enter your current password and a new one.', notice: undefined });
+      const sessions = await listOwnSessions(d.db, c.practiceId, c.userId, req.sessionID);
+      if (!form.success) return res.status(400).render('account/show', { ...view, sessions, error: 'Enter your current password and a new one.', notice: undefined });
       const result = await changePassword(d, c.practiceId, c.userId, form.data.current, form.data.password, meta(req));
-      if (!result.ok) return res.status(400).render('account/show', { ...view, error: result.error, notice: undefined });
+      if (!result.ok) return res.status(400).render('account/show', { ...view, sessions, error: result.error, notice: undefined });
       // SECURITY: other sessions are now void (sessions_valid_after); this one is renewed.
       await renew(req);
-      res.render('account/show', { ...view, csrfToken: undefined, error: undefined, notice: 'Your password was changed. Any other sessions of yours were ended.' });
+      res.render('account/show', { ...view, sessions: [], csrfToken: undefined, error: undefined, notice: 'Your password was changed. Any other sessions of yours were ended.' });
     }) satisfies RequestHandler,
 
     /** GET /p/:slug/step-up */

@@ -50,6 +50,7 @@ export function buildRouter({ config, db, keyring, clock }: RouteDeps): Router {
 
   r.get('/p/:slug/account', signedInRoute(), ...forms, account.show);
   r.post('/p/:slug/account/password', signedInRoute(), csrfProtection, ...forms, account.updatePassword);
+  r.post('/p/:slug/account/sessions/end', signedInRoute(), csrfProtection, account.endSessions);
   r.get('/p/:slug/step-up', signedInRoute(), ...forms, account.showStepUp);
   r.post('/p/:slug/step-up', signedInRoute(), csrfProtection, ...forms, account.confirmStepUp);
   r.post('/p/:slug/account/recovery-codes', signedInRoute(), csrfProtection, requireRecentAuth(clock), account.newRecoveryCodes);

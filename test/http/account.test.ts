@@ -118,4 +118,34 @@ describe('account: password change and step-up', () => {
       expect(safeReturnPath('demo', bad), String(bad)).to.equal('/p/demo/home');
     }
   });
+
+  it('lists the user\'s own sessions and ends another one, but never someone else\'s', async () => {
+    const { b, email, secret } = await signedInOwner();
+    clock += 30_000;
+    const other = browser(app());
+    const page = await other.form('/p/account-http/sign-in');
+    await other.agent.post('/p/account-http/sign-in').type('form').send({ _csrf: page.token, email, password: PASSWORD });
+    const codePage = await other.form('/p/account-http/sign-in/code');
+    await other.agent.post('/p/account-http/sign-in/code').type('form').send({ _csrf: codePage.token, code: await generate({ secret, epoch: Math.floor(clock / 1000) }) });
+    const stranger = await signedInOwner(); // a different user of the same practice
+
+    const acct = await b.form('/p/account-http/account');
+    expect(acct.text.match(/this browser/g)).to.have.length(1);
+    const handles = [...acct.text.matchAll(/name="handle" value="([0-9a-f]{24})"/g)].map((m) => m[1]!);
+    expect(handles).to.have.length(1);
+
+    // The stranger cannot end this user's session with its handle.
+    const strangerAcct = await stranger.b.form('/p/account-http/account');
+    const denied = await stranger.b.agent.post('/p/account-http/account/sessions/end').type('form').send({ _csrf: strangerAcct.token, handle: handles[0] });
+    expect(denied.headers.location).to.equal('/p/account-http/account?ended=0');
+    expect((await other.agent.get('/p/account-http/home')).status).to.equal(200);
+
+    const ended = await b.agent.post('/p/account-http/account/sessions/end').type('form').send({ _csrf: acct.token, handle: handles[0] });
+    expect(ended.headers.location).to.equal('/p/account-http/account?ended=1');
+    expect((await other.agent.get('/p/account-http/home')).headers.location).to.equal('/p/account-http/sign-in');
+    expect((await b.agent.get('/p/account-http/home')).status).to.equal(200);
+
+    const bad = await b.agent.post('/p/account-http/account/sessions/end').type('form').send({ _csrf: acct.token, handle: "x' OR 1=1" });
+    expect(bad.status).to.equal(400);
+  });
 });
