@@ -1,22 +1,12 @@
 import { audit } from '../audit/record.js';
 import { PracticeCrypto } from '../crypto/encrypted-columns.js';
-import type { Keyring } from '../crypto/keyring.js';
-import type { Db } from '../db/tenant.js';
 import { findUserById, userSecrets } from '../queries/users.queries.js';
 import { hashPassword, verifyPassword } from './password-hash.js';
 import { PASSWORD_MESSAGES, checkPassword } from './password-policy.js';
+import type { MfaDeps, RequestMeta } from './mfa.service.js';
 import { newRecoveryCodes, verifyTotp } from './totp.js';
 
-export interface AccountDeps {
-  db: Db;
-  keyring: Keyring;
-}
-
-export interface RequestMeta {
-  ip: string;
-  requestId: string;
-  now: Date;
-}
+export type AccountDeps = MfaDeps;
 
 /**
  * Changes a password: needs the current one; the new one must pass the policy (with the reason

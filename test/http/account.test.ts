@@ -47,6 +47,16 @@ describe('account: password change and step-up', () => {
     return { b, secret, id, email };
   }
 
+  /** The same user signing in from another browser. */
+  async function secondBrowser(email: string, secret: string): Promise<ReturnType<typeof browser>> {
+    const other = browser(app());
+    const page = await other.form('/p/account-http/sign-in');
+    await other.agent.post('/p/account-http/sign-in').type('form').send({ _csrf: page.token, email, password: PASSWORD });
+    const codePage = await other.form('/p/account-http/sign-in/code');
+    await other.agent.post('/p/account-http/sign-in/code').type('form').send({ _csrf: codePage.token, code: await generate({ secret, epoch: Math.floor(clock / 1000) }) });
+    return other;
+  }
+
   it('step-up is demanded for an MFA change after a few minutes, and honoured after password + code', async () => {
     const { b, secret } = await signedInOwner();
     // Fresh sign-in: allowed at once.
@@ -95,11 +105,7 @@ describe('account: password change and step-up', () => {
     const { b, email, secret } = await signedInOwner();
     // A second browser signs in as the same user.
     clock += 30_000;
-    const other = browser(app());
-    const page = await other.form('/p/account-http/sign-in');
-    await other.agent.post('/p/account-http/sign-in').type('form').send({ _csrf: page.token, email, password: PASSWORD });
-    const codePage = await other.form('/p/account-http/sign-in/code');
-    await other.agent.post('/p/account-http/sign-in/code').type('form').send({ _csrf: codePage.token, code: await generate({ secret, epoch: Math.floor(clock / 1000) }) });
+    const other = await secondBrowser(email, secret);
     expect((await other.agent.get('/p/account-http/home')).status).to.equal(200);
 
     clock += 1000;
@@ -122,11 +128,7 @@ describe('account: password change and step-up', () => {
   it('lists the user\'s own sessions and ends another one, but never someone else\'s', async () => {
     const { b, email, secret } = await signedInOwner();
     clock += 30_000;
-    const other = browser(app());
-    const page = await other.form('/p/account-http/sign-in');
-    await other.agent.post('/p/account-http/sign-in').type('form').send({ _csrf: page.token, email, password: PASSWORD });
-    const codePage = await other.form('/p/account-http/sign-in/code');
-    await other.agent.post('/p/account-http/sign-in/code').type('form').send({ _csrf: codePage.token, code: await generate({ secret, epoch: Math.floor(clock / 1000) }) });
+    const other = await secondBrowser(email, secret);
     const stranger = await signedInOwner(); // a different user of the same practice
 
     const acct = await b.form('/p/account-http/account');

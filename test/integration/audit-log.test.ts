@@ -14,6 +14,7 @@ import { testCluster } from '../support/cluster.js';
 import { buildCryptoFixture, createTestRecordsTable, testRecords, type CryptoFixture } from '../support/crypto.js';
 import { useTestDatabase } from '../support/db.js';
 import { buildPractice } from '../support/factories.js';
+import { tamperAsSuperuser } from '../support/superuser.js';
 
 const actor = { kind: 'user', id: randomUUID() } as const;
 
@@ -49,12 +50,7 @@ describe('audit log', () => {
   }
 
   /** Tampering as a database superuser who also switches the append-only trigger off. */
-  async function tamper(sql: string, bindings: readonly unknown[]): Promise<void> {
-    await superuser.transaction(async (trx) => {
-      await trx.raw('SET LOCAL session_replication_role = replica');
-      await trx.raw(sql, bindings as Knex.RawBinding[]);
-    });
-  }
+  const tamper = (sql: string, bindings: readonly unknown[]): Promise<void> => tamperAsSuperuser(t.current.name, sql, bindings);
 
   it('events from concurrent writers in two practices seal into chains that verify', async () => {
     const a = await buildPractice(t.current.owner);

@@ -4,15 +4,14 @@ import { openAlerts } from '../../src/alerts/alerts.js';
 import { audit } from '../../src/audit/record.js';
 import { createCheckpoint } from '../../src/audit/checkpoints.js';
 import { createLogger } from '../../src/config/logger.js';
-import { createKnex } from '../../src/db/knex.js';
-import { onDatabase } from '../../src/db/provision.js';
 import { auditVerifyFullJob, auditVerifyJob } from '../../src/jobs/audit-verify.job.js';
 import { auditCheckpointJob } from '../../src/jobs/audit-checkpoint.job.js';
 import { runJob, type Job, type JobContext } from '../../src/jobs/scheduler.js';
-import { testCluster } from '../support/cluster.js';
+import { createKnex } from '../../src/db/knex.js';
 import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
 import { useTestDatabase } from '../support/db.js';
 import { buildPractice } from '../support/factories.js';
+import { tamperAsSuperuser } from '../support/superuser.js';
 
 describe('scheduler and audit jobs', () => {
   const t = useTestDatabase();
@@ -81,15 +80,7 @@ describe('scheduler and audit jobs', () => {
     });
     const incremental = await runJob(auditVerifyJob, ctx);
     expect(incremental).to.deep.include({ outcome: 'ok' });
-    const su = createKnex(onDatabase(testCluster().superuserUrl, t.current.name), { poolMax: 1 });
-    try {
-      await su.transaction(async (trx) => {
-        await trx.raw('SET LOCAL session_replication_role = replica');
-        await trx.raw("UPDATE audit_events SET outcome = 'denied' WHERE practice_id = ? AND seq = 8", [bad.id]);
-      });
-    } finally {
-      await su.destroy();
-    }
+    await tamperAsSuperuser(t.current.name, "UPDATE audit_events SET outcome = 'denied' WHERE practice_id = ? AND seq = 8", [bad.id]);
     const result = await runJob(auditVerifyJob, ctx);
     expect(result.outcome === 'ok' && result.counts.broken).to.equal(1);
     const alerts = await t.current.db.withPractice(bad.id, { kind: 'system', id: 'test' }, (trx) => openAlerts(trx));
@@ -104,15 +95,7 @@ describe('scheduler and audit jobs', () => {
       for (let i = 0; i < 4; i++) await audit.record(trx, { practiceId: p.id, actor: { kind: 'system', id: 'test' }, action: 'view', outcome: 'allowed' });
     });
     await createCheckpoint(t.current.db, fx.keyring.provider, p.id);
-    const su = createKnex(onDatabase(testCluster().superuserUrl, t.current.name), { poolMax: 1 });
-    try {
-      await su.transaction(async (trx) => {
-        await trx.raw('SET LOCAL session_replication_role = replica');
-        await trx.raw("UPDATE audit_events SET action = 'print' WHERE practice_id = ? AND seq = 2", [p.id]);
-      });
-    } finally {
-      await su.destroy();
-    }
+    await tamperAsSuperuser(t.current.name, "UPDATE audit_events SET action = 'print' WHERE practice_id = ? AND seq = 2", [p.id]);
     const full = await runJob(auditVerifyFullJob, ctx);
     expect(full.outcome === 'ok' && full.counts.broken).to.be.at.least(1);
     const alerts = await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, (trx) => openAlerts(trx));

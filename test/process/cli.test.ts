@@ -136,18 +136,8 @@ describe('enamel CLI: audit', () => {
   });
 
   it('exits 1 naming the sequence number when the chain is broken', async () => {
-    const { createKnex } = await import('../../src/db/knex.js');
-    const { onDatabase } = await import('../../src/db/provision.js');
-    const { testCluster } = await import('../support/cluster.js');
-    const su = createKnex(onDatabase(testCluster().superuserUrl, t.current.name), { poolMax: 1 });
-    try {
-      await su.transaction(async (trx) => {
-        await trx.raw('SET LOCAL session_replication_role = replica');
-        await trx.raw('DELETE FROM audit_events WHERE practice_id = ? AND seq = 2', [practiceId]);
-      });
-    } finally {
-      await su.destroy();
-    }
+    const { tamperAsSuperuser } = await import('../support/superuser.js');
+    await tamperAsSuperuser(t.current.name, 'DELETE FROM audit_events WHERE practice_id = ? AND seq = 2', [practiceId]);
     const r = await enamel(['audit', 'verify'], env);
     expect(r.code).to.equal(1);
     expect(r.stdout).to.match(new RegExp(`BROKEN\\s+${practiceId}\\s+missing at seq 2`));
