@@ -77,6 +77,17 @@ describe('audit log', () => {
     expect((await verifyPractice(t.current.db, fx.keyring.provider, p)).problem).to.deep.equal({ kind: 'hash_mismatch', seq: '6' });
   });
 
+  it('verifies long chains in a worker thread with the same findings (small batches force it here)', async () => {
+    const good = await chain(10);
+    expect(await verifyPractice(t.current.db, fx.keyring.provider, good, { batchSize: 3 })).to.include({ ok: true, checked: 10, lastSeq: '10' });
+    const edited = await chain(10);
+    await tamper("UPDATE audit_events SET action = 'list' WHERE practice_id = ? AND seq = 8", [edited]);
+    expect((await verifyPractice(t.current.db, fx.keyring.provider, edited, { batchSize: 3 })).problem).to.deep.equal({ kind: 'hash_mismatch', seq: '8' });
+    const gap = await chain(10);
+    await tamper('DELETE FROM audit_events WHERE practice_id = ? AND seq = 5', [gap]);
+    expect((await verifyPractice(t.current.db, fx.keyring.provider, gap, { batchSize: 3 })).problem).to.deep.equal({ kind: 'missing', seq: '5' });
+  });
+
   it('detects reordered sequence numbers', async () => {
     const p = await chain(10);
     await tamper('UPDATE audit_events SET seq = -3 WHERE practice_id = ? AND seq = 3', [p]);
