@@ -61,7 +61,7 @@ export async function verifyPractice(
 
   let expected = 1n;
   let prev: Buffer = GENESIS;
-  let checked = 0;
+  let checked: number;
   const start = options.incremental ? checkpoints[checkpoints.length - 1] : undefined;
   if (start) {
     const row = await db.withPractice(practiceId, VERIFIER, (trx) =>
