@@ -26,7 +26,7 @@ export interface StaffSession {
 declare module 'express-session' {
   interface SessionData {
     staff?: StaffSession;
-    /** A TOTP secret being enrolled: held until the user confirms a code (then encrypted in users). */
+    /** A TOTP secret being enrolled, as a base64 field envelope, until the user confirms a code. */
     enroll?: { secret: string; account: string; startedAt: number };
   }
 }

@@ -6,6 +6,7 @@ import type { StaffSession } from '../auth/session.js';
 import { passwordStep } from '../auth/signin.service.js';
 import { totpUri } from '../auth/totp.js';
 import { endSession, type Clock } from '../auth/staff-auth.js';
+import { decryptField, encryptField, fieldKeyVersion } from '../crypto/field-cipher.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import { renderError } from '../middleware/errors.js';
@@ -57,6 +58,23 @@ export function signInController(d: SignInDeps) {
   const render = (res: Response, view: string, status: number, locals: Record<string, unknown>): void => {
     res.status(status).render(view, { title: 'Sign in', csrfToken: res.locals.csrfToken, ...locals });
   };
+
+  /**
+   * SECURITY: the TOTP secret being enrolled waits in the session row, so it is kept there as a
+   * field envelope (the practice's fields key, bound to this user) — never as plaintext at rest.
+   */
+  const enrollPlace = (practiceId: string, userId: string) => ({ practiceId, table: 'http_sessions', column: 'enroll_secret', rowId: userId });
+  const sealEnrollSecret = (practiceId: string, userId: string, secret: string): Promise<string> =>
+    d.db.withPractice(practiceId, { kind: 'user', id: userId }, async (trx) => {
+      const { version, key } = await d.keyring.active(trx, practiceId, 'fields');
+      return encryptField(key, version, Buffer.from(secret), enrollPlace(practiceId, userId)).toString('base64');
+    });
+  const openEnrollSecret = (practiceId: string, userId: string, sealed: string): Promise<string> =>
+    d.db.withPractice(practiceId, { kind: 'user', id: userId }, async (trx) => {
+      const envelope = Buffer.from(sealed, 'base64');
+      const key = await d.keyring.version(trx, practiceId, 'fields', fieldKeyVersion(envelope));
+      return decryptField(key, envelope, enrollPlace(practiceId, userId)).toString();
+    });
 
   /** The signed-in staff member of this practice, or undefined. */
   const signedIn = (req: Request, practiceId: string): StaffSession | undefined => {
@@ -131,7 +149,7 @@ export function signInController(d: SignInDeps) {
       const user = await d.db.withPractice(practice.id, { kind: 'user', id: s.userId }, (trx) => findUserById(trx, s.userId));
       if (!user) return res.redirect(303, `/p/${practice.slug}/sign-in`);
       const { secret, uri } = await startEnrollment(user.email, 'Enamel');
-      req.session.enroll = { secret, account: user.email, startedAt: d.clock() };
+      req.session.enroll = { secret: await sealEnrollSecret(practice.id, s.userId, secret), account: user.email, startedAt: d.clock() };
       await save(req);
       render(res, 'auth/enroll', 200, { slug: practice.slug, secret, qrDataUrl: await QRCode.toDataURL(uri, { margin: 2, width: 220 }), error: undefined });
     }) satisfies RequestHandler,
@@ -141,8 +159,9 @@ export function signInController(d: SignInDeps) {
       const practice = await practiceOf(d.db, req);
       if (!practice) return renderError(res, 404);
       const s = pending(req, practice.id, 'enroll');
-      const secret = req.session?.enroll?.secret;
-      if (!s || !secret) return res.redirect(303, `/p/${practice.slug}/sign-in`);
+      const sealed = req.session?.enroll?.secret;
+      if (!s || !sealed) return res.redirect(303, `/p/${practice.slug}/sign-in`);
+      const secret = await openEnrollSecret(practice.id, s.userId, sealed);
       const form = codeForm.safeParse(req.body ?? {});
       const codes = form.success ? await confirmEnrollment(d, practice.id, s.userId, secret, form.data.code, meta(req, d.clock)) : undefined;
       if (!codes) {

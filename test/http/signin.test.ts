@@ -55,6 +55,10 @@ describe('staff sign-in over HTTP', () => {
     const enroll = await b.form('/p/signin-http/mfa/enroll');
     expect(enroll.text).to.match(/<img src="data:image\/png;base64,[A-Za-z0-9+/=]+"/);
     const secret = /<code class="secret">([A-Z2-7]+)<\/code>/.exec(enroll.text)![1]!;
+    // The secret waits in the session row only as a ciphertext.
+    const stored = (await t.current.app('http_sessions').select('sess')).map((r: { sess: unknown }) => JSON.stringify(r.sess)).join('\n');
+    expect(stored).to.include('"enroll"');
+    expect(stored).to.not.include(secret);
     const code = await generate({ secret, epoch: Math.floor(clock / 1000) });
     const done = await b.agent.post('/p/signin-http/mfa/enroll').type('form').send({ _csrf: enroll.token, code });
     expect(done.status).to.equal(200);
