@@ -82,11 +82,15 @@ export function canonical(row: AuditRow, seq: string): string {
 // per verification, and a Hash object per row costs more than the hashing itself.
 let scratch = Buffer.allocUnsafe(8192);
 
-export function chainHash(prev: Buffer, row: AuditRow, seq: string): Buffer {
-  const text = canonical(row, seq);
+/** SHA-256(prev ‖ UTF-8 text): one link of the chain. `prev` is the 32-byte hash before it. */
+export function linkHash(prev: Uint8Array, text: string): Buffer {
   // A UTF-8 character takes at most 3 bytes per UTF-16 unit: size the scratch for the worst case.
   if (32 + text.length * 3 > scratch.length) scratch = Buffer.allocUnsafe(32 + text.length * 3);
-  prev.copy(scratch, 0, 0, 32);
+  scratch.set(prev.subarray(0, 32), 0);
   const written = scratch.write(text, 32, 'utf8');
   return hash('sha256', scratch.subarray(0, 32 + written), 'buffer');
+}
+
+export function chainHash(prev: Buffer, row: AuditRow, seq: string): Buffer {
+  return linkHash(prev, canonical(row, seq));
 }

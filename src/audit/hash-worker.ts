@@ -1,5 +1,5 @@
-import { hash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
+import { linkHash } from './canonical.js';
 
 /**
  * Chain hashing off the main thread (used by verify.ts for long chains). Each row is checked on its
@@ -17,13 +17,8 @@ export interface HashJob {
 
 /** Index of the first row whose stored hash is wrong, or -1. */
 export function firstBadHash(job: HashJob): number {
-  let scratch = Buffer.allocUnsafe(8192);
   for (let i = 0; i < job.texts.length; i++) {
-    const text = job.texts[i]!;
-    if (32 + text.length * 3 > scratch.length) scratch = Buffer.allocUnsafe(32 + text.length * 3);
-    scratch.set(job.prevs.subarray(i * 32, i * 32 + 32), 0);
-    const written = scratch.write(text, 32, 'utf8');
-    const digest = hash('sha256', scratch.subarray(0, 32 + written), 'buffer');
+    const digest = linkHash(job.prevs.subarray(i * 32, i * 32 + 32), job.texts[i]!);
     if (!digest.equals(Buffer.from(job.hashes.buffer, job.hashes.byteOffset + i * 32, 32))) return i;
   }
   return -1;

@@ -6,7 +6,6 @@ import { createLogger } from '../config/logger.js';
 import { createCrypto } from '../crypto/index.js';
 import {
   PURPOSES,
-  allPracticeIds,
   keyStatus,
   resumeAllRotations,
   rewrapAll,
@@ -17,10 +16,15 @@ import {
   type RotationJob,
 } from '../crypto/key-management.js';
 import type { Purpose } from '../crypto/keyring.js';
+import type { Knex } from 'knex';
+import type { Logger } from '../config/logger.js';
+import type { Keyring } from '../crypto/keyring.js';
 import { createKnex } from '../db/knex.js';
+import type { FileStore } from '../storage/file-store.js';
 import { JOBS, findJob } from '../jobs/index.js';
 import { runJob } from '../jobs/scheduler.js';
-import { createDb, isUuid, type Actor } from '../db/tenant.js';
+import { createDb, isUuid, type Actor, type Db } from '../db/tenant.js';
+import { allPracticeIds } from '../queries/practices.queries.js';
 import { expectedMigrations, migrateLatest, pendingMigrations } from '../db/migrations.js';
 
 /**
@@ -81,24 +85,44 @@ function option(args: string[], name: string): string | undefined {
   return i >= 0 ? args[i + 1] : undefined;
 }
 
+interface Runtime {
+  knex: Knex;
+  db: Db;
+  keyring: Keyring;
+  files: FileStore;
+  logger: Logger;
+}
+
+/**
+ * Runs `work` against the database the app uses (DATABASE_URL, runtime role) with the configured
+ * keys, closing the pool afterwards. Exit code 2 with a clear message when DATABASE_URL is unset.
+ */
+async function withRuntime(area: string, work: (rt: Runtime) => Promise<number>): Promise<number> {
+  const config = loadConfig();
+  if (config.database.kind !== 'external') {
+    process.stderr.write(`DATABASE_URL is not set: ${area} commands work on the database the app uses (runtime role).\n`);
+    return 2;
+  }
+  const logger = createLogger('warn');
+  const knex = createKnex(config.database.runtimeUrl, { poolMax: 3, applicationName: 'enamel-cli' });
+  try {
+    const { keyring, files } = await createCrypto(config, logger);
+    return await work({ knex, db: createDb(knex), keyring, files, logger });
+  } finally {
+    await knex.destroy();
+  }
+}
+
 async function keys(args: string[]): Promise<number> {
   const [sub] = args;
   if (!sub || !['status', 'rotate', 'resume', 'rewrap', 'shred'].includes(sub)) {
     process.stderr.write(USAGE);
     return 2;
   }
-  const config = loadConfig();
-  if (config.database.kind !== 'external') {
-    process.stderr.write('DATABASE_URL is not set: key commands work on the database the app uses (runtime role).\n');
-    return 2;
-  }
-  const logger = createLogger('warn');
-  const knex = createKnex(config.database.runtimeUrl, { poolMax: 2, applicationName: 'enamel-cli' });
   const user = (process.env.USER ?? 'unknown').replace(/[^A-Za-z0-9_-]/g, '').slice(0, 40) || 'unknown';
   const actor: Actor = { kind: 'operator', id: `cli-${user}` };
-  try {
-    const { keyring, files } = await createCrypto(config, logger);
-    const s: KeyServices = { db: createDb(knex), keyring, files };
+  return withRuntime('key', async ({ db, keyring, files }) => {
+    const s: KeyServices = { db, keyring, files };
     const practiceId = option(args, 'practice');
     if ((sub === 'rotate' || sub === 'shred') && !isUuid(practiceId)) {
       process.stderr.write(`keys ${sub} needs --practice <practice id> (see \`enamel keys status\`)\n`);
@@ -152,9 +176,7 @@ async function keys(args: string[]): Promise<number> {
       }
     }
     return 2;
-  } finally {
-    await knex.destroy();
-  }
+  });
 }
 
 async function auditCommand(args: string[]): Promise<number> {
@@ -177,20 +199,12 @@ async function auditCommand(args: string[]): Promise<number> {
     process.stderr.write(USAGE);
     return 2;
   }
-  const config = loadConfig();
-  if (config.database.kind !== 'external') {
-    process.stderr.write('DATABASE_URL is not set: audit commands work on the database the app uses (runtime role).\n');
-    return 2;
-  }
   const practiceArg = option(args, 'practice');
   if (practiceArg !== undefined && !isUuid(practiceArg)) {
     process.stderr.write('--practice must be a practice id\n');
     return 2;
   }
-  const knex = createKnex(config.database.runtimeUrl, { poolMax: 2, applicationName: 'enamel-cli' });
-  try {
-    const { keyring } = await createCrypto(config, createLogger('warn'));
-    const db = createDb(knex);
+  return withRuntime('audit', async ({ knex, db, keyring }) => {
     const practices = practiceArg ? [practiceArg] : await allPracticeIds(knex);
     if (sub === 'verify') {
       await sealAll(db);
@@ -221,9 +235,7 @@ async function auditCommand(args: string[]): Promise<number> {
       }
     }
     return 0;
-  } finally {
-    await knex.destroy();
-  }
+  });
 }
 
 async function jobsCommand(args: string[]): Promise<number> {
@@ -237,16 +249,8 @@ async function jobsCommand(args: string[]): Promise<number> {
     process.stderr.write(`Unknown job: ${name ?? '(none)'}. Jobs: ${JOBS.map((j) => j.name).join(', ')}\n`);
     return 2;
   }
-  const config = loadConfig();
-  if (config.database.kind !== 'external') {
-    process.stderr.write('DATABASE_URL is not set: job commands work on the database the app uses (runtime role).\n');
-    return 2;
-  }
-  const knex = createKnex(config.database.runtimeUrl, { poolMax: 3, applicationName: 'enamel-cli' });
-  try {
-    const logger = createLogger('warn');
-    const { keyring } = await createCrypto(config, logger);
-    const ctx = { db: createDb(knex), provider: keyring.provider, logger };
+  return withRuntime('job', async ({ knex, db, keyring, logger }) => {
+    const ctx = { db, provider: keyring.provider, logger };
     if (sub === 'list') {
       for (const j of JOBS) {
         const last = await knex('job_runs').where({ job: j.name }).orderBy('started_at', 'desc').first<{ started_at: Date; outcome: string } | undefined>('started_at', 'outcome');
@@ -257,9 +261,7 @@ async function jobsCommand(args: string[]): Promise<number> {
     const r = await runJob(job!, ctx, 'manual');
     process.stdout.write(r.outcome === 'ok' ? `${job!.name}: ok ${JSON.stringify(r.counts)}\n` : `${job!.name}: ${r.outcome}${r.outcome === 'failed' ? ` (${r.errorType})` : ' (running elsewhere)'}\n`);
     return r.outcome === 'failed' ? 1 : 0;
-  } finally {
-    await knex.destroy();
-  }
+  });
 }
 
 async function main(argv: string[]): Promise<number> {

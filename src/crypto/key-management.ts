@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { allPracticeIds } from '../queries/practices.queries.js';
 // SECURITY: loads every encrypted-column declaration before any rotation can run.
 import '../queries/encrypted-tables.js';
 import type { Actor, Db } from '../db/tenant.js';
@@ -9,7 +10,7 @@ import { decryptObject } from './encrypted-files.js';
 import { CryptoError } from './errors.js';
 import { FileEncryptor } from './file-cipher.js';
 import { decryptField, encryptField, fieldKeyVersion } from './field-cipher.js';
-import { PURPOSES, currentActor, wrapContext, type Keyring, type Purpose } from './keyring.js';
+import { PURPOSES, recordKeyEvent, wrapContext, type Keyring, type Purpose } from './keyring.js';
 
 /**
  * Key operations: rotate a practice's data key and re-encrypt its data (resumable, with progress),
@@ -35,28 +36,10 @@ export interface RotationJob {
   cursor_id: string | null;
 }
 
-async function recordEvent(trx: Knex.Transaction, practiceId: string, event: { action: string; purpose?: Purpose; version?: number; kekId?: string; count?: number }): Promise<void> {
-  await trx('key_events').insert({
-    practice_id: practiceId,
-    action: event.action,
-    purpose: event.purpose ?? null,
-    version: event.version ?? null,
-    kek_id: event.kekId ?? null,
-    count: event.count ?? null,
-    actor: (await currentActor(trx)) ?? 'unknown',
-  });
-}
-
 function tablesFor(purpose: Purpose): string[] {
   if (purpose === 'files') return ['stored_files'];
   const tables = encryptedTables();
   return (purpose === 'blind-index' ? tables.filter((t) => Object.values(t.columns).some((c) => c.blindIndex)) : tables).map((t) => t.table);
-}
-
-/** Every practice id (operator jobs run across practices; ids only). */
-export async function allPracticeIds(knex: Knex): Promise<string[]> {
-  const r = await knex.raw<{ rows: { id: string }[] }>('SELECT enamel_practice_ids() AS id');
-  return r.rows.map((x) => x.id);
 }
 
 /**
@@ -82,7 +65,7 @@ export async function rotateDataKey(s: KeyServices, practiceId: string, purpose:
     const [job] = await trx('key_rotations')
       .insert({ practice_id: practiceId, purpose, from_version: current!.version, to_version: toVersion, total })
       .returning<RotationJob[]>('*');
-    await recordEvent(trx, practiceId, { action: 'rotated', purpose, version: toVersion, count: total });
+    await recordKeyEvent(trx, practiceId, { action: 'rotated', purpose, version: toVersion, count: total });
     return job!;
   });
 }
@@ -158,7 +141,7 @@ async function finishRotation(trx: Knex.Transaction, j: RotationJob): Promise<Ro
     .where({ id: j.id })
     .update({ status: 'done', finished_at: trx.fn.now(), updated_at: trx.fn.now() })
     .returning<RotationJob[]>('*');
-  await recordEvent(trx, j.practice_id, { action: 'reencrypted', purpose: j.purpose, version: j.to_version, count: j.done });
+  await recordKeyEvent(trx, j.practice_id, { action: 'reencrypted', purpose: j.purpose, version: j.to_version, count: j.done });
   return done!;
 }
 
@@ -236,7 +219,7 @@ export async function rewrapAll(s: KeyServices, actor: Actor): Promise<number> {
         const { kekId, wrapped } = await s.keyring.provider.wrap(plaintext, context);
         plaintext.fill(0);
         await trx('data_keys').where({ practice_id: practiceId, purpose: row.purpose, version: row.version }).update({ kek_id: kekId, wrapped });
-        await recordEvent(trx, practiceId, { action: 'rewrapped', purpose: row.purpose, version: row.version, kekId });
+        await recordKeyEvent(trx, practiceId, { action: 'rewrapped', purpose: row.purpose, version: row.version, kekId });
       }
       return rows.length;
     });
@@ -256,7 +239,7 @@ export async function shredPractice(s: KeyServices, practiceId: string, actor: A
       .update({ status: 'destroyed', wrapped: null, kek_id: null, destroyed_at: trx.fn.now() })
       .returning('version');
     await trx('key_rotations').where({ status: 'running' }).update({ status: 'done', finished_at: trx.fn.now() });
-    await recordEvent(trx, practiceId, { action: 'shredded', count: destroyed.length });
+    await recordKeyEvent(trx, practiceId, { action: 'shredded', count: destroyed.length });
     return destroyed.length;
   });
   s.keyring.evict(practiceId);

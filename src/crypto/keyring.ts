@@ -98,7 +98,7 @@ export class Keyring {
       .ignore()
       .returning('version');
     if (inserted.length > 0) {
-      await trx('key_events').insert({ practice_id: practiceId, action: 'created', purpose, version, kek_id: kekId, actor: actorOf(await currentActor(trx)) });
+      await recordKeyEvent(trx, practiceId, { action: 'created', purpose, version, kekId });
     }
   }
 
@@ -157,6 +157,19 @@ export async function currentActor(trx: Knex.Transaction): Promise<string | null
   return r.rows[0]?.a ?? null;
 }
 
-function actorOf(a: string | null): string {
-  return a ?? 'unknown';
+/** The one writer of `key_events`: ids, versions and the transaction's actor, never key material. */
+export async function recordKeyEvent(
+  trx: Knex.Transaction,
+  practiceId: string,
+  event: { action: 'created' | 'rotated' | 'reencrypted' | 'rewrapped' | 'shredded'; purpose?: Purpose; version?: number; kekId?: string; count?: number },
+): Promise<void> {
+  await trx('key_events').insert({
+    practice_id: practiceId,
+    action: event.action,
+    purpose: event.purpose ?? null,
+    version: event.version ?? null,
+    kek_id: event.kekId ?? null,
+    count: event.count ?? null,
+    actor: (await currentActor(trx)) ?? 'unknown',
+  });
 }

@@ -1,5 +1,5 @@
 import { createCheckpoint } from '../audit/checkpoints.js';
-import { allPracticeIds } from '../crypto/key-management.js';
+import { allPracticeIds } from '../queries/practices.queries.js';
 import type { Job } from './scheduler.js';
 
 /** Hourly: seal and sign every practice's chain head (skips practices with nothing new). */

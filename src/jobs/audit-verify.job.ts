@@ -1,7 +1,7 @@
 import { raiseAlert } from '../alerts/alerts.js';
 import { sealAll } from '../audit/sealer.js';
 import { verifyPractice } from '../audit/verify.js';
-import { allPracticeIds } from '../crypto/key-management.js';
+import { allPracticeIds } from '../queries/practices.queries.js';
 import type { Job, JobContext } from './scheduler.js';
 
 async function verifyAll(ctx: JobContext, incremental: boolean): Promise<Record<string, number>> {

@@ -42,3 +42,9 @@ export function listLocations(trx: Knex.Transaction): Promise<LocationRow[]> {
     .select('id', 'name', 'address_line1', 'address_line2', 'city', 'region', 'postal_code', 'phone')
     .orderBy('name');
 }
+
+/** Every practice id (operator jobs and scheduled work run across practices; ids only). */
+export async function allPracticeIds(knex: Knex): Promise<string[]> {
+  const r = await knex.raw<{ rows: { id: string }[] }>('SELECT enamel_practice_ids() AS id');
+  return r.rows.map((x) => x.id);
+}
