@@ -1,10 +1,9 @@
 import { audit } from '../audit/record.js';
-import { PracticeCrypto } from '../crypto/encrypted-columns.js';
-import { findUserById, userSecrets } from '../queries/users.queries.js';
+import { findUserById } from '../queries/users.queries.js';
 import { hashPassword, verifyPassword } from './password-hash.js';
 import { PASSWORD_MESSAGES, checkPassword } from './password-policy.js';
-import type { MfaDeps, RequestMeta } from './mfa.service.js';
-import { newRecoveryCodes, verifyTotp } from './totp.js';
+import { acceptTotp, type MfaDeps, type RequestMeta } from './mfa.service.js';
+import { newRecoveryCodes } from './totp.js';
 
 export type AccountDeps = MfaDeps;
 
@@ -36,12 +35,7 @@ export async function stepUp(d: AccountDeps, practiceId: string, userId: string,
     const user = await findUserById(trx, userId);
     const base = { practiceId, actor: { kind: 'user' as const, id: userId }, resource: { type: 'user' as const, id: userId }, ip: meta.ip, requestId: meta.requestId };
     let ok = Boolean(user?.password_hash && user.status === 'active' && (await verifyPassword(user.password_hash, password)));
-    if (ok && user?.totp_secret) {
-      const { totp_secret: secret } = await userSecrets.open(new PracticeCrypto(d.keyring, trx, practiceId), { id: user.id, totp_secret: user.totp_secret });
-      const step = await verifyTotp(secret!, code ?? '', { lastTimeStep: user.totp_last_step === null ? null : Number(user.totp_last_step), epochSeconds: Math.floor(meta.now.getTime() / 1000) });
-      ok = step !== undefined;
-      if (ok) await trx('users').where({ id: userId }).update({ totp_last_step: step });
-    }
+    if (ok && user?.totp_secret) ok = await acceptTotp(d, trx, practiceId, user, code ?? '', meta.now);
     await audit.record(trx, { ...base, action: 'step_up', outcome: ok ? 'allowed' : 'denied' });
     return ok;
   });

@@ -3,7 +3,8 @@ import { audit } from '../audit/record.js';
 import { PracticeCrypto } from '../crypto/encrypted-columns.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
-import { findUserById, userSecrets } from '../queries/users.queries.js';
+import type { Knex } from 'knex';
+import { findUserById, userSecrets, type UserRow } from '../queries/users.queries.js';
 import { SIGNIN_LOCK_MS, SIGNIN_MAX_FAILURES } from './signin.service.js';
 import { matchRecoveryCode, newRecoveryCodes, newTotpSecret, totpUri, verifyTotp } from './totp.js';
 
@@ -22,12 +23,21 @@ export interface RequestMeta {
   now: Date;
 }
 
+/** A new TOTP secret and its otpauth URI (nothing saved yet). */
+export function newEnrollment(account: string, issuer: string): { secret: string; uri: string } {
+  const secret = newTotpSecret();
+  return { secret, uri: totpUri(secret, account, issuer) };
+}
+
+/** The QR code of an otpauth URI as a PNG data: URL for an <img>, rendered on the server. */
+export function qrDataUrl(uri: string): Promise<string> {
+  return QRCode.toDataURL(uri, { margin: 2, width: 220 });
+}
+
 /** A new secret with its otpauth URI and a server-rendered SVG QR code (nothing saved yet). */
 export async function startEnrollment(account: string, issuer: string): Promise<{ secret: string; uri: string; qrSvg: string }> {
-  const secret = newTotpSecret();
-  const uri = totpUri(secret, account, issuer);
-  const qrSvg = await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
-  return { secret, uri, qrSvg };
+  const { secret, uri } = newEnrollment(account, issuer);
+  return { secret, uri, qrSvg: await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 }) };
 }
 
 /**
@@ -53,6 +63,19 @@ export async function confirmEnrollment(d: MfaDeps, practiceId: string, userId: 
 }
 
 /**
+ * SECURITY: checks a TOTP code against the user's (decrypted) secret and, when it is good, stores
+ * its time step so the same code is never accepted again. Returns whether it was accepted.
+ */
+export async function acceptTotp(d: MfaDeps, trx: Knex.Transaction, practiceId: string, user: Pick<UserRow, 'id' | 'totp_secret' | 'totp_last_step'>, code: string, now: Date): Promise<boolean> {
+  if (!user.totp_secret) return false;
+  const { totp_secret: secret } = await userSecrets.open(new PracticeCrypto(d.keyring, trx, practiceId), { id: user.id, totp_secret: user.totp_secret });
+  const step = await verifyTotp(secret!, code, { lastTimeStep: user.totp_last_step === null ? null : Number(user.totp_last_step), epochSeconds: Math.floor(now.getTime() / 1000) });
+  if (step === undefined) return false;
+  await trx('users').where({ id: user.id }).update({ totp_last_step: step });
+  return true;
+}
+
+/**
  * The second step: a TOTP code (accepted once: the time step is stored) or an unused recovery
  * code (then marked used). Failures count towards the same lock as wrong passwords.
  */
@@ -64,10 +87,8 @@ export async function verifySecondFactor(d: MfaDeps, practiceId: string, userId:
       await audit.record(trx, { ...base, action: 'mfa_failure', outcome: 'denied' });
       return { ok: false };
     }
-    const { totp_secret: secret } = await userSecrets.open(new PracticeCrypto(d.keyring, trx, practiceId), { id: user.id, totp_secret: user.totp_secret });
-    const step = await verifyTotp(secret!, code, { lastTimeStep: user.totp_last_step === null ? null : Number(user.totp_last_step), epochSeconds: Math.floor(meta.now.getTime() / 1000) });
-    if (step !== undefined) {
-      await trx('users').where({ id: userId }).update({ totp_last_step: step, failed_logins: 0, locked_until: null, last_login_at: meta.now });
+    if (await acceptTotp(d, trx, practiceId, user, code, meta.now)) {
+      await trx('users').where({ id: userId }).update({ failed_logins: 0, locked_until: null, last_login_at: meta.now });
       await audit.record(trx, { ...base, action: 'mfa_success', outcome: 'allowed' });
       await audit.record(trx, { ...base, action: 'login', outcome: 'allowed' });
       return { ok: true, via: 'totp' };

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import connectPgSimple from 'connect-pg-simple';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import session, { type Store } from 'express-session';
 import type { Config } from '../config/env.js';
 
@@ -29,6 +29,13 @@ declare module 'express-session' {
     /** A TOTP secret being enrolled, as a base64 field envelope, until the user confirms a code. */
     enroll?: { secret: string; account: string; startedAt: number };
   }
+}
+
+/** SECURITY: a new session id at each privilege change (password step, second factor, step-up). */
+export async function renewSession(req: Request, staff: StaffSession): Promise<void> {
+  await new Promise<void>((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
+  req.session.staff = staff;
+  await new Promise<void>((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
 }
 
 export function sessionCookieName(config: Config): string {

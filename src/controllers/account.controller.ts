@@ -1,14 +1,14 @@
 import type { Request, RequestHandler } from 'express';
 import { z } from 'zod';
 import { changePassword, regenerateRecoveryCodes, stepUp } from '../auth/account.service.js';
+import { renewSession } from '../auth/session.js';
 import { endOwnSessions, listOwnSessions } from '../auth/sessions.service.js';
 import { safeReturnPath, type Clock } from '../auth/staff-auth.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import { renderError } from '../middleware/errors.js';
-import { findActivePracticeIdBySlug } from '../queries/practices.queries.js';
 import { findUserById } from '../queries/users.queries.js';
-import { practiceSlugParams } from '../validation/practice.schema.js';
+import { practiceFromParams, signedInStaff } from './practice-context.js';
 
 const passwordForm = z.object({ current: z.string().min(1).max(1024), password: z.string().min(1).max(1024) });
 const stepUpForm = z.object({ password: z.string().min(1).max(1024), code: z.string().trim().max(40).optional(), next: z.string().max(300).optional() });
@@ -23,23 +23,15 @@ export interface AccountControllerDeps {
 export function accountController(d: AccountControllerDeps) {
   /** The practice of the URL and the session's user — only if the session belongs to it. */
   const context = async (req: Request): Promise<{ practiceId: string; slug: string; userId: string } | undefined> => {
-    const p = practiceSlugParams.safeParse(req.params);
-    const s = req.session?.staff;
-    if (!p.success || !s || s.stage !== 'signed_in') return undefined;
-    const practiceId = await findActivePracticeIdBySlug(d.db.knex, p.data.slug);
-    return practiceId && practiceId === s.practiceId ? { practiceId, slug: p.data.slug, userId: s.userId } : undefined;
+    const practice = await practiceFromParams(d.db, req);
+    const s = practice && signedInStaff(req, practice.id);
+    return practice && s ? { practiceId: practice.id, slug: practice.slug, userId: s.userId } : undefined;
   };
   const meta = (req: Request) => ({ ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(d.clock()) });
-  const renew = (req: Request): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const staff = req.session.staff!;
-      req.session.regenerate((err) => {
-        if (err) return reject(err);
-        const now = d.clock();
-        req.session.staff = { ...staff, createdAt: now, lastSeenAt: now, authAt: now };
-        req.session.save((e) => (e ? reject(e) : resolve()));
-      });
-    });
+  const renew = (req: Request): Promise<void> => {
+    const now = d.clock();
+    return renewSession(req, { ...req.session.staff!, createdAt: now, lastSeenAt: now, authAt: now });
+  };
 
   return {
     /** GET /p/:slug/account */

@@ -1,8 +1,7 @@
-import QRCode from 'qrcode';
 import type { Request, RequestHandler, Response } from 'express';
 import { audit } from '../audit/record.js';
-import { confirmEnrollment, startEnrollment, verifySecondFactor } from '../auth/mfa.service.js';
-import type { StaffSession } from '../auth/session.js';
+import { confirmEnrollment, newEnrollment, qrDataUrl, verifySecondFactor } from '../auth/mfa.service.js';
+import { renewSession, type StaffSession } from '../auth/session.js';
 import { passwordStep } from '../auth/signin.service.js';
 import { totpUri } from '../auth/totp.js';
 import { endSession, type Clock } from '../auth/staff-auth.js';
@@ -10,10 +9,9 @@ import { decryptField, encryptField, fieldKeyVersion } from '../crypto/field-cip
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import { renderError } from '../middleware/errors.js';
-import { findActivePracticeIdBySlug } from '../queries/practices.queries.js';
 import { findUserById } from '../queries/users.queries.js';
 import { codeForm, signInForm } from '../validation/signin.schema.js';
-import { practiceSlugParams } from '../validation/practice.schema.js';
+import { practiceFromParams, signedInStaff } from './practice-context.js';
 
 export interface SignInDeps {
   db: Db;
@@ -27,28 +25,6 @@ const ENDED: Record<string, string> = {
   revoked: 'Your session was ended (your account or its security settings changed). Sign in again.',
   signed_out: 'You are signed out.',
 };
-
-async function practiceOf(db: Db, req: Request): Promise<{ id: string; slug: string } | undefined> {
-  const p = practiceSlugParams.safeParse(req.params);
-  if (!p.success) return undefined;
-  const id = await findActivePracticeIdBySlug(db.knex, p.data.slug);
-  return id ? { id, slug: p.data.slug } : undefined;
-}
-
-function regenerate(req: Request): Promise<void> {
-  return new Promise((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
-}
-
-function save(req: Request): Promise<void> {
-  return new Promise((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
-}
-
-/** SECURITY: a new session id at each privilege change (password step, second factor). */
-async function elevate(req: Request, staff: StaffSession): Promise<void> {
-  await regenerate(req);
-  req.session.staff = staff;
-  await save(req);
-}
 
 function meta(req: Request, clock: Clock) {
   return { ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(clock()) };
@@ -76,11 +52,6 @@ export function signInController(d: SignInDeps) {
       return decryptField(key, envelope, enrollPlace(practiceId, userId)).toString();
     });
 
-  /** The signed-in staff member of this practice, or undefined. */
-  const signedIn = (req: Request, practiceId: string): StaffSession | undefined => {
-    const s = req.session?.staff;
-    return s && s.stage === 'signed_in' && s.practiceId === practiceId ? s : undefined;
-  };
 
   const pending = (req: Request, practiceId: string, next: 'totp' | 'enroll'): StaffSession | undefined => {
     const s = req.session?.staff;
@@ -90,16 +61,16 @@ export function signInController(d: SignInDeps) {
   return {
     /** GET /p/:slug/sign-in */
     show: (async (req, res) => {
-      const practice = await practiceOf(d.db, req);
+      const practice = await practiceFromParams(d.db, req);
       if (!practice) return renderError(res, 404);
-      if (signedIn(req, practice.id)) return res.redirect(303, `/p/${practice.slug}/home`);
+      if (signedInStaff(req, practice.id)) return res.redirect(303, `/p/${practice.slug}/home`);
       const ended = typeof req.query.ended === 'string' ? ENDED[req.query.ended] : undefined;
       render(res, 'auth/sign-in', 200, { slug: practice.slug, notice: ended, error: undefined, email: '' });
     }) satisfies RequestHandler,
 
     /** POST /p/:slug/sign-in */
     create: (async (req, res) => {
-      const practice = await practiceOf(d.db, req);
+      const practice = await practiceFromParams(d.db, req);
       if (!practice) return renderError(res, 404);
       const form = signInForm.safeParse(req.body ?? {});
       if (!form.success) return render(res, 'auth/sign-in', 400, { slug: practice.slug, error: 'Enter your email address and password.', email: '' });
@@ -108,7 +79,7 @@ export function signInController(d: SignInDeps) {
       const result = await passwordStep(d.db, { practiceId: practice.id, email: form.data.email, password: form.data.password, ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(now), mfaRequiredForAll: settings?.mfa_required_for_all ?? false });
       if (!result.ok) return render(res, 'auth/sign-in', 401, { slug: practice.slug, error: result.message, email: form.data.email });
       const done = result.next === 'done';
-      await elevate(req, { practiceId: practice.id, userId: result.userId, stage: done ? 'signed_in' : 'password', next: result.next, createdAt: now, lastSeenAt: now, authAt: now });
+      await renewSession(req, { practiceId: practice.id, userId: result.userId, stage: done ? 'signed_in' : 'password', next: result.next, createdAt: now, lastSeenAt: now, authAt: now });
       if (done) {
         await d.db.withPractice(practice.id, { kind: 'user', id: result.userId }, (trx) =>
           audit.record(trx, { practiceId: practice.id, actor: { kind: 'user', id: result.userId }, action: 'login', outcome: 'allowed', ip: req.ip, requestId: req.id, details: { mfa_required: false } }),
@@ -120,7 +91,7 @@ export function signInController(d: SignInDeps) {
 
     /** GET /p/:slug/sign-in/code */
     showCode: (async (req, res) => {
-      const practice = await practiceOf(d.db, req);
+      const practice = await practiceFromParams(d.db, req);
       if (!practice) return renderError(res, 404);
       if (!pending(req, practice.id, 'totp')) return res.redirect(303, `/p/${practice.slug}/sign-in`);
       render(res, 'auth/code', 200, { slug: practice.slug, error: undefined });
@@ -128,7 +99,7 @@ export function signInController(d: SignInDeps) {
 
     /** POST /p/:slug/sign-in/code */
     verifyCode: (async (req, res) => {
-      const practice = await practiceOf(d.db, req);
+      const practice = await practiceFromParams(d.db, req);
       if (!practice) return renderError(res, 404);
       const s = pending(req, practice.id, 'totp');
       if (!s) return res.redirect(303, `/p/${practice.slug}/sign-in`);
@@ -136,27 +107,27 @@ export function signInController(d: SignInDeps) {
       const result = form.success ? await verifySecondFactor(d, practice.id, s.userId, form.data.code, meta(req, d.clock)) : { ok: false as const };
       if (!result.ok) return render(res, 'auth/code', 401, { slug: practice.slug, error: 'That code is not right (or was already used). Enter the current code from your app, or a recovery code.' });
       const now = d.clock();
-      await elevate(req, { ...s, stage: 'signed_in', next: undefined, createdAt: now, lastSeenAt: now, authAt: now });
+      await renewSession(req, { ...s, stage: 'signed_in', next: undefined, createdAt: now, lastSeenAt: now, authAt: now });
       res.redirect(303, `/p/${practice.slug}/home`);
     }) satisfies RequestHandler,
 
     /** GET /p/:slug/mfa/enroll — only reachable between the password and enrolment. */
     showEnroll: (async (req, res) => {
-      const practice = await practiceOf(d.db, req);
+      const practice = await practiceFromParams(d.db, req);
       if (!practice) return renderError(res, 404);
       const s = pending(req, practice.id, 'enroll');
       if (!s) return res.redirect(303, `/p/${practice.slug}/sign-in`);
       const user = await d.db.withPractice(practice.id, { kind: 'user', id: s.userId }, (trx) => findUserById(trx, s.userId));
       if (!user) return res.redirect(303, `/p/${practice.slug}/sign-in`);
-      const { secret, uri } = await startEnrollment(user.email, 'Enamel');
+      const { secret, uri } = newEnrollment(user.email, 'Enamel');
       req.session.enroll = { secret: await sealEnrollSecret(practice.id, s.userId, secret), account: user.email, startedAt: d.clock() };
-      await save(req);
-      render(res, 'auth/enroll', 200, { slug: practice.slug, secret, qrDataUrl: await QRCode.toDataURL(uri, { margin: 2, width: 220 }), error: undefined });
+      await new Promise<void>((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
+      render(res, 'auth/enroll', 200, { slug: practice.slug, secret, qrDataUrl: await qrDataUrl(uri), error: undefined });
     }) satisfies RequestHandler,
 
     /** POST /p/:slug/mfa/enroll */
     confirmEnroll: (async (req, res) => {
-      const practice = await practiceOf(d.db, req);
+      const practice = await practiceFromParams(d.db, req);
       if (!practice) return renderError(res, 404);
       const s = pending(req, practice.id, 'enroll');
       const sealed = req.session?.enroll?.secret;
@@ -166,17 +137,17 @@ export function signInController(d: SignInDeps) {
       const codes = form.success ? await confirmEnrollment(d, practice.id, s.userId, secret, form.data.code, meta(req, d.clock)) : undefined;
       if (!codes) {
         const uri = totpUri(secret, req.session.enroll?.account ?? 'Enamel account', 'Enamel');
-        return render(res, 'auth/enroll', 400, { slug: practice.slug, secret, qrDataUrl: await QRCode.toDataURL(uri, { margin: 2, width: 220 }), error: 'That code is not right. Enter the 6-digit code your app shows now.' });
+        return render(res, 'auth/enroll', 400, { slug: practice.slug, secret, qrDataUrl: await qrDataUrl(uri), error: 'That code is not right. Enter the 6-digit code your app shows now.' });
       }
       const now = d.clock();
-      await elevate(req, { ...s, stage: 'signed_in', next: undefined, createdAt: now, lastSeenAt: now, authAt: now });
+      await renewSession(req, { ...s, stage: 'signed_in', next: undefined, createdAt: now, lastSeenAt: now, authAt: now });
       res.locals.csrfToken = undefined;
       res.status(200).render('auth/recovery-codes', { title: 'Your recovery codes', slug: practice.slug, codes });
     }) satisfies RequestHandler,
 
     /** POST /p/:slug/sign-out */
     destroy: (async (req, res) => {
-      const practice = await practiceOf(d.db, req);
+      const practice = await practiceFromParams(d.db, req);
       const s = req.session?.staff;
       if (practice && s && s.practiceId === practice.id) {
         await d.db.withPractice(practice.id, { kind: 'user', id: s.userId }, (trx) =>
@@ -189,9 +160,9 @@ export function signInController(d: SignInDeps) {
 
     /** GET /p/:slug/home — the signed-in start page. */
     home: (async (req, res) => {
-      const practice = await practiceOf(d.db, req);
+      const practice = await practiceFromParams(d.db, req);
       if (!practice) return renderError(res, 404);
-      const s = signedIn(req, practice.id);
+      const s = signedInStaff(req, practice.id);
       if (!s) return res.redirect(303, `/p/${practice.slug}/sign-in`);
       const user = await d.db.withPractice(practice.id, { kind: 'user', id: s.userId }, (trx) => findUserById(trx, s.userId));
       res.render('staff/home', { title: 'Home', slug: practice.slug, displayName: user?.display_name ?? '', csrfToken: res.locals.csrfToken });

@@ -1,0 +1,19 @@
+import type { Request } from 'express';
+import type { StaffSession } from '../auth/session.js';
+import type { Db } from '../db/tenant.js';
+import { findActivePracticeIdBySlug } from '../queries/practices.queries.js';
+import { practiceSlugParams } from '../validation/practice.schema.js';
+
+/** The active practice named by `/p/:slug` (parsed by schema), or undefined. */
+export async function practiceFromParams(db: Db, req: Request): Promise<{ id: string; slug: string } | undefined> {
+  const p = practiceSlugParams.safeParse(req.params);
+  if (!p.success) return undefined;
+  const id = await findActivePracticeIdBySlug(db.knex, p.data.slug);
+  return id ? { id, slug: p.data.slug } : undefined;
+}
+
+/** SECURITY: the signed-in staff session — only if it belongs to this practice. */
+export function signedInStaff(req: Request, practiceId: string): StaffSession | undefined {
+  const s = req.session?.staff;
+  return s && s.stage === 'signed_in' && s.practiceId === practiceId ? s : undefined;
+}
