@@ -3,6 +3,7 @@ import type { Config } from './config/env.js';
 import type { Logger } from './config/logger.js';
 import { publicDir, viewsDir } from './config/paths.js';
 import type { Db } from './db/tenant.js';
+import { accessDenied } from './middleware/access-denied.js';
 import { errorHandler, notFound } from './middleware/errors.js';
 import { requestContext } from './middleware/request-context.js';
 import { cspNonce, hsts, noStore, permissionsPolicy, refuseTrace, securityHeaders } from './middleware/security-headers.js';
@@ -43,6 +44,7 @@ export function createApp({ config, logger, db, keyring, sessionStore, clock = D
   app.use('/p/:slug', staffSession(db, clock)); //                                     8. session limits, revocation
   app.use(buildRouter({ config, db, keyring, clock })); //                              9. the route table (CSRF per route)
   app.use(notFound); //                                                                10. 404 page
-  app.use(errorHandler); //                                                            11. generic error page
+  app.use(accessDenied(db)); //                                                        11. refusals: audited, shown as 404
+  app.use(errorHandler); //                                                            12. generic error page
   return app;
 }

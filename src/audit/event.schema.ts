@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ALL_PERMISSIONS } from '../permissions.js';
 
 /**
  * What an audit event may contain: ids, enums, counts — never PHI. Every field is a closed type: a
@@ -44,6 +45,8 @@ export const DETAIL_FIELDS = {
   reference_id: uuid,
   mfa_required: z.boolean(),
   step_up: z.boolean(),
+  permission: z.enum(ALL_PERMISSIONS as [string, ...string[]]),
+  minutes: count,
 } as const;
 
 const details = z

@@ -4,6 +4,8 @@ import { audit } from '../audit/record.js';
 import type { Db } from '../db/tenant.js';
 import { findUserByEmailForUpdate, recordFailedSignIn, recordSuccessfulPassword, type UserRow } from '../queries/users.queries.js';
 import { dummyHash, verifyPassword } from './password-hash.js';
+import { mfaRequiredFor } from '../policies/actor.js';
+import { permissionsOfUser } from '../queries/roles.queries.js';
 
 /**
  * The password step of staff sign-in. Documented limits (README "Sign-in"):
@@ -32,7 +34,7 @@ export interface SignInAttempt {
   ip: string;
   requestId: string;
   now: Date;
-  /** The practice requires MFA for everyone (owners always need it). */
+  /** The practice requires MFA for everyone (owners and administrators always need it). */
   mfaRequiredForAll: boolean;
 }
 
@@ -93,17 +95,17 @@ export async function passwordStep(db: Db, a: SignInAttempt): Promise<PasswordSt
       return 'failed' as const;
     }
     await recordSuccessfulPassword(trx, user.id);
-    return user;
+    return { user, privileged: mfaRequiredFor(await permissionsOfUser(trx, user.id), user.is_owner) };
   });
   if (outcome === 'failed') {
     await countIpFailure(db.knex, a.ip, a.now);
     return failure;
   }
-  return { ok: true, userId: outcome.id, next: nextFactor(outcome, a.mfaRequiredForAll) };
+  return { ok: true, userId: outcome.user.id, next: nextFactor(outcome.user, outcome.privileged || a.mfaRequiredForAll) };
 }
 
 /** After the password: verify TOTP if enrolled; enrol first if MFA is required; else done. */
-export function nextFactor(user: Pick<UserRow, 'mfa_enrolled_at' | 'is_owner'>, mfaRequiredForAll: boolean): 'totp' | 'enroll' | 'done' {
+export function nextFactor(user: Pick<UserRow, 'mfa_enrolled_at'>, mfaRequired: boolean): 'totp' | 'enroll' | 'done' {
   if (user.mfa_enrolled_at) return 'totp';
-  return user.is_owner || mfaRequiredForAll ? 'enroll' : 'done';
+  return mfaRequired ? 'enroll' : 'done';
 }

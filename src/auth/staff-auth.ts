@@ -1,6 +1,9 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Db } from '../db/tenant.js';
 import type { StaffSession } from './session.js';
+import { loadGrants, mfaRequiredFor, type StaffActor } from '../policies/actor.js';
+import { findActivePracticeIdBySlug, findPracticeSettings } from '../queries/practices.queries.js';
+import { findUserById } from '../queries/users.queries.js';
 
 /**
  * Session limits, checked on the server from the session's own timestamps on every request:
@@ -23,57 +26,65 @@ export async function endSession(req: Request, res: Response): Promise<void> {
 }
 
 /**
- * SECURITY: loads and checks the signed-in staff session for /p/:slug/... routes. Sets
- * res.locals.staff when valid; on an expired or revoked session, ends it and redirects to the
- * sign-in page with the reason.
+ * SECURITY: loads and checks the signed-in staff session for /p/:slug/... routes. When it is valid
+ * and belongs to the practice in the URL, sets res.locals.actor (roles and locations read fresh, so
+ * a role change applies on the holder's next request). On an expired or revoked session, ends it
+ * and redirects to the sign-in page with the reason.
  */
 export function staffSession(db: Db, clock: Clock): RequestHandler {
   return async (req, res, next) => {
     const s = req.session?.staff;
     if (!s) return next();
     const now = clock();
-    const reason = await checkSession(db, s, now);
-    if (reason === 'enroll') {
-      // CASE: MFA became required (practice setting) after this session signed in without it.
+    const slug = typeof req.params.slug === 'string' && /^[a-z0-9-]{1,40}$/.test(req.params.slug) ? req.params.slug : undefined;
+    const checked = await checkSession(db, s, now);
+    if (checked.end === 'enroll') {
+      // CASE: MFA became required (practice setting or a privileged role) after this session signed in without it.
       s.stage = 'password';
       s.next = 'enroll';
     }
     if (s.stage === 'password' && s.next === 'enroll') {
       // SECURITY: until enrolled, the only pages are enrolment and sign-in/out.
       s.lastSeenAt = now;
-      const slug = typeof req.params.slug === 'string' ? req.params.slug : '';
-      if (req.method === 'GET' && !req.path.startsWith('/mfa/enroll') && !req.path.startsWith('/sign-in')) return res.redirect(303, `/p/${slug}/mfa/enroll`);
+      if (req.method === 'GET' && !req.path.startsWith('/mfa/enroll') && !req.path.startsWith('/sign-in')) return res.redirect(303, `/p/${slug ?? ''}/mfa/enroll`);
       return next();
     }
-    if (reason) {
-      const slug = typeof req.params.slug === 'string' ? req.params.slug : undefined;
+    if (checked.end) {
       await endSession(req, res);
-      return res.redirect(303, slug ? `/p/${slug}/sign-in?ended=${reason}` : '/');
+      return res.redirect(303, slug ? `/p/${slug}/sign-in?ended=${checked.end}` : '/');
     }
     s.lastSeenAt = now;
+    // SECURITY: a session acts only inside its own practice; elsewhere it is simply not signed in.
+    if (s.stage === 'signed_in' && checked.grants && slug && (await findActivePracticeIdBySlug(db.knex, slug)) === s.practiceId) {
+      res.locals.actor = { kind: 'user', id: s.userId, practiceId: s.practiceId, slug, displayName: checked.displayName, isOwner: checked.isOwner, authAt: s.authAt, ...checked.grants };
+    }
     next();
   };
 }
 
-async function checkSession(db: Db, s: StaffSession, now: number): Promise<EndReason | 'enroll' | undefined> {
+interface SessionCheck {
+  end?: EndReason | 'enroll';
+  grants?: Pick<StaffActor, 'permissions' | 'locations'>;
+  displayName: string;
+  isOwner: boolean;
+}
+
+async function checkSession(db: Db, s: StaffSession, now: number): Promise<SessionCheck> {
   const facts = await db.withPractice(s.practiceId, { kind: 'user', id: s.userId }, async (trx) => {
-    const user = await trx('users')
-      .where({ id: s.userId })
-      .first<{ status: string; sessions_valid_after: Date | null; is_owner: boolean; mfa_enrolled_at: Date | null } | undefined>('status', 'sessions_valid_after', 'is_owner', 'mfa_enrolled_at');
-    const settings = await trx('practice_settings').first<{ session_idle_minutes: number; session_absolute_hours: number; mfa_required_for_all: boolean } | undefined>(
-      'session_idle_minutes',
-      'session_absolute_hours',
-      'mfa_required_for_all',
-    );
-    return { user, settings };
+    const user = await findUserById(trx, s.userId);
+    const settings = await findPracticeSettings(trx);
+    const grants = user && user.status === 'active' ? await loadGrants(trx, user.id, user.is_owner) : undefined;
+    return { user, settings, grants };
   });
-  if (!facts.user || facts.user.status !== 'active' || (facts.user.sessions_valid_after && facts.user.sessions_valid_after.getTime() > s.createdAt)) return 'revoked';
-  const idle = Math.min(DEFAULT_IDLE_MS, (facts.settings?.session_idle_minutes ?? 30) * 60_000);
-  const absolute = Math.min(DEFAULT_ABSOLUTE_MS, (facts.settings?.session_absolute_hours ?? 12) * 3_600_000);
-  if (now - s.createdAt > absolute) return 'absolute';
-  if (now - s.lastSeenAt > idle) return 'idle';
-  if (s.stage === 'signed_in' && !facts.user.mfa_enrolled_at && (facts.user.is_owner || facts.settings?.mfa_required_for_all)) return 'enroll';
-  return undefined;
+  const { user, settings, grants } = facts;
+  const base = { displayName: user?.display_name ?? '', isOwner: Boolean(user?.is_owner) };
+  if (!user || user.status !== 'active' || !grants || (user.sessions_valid_after && user.sessions_valid_after.getTime() > s.createdAt)) return { ...base, end: 'revoked' };
+  const idle = Math.min(DEFAULT_IDLE_MS, (settings?.session_idle_minutes ?? 30) * 60_000);
+  const absolute = Math.min(DEFAULT_ABSOLUTE_MS, (settings?.session_absolute_hours ?? 12) * 3_600_000);
+  if (now - s.createdAt > absolute) return { ...base, end: 'absolute' };
+  if (now - s.lastSeenAt > idle) return { ...base, end: 'idle' };
+  if (s.stage === 'signed_in' && !user.mfa_enrolled_at && (mfaRequiredFor(grants.permissions, user.is_owner) || settings?.mfa_required_for_all)) return { ...base, end: 'enroll' };
+  return { ...base, grants };
 }
 
 /** How recent a full sign-in (or step-up) must be for sensitive actions. */

@@ -10,6 +10,7 @@ import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import { renderError } from '../middleware/errors.js';
 import { findUserById } from '../queries/users.queries.js';
+import { findPracticeSettings } from '../queries/practices.queries.js';
 import { codeForm, signInForm } from '../validation/signin.schema.js';
 import { practiceFromParams, signedInStaff } from './practice-context.js';
 
@@ -74,7 +75,7 @@ export function signInController(d: SignInDeps) {
       if (!practice) return renderError(res, 404);
       const form = signInForm.safeParse(req.body ?? {});
       if (!form.success) return render(res, 'auth/sign-in', 400, { slug: practice.slug, error: 'Enter your email address and password.', email: '' });
-      const settings = await d.db.withPractice(practice.id, { kind: 'anonymous' }, (trx) => trx('practice_settings').first<{ mfa_required_for_all: boolean } | undefined>('mfa_required_for_all'));
+      const settings = await d.db.withPractice(practice.id, { kind: 'anonymous' }, findPracticeSettings);
       const now = d.clock();
       const result = await passwordStep(d.db, { practiceId: practice.id, email: form.data.email, password: form.data.password, ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(now), mfaRequiredForAll: settings?.mfa_required_for_all ?? false });
       if (!result.ok) return render(res, 'auth/sign-in', 401, { slug: practice.slug, error: result.message, email: form.data.email });

@@ -6,6 +6,7 @@ import type { Knex } from 'knex';
 import type { Config } from '../config/env.js';
 import type { Logger } from '../config/logger.js';
 import { DEMO_OWNER_FILE, seedDemoOwner } from '../../seeds/demo-owner.js';
+import { syncDefaultRoles } from '../services/roles/default-roles.service.js';
 import { seed as seedDemoPractice } from '../../seeds/demo-practice.js';
 import type { Keyring } from '../crypto/keyring.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
@@ -91,6 +92,7 @@ export async function openDatabase(config: Config, logger: Logger, keyring?: Key
       logger.warn('MIGRATION_DATABASE_URL is not set: migrations were not run (run `enamel migrate` as the owner role)');
     }
     await checkRuntimeRole(knex, config, logger);
+    await syncDefaultRoles(createDb(knex));
   } catch (err) {
     await close();
     throw err;

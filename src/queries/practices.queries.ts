@@ -37,6 +37,17 @@ export function findPracticePhone(trx: Knex.Transaction): Promise<string | null>
     .then((r) => r?.phone ?? null);
 }
 
+export interface PracticeSettingsRow {
+  session_idle_minutes: number;
+  session_absolute_hours: number;
+  mfa_required_for_all: boolean;
+  portal_link_days: number;
+}
+
+export function findPracticeSettings(trx: Knex.Transaction): Promise<PracticeSettingsRow | undefined> {
+  return trx('practice_settings').first<PracticeSettingsRow | undefined>('session_idle_minutes', 'session_absolute_hours', 'mfa_required_for_all', 'portal_link_days');
+}
+
 export function listLocations(trx: Knex.Transaction): Promise<LocationRow[]> {
   return trx<LocationRow>('locations')
     .select('id', 'name', 'address_line1', 'address_line2', 'city', 'region', 'postal_code', 'phone')

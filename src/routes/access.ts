@@ -1,36 +1,54 @@
 import type { RequestHandler } from 'express';
+import { permission, type Permission } from '../permissions.js';
+import { AccessDenied } from '../policies/index.js';
 
 /**
- * Every route declares who may reach it: the first handler of each route is an access marker.
- * Today only explicitly public routes exist; the permission catalogue (authorization issue) adds
- * `requirePermission(name)` markers. test/http/route-inventory.test.ts walks the router and fails
- * on any route whose first handler is not a marker.
+ * Every route declares who may reach it: the first handler of each route is an access marker —
+ * `publicRoute(reason)`, `signedInRoute()` or `requirePermission(name)`.
+ * test/http/route-inventory.test.ts walks the router and fails on any route whose first handler is
+ * not a marker. The markers read res.locals.actor, which auth/staff-auth.ts sets only for a valid
+ * session of the practice in the URL.
  */
 export const ACCESS = Symbol('enamel.access');
 
-export type Access = { kind: 'public'; reason: string } | { kind: 'signed_in' };
+export type Access = { kind: 'public'; reason: string } | { kind: 'signed_in' } | { kind: 'permission'; permission: Permission };
 
 export type AccessMarker = RequestHandler & { [ACCESS]: Access };
+
+const mark = (handler: RequestHandler, access: Access): AccessMarker => Object.assign(handler, { [ACCESS]: access });
+
+/** Not signed in (for this practice): to the practice's sign-in page. */
+const toSignIn: RequestHandler = (req, res) => {
+  const slug = typeof req.params.slug === 'string' && /^[a-z0-9-]{1,40}$/.test(req.params.slug) ? req.params.slug : undefined;
+  res.redirect(303, slug ? `/p/${slug}/sign-in` : '/');
+};
 
 /** SECURITY: marks a route as reachable without signing in; the reason is read in review. */
 export function publicRoute(reason: string): AccessMarker {
   if (reason.trim().length < 10) throw new Error('publicRoute: say why the route is public');
-  const marker: RequestHandler = (_req, _res, next) => next();
-  return Object.assign(marker, { [ACCESS]: { kind: 'public', reason } as Access });
+  return mark((_req, _res, next) => next(), { kind: 'public', reason });
+}
+
+/** SECURITY: the route needs a fully signed-in staff session of the practice in the URL, and nothing more. */
+export function signedInRoute(): AccessMarker {
+  return mark((req, res, next) => (res.locals.actor ? next() : toSignIn(req, res, next)), { kind: 'signed_in' });
 }
 
 /**
- * SECURITY: the route needs a fully signed-in staff session (password and any required second
- * factor). Until the permission catalogue exists this is the only non-public marker; the
- * controller still checks that the session belongs to the practice in the URL.
+ * SECURITY: the route needs a signed-in staff member holding `name` (an unknown name throws here,
+ * when the route table is built). A refusal is the not-found page plus an audited denial.
  */
-export function signedInRoute(): AccessMarker {
-  const marker: RequestHandler = (req, res, next) => {
-    if (req.session?.staff?.stage === 'signed_in') return next();
-    const slug = typeof req.params.slug === 'string' && /^[a-z0-9-]{1,40}$/.test(req.params.slug) ? req.params.slug : undefined;
-    res.redirect(303, slug ? `/p/${slug}/sign-in` : '/');
-  };
-  return Object.assign(marker, { [ACCESS]: { kind: 'signed_in' } as Access });
+export function requirePermission(name: Permission): AccessMarker {
+  const needed = permission(name);
+  return mark(
+    (req, res, next) => {
+      const actor = res.locals.actor;
+      if (!actor) return toSignIn(req, res, next);
+      if (!actor.permissions.has(needed)) return next(new AccessDenied({ permission: needed }));
+      next();
+    },
+    { kind: 'permission', permission: needed },
+  );
 }
 
 export function accessOf(handler: unknown): Access | undefined {

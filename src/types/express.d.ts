@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { StaffActor } from '../policies/actor.js';
 
 declare global {
   namespace Express {
@@ -13,6 +14,8 @@ declare global {
       cspNonce: string;
       /** CSRF token for this page's forms (middleware/csrf.ts). */
       csrfToken?: string;
+      /** The signed-in staff member of the practice in the URL, loaded fresh each request (auth/staff-auth.ts). */
+      actor?: StaffActor;
     }
   }
 }

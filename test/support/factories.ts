@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import { withPractice } from '../../src/db/tenant.js';
+import { ensureDefaultRoles } from '../../src/services/roles/default-roles.service.js';
 
 export interface BuiltPractice {
   id: string;
@@ -26,6 +27,7 @@ export async function buildPractice(
     const rows = await trx('locations')
       .insert(names.map((n) => ({ practice_id: id, name: n, address_line1: '1 Example Way', city: 'Testville', phone: '(555) 010-0000' })))
       .returning<{ id: string }[]>('id');
+    await ensureDefaultRoles(trx, id);
     return rows.map((r) => r.id);
   });
   return { id, slug, name, locationIds };

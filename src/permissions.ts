@@ -1,0 +1,110 @@
+/**
+ * The permission catalogue (`area.verb`) and the default roles built from it. Every guard names a
+ * permission from here; an unknown name throws (at route-definition time for route guards, so a
+ * typo stops the server from starting instead of opening or closing a page by accident).
+ * docs/SECURITY.md's role × permission table is generated from this file (`npm run docs:permissions`)
+ * and test/unit/permissions.test.ts fails when the two disagree.
+ */
+
+export const PERMISSIONS = {
+  'patients.read': 'See patient demographics, contact details and intake',
+  'patients.write': 'Create and edit patients',
+  'clinical.read': 'Read clinical notes and the clinical chart',
+  'clinical.write': 'Write, sign and amend clinical notes',
+  'plans.read': 'See treatment plans',
+  'plans.write': 'Build and present treatment plans',
+  'billing.read': 'See fees, insurance and patient portions',
+  'documents.upload': 'Upload documents and images',
+  'documents.download': 'View and download documents and images',
+  'referrals.read': 'See referrals',
+  'referrals.write': 'Create and answer referrals',
+  'portal.send': 'Send patient links (plans, forms, uploads)',
+  'forms.review': 'Review intake and consent submissions',
+  'audit.read': 'Search the audit log and see who accessed a record',
+  'users.manage': 'Invite, deactivate and reactivate users; end their sessions; reset their MFA',
+  'roles.manage': 'Edit roles and assign them',
+  'settings.manage': 'Change practice settings',
+  'compliance.manage': 'Access reviews, retention, legal holds, alerts, operator access',
+  'practice.export': 'Export practice data',
+  'breakglass.use': 'Open a patient outside one\u2019s normal access in an emergency (reason + step-up)',
+} as const;
+
+export type Permission = keyof typeof PERMISSIONS;
+
+export const ALL_PERMISSIONS = Object.keys(PERMISSIONS) as Permission[];
+
+export function isPermission(name: unknown): name is Permission {
+  return typeof name === 'string' && Object.hasOwn(PERMISSIONS, name);
+}
+
+/** SECURITY: the one check that a name is in the catalogue; unknown names throw. */
+export function permission(name: string): Permission {
+  if (!isPermission(name)) throw new Error(`unknown permission: ${JSON.stringify(name)}`);
+  return name;
+}
+
+/**
+ * Holding any of these makes a user an administrator: MFA is then always required (even when the
+ * practice has not turned it on for everyone).
+ */
+export const PRIVILEGED_PERMISSIONS: readonly Permission[] = ['users.manage', 'roles.manage', 'settings.manage', 'compliance.manage', 'practice.export', 'audit.read'];
+
+export interface DefaultRole {
+  key: string;
+  name: string;
+  description: string;
+  permissions: readonly Permission[];
+}
+
+const p = (...names: Permission[]): Permission[] => names.map(permission);
+
+/**
+ * The roles every new practice starts with. The owner role always holds every permission
+ * (including ones added to the catalogue later) and cannot be edited; the others are copied into
+ * the practice and may be edited on its roles page.
+ */
+export const DEFAULT_ROLES: readonly DefaultRole[] = [
+  { key: 'owner', name: 'Owner', description: 'Everything, including users, roles, exports and compliance.', permissions: ALL_PERMISSIONS },
+  {
+    key: 'provider',
+    name: 'Provider (dentist)',
+    description: 'Full clinical record; plans; documents; referrals; emergency access.',
+    permissions: p('patients.read', 'patients.write', 'clinical.read', 'clinical.write', 'plans.read', 'plans.write', 'billing.read', 'documents.upload', 'documents.download', 'referrals.read', 'referrals.write', 'portal.send', 'forms.review', 'breakglass.use'),
+  },
+  {
+    key: 'hygienist',
+    name: 'Hygienist / assistant',
+    description: 'Clinical notes and images; reads plans; emergency access.',
+    permissions: p('patients.read', 'clinical.read', 'clinical.write', 'plans.read', 'documents.upload', 'documents.download', 'forms.review', 'breakglass.use'),
+  },
+  {
+    key: 'treatment_coordinator',
+    name: 'Treatment coordinator',
+    description: 'Presents plans and fees; sends plan links; no clinical notes.',
+    permissions: p('patients.read', 'patients.write', 'plans.read', 'plans.write', 'billing.read', 'documents.download', 'referrals.read', 'portal.send'),
+  },
+  {
+    key: 'front_desk',
+    name: 'Front desk',
+    description: 'Demographics, intake forms, insurance cards, patient links; no clinical notes.',
+    permissions: p('patients.read', 'patients.write', 'documents.upload', 'portal.send', 'forms.review'),
+  },
+  {
+    key: 'billing',
+    name: 'Billing',
+    description: 'Fees, insurance and patient portions; no clinical notes.',
+    permissions: p('patients.read', 'plans.read', 'billing.read'),
+  },
+  {
+    key: 'office_manager',
+    name: 'Office manager',
+    description: 'Runs the office: users, roles, settings, audit and compliance; no clinical notes.',
+    permissions: p('patients.read', 'patients.write', 'plans.read', 'billing.read', 'documents.upload', 'portal.send', 'forms.review', 'audit.read', 'users.manage', 'roles.manage', 'settings.manage', 'compliance.manage'),
+  },
+];
+
+export const OWNER_ROLE_KEY = 'owner';
+
+export function defaultRole(key: string): DefaultRole | undefined {
+  return DEFAULT_ROLES.find((r) => r.key === key);
+}

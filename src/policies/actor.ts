@@ -1,0 +1,44 @@
+import type { Knex } from 'knex';
+import { ALL_PERMISSIONS, PRIVILEGED_PERMISSIONS, type Permission } from '../permissions.js';
+import { locationIdsOfUsers, permissionsOfUser } from '../queries/roles.queries.js';
+
+/**
+ * The signed-in staff member as authorization sees them, loaded fresh on every request (so a role
+ * change takes effect on the holder's next request). Ids and permission names only.
+ */
+export interface StaffActor {
+  kind: 'user';
+  id: string;
+  practiceId: string;
+  slug: string;
+  displayName: string;
+  permissions: ReadonlySet<Permission>;
+  /** 'all' for owners; otherwise the locations the user is assigned to. */
+  locations: 'all' | ReadonlySet<string>;
+  isOwner: boolean;
+  /** When the session last proved password + second factor. */
+  authAt: number;
+}
+
+export function can(actor: StaffActor, name: Permission): boolean {
+  return actor.permissions.has(name);
+}
+
+/** SECURITY: owners and anyone holding a privileged permission must use MFA. */
+export function mfaRequiredFor(permissions: ReadonlySet<Permission>, isOwner: boolean): boolean {
+  return isOwner || PRIVILEGED_PERMISSIONS.some((p) => permissions.has(p));
+}
+
+export function coversLocation(actor: StaffActor, locationId: string | null | undefined): boolean {
+  if (actor.locations === 'all') return true;
+  return typeof locationId === 'string' && actor.locations.has(locationId);
+}
+
+/** The actor's permissions and locations (inside withPractice). */
+export async function loadGrants(trx: Knex.Transaction, userId: string, isOwner: boolean): Promise<Pick<StaffActor, 'permissions' | 'locations'>> {
+  // SECURITY: the practice owner (users.is_owner) holds the owner role: everything, everywhere.
+  if (isOwner) return { permissions: new Set(ALL_PERMISSIONS), locations: 'all' };
+  const permissions = await permissionsOfUser(trx, userId);
+  const locations = (await locationIdsOfUsers(trx, [userId])).get(userId) ?? [];
+  return { permissions, locations: new Set(locations) };
+}
