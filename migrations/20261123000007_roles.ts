@@ -50,6 +50,10 @@ export async function up(knex: Knex): Promise<void> {
     SELECT enamel_tenant_table('user_locations');
     GRANT SELECT, INSERT, DELETE ON user_locations TO enamel_app;
 
+    -- Set when an administrator resets a user's MFA: that user must enrol again at the next sign-in,
+    -- whether or not MFA is otherwise required for them.
+    ALTER TABLE users ADD COLUMN mfa_reset_at timestamptz;
+
     CREATE TABLE user_invitations (
       id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
       practice_id uuid NOT NULL,
@@ -71,6 +75,6 @@ export async function up(knex: Knex): Promise<void> {
 
 export async function down(knex: Knex): Promise<void> {
   await knex.raw(`
-    DROP TABLE user_invitations; DROP TABLE user_locations; DROP TABLE user_roles; DROP TABLE roles;
+    DROP TABLE user_invitations; ALTER TABLE users DROP COLUMN mfa_reset_at; DROP TABLE user_locations; DROP TABLE user_roles; DROP TABLE roles;
   `);
 }

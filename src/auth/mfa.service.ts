@@ -4,7 +4,7 @@ import { PracticeCrypto } from '../crypto/encrypted-columns.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import type { Knex } from 'knex';
-import { findUserById, userSecrets, type UserRow } from '../queries/users.queries.js';
+import { findUserById, recordLogin, userSecrets, type UserRow } from '../queries/users.queries.js';
 import { SIGNIN_LOCK_MS, SIGNIN_MAX_FAILURES } from './signin.service.js';
 import { matchRecoveryCode, newRecoveryCodes, newTotpSecret, totpUri, verifyTotp } from './totp.js';
 
@@ -88,7 +88,7 @@ export async function verifySecondFactor(d: MfaDeps, practiceId: string, userId:
       return { ok: false };
     }
     if (await acceptTotp(d, trx, practiceId, user, code, meta.now)) {
-      await trx('users').where({ id: userId }).update({ failed_logins: 0, locked_until: null, last_login_at: meta.now });
+      await recordLogin(trx, userId, meta.now);
       await audit.record(trx, { ...base, action: 'mfa_success', outcome: 'allowed' });
       await audit.record(trx, { ...base, action: 'login', outcome: 'allowed' });
       return { ok: true, via: 'totp' };
@@ -97,7 +97,7 @@ export async function verifySecondFactor(d: MfaDeps, practiceId: string, userId:
     const i = matchRecoveryCode(code, unused.map((u) => u.code_hash));
     if (i >= 0) {
       await trx('user_recovery_codes').where({ id: unused[i]!.id }).update({ used_at: meta.now });
-      await trx('users').where({ id: userId }).update({ failed_logins: 0, locked_until: null, last_login_at: meta.now });
+      await recordLogin(trx, userId, meta.now);
       await audit.record(trx, { ...base, action: 'mfa_success', outcome: 'allowed', details: { count: unused.length - 1 } });
       await audit.record(trx, { ...base, action: 'login', outcome: 'allowed' });
       return { ok: true, via: 'recovery_code' };

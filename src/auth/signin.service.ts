@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { raiseAlert } from '../alerts/alerts.js';
 import { audit } from '../audit/record.js';
 import type { Db } from '../db/tenant.js';
-import { findUserByEmailForUpdate, recordFailedSignIn, recordSuccessfulPassword, type UserRow } from '../queries/users.queries.js';
+import { findUserByEmailForUpdate, mustReenroll, recordFailedSignIn, recordSuccessfulPassword, type UserRow } from '../queries/users.queries.js';
 import { dummyHash, verifyPassword } from './password-hash.js';
 import { mfaRequiredFor } from '../policies/actor.js';
 import { permissionsOfUser } from '../queries/roles.queries.js';
@@ -95,7 +95,7 @@ export async function passwordStep(db: Db, a: SignInAttempt): Promise<PasswordSt
       return 'failed' as const;
     }
     await recordSuccessfulPassword(trx, user.id);
-    return { user, privileged: mfaRequiredFor(await permissionsOfUser(trx, user.id), user.is_owner) };
+    return { user, privileged: mfaRequiredFor(await permissionsOfUser(trx, user.id), user.is_owner) || mustReenroll(user) };
   });
   if (outcome === 'failed') {
     await countIpFailure(db.knex, a.ip, a.now);

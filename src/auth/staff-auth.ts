@@ -3,7 +3,7 @@ import type { Db } from '../db/tenant.js';
 import type { StaffSession } from './session.js';
 import { loadGrants, mfaRequiredFor, type StaffActor } from '../policies/actor.js';
 import { findActivePracticeIdBySlug, findPracticeSettings } from '../queries/practices.queries.js';
-import { findUserById } from '../queries/users.queries.js';
+import { findUserById, mustReenroll } from '../queries/users.queries.js';
 
 /**
  * Session limits, checked on the server from the session's own timestamps on every request:
@@ -83,7 +83,7 @@ async function checkSession(db: Db, s: StaffSession, now: number): Promise<Sessi
   const absolute = Math.min(DEFAULT_ABSOLUTE_MS, (settings?.session_absolute_hours ?? 12) * 3_600_000);
   if (now - s.createdAt > absolute) return { ...base, end: 'absolute' };
   if (now - s.lastSeenAt > idle) return { ...base, end: 'idle' };
-  if (s.stage === 'signed_in' && !user.mfa_enrolled_at && (mfaRequiredFor(grants.permissions, user.is_owner) || settings?.mfa_required_for_all)) return { ...base, end: 'enroll' };
+  if (s.stage === 'signed_in' && !user.mfa_enrolled_at && (mfaRequiredFor(grants.permissions, user.is_owner) || mustReenroll(user) || settings?.mfa_required_for_all)) return { ...base, end: 'enroll' };
   return { ...base, grants };
 }
 
@@ -95,13 +95,14 @@ export const STEP_UP_MAX_AGE_MS = 5 * 60_000;
  * changes, break-glass, key operations) need password + second factor within the last few
  * minutes; otherwise the user is sent to the step-up page and brought back after it.
  */
-export function requireRecentAuth(clock: Clock, maxAgeMs = STEP_UP_MAX_AGE_MS): RequestHandler {
+export function requireRecentAuth(clock: Clock, options: { maxAgeMs?: number; back?: (req: Request, slug: string) => string } = {}): RequestHandler {
+  const maxAgeMs = options.maxAgeMs ?? STEP_UP_MAX_AGE_MS;
   return (req, res, next) => {
     const s = req.session?.staff;
     if (s && s.stage === 'signed_in' && clock() - s.authAt <= maxAgeMs) return next();
     const slug = typeof req.params.slug === 'string' ? req.params.slug : '';
     // The page to come back to: a GET of the same area (a POST is repeated by the user, not replayed).
-    const back = req.method === 'GET' ? req.originalUrl : `/p/${slug}/account`;
+    const back = req.method === 'GET' ? req.originalUrl : (options.back?.(req, slug) ?? `/p/${slug}/account`);
     res.redirect(303, `/p/${slug}/step-up?next=${encodeURIComponent(back)}`);
   };
 }

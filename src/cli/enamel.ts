@@ -26,6 +26,7 @@ import { runJob } from '../jobs/scheduler.js';
 import { createDb, isUuid, type Actor, type Db } from '../db/tenant.js';
 import { allPracticeIds } from '../queries/practices.queries.js';
 import { expectedMigrations, migrateLatest, pendingMigrations } from '../db/migrations.js';
+import { permissionsTable, withPermissionsTable } from '../permissions.js';
 
 /**
  * The operator's command line. Today: migrations against an external database (for deployments
@@ -49,6 +50,7 @@ Commands:
   audit check-file FILE           verify an exported checkpoint file with the public key it carries
   jobs list                       the scheduled jobs and their last runs
   jobs run NAME                   run one job now (under the same lock as the schedule)
+  permissions table [--write FILE] print the role × permission table (or replace it in FILE)
   help                            show this text
 
 Key, audit and job commands use DATABASE_URL (runtime role) and the KEK settings (KEK_FILE or ENAMEL_KEKS).
@@ -264,6 +266,25 @@ async function jobsCommand(args: string[]): Promise<number> {
   });
 }
 
+async function permissionsCommand(args: string[]): Promise<number> {
+  if (args[0] !== 'table') {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  const file = args[1] === '--write' ? args[2] : undefined;
+  if (args[1] === '--write' && !file) {
+    process.stderr.write('permissions table --write needs a file\n');
+    return 2;
+  }
+  if (!file) {
+    process.stdout.write(`${permissionsTable()}\n`);
+    return 0;
+  }
+  await writeFile(file, withPermissionsTable(await readFile(file, 'utf8')));
+  process.stdout.write(`${file}: permissions table updated\n`);
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -275,6 +296,8 @@ async function main(argv: string[]): Promise<number> {
       return auditCommand(rest);
     case 'jobs':
       return jobsCommand(rest);
+    case 'permissions':
+      return permissionsCommand(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -9,7 +9,7 @@ import { decryptField, encryptField, fieldKeyVersion } from '../crypto/field-cip
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import { renderError } from '../middleware/errors.js';
-import { findUserById } from '../queries/users.queries.js';
+import { findUserById, recordLogin } from '../queries/users.queries.js';
 import { findPracticeSettings } from '../queries/practices.queries.js';
 import { codeForm, signInForm } from '../validation/signin.schema.js';
 import { practiceFromParams, signedInStaff } from './practice-context.js';
@@ -25,6 +25,7 @@ const ENDED: Record<string, string> = {
   absolute: 'Your session reached its maximum length. Sign in again to continue.',
   revoked: 'Your session was ended (your account or its security settings changed). Sign in again.',
   signed_out: 'You are signed out.',
+  welcome: 'Your password is set. Sign in with it now; you may be asked to set up two-step sign-in next.',
 };
 
 function meta(req: Request, clock: Clock) {
@@ -82,9 +83,10 @@ export function signInController(d: SignInDeps) {
       const done = result.next === 'done';
       await renewSession(req, { practiceId: practice.id, userId: result.userId, stage: done ? 'signed_in' : 'password', next: result.next, createdAt: now, lastSeenAt: now, authAt: now });
       if (done) {
-        await d.db.withPractice(practice.id, { kind: 'user', id: result.userId }, (trx) =>
-          audit.record(trx, { practiceId: practice.id, actor: { kind: 'user', id: result.userId }, action: 'login', outcome: 'allowed', ip: req.ip, requestId: req.id, details: { mfa_required: false } }),
-        );
+        await d.db.withPractice(practice.id, { kind: 'user', id: result.userId }, async (trx) => {
+          await recordLogin(trx, result.userId, new Date(now));
+          await audit.record(trx, { practiceId: practice.id, actor: { kind: 'user', id: result.userId }, action: 'login', outcome: 'allowed', ip: req.ip, requestId: req.id, details: { mfa_required: false } });
+        });
         return res.redirect(303, `/p/${practice.slug}/home`);
       }
       res.redirect(303, result.next === 'totp' ? `/p/${practice.slug}/sign-in/code` : `/p/${practice.slug}/mfa/enroll`);

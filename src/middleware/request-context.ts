@@ -4,6 +4,8 @@ import { escapeControl, type Logger } from '../config/logger.js';
 
 const INCOMING_ID = /^[A-Za-z0-9._:-]{8,64}$/;
 const QUIET_PATHS = new Set(['/healthz', '/readyz']);
+/** Path segments that are credentials (invitation tokens): never written to the log. */
+const SECRET_SEGMENTS = /\/(invitations)\/[^/]+/g;
 
 /**
  * Gives each request an id and a logger bound to it, and writes one access line when the response
@@ -22,7 +24,7 @@ export function requestContext(logger: Logger, options: { trustIncomingId: boole
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const line = {
         method: escapeControl(req.method, 16),
-        path: escapeControl(req.path, 256),
+        path: escapeControl(req.path.replace(SECRET_SEGMENTS, '/$1/:token'), 256),
         status: res.statusCode,
         ms: Math.round(ms * 10) / 10,
         ip: req.ip,

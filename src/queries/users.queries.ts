@@ -22,11 +22,13 @@ export interface UserRow {
   failed_logins: number;
   locked_until: Date | null;
   sessions_valid_after: Date | null;
+  mfa_reset_at: Date | null;
+  last_login_at: Date | null;
 }
 
 const COLUMNS = [
   'id', 'practice_id', 'email', 'display_name', 'status', 'is_owner', 'password_hash', 'totp_secret',
-  'totp_last_step', 'mfa_enrolled_at', 'failed_logins', 'locked_until', 'sessions_valid_after',
+  'totp_last_step', 'mfa_enrolled_at', 'failed_logins', 'locked_until', 'sessions_valid_after', 'mfa_reset_at', 'last_login_at',
 ] as const;
 
 /** A user by email, locked for the sign-in attempt's update (FOR UPDATE). */
@@ -48,4 +50,66 @@ export function recordSuccessfulPassword(trx: Knex.Transaction, id: string): Pro
 
 export async function insertUser(trx: Knex.Transaction, row: { id: string; practice_id: string; email: string; display_name: string; status: UserRow['status']; is_owner: boolean; password_hash: string | null; totp_secret?: Buffer | null; mfa_enrolled_at?: Date | null }): Promise<void> {
   await trx('users').insert({ ...row, email: row.email.trim().toLowerCase() });
+}
+
+/** A completed sign-in: counters cleared, last sign-in time kept (access reviews show it). */
+export function recordLogin(trx: Knex.Transaction, id: string, now: Date): Promise<number> {
+  return trx('users').where({ id }).update({ failed_logins: 0, locked_until: null, last_login_at: now });
+}
+
+/** True when MFA was reset by an administrator and the user has not enrolled again. */
+export function mustReenroll(user: Pick<UserRow, 'mfa_enrolled_at' | 'mfa_reset_at'>): boolean {
+  return !user.mfa_enrolled_at && Boolean(user.mfa_reset_at);
+}
+
+export function emailTaken(trx: Knex.Transaction, email: string): Promise<boolean> {
+  return trx('users').where({ email: email.trim().toLowerCase() }).first('id').then(Boolean);
+}
+
+export interface UserListRow {
+  id: string;
+  email: string;
+  display_name: string;
+  status: UserRow['status'];
+  is_owner: boolean;
+  mfa_enrolled_at: Date | null;
+  last_login_at: Date | null;
+}
+
+export function listUsers(trx: Knex.Transaction): Promise<UserListRow[]> {
+  return trx('users').orderBy([{ column: 'status' }, { column: 'display_name' }]).select('id', 'email', 'display_name', 'status', 'is_owner', 'mfa_enrolled_at', 'last_login_at');
+}
+
+export function updateUser(trx: Knex.Transaction, id: string, change: Partial<Pick<UserRow, 'status' | 'sessions_valid_after' | 'password_hash' | 'totp_secret' | 'totp_last_step' | 'mfa_enrolled_at' | 'mfa_reset_at' | 'failed_logins' | 'locked_until'>> & { password_changed_at?: Date }): Promise<number> {
+  return trx('users').where({ id }).update({ ...change, updated_at: trx.fn.now() });
+}
+
+/** Deletes every stored session of a user at once (they also end through sessions_valid_after). */
+export function deleteSessionsOfUser(trx: Knex.Transaction, practiceId: string, userId: string): Promise<number> {
+  return trx('http_sessions').whereRaw("sess->'staff'->>'userId' = ? AND sess->'staff'->>'practiceId' = ?", [userId, practiceId]).delete();
+}
+
+export interface InvitationRow {
+  id: string;
+  user_id: string;
+  expires_at: Date;
+  used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+export async function insertInvitation(trx: Knex.Transaction, row: { practice_id: string; user_id: string; token_hash: string; created_by: string; expires_at: Date }): Promise<void> {
+  await trx('user_invitations').where({ user_id: row.user_id }).whereNull('used_at').whereNull('revoked_at').update({ revoked_at: trx.fn.now() });
+  await trx('user_invitations').insert(row);
+}
+
+export function findInvitationByHashForUpdate(trx: Knex.Transaction, tokenHash: string): Promise<InvitationRow | undefined> {
+  return trx('user_invitations').where({ token_hash: tokenHash }).forUpdate().first('id', 'user_id', 'expires_at', 'used_at', 'revoked_at');
+}
+
+export function markInvitationUsed(trx: Knex.Transaction, id: string, now: Date): Promise<number> {
+  return trx('user_invitations').where({ id }).update({ used_at: now });
+}
+
+export function deleteRecoveryCodes(trx: Knex.Transaction, userId: string): Promise<number> {
+  return trx('user_recovery_codes').where({ user_id: userId }).delete();
 }

@@ -1,6 +1,6 @@
-import { Router } from 'express';
+import { Router, type Request } from 'express';
 import type { Config } from '../config/env.js';
-import type { Db } from '../db/tenant.js';
+import { isUuid, type Db } from '../db/tenant.js';
 import * as health from '../controllers/health.controller.js';
 import * as home from '../controllers/home.controller.js';
 import * as practices from '../controllers/practices.controller.js';
@@ -10,7 +10,10 @@ import { accountController } from '../controllers/account.controller.js';
 import * as signInModule from '../controllers/signin.controller.js';
 import type { Keyring } from '../crypto/keyring.js';
 import { csrfProtection, csrfToken } from '../middleware/csrf.js';
-import { publicRoute, signedInRoute } from './access.js';
+import { invitationsController } from '../controllers/invitations.controller.js';
+import { rolesController } from '../controllers/roles.controller.js';
+import { usersController } from '../controllers/users.controller.js';
+import { publicRoute, requirePermission, signedInRoute } from './access.js';
 
 const { signInController } = signInModule;
 
@@ -29,6 +32,9 @@ export function buildRouter({ config, db, keyring, clock }: RouteDeps): Router {
   const r = Router();
   const signIn = signInController({ db, keyring, clock });
   const account = accountController({ db, keyring, clock });
+  const invitations = invitationsController({ db, clock });
+  const users = usersController({ db, clock, publicUrl: config.publicUrl });
+  const roles = rolesController({ db, clock });
   // SECURITY: every state change below passes the CSRF check; every form page gets a token.
   const forms = [csrfToken] as const;
 
@@ -54,6 +60,30 @@ export function buildRouter({ config, db, keyring, clock }: RouteDeps): Router {
   r.get('/p/:slug/step-up', signedInRoute(), ...forms, account.showStepUp);
   r.post('/p/:slug/step-up', signedInRoute(), csrfProtection, ...forms, account.confirmStepUp);
   r.post('/p/:slug/account/recovery-codes', signedInRoute(), csrfProtection, requireRecentAuth(clock), account.newRecoveryCodes);
+
+  r.get('/p/:slug/invitations/:token', publicRoute('invitation link: the single-use token is the credential'), ...forms, invitations.show);
+  r.post('/p/:slug/invitations/:token', publicRoute('invitation link: the single-use token is the credential'), csrfProtection, ...forms, invitations.accept);
+
+  // Staff accounts and roles. SECURITY: every change needs a recent step-up (user/role/MFA changes).
+  const userPage = (req: Request, slug: string) => (typeof req.params.id === 'string' && isUuid(req.params.id) ? `/p/${slug}/users/${req.params.id}` : `/p/${slug}/users`);
+  const stepUp = requireRecentAuth(clock, { back: userPage });
+  const roleStepUp = requireRecentAuth(clock, { back: (_req, slug) => `/p/${slug}/roles` });
+  r.get('/p/:slug/users', requirePermission('users.manage'), users.index);
+  r.get('/p/:slug/users/new', requirePermission('users.manage'), ...forms, users.new);
+  r.post('/p/:slug/users', requirePermission('users.manage'), csrfProtection, stepUp, users.create);
+  r.get('/p/:slug/users/:id', requirePermission('users.manage'), ...forms, users.show);
+  r.post('/p/:slug/users/:id/access', requirePermission('users.manage'), csrfProtection, stepUp, ...forms, users.updateAccess);
+  r.post('/p/:slug/users/:id/deactivate', requirePermission('users.manage'), csrfProtection, stepUp, users.deactivate);
+  r.post('/p/:slug/users/:id/reactivate', requirePermission('users.manage'), csrfProtection, stepUp, ...forms, users.reactivate);
+  r.post('/p/:slug/users/:id/sessions/end', requirePermission('users.manage'), csrfProtection, users.endSessions);
+  r.post('/p/:slug/users/:id/mfa/reset', requirePermission('users.manage'), csrfProtection, stepUp, users.resetMfa);
+  r.post('/p/:slug/users/:id/invitation', requirePermission('users.manage'), csrfProtection, stepUp, ...forms, users.reinvite);
+
+  r.get('/p/:slug/roles', requirePermission('roles.manage'), roles.index);
+  r.get('/p/:slug/roles/new', requirePermission('roles.manage'), ...forms, roles.new);
+  r.post('/p/:slug/roles', requirePermission('roles.manage'), csrfProtection, roleStepUp, ...forms, roles.create);
+  r.get('/p/:slug/roles/:id', requirePermission('roles.manage'), ...forms, roles.edit);
+  r.post('/p/:slug/roles/:id', requirePermission('roles.manage'), csrfProtection, roleStepUp, ...forms, roles.update);
 
   return r;
 }

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
-import type { Router } from 'express';
-import { accessOf } from '../../src/routes/access.js';
+import { Router } from 'express';
+import { csrfProtection } from '../../src/middleware/csrf.js';
+import { accessOf, requirePermission } from '../../src/routes/access.js';
 import { buildRouter } from '../../src/routes/index.js';
 import { createDb } from '../../src/db/tenant.js';
 import { createKnex } from '../../src/db/knex.js';
@@ -34,14 +35,34 @@ describe('route inventory', () => {
     expect(routes.length).to.be.greaterThan(3);
     const undeclared = routes.filter((r) => !accessOf(r.first)).map((r) => r.route);
     expect(undeclared, 'routes without an access declaration').to.deep.equal([]);
-    // Sign-in routes are public by design; the signed-in pages are not.
+    // Sign-in routes are public by design; the signed-in pages are not; admin pages name their permission.
     expect(accessOf(routes.find((r) => r.route === 'GET /p/:slug/home')!.first)).to.deep.equal({ kind: 'signed_in' });
+    expect(accessOf(routes.find((r) => r.route === 'POST /p/:slug/users/:id/deactivate')!.first)).to.deep.equal({ kind: 'permission', permission: 'users.manage' });
+    expect(accessOf(routes.find((r) => r.route === 'POST /p/:slug/roles/:id')!.first)).to.deep.equal({ kind: 'permission', permission: 'roles.manage' });
   });
 
-  it('the walker notices a route without a declaration', () => {
+  it('every route that takes a record id is guarded by a permission', () => {
+    const router = buildRouter({ config: testConfig(), db: createDb(knex), keyring: undefined as never, clock: Date.now }) as Router & { stack: Layer[] };
+    const withIds = walk(router.stack).filter((r) => r.route.includes('/:id'));
+    expect(withIds.length).to.be.greaterThan(5);
+    for (const r of withIds) expect(accessOf(r.first)?.kind, r.route).to.equal('permission');
+  });
+
+  it('every state-changing route checks the CSRF token before its handler', () => {
+    const router = buildRouter({ config: testConfig(), db: createDb(knex), keyring: undefined as never, clock: Date.now }) as Router & { stack: Layer[] };
+    const posts = (router.stack as Layer[]).filter((l) => l.route && !l.route.methods.get && !l.route.methods.head);
+    expect(posts.length).to.be.greaterThan(10);
+    for (const l of posts) expect(l.route!.stack[1]?.handle, l.route!.path).to.equal(csrfProtection);
+  });
+
+  it('the walker notices a route without a declaration, also in a throwaway router mounted inside', () => {
     const router = buildRouter({ config: testConfig(), db: createDb(knex), keyring: undefined as never, clock: Date.now }) as Router & { stack: Layer[] };
     router.get('/forgotten', (_req, res) => res.send('oops'));
+    const throwaway = Router();
+    throwaway.post('/p/:slug/things/:id', (_req, res) => res.send('oops'));
+    throwaway.get('/p/:slug/ok', requirePermission('patients.read'), (_req, res) => res.send('fine'));
+    router.use(throwaway);
     const undeclared = walk(router.stack).filter((r) => !accessOf(r.first)).map((r) => r.route);
-    expect(undeclared).to.deep.equal(['GET /forgotten']);
+    expect(undeclared).to.deep.equal(['GET /forgotten', 'POST /p/:slug/things/:id']);
   });
 });

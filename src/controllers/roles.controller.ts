@@ -1,0 +1,69 @@
+import type { Request, RequestHandler } from 'express';
+import type { Clock } from '../auth/staff-auth.js';
+import type { Db } from '../db/tenant.js';
+import { changeRole, createRole, roleForEdit, rolesMatrix } from '../services/roles/roles.service.js';
+import type { Meta } from '../services/users/users.service.js';
+import { firstError, roleForm } from '../validation/users.schema.js';
+import { actorOf, idOf } from './users.controller.js';
+
+export interface RolesControllerDeps {
+  db: Db;
+  clock: Clock;
+}
+
+/** The roles page (permission matrix), new roles and role edits. */
+export function rolesController(d: RolesControllerDeps) {
+  const meta = (req: Request): Meta => ({ ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(d.clock()) });
+  const rawForm = (req: Request) => {
+    const b = (req.body ?? {}) as Record<string, unknown>;
+    const list = Array.isArray(b.permissions) ? b.permissions : b.permissions === undefined ? [] : [b.permissions];
+    return { name: typeof b.name === 'string' ? b.name : '', description: typeof b.description === 'string' ? b.description : '', permissions: list.filter((x): x is string => typeof x === 'string') };
+  };
+
+  return {
+    /** GET /p/:slug/roles */
+    index: (async (req, res) => {
+      const actor = actorOf(res);
+      const matrix = await rolesMatrix(d.db, actor);
+      const saved = req.query.saved === '1';
+      res.render('roles/index', { title: 'Roles', slug: actor.slug, actor, matrix, notice: saved ? 'Role saved. It applies to its holders from their next click.' : undefined });
+    }) satisfies RequestHandler,
+
+    /** GET /p/:slug/roles/new */
+    new: (async (_req, res) => {
+      const actor = actorOf(res);
+      const matrix = await rolesMatrix(d.db, actor);
+      res.render('roles/edit', { title: 'New role', slug: actor.slug, actor, role: undefined, permissions: matrix.permissions, form: { name: '', description: '', permissions: [] }, csrfToken: res.locals.csrfToken, error: undefined });
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/roles */
+    create: (async (req, res) => {
+      const actor = actorOf(res);
+      const parsed = roleForm.safeParse(req.body ?? {});
+      const result = parsed.success ? await createRole(d.db, actor, parsed.data, meta(req)) : { ok: false as const, error: firstError(parsed.error) };
+      if (result.ok) return res.redirect(303, `/p/${actor.slug}/roles?saved=1`);
+      const matrix = await rolesMatrix(d.db, actor);
+      res.status(!result.ok && 'refused' in result && result.refused ? 403 : 400).render('roles/edit', { title: 'New role', slug: actor.slug, actor, role: undefined, permissions: matrix.permissions, form: rawForm(req), csrfToken: res.locals.csrfToken, error: result.error });
+    }) satisfies RequestHandler,
+
+    /** GET /p/:slug/roles/:id */
+    edit: (async (req, res) => {
+      const actor = actorOf(res);
+      const role = await roleForEdit(d.db, actor, idOf(req, 'role'));
+      const matrix = await rolesMatrix(d.db, actor);
+      res.render('roles/edit', { title: role.name, slug: actor.slug, actor, role, permissions: matrix.permissions, form: { name: role.name, description: role.description, permissions: role.permissions }, csrfToken: res.locals.csrfToken, error: undefined });
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/roles/:id */
+    update: (async (req, res) => {
+      const actor = actorOf(res);
+      const id = idOf(req, 'role');
+      const role = await roleForEdit(d.db, actor, id);
+      const parsed = roleForm.safeParse(req.body ?? {});
+      const result = parsed.success ? await changeRole(d.db, actor, id, parsed.data, meta(req)) : { ok: false as const, error: firstError(parsed.error) };
+      if (result.ok) return res.redirect(303, `/p/${actor.slug}/roles?saved=1`);
+      const matrix = await rolesMatrix(d.db, actor);
+      res.status(!result.ok && 'refused' in result && result.refused ? 403 : 400).render('roles/edit', { title: role.name, slug: actor.slug, actor, role, permissions: matrix.permissions, form: rawForm(req), csrfToken: res.locals.csrfToken, error: result.error });
+    }) satisfies RequestHandler,
+  };
+}

@@ -1,0 +1,150 @@
+import type { Request, RequestHandler, Response } from 'express';
+import type { Clock } from '../auth/staff-auth.js';
+import type { Db } from '../db/tenant.js';
+import { AccessDenied, type StaffActor } from '../policies/index.js';
+import {
+  accessChoices,
+  deactivateUser,
+  endUserSessions,
+  inviteUser,
+  reactivateUser,
+  reinviteUser,
+  resetUserMfa,
+  updateAccess,
+  userDetail,
+  usersOverview,
+  type Meta,
+} from '../services/users/users.service.js';
+import { accessForm, firstError, idParams, inviteForm } from '../validation/users.schema.js';
+
+export interface UsersControllerDeps {
+  db: Db;
+  clock: Clock;
+  publicUrl: URL;
+}
+
+/** SECURITY: the actor the route's access marker checked; a route without one is a programming error. */
+export function actorOf(res: Response): StaffActor {
+  const actor = res.locals.actor;
+  if (!actor) throw new Error('route has no staff access marker');
+  return actor;
+}
+
+/** `:id` parsed by schema; a malformed id is treated like another practice's id (not found, audited). */
+export function idOf(req: Request, type: 'user' | 'role'): string {
+  const p = idParams.safeParse(req.params);
+  if (!p.success) throw new AccessDenied({ resource: { type } });
+  return p.data.id;
+}
+
+export const DONE_NOTICES: Record<string, string> = {
+  access: 'Roles and locations saved. They apply from this person’s next click.',
+  deactivated: 'The account is deactivated and all of its sessions have ended.',
+  reactivated: 'The account is active again.',
+  sessions: 'All of this person’s sessions have ended.',
+  mfa: 'Two-step sign-in was reset. This person must set it up again at their next sign-in.',
+};
+
+/** Staff accounts: the users overview, invitations, access changes, deactivation, sessions, MFA reset. */
+export function usersController(d: UsersControllerDeps) {
+  const meta = (req: Request): Meta => ({ ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(d.clock()) });
+  const invitationUrl = (slug: string, token: string): string => new URL(`/p/${slug}/invitations/${token}`, d.publicUrl).toString();
+
+  const showDetail = async (req: Request, res: Response, id: string, status: number, extra: { error?: string; notice?: string; inviteLink?: string } = {}) => {
+    const actor = actorOf(res);
+    const [user, choices] = await Promise.all([userDetail(d.db, actor, id, meta(req)), accessChoices(d.db, actor)]);
+    res.status(status).render('users/show', { title: user.displayName, slug: actor.slug, actor, user, choices, csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, inviteLink: undefined, ...extra });
+  };
+
+  return {
+    /** GET /p/:slug/users */
+    index: (async (req, res) => {
+      const actor = actorOf(res);
+      const users = await usersOverview(d.db, actor, meta(req));
+      res.render('users/index', { title: 'Users', slug: actor.slug, actor, users, now: d.clock() });
+    }) satisfies RequestHandler,
+
+    /** GET /p/:slug/users/new */
+    new: (async (_req, res) => {
+      const actor = actorOf(res);
+      const choices = await accessChoices(d.db, actor);
+      const singleLocation = choices.locations.length === 1 ? [choices.locations[0]!.id] : [];
+      res.render('users/new', { title: 'Invite someone', slug: actor.slug, actor, choices, form: { displayName: '', email: '', roleIds: [], locationIds: singleLocation }, csrfToken: res.locals.csrfToken, error: undefined });
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/users */
+    create: (async (req, res) => {
+      const actor = actorOf(res);
+      const parsed = inviteForm.safeParse(req.body ?? {});
+      const raw = (req.body ?? {}) as Record<string, unknown>;
+      const again = async (status: number, error: string) => {
+        const choices = await accessChoices(d.db, actor);
+        const form = parsed.success ? parsed.data : { displayName: typeof raw.displayName === 'string' ? raw.displayName : '', email: typeof raw.email === 'string' ? raw.email : '', roleIds: [], locationIds: [] };
+        res.status(status).render('users/new', { title: 'Invite someone', slug: actor.slug, actor, choices, form, csrfToken: res.locals.csrfToken, error });
+      };
+      if (!parsed.success) return again(400, firstError(parsed.error));
+      const result = await inviteUser(d.db, actor, parsed.data, meta(req));
+      if (!result.ok) return again(result.refused ? 403 : 400, result.error);
+      res.status(201).render('users/invited', { title: 'Invitation ready', slug: actor.slug, actor, email: parsed.data.email, link: invitationUrl(actor.slug, result.value.token), expiresAt: result.value.expiresAt, userId: result.value.userId });
+    }) satisfies RequestHandler,
+
+    /** GET /p/:slug/users/:id */
+    show: (async (req, res) => {
+      const done = typeof req.query.done === 'string' ? DONE_NOTICES[req.query.done] : undefined;
+      await showDetail(req, res, idOf(req, 'user'), 200, { notice: done });
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/users/:id/access — roles and locations. */
+    updateAccess: (async (req, res) => {
+      const actor = actorOf(res);
+      const id = idOf(req, 'user');
+      const parsed = accessForm.safeParse(req.body ?? {});
+      if (!parsed.success) return showDetail(req, res, id, 400, { error: 'Choose roles and locations from the lists.' });
+      const result = await updateAccess(d.db, actor, id, parsed.data, meta(req));
+      if (!result.ok) return showDetail(req, res, id, result.refused ? 403 : 400, { error: result.error });
+      res.redirect(303, `/p/${actor.slug}/users/${id}?done=access`);
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/users/:id/deactivate */
+    deactivate: (async (req, res) => {
+      const actor = actorOf(res);
+      const id = idOf(req, 'user');
+      await deactivateUser(d.db, actor, id, meta(req));
+      res.redirect(303, `/p/${actor.slug}/users/${id}?done=deactivated`);
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/users/:id/reactivate */
+    reactivate: (async (req, res) => {
+      const actor = actorOf(res);
+      const id = idOf(req, 'user');
+      const result = await reactivateUser(d.db, actor, id, meta(req));
+      if (!result.ok) return showDetail(req, res, id, 409, { error: result.error });
+      res.redirect(303, `/p/${actor.slug}/users/${id}?done=reactivated`);
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/users/:id/sessions/end */
+    endSessions: (async (req, res) => {
+      const actor = actorOf(res);
+      const id = idOf(req, 'user');
+      await endUserSessions(d.db, actor, id, meta(req));
+      res.redirect(303, `/p/${actor.slug}/users/${id}?done=sessions`);
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/users/:id/mfa/reset — behind requireRecentAuth. */
+    resetMfa: (async (req, res) => {
+      const actor = actorOf(res);
+      const id = idOf(req, 'user');
+      await resetUserMfa(d.db, actor, id, meta(req));
+      res.redirect(303, `/p/${actor.slug}/users/${id}?done=mfa`);
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/users/:id/invitation — a fresh link for someone who has not accepted yet. */
+    reinvite: (async (req, res) => {
+      const actor = actorOf(res);
+      const id = idOf(req, 'user');
+      const result = await reinviteUser(d.db, actor, id, meta(req));
+      if (!result.ok) return showDetail(req, res, id, 409, { error: result.error });
+      await showDetail(req, res, id, 200, { notice: 'A new invitation link is below; the previous one no longer works.', inviteLink: invitationUrl(actor.slug, result.value.token) });
+    }) satisfies RequestHandler,
+  };
+}

@@ -1,0 +1,102 @@
+import { expect } from 'chai';
+import type { Router } from 'express';
+import type { Knex } from 'knex';
+import { DEFAULT_ROLES } from '../../src/permissions.js';
+import { accessOf } from '../../src/routes/access.js';
+import { buildRouter } from '../../src/routes/index.js';
+import { buildTestApp } from '../support/app.js';
+import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
+import { useTestDatabase } from '../support/db.js';
+import { buildPractice, type BuiltPractice } from '../support/factories.js';
+import { buildStaff, signIn, testClock } from '../support/staff.js';
+
+interface Layer {
+  route?: { path: string; methods: Record<string, boolean>; stack: { handle: unknown }[] };
+}
+
+/** Every route of the real route table: method, path, and its access declaration. */
+function routeTable(t: { db: Parameters<typeof buildRouter>[0]['db'] }, config: Parameters<typeof buildRouter>[0]['config']) {
+  const router = buildRouter({ config, db: t.db, keyring: undefined as never, clock: Date.now }) as Router & { stack: Layer[] };
+  return router.stack
+    .filter((l) => l.route)
+    .flatMap((l) => Object.keys(l.route!.methods).map((m) => ({ method: m.toUpperCase(), path: l.route!.path, access: accessOf(l.route!.stack[0]?.handle) })));
+}
+
+describe('authorization over HTTP', () => {
+  const t = useTestDatabase();
+  const clock = testClock();
+  let fx: CryptoFixture;
+  let a: BuiltPractice;
+  let b: BuiltPractice;
+  let built: ReturnType<typeof buildTestApp>;
+  const inPractice = <T>(p: BuiltPractice, fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> => t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, fn);
+
+  before(async () => {
+    fx = await buildCryptoFixture(t.current);
+    a = await buildPractice(t.current.owner, { slug: 'authz-a' });
+    b = await buildPractice(t.current.owner, { slug: 'authz-b' });
+    built = buildTestApp(t.current, {}, { keyring: fx.keyring, clock: clock.now });
+  });
+  after(() => fx?.cleanup());
+
+  it('every default role × every permission-guarded page: allowed exactly as the catalogue says, else not found', async () => {
+    const pages = routeTable(t.current, built.config).filter((r) => r.method === 'GET' && r.access?.kind === 'permission' && !r.path.includes('/:id'));
+    expect(pages.length).to.be.greaterThanOrEqual(4);
+    const got: string[] = [];
+    const want: string[] = [];
+    for (const role of DEFAULT_ROLES) {
+      const user = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, a, role.key === 'owner' ? { owner: true } : { roles: [role.key] });
+      const s = await signIn(built.app, a.slug, user, clock);
+      for (const page of pages) {
+        const needed = page.access!.kind === 'permission' ? page.access!.permission : undefined;
+        const res = await s.agent.get(page.path.replace(':slug', a.slug));
+        got.push(`${role.key} GET ${page.path} ${res.status}`);
+        want.push(`${role.key} GET ${page.path} ${role.permissions.includes(needed!) ? 200 : 404}`);
+      }
+    }
+    expect(got).to.deep.equal(want);
+  });
+
+  it('cross-tenant sweep: every route taking an id, given practice B\u2019s id by A\u2019s owner → not found, no data, audited, nothing changed', async () => {
+    const ownerA = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, a, { owner: true });
+    const victim = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, b, { roles: ['front_desk'], mfa: false, name: 'Victor Victim' });
+    const roleB = await inPractice(b, (trx) => trx('roles').where({ key: 'billing' }).first<{ id: string }>('id'));
+    await inPractice(b, (trx) => trx('roles').where({ id: roleB.id }).update({ name: 'Billing B secret' }));
+    const victimEmail = victim.email;
+    // The record each `:id` route names, by the path segment before it. A new kind of id route must be added here.
+    const RECORDS: Record<string, string> = { users: victim.id, roles: roleB.id };
+    const session = await signIn(built.app, a.slug, ownerA, clock);
+    const token = (await session.form(`/p/${a.slug}/users/new`)).token;
+    const idRoutes = routeTable(t.current, built.config).filter((r) => r.path.includes('/:id'));
+    expect(idRoutes.length).to.be.greaterThanOrEqual(8);
+    const auditBefore = await t.current.owner('audit_events').where({ practice_id: b.id }).count<{ n: string }[]>({ n: '*' });
+    for (const r of idRoutes) {
+      const kind = /\/([a-z-]+)\/:id/.exec(r.path)![1]!;
+      expect(RECORDS, `add ${r.path} to the cross-tenant sweep`).to.have.property(kind);
+      const url = r.path.replace(':slug', a.slug).replace(':id', RECORDS[kind]!);
+      const res = r.method === 'GET' ? await session.agent.get(url) : await session.agent.post(url).type('form').send({ _csrf: token, name: 'Hacked', permissions: [], roleIds: [] });
+      expect(res.status, `${r.method} ${r.path}`).to.equal(404);
+      expect(res.text).to.not.include(victimEmail).and.not.include('Victor').and.not.include('Billing B secret');
+      const denial = await t.current.owner('audit_events').where({ practice_id: a.id, action: 'permission_denied', actor_id: ownerA.id, resource_id: RECORDS[kind] }).count<{ n: string }[]>({ n: '*' });
+      expect(Number(denial[0]!.n), `${r.method} ${r.path} audited`).to.be.greaterThan(0);
+    }
+    const after = await inPractice(b, (trx) => trx('users').where({ id: victim.id }).first('status', 'sessions_valid_after'));
+    expect(after).to.deep.equal({ status: 'active', sessions_valid_after: null });
+    expect((await inPractice(b, (trx) => trx('roles').where({ id: roleB.id }).first('name'))).name).to.equal('Billing B secret');
+    expect(await t.current.owner('audit_events').where({ practice_id: b.id }).count<{ n: string }[]>({ n: '*' })).to.deep.equal(auditBefore);
+  });
+
+  it('a malformed id is the same not-found page', async () => {
+    const ownerA = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, a, { owner: true });
+    const s = await signIn(built.app, a.slug, ownerA, clock);
+    for (const url of [`/p/${a.slug}/users/not-a-uuid`, `/p/${a.slug}/roles/1%20OR%201=1`]) expect((await s.agent.get(url)).status, url).to.equal(404);
+  });
+
+  it('a session of practice A is not signed in at practice B', async () => {
+    const ownerA = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, a, { owner: true });
+    const s = await signIn(built.app, a.slug, ownerA, clock);
+    const res = await s.agent.get(`/p/${b.slug}/users`);
+    expect(res.status).to.equal(303);
+    expect(res.headers.location).to.equal(`/p/${b.slug}/sign-in`);
+  });
+});

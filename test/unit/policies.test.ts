@@ -1,0 +1,84 @@
+import { expect } from 'chai';
+import { ALL_PERMISSIONS, DEFAULT_ROLES, type Permission } from '../../src/permissions.js';
+import { authorize, type StaffActor } from '../../src/policies/index.js';
+import type { RoleRecord } from '../../src/policies/role.policy.js';
+import type { UserRecord } from '../../src/policies/user.policy.js';
+
+const PRACTICE = '00000000-0000-4000-8000-000000000001';
+const OTHER_PRACTICE = '00000000-0000-4000-8000-000000000002';
+
+function actorWith(permissions: readonly Permission[], extra: Partial<StaffActor> = {}): StaffActor {
+  return { kind: 'user', id: '10000000-0000-4000-8000-000000000001', practiceId: PRACTICE, slug: 'p', displayName: 'A', permissions: new Set(permissions), locations: 'all', isOwner: false, authAt: 0, ...extra };
+}
+
+const colleague: UserRecord = { practiceId: PRACTICE, id: '10000000-0000-4000-8000-000000000002', isOwner: false };
+const owner: UserRecord = { practiceId: PRACTICE, id: '10000000-0000-4000-8000-000000000003', isOwner: true };
+const stranger: UserRecord = { practiceId: OTHER_PRACTICE, id: '10000000-0000-4000-8000-000000000004', isOwner: false };
+const frontDeskRole: RoleRecord = { practiceId: PRACTICE, id: '20000000-0000-4000-8000-000000000001', isSystem: false, permissions: ['patients.read', 'patients.write'] };
+
+/**
+ * The role × action matrix: each policy action, for every default role, must be allowed exactly
+ * when the role holds the permission the action documents (docs/SECURITY.md's table).
+ */
+const ACTIONS: { action: string; needs: Permission; check: (a: StaffActor) => boolean }[] = [
+  { action: 'user.index', needs: 'users.manage', check: (a) => authorize(a, 'user.index') },
+  { action: 'user.invite', needs: 'users.manage', check: (a) => authorize(a, 'user.invite') },
+  { action: 'user.show', needs: 'users.manage', check: (a) => authorize(a, 'user.show', colleague) },
+  { action: 'user.update', needs: 'users.manage', check: (a) => authorize(a, 'user.update', colleague) },
+  { action: 'user.deactivate', needs: 'users.manage', check: (a) => authorize(a, 'user.deactivate', colleague) },
+  { action: 'user.reactivate', needs: 'users.manage', check: (a) => authorize(a, 'user.reactivate', colleague) },
+  { action: 'user.endSessions', needs: 'users.manage', check: (a) => authorize(a, 'user.endSessions', colleague) },
+  { action: 'user.resetMfa', needs: 'users.manage', check: (a) => authorize(a, 'user.resetMfa', colleague) },
+  { action: 'role.index', needs: 'roles.manage', check: (a) => authorize(a, 'role.index') },
+  { action: 'role.create', needs: 'roles.manage', check: (a) => authorize(a, 'role.create', { permissions: ['patients.read'] }) },
+  { action: 'role.update', needs: 'roles.manage', check: (a) => authorize(a, 'role.update', frontDeskRole, { permissions: ['patients.read'] }) },
+  { action: 'role.assign', needs: 'users.manage', check: (a) => authorize(a, 'role.assign', frontDeskRole) },
+  { action: 'audit.search', needs: 'audit.read', check: (a) => authorize(a, 'audit.search') },
+  { action: 'audit.export', needs: 'audit.read', check: (a) => authorize(a, 'audit.export') },
+  { action: 'audit.patientAccess', needs: 'audit.read', check: (a) => authorize(a, 'audit.patientAccess') },
+];
+
+describe('policies: every default role × every guarded action', () => {
+  for (const role of DEFAULT_ROLES) {
+    it(`${role.name}: allowed exactly where the role holds the permission`, () => {
+      const a = actorWith(role.permissions, { isOwner: role.key === 'owner' });
+      const got = ACTIONS.map((x) => `${x.action}=${x.check(a)}`);
+      const want = ACTIONS.map((x) => `${x.action}=${role.permissions.includes(x.needs)}`);
+      expect(got).to.deep.equal(want);
+    });
+  }
+
+  it('record-level: nobody acts on another practice\u2019s user, even holding every permission', () => {
+    const all = actorWith(ALL_PERMISSIONS, { isOwner: true });
+    for (const action of ['user.show', 'user.update', 'user.deactivate', 'user.reactivate', 'user.endSessions', 'user.resetMfa'] as const) {
+      expect(authorize(all, action, stranger), action).to.equal(false);
+    }
+    expect(authorize(all, 'role.update', { ...frontDeskRole, practiceId: OTHER_PRACTICE }, { permissions: [] })).to.equal(false);
+  });
+
+  it('only an owner acts on the owner; nobody deactivates or resets themselves', () => {
+    const manager = actorWith(['users.manage', 'roles.manage', 'patients.read']);
+    for (const action of ['user.update', 'user.deactivate', 'user.endSessions', 'user.resetMfa'] as const) expect(authorize(manager, action, owner), action).to.equal(false);
+    const theOwner = actorWith(ALL_PERMISSIONS, { isOwner: true, id: owner.id });
+    expect(authorize(theOwner, 'user.deactivate', owner)).to.equal(false);
+    expect(authorize(theOwner, 'user.resetMfa', owner)).to.equal(false);
+    expect(authorize(actorWith(ALL_PERMISSIONS, { isOwner: true }), 'user.deactivate', owner)).to.equal(true);
+  });
+
+  it('no escalation: a role editor cannot grant, create or assign beyond what they hold; the owner role is fixed', () => {
+    const manager = actorWith(['users.manage', 'roles.manage', 'patients.read', 'patients.write']);
+    expect(authorize(manager, 'role.create', { permissions: ['patients.read'] })).to.equal(true);
+    expect(authorize(manager, 'role.create', { permissions: ['patients.read', 'practice.export'] })).to.equal(false);
+    expect(authorize(manager, 'role.update', frontDeskRole, { permissions: ['patients.read', 'clinical.read'] })).to.equal(false);
+    const clinical: RoleRecord = { ...frontDeskRole, permissions: ['clinical.read'] };
+    expect(authorize(manager, 'role.update', clinical, { permissions: [] }), 'emptying a role one could not have built').to.equal(false);
+    expect(authorize(manager, 'role.assign', clinical)).to.equal(false);
+    const ownerRole: RoleRecord = { practiceId: PRACTICE, id: '20000000-0000-4000-8000-000000000009', isSystem: true, permissions: ALL_PERMISSIONS };
+    expect(authorize(actorWith(ALL_PERMISSIONS, { isOwner: true }), 'role.update', ownerRole, { permissions: [] })).to.equal(false);
+  });
+
+  it('an unknown action throws', () => {
+    const anyAuthorize = authorize as (actor: StaffActor, action: string) => boolean;
+    expect(() => anyAuthorize(actorWith([]), 'user.obliterate')).to.throw(/unknown action/);
+  });
+});
