@@ -24,6 +24,7 @@ import type { FileStore } from '../storage/file-store.js';
 import { JOBS, findJob } from '../jobs/index.js';
 import { runJob } from '../jobs/scheduler.js';
 import { createDb, isUuid, type Actor, type Db } from '../db/tenant.js';
+import { insertVerification } from '../queries/audit.queries.js';
 import { allPracticeIds } from '../queries/practices.queries.js';
 import { expectedMigrations, migrateLatest, pendingMigrations } from '../db/migrations.js';
 import { permissionsTable, withPermissionsTable } from '../permissions.js';
@@ -213,6 +214,7 @@ async function auditCommand(args: string[]): Promise<number> {
       let broken = 0;
       for (const id of practices) {
         const r = await verifyPractice(db, keyring.provider, id);
+        await db.withPractice(id, { kind: 'operator', id: 'cli' }, (trx) => insertVerification(trx, r, false));
         if (r.ok) process.stdout.write(`ok      ${id}  ${r.checked} events, head seq ${r.lastSeq}, ${r.checkpoints} checkpoint(s)\n`);
         else {
           broken++;

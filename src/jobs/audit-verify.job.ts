@@ -1,6 +1,7 @@
 import { raiseAlert } from '../alerts/alerts.js';
 import { sealAll } from '../audit/sealer.js';
 import { verifyPractice } from '../audit/verify.js';
+import { insertVerification } from '../queries/audit.queries.js';
 import { allPracticeIds } from '../queries/practices.queries.js';
 import type { Job, JobContext } from './scheduler.js';
 
@@ -12,6 +13,7 @@ async function verifyAll(ctx: JobContext, incremental: boolean): Promise<Record<
   for (const practiceId of practices) {
     const r = await verifyPractice(ctx.db, ctx.provider, practiceId, { incremental });
     checked += r.checked;
+    await ctx.db.withPractice(practiceId, { kind: 'system', id: 'audit-verify' }, (trx) => insertVerification(trx, r, incremental));
     if (!r.ok) {
       broken++;
       // SECURITY: a broken chain is an incident: alert the practice (ids and numbers only).

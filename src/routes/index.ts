@@ -10,6 +10,7 @@ import { accountController } from '../controllers/account.controller.js';
 import * as signInModule from '../controllers/signin.controller.js';
 import type { Keyring } from '../crypto/keyring.js';
 import { csrfProtection, csrfToken } from '../middleware/csrf.js';
+import { auditController } from '../controllers/audit.controller.js';
 import { invitationsController } from '../controllers/invitations.controller.js';
 import { rolesController } from '../controllers/roles.controller.js';
 import { usersController } from '../controllers/users.controller.js';
@@ -35,6 +36,7 @@ export function buildRouter({ config, db, keyring, clock }: RouteDeps): Router {
   const invitations = invitationsController({ db, clock });
   const users = usersController({ db, clock, publicUrl: config.publicUrl });
   const roles = rolesController({ db, clock });
+  const audit = auditController({ db, clock });
   // SECURITY: every state change below passes the CSRF check; every form page gets a token.
   const forms = [csrfToken] as const;
 
@@ -78,6 +80,9 @@ export function buildRouter({ config, db, keyring, clock }: RouteDeps): Router {
   r.post('/p/:slug/users/:id/sessions/end', requirePermission('users.manage'), csrfProtection, users.endSessions);
   r.post('/p/:slug/users/:id/mfa/reset', requirePermission('users.manage'), csrfProtection, stepUp, users.resetMfa);
   r.post('/p/:slug/users/:id/invitation', requirePermission('users.manage'), csrfProtection, stepUp, ...forms, users.reinvite);
+
+  r.get('/p/:slug/audit', requirePermission('audit.read'), ...forms, audit.index);
+  r.post('/p/:slug/audit/export', requirePermission('audit.read'), csrfProtection, requireRecentAuth(clock, { back: (_req, slug) => `/p/${slug}/audit` }), ...forms, audit.export);
 
   r.get('/p/:slug/roles', requirePermission('roles.manage'), roles.index);
   r.get('/p/:slug/roles/new', requirePermission('roles.manage'), ...forms, roles.new);
