@@ -5,3 +5,4 @@
  * test/integration/encrypted-schema.test.ts fails if a bytea column in the schema is not declared.
  */
 import './users.queries.js';
+import './patients.queries.js';

@@ -1,5 +1,6 @@
 import type { RequestHandler } from 'express';
 import { permission, type Permission } from '../permissions.js';
+import { isUuid } from '../db/tenant.js';
 import { AccessDenied } from '../policies/index.js';
 
 /**
@@ -38,13 +39,17 @@ export function signedInRoute(): AccessMarker {
  * SECURITY: the route needs a signed-in staff member holding `name` (an unknown name throws here,
  * when the route table is built). A refusal is the not-found page plus an audited denial.
  */
-export function requirePermission(name: Permission): AccessMarker {
+export function requirePermission(name: Permission, options: { patientRoute?: boolean } = {}): AccessMarker {
   const needed = permission(name);
   return mark(
     (req, res, next) => {
       const actor = res.locals.actor;
       if (!actor) return toSignIn(req, res, next);
-      if (!actor.permissions.has(needed)) return next(new AccessDenied({ permission: needed }));
+      if (!actor.permissions.has(needed)) {
+        // A refusal on a patient's page names the patient, so it shows in that patient's access history.
+        const id = options.patientRoute && isUuid(req.params.id) ? req.params.id : undefined;
+        return next(new AccessDenied({ permission: needed, ...(id ? { resource: { type: 'patient', id }, patientId: id } : {}) }));
+      }
       next();
     },
     { kind: 'permission', permission: needed },

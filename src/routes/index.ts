@@ -11,6 +11,7 @@ import * as signInModule from '../controllers/signin.controller.js';
 import type { Keyring } from '../crypto/keyring.js';
 import { csrfProtection, csrfToken } from '../middleware/csrf.js';
 import { auditController } from '../controllers/audit.controller.js';
+import { patientsController } from '../controllers/patients.controller.js';
 import { invitationsController } from '../controllers/invitations.controller.js';
 import { rolesController } from '../controllers/roles.controller.js';
 import { usersController } from '../controllers/users.controller.js';
@@ -37,6 +38,7 @@ export function buildRouter({ config, db, keyring, clock }: RouteDeps): Router {
   const users = usersController({ db, clock, publicUrl: config.publicUrl });
   const roles = rolesController({ db, clock });
   const audit = auditController({ db, clock });
+  const patients = patientsController({ db, keyring, clock });
   // SECURITY: every state change below passes the CSRF check; every form page gets a token.
   const forms = [csrfToken] as const;
 
@@ -80,6 +82,22 @@ export function buildRouter({ config, db, keyring, clock }: RouteDeps): Router {
   r.post('/p/:slug/users/:id/sessions/end', requirePermission('users.manage'), csrfProtection, users.endSessions);
   r.post('/p/:slug/users/:id/mfa/reset', requirePermission('users.manage'), csrfProtection, stepUp, users.resetMfa);
   r.post('/p/:slug/users/:id/invitation', requirePermission('users.manage'), csrfProtection, stepUp, ...forms, users.reinvite);
+
+  // Patients. SECURITY: searches are POSTs (no names or dates in URLs); every read is audited in the service.
+  const onPatient = { patientRoute: true };
+  r.get('/p/:slug/patients', requirePermission('patients.read'), ...forms, patients.index);
+  r.post('/p/:slug/patients/search', requirePermission('patients.read'), csrfProtection, ...forms, patients.search);
+  r.get('/p/:slug/patients/new', requirePermission('patients.write'), ...forms, patients.new);
+  r.post('/p/:slug/patients', requirePermission('patients.write'), csrfProtection, ...forms, patients.create);
+  r.get('/p/:slug/patients/:id', requirePermission('patients.read', onPatient), patients.show);
+  r.get('/p/:slug/patients/:id/edit', requirePermission('patients.write', onPatient), ...forms, patients.edit);
+  r.post('/p/:slug/patients/:id', requirePermission('patients.write', onPatient), csrfProtection, ...forms, patients.update);
+  r.get('/p/:slug/patients/:id/access', requirePermission('audit.read', onPatient), patients.access);
+  const patientStepUp = requireRecentAuth(clock, { back: (req, slug) => (typeof req.params.id === 'string' && isUuid(req.params.id) ? `/p/${slug}/patients/${req.params.id}/break-glass` : `/p/${slug}/patients`) });
+  r.get('/p/:slug/patients/:id/break-glass', requirePermission('breakglass.use', onPatient), ...forms, patients.showBreakGlass);
+  r.post('/p/:slug/patients/:id/break-glass', requirePermission('breakglass.use', onPatient), csrfProtection, patientStepUp, ...forms, patients.createBreakGlass);
+  r.get('/p/:slug/break-glass', requirePermission('compliance.manage'), ...forms, patients.review);
+  r.post('/p/:slug/break-glass/:id/review', requirePermission('compliance.manage'), csrfProtection, patients.markReviewed);
 
   r.get('/p/:slug/audit', requirePermission('audit.read'), ...forms, audit.index);
   r.post('/p/:slug/audit/export', requirePermission('audit.read'), csrfProtection, requireRecentAuth(clock, { back: (_req, slug) => `/p/${slug}/audit` }), ...forms, audit.export);

@@ -1,12 +1,15 @@
+import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
+import { PracticeCrypto } from '../../src/crypto/encrypted-columns.js';
 import { DEFAULT_ROLES } from '../../src/permissions.js';
+import { breakGlassSecrets } from '../../src/queries/patients.queries.js';
 import { accessOf } from '../../src/routes/access.js';
 import { buildRouter } from '../../src/routes/index.js';
 import { buildTestApp } from '../support/app.js';
 import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
 import { useTestDatabase } from '../support/db.js';
-import { buildPractice, type BuiltPractice } from '../support/factories.js';
+import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
 import { buildStaff, signIn, testClock } from '../support/staff.js';
 
 interface Layer {
@@ -62,8 +65,15 @@ describe('authorization over HTTP', () => {
     const roleB = await inPractice(b, (trx) => trx('roles').where({ key: 'billing' }).first<{ id: string }>('id'));
     await inPractice(b, (trx) => trx('roles').where({ id: roleB.id }).update({ name: 'Billing B secret' }));
     const victimEmail = victim.email;
+    const patientB = await buildPatient(t.current.db, fx.keyring, b, { familyName: 'Victimpatient' });
+    const providerB = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, b, { roles: ['provider'], mfa: false });
+    const grantB = randomUUID();
+    await inPractice(b, async (trx) => {
+      const sealed = await breakGlassSecrets.seal(new PracticeCrypto(fx.keyring, trx, b.id), grantB, { justification: 'Victimpatient needed care' });
+      await trx('break_glass_grants').insert({ id: grantB, practice_id: b.id, user_id: providerB.id, patient_id: patientB.id, reason_code: 'emergency', granted_at: new Date(clock.now()), expires_at: new Date(clock.now() + 3_600_000), ...sealed });
+    });
     // The record each `:id` route names, by the path segment before it. A new kind of id route must be added here.
-    const RECORDS: Record<string, string> = { users: victim.id, roles: roleB.id };
+    const RECORDS: Record<string, string> = { users: victim.id, roles: roleB.id, patients: patientB.id, 'break-glass': grantB };
     const session = await signIn(built.app, a.slug, ownerA, clock);
     const token = (await session.form(`/p/${a.slug}/users/new`)).token;
     const idRoutes = routeTable(t.current, built.config).filter((r) => r.path.includes('/:id'));
@@ -75,13 +85,15 @@ describe('authorization over HTTP', () => {
       const url = r.path.replace(':slug', a.slug).replace(':id', RECORDS[kind]!);
       const res = r.method === 'GET' ? await session.agent.get(url) : await session.agent.post(url).type('form').send({ _csrf: token, name: 'Hacked', permissions: [], roleIds: [] });
       expect(res.status, `${r.method} ${r.path}`).to.equal(404);
-      expect(res.text).to.not.include(victimEmail).and.not.include('Victor').and.not.include('Billing B secret');
+      expect(res.text).to.not.include(victimEmail).and.not.include('Victor').and.not.include('Billing B secret').and.not.include('Victimpatient');
       const denial = await t.current.owner('audit_events').where({ practice_id: a.id, action: 'permission_denied', actor_id: ownerA.id, resource_id: RECORDS[kind] }).count<{ n: string }[]>({ n: '*' });
       expect(Number(denial[0]!.n), `${r.method} ${r.path} audited`).to.be.greaterThan(0);
     }
     const after = await inPractice(b, (trx) => trx('users').where({ id: victim.id }).first('status', 'sessions_valid_after'));
     expect(after).to.deep.equal({ status: 'active', sessions_valid_after: null });
     expect((await inPractice(b, (trx) => trx('roles').where({ id: roleB.id }).first('name'))).name).to.equal('Billing B secret');
+    expect(await inPractice(b, (trx) => trx('break_glass_grants').where({ id: grantB }).first('reviewed_at'))).to.deep.equal({ reviewed_at: null });
+    expect(await inPractice(b, (trx) => trx('break_glass_grants').count<{ n: string }[]>({ n: '*' }))).to.deep.equal([{ n: '1' }]);
     expect(await t.current.owner('audit_events').where({ practice_id: b.id }).count<{ n: string }[]>({ n: '*' })).to.deep.equal(auditBefore);
   });
 

@@ -1,6 +1,9 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
-import { withPractice } from '../../src/db/tenant.js';
+import { PracticeCrypto } from '../../src/crypto/encrypted-columns.js';
+import type { Keyring } from '../../src/crypto/keyring.js';
+import { withPractice, type Db } from '../../src/db/tenant.js';
+import { patientSecrets } from '../../src/queries/patients.queries.js';
 import { ensureDefaultRoles } from '../../src/services/roles/default-roles.service.js';
 
 export interface BuiltPractice {
@@ -31,4 +34,33 @@ export async function buildPractice(
     return rows.map((r) => r.id);
   });
   return { id, slug, name, locationIds };
+}
+
+/** A patient with fake demographics (sealed like the app does), at `locationId`. */
+export async function buildPatient(
+  db: Db,
+  keyring: Keyring,
+  p: BuiltPractice,
+  values: { givenName?: string; familyName?: string; dateOfBirth?: string; phone?: string; email?: string; locationId?: string; memberId?: string } = {},
+): Promise<{ id: string; givenName: string; familyName: string; dateOfBirth: string }> {
+  const id = randomUUID();
+  const givenName = values.givenName ?? 'Pat';
+  const familyName = values.familyName ?? `Testperson${randomBytes(3).toString('hex')}`;
+  const dateOfBirth = values.dateOfBirth ?? '1980-04-12';
+  await db.withPractice(p.id, { kind: 'system', id: 'factory' }, async (trx) => {
+    const sealed = await patientSecrets.seal(new PracticeCrypto(keyring, trx, p.id), id, {
+      given_name: givenName,
+      family_name: familyName,
+      date_of_birth: dateOfBirth,
+      sex: 'female',
+      phone: values.phone ?? '(555) 010-2233',
+      email: values.email ?? null,
+      preferred_contact: 'phone',
+      address: { line1: '12 Example Street', city: 'Springfield', region: 'IL', postalCode: '00000' },
+      insurance: { carrier: 'Example Dental Mutual', memberId: values.memberId ?? 'MBR-000111' },
+      emergency_contact: { name: 'Sam Example', phone: '(555) 010-4455', relationship: 'spouse' },
+    });
+    await trx('patients').insert({ id, practice_id: p.id, location_id: values.locationId ?? p.locationIds[0], status: 'active', ...sealed });
+  });
+  return { id, givenName, familyName, dateOfBirth };
 }

@@ -1,0 +1,33 @@
+import { can, coversLocation, type StaffActor } from './actor.js';
+
+/** A patient as the policy sees it: ids, the location, and any running break-glass grant of the actor. */
+export interface PatientRecord {
+  practiceId: string;
+  id: string;
+  locationId: string;
+  /** When the actor's break-glass grant on this patient ends (absent: none running). */
+  breakGlassUntil?: Date;
+}
+
+const reachable = (actor: StaffActor, p: PatientRecord, now: Date): boolean =>
+  p.practiceId === actor.practiceId && (coversLocation(actor, p.locationId) || (p.breakGlassUntil !== undefined && p.breakGlassUntil > now));
+
+/**
+ * Who may find, open and change patients. Location scoping: a user sees the patients of the
+ * locations they are assigned to (owners: all). Break-glass lifts the location scope for one
+ * patient for a limited time; it never adds a permission the role lacks.
+ */
+export const patientPolicy = {
+  search: (actor: StaffActor) => can(actor, 'patients.read'),
+  create: (actor: StaffActor, p: { locationId: string }) => can(actor, 'patients.write') && coversLocation(actor, p.locationId),
+  show: (actor: StaffActor, p: PatientRecord, now: Date) => can(actor, 'patients.read') && reachable(actor, p, now),
+  update: (actor: StaffActor, p: PatientRecord, now: Date) => can(actor, 'patients.write') && reachable(actor, p, now),
+  /** Moving a patient to another location: the editor must cover the new one too. */
+  relocate: (actor: StaffActor, p: PatientRecord, locationId: string) => can(actor, 'patients.write') && p.practiceId === actor.practiceId && coversLocation(actor, locationId),
+  /** Minimum necessary: insurance details are for billing and for whoever registers patients. */
+  seeInsurance: (actor: StaffActor) => can(actor, 'billing.read') || can(actor, 'patients.write'),
+  accessHistory: (actor: StaffActor, p: PatientRecord) => can(actor, 'audit.read') && p.practiceId === actor.practiceId,
+  /** Break-glass is for a patient outside one's normal access only. */
+  breakGlass: (actor: StaffActor, p: PatientRecord) => can(actor, 'breakglass.use') && can(actor, 'patients.read') && p.practiceId === actor.practiceId && !coversLocation(actor, p.locationId),
+  reviewBreakGlass: (actor: StaffActor) => can(actor, 'compliance.manage'),
+};

@@ -1,0 +1,127 @@
+import type { PlainValues } from '../crypto/encrypted-columns.js';
+import { authorize, type StaffActor } from '../policies/index.js';
+import type { PatientRecord } from '../policies/patient.policy.js';
+import type { PatientRow, patientSecrets } from '../queries/patients.queries.js';
+
+/**
+ * Minimum necessary: the view models a role gets. A list shows name, date of birth, location and
+ * status only; the chart adds contact details for anyone who may read patients, and insurance only
+ * for billing and registration roles. Views never see knex rows or fields a role may not see.
+ */
+export type PatientPlain = PlainValues<typeof patientSecrets.columns>;
+
+export interface PatientSummaryView {
+  id: string;
+  name: string;
+  dateOfBirth: string;
+  location: string;
+  status: string;
+}
+
+interface Address {
+  line1?: string | null;
+  line2?: string | null;
+  city?: string | null;
+  region?: string | null;
+  postalCode?: string | null;
+}
+interface Insurance {
+  carrier?: string | null;
+  memberId?: string | null;
+}
+interface Emergency {
+  name?: string | null;
+  phone?: string | null;
+  relationship?: string | null;
+}
+
+export interface PatientChartView extends PatientSummaryView {
+  givenName: string;
+  familyName: string;
+  sex: string;
+  phone: string;
+  email: string;
+  preferredContact: string;
+  address: string[];
+  emergency: string;
+  /** Only for roles that may see insurance. */
+  insurance?: { carrier: string; memberId: string };
+  breakGlassUntil?: Date;
+  can: { edit: boolean; accessHistory: boolean };
+}
+
+/** The edit form's values (for roles that may edit). */
+export interface PatientFormValues {
+  givenName: string;
+  familyName: string;
+  dateOfBirth: string;
+  sex: string;
+  phone: string;
+  email: string;
+  preferredContact: string;
+  addressLine1: string;
+  addressLine2: string;
+  city: string;
+  region: string;
+  postalCode: string;
+  insuranceCarrier: string;
+  insuranceMemberId: string;
+  emergencyName: string;
+  emergencyPhone: string;
+  emergencyRelationship: string;
+  locationId: string;
+  status: string;
+}
+
+const s = (v: unknown): string => (typeof v === 'string' ? v : '');
+
+export function presentSummary(row: Pick<PatientRow, 'id' | 'location_id' | 'status'>, plain: PatientPlain, locations: Map<string, string>): PatientSummaryView {
+  return { id: row.id, name: `${s(plain.family_name)}, ${s(plain.given_name)}`, dateOfBirth: s(plain.date_of_birth), location: locations.get(row.location_id) ?? '', status: row.status };
+}
+
+export function presentChart(actor: StaffActor, row: PatientRow, plain: PatientPlain, locations: Map<string, string>, record: PatientRecord, now: Date): PatientChartView {
+  const address = (plain.address ?? {}) as Address;
+  const emergency = (plain.emergency_contact ?? {}) as Emergency;
+  const insurance = (plain.insurance ?? {}) as Insurance;
+  return {
+    ...presentSummary(row, plain, locations),
+    givenName: s(plain.given_name),
+    familyName: s(plain.family_name),
+    sex: s(plain.sex),
+    phone: s(plain.phone),
+    email: s(plain.email),
+    preferredContact: s(plain.preferred_contact),
+    address: [s(address.line1), s(address.line2), [s(address.city), s(address.region), s(address.postalCode)].filter(Boolean).join(' ')].filter(Boolean),
+    emergency: [s(emergency.name), s(emergency.relationship) && `(${s(emergency.relationship)})`, s(emergency.phone)].filter(Boolean).join(' '),
+    ...(authorize(actor, 'patient.seeInsurance') ? { insurance: { carrier: s(insurance.carrier), memberId: s(insurance.memberId) } } : {}),
+    ...(record.breakGlassUntil && record.breakGlassUntil > now ? { breakGlassUntil: record.breakGlassUntil } : {}),
+    can: { edit: authorize(actor, 'patient.update', record, now), accessHistory: authorize(actor, 'patient.accessHistory', record) },
+  };
+}
+
+export function presentForm(row: Pick<PatientRow, 'location_id' | 'status'>, plain: PatientPlain, withInsurance: boolean): PatientFormValues {
+  const address = (plain.address ?? {}) as Address;
+  const emergency = (plain.emergency_contact ?? {}) as Emergency;
+  const insurance = (plain.insurance ?? {}) as Insurance;
+  return {
+    givenName: s(plain.given_name),
+    familyName: s(plain.family_name),
+    dateOfBirth: s(plain.date_of_birth),
+    sex: s(plain.sex),
+    phone: s(plain.phone),
+    email: s(plain.email),
+    preferredContact: s(plain.preferred_contact),
+    addressLine1: s(address.line1),
+    addressLine2: s(address.line2),
+    city: s(address.city),
+    region: s(address.region),
+    postalCode: s(address.postalCode),
+    insuranceCarrier: withInsurance ? s(insurance.carrier) : '',
+    insuranceMemberId: withInsurance ? s(insurance.memberId) : '',
+    emergencyName: s(emergency.name),
+    emergencyPhone: s(emergency.phone),
+    emergencyRelationship: s(emergency.relationship),
+    locationId: row.location_id,
+    status: row.status,
+  };
+}

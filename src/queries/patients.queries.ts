@@ -1,0 +1,126 @@
+import type { Knex } from 'knex';
+import { encryptedColumns } from '../crypto/encrypted-columns.js';
+
+/** The only SQL touching patients and break-glass grants. Runs inside withPractice (RLS). */
+
+/** Every demographic field is encrypted; names, DOB, phone and email are searchable by blind index. */
+export const patientSecrets = encryptedColumns('patients', {
+  given_name: { type: 'text', blindIndex: 'name' },
+  family_name: { type: 'text', blindIndex: 'name' },
+  date_of_birth: { type: 'date', blindIndex: 'dob' },
+  sex: { type: 'text' },
+  phone: { type: 'text', blindIndex: 'phone' },
+  email: { type: 'text', blindIndex: 'email' },
+  address: { type: 'json' },
+  preferred_contact: { type: 'text' },
+  insurance: { type: 'json' },
+  emergency_contact: { type: 'json' },
+});
+
+/** A break-glass justification is free text about a patient: encrypted like any PHI. */
+export const breakGlassSecrets = encryptedColumns('break_glass_grants', {
+  justification: { type: 'text' },
+});
+
+export type PatientStatus = 'active' | 'inactive' | 'deceased' | 'merged';
+
+export type PatientRow = {
+  id: string;
+  practice_id: string;
+  location_id: string;
+  status: PatientStatus;
+  merged_into_id: string | null;
+  given_name: Buffer;
+  family_name: Buffer;
+  date_of_birth: Buffer;
+  sex: Buffer | null;
+  phone: Buffer | null;
+  email: Buffer | null;
+  address: Buffer | null;
+  preferred_contact: Buffer | null;
+  insurance: Buffer | null;
+  emergency_contact: Buffer | null;
+  created_at: Date;
+  updated_at: Date;
+};
+
+const COLUMNS = [
+  'id', 'practice_id', 'location_id', 'status', 'merged_into_id', 'given_name', 'family_name', 'date_of_birth', 'sex', 'phone', 'email',
+  'address', 'preferred_contact', 'insurance', 'emergency_contact', 'created_at', 'updated_at',
+] as const;
+
+export function findPatient(trx: Knex.Transaction, id: string): Promise<PatientRow | undefined> {
+  return trx('patients').where({ id }).first<PatientRow | undefined>(COLUMNS);
+}
+
+export function findPatients(trx: Knex.Transaction, ids: readonly string[]): Promise<PatientRow[]> {
+  return trx('patients').whereIn('id', ids).select<PatientRow[]>(COLUMNS);
+}
+
+/** Patients whose blind index `column` is one of `indexes` (newest first, bounded). */
+export function findPatientsByIndex(trx: Knex.Transaction, column: 'family_name_bidx' | 'date_of_birth_bidx' | 'phone_bidx' | 'email_bidx', indexes: readonly Buffer[], limit: number): Promise<PatientRow[]> {
+  if (indexes.length === 0) return Promise.resolve([]);
+  return trx('patients').whereIn(column, indexes).orderBy('created_at', 'desc').limit(limit).select<PatientRow[]>(COLUMNS);
+}
+
+/** Same family name and date of birth (the duplicate warning on create). */
+export function findByNameAndDob(trx: Knex.Transaction, familyIndexes: readonly Buffer[], dobIndexes: readonly Buffer[]): Promise<PatientRow[]> {
+  if (familyIndexes.length === 0 || dobIndexes.length === 0) return Promise.resolve([]);
+  return trx('patients').whereIn('family_name_bidx', familyIndexes).whereIn('date_of_birth_bidx', dobIndexes).whereNot({ status: 'merged' }).limit(20).select<PatientRow[]>(COLUMNS);
+}
+
+export async function insertPatient(trx: Knex.Transaction, row: Record<string, unknown>): Promise<void> {
+  await trx('patients').insert(row);
+}
+
+export function updatePatient(trx: Knex.Transaction, id: string, change: Record<string, unknown>): Promise<number> {
+  return trx('patients').where({ id }).update({ ...change, updated_at: trx.fn.now() });
+}
+
+/** The patients this user viewed most recently (from the audit log: no extra table), newest first. */
+export async function recentPatientIds(trx: Knex.Transaction, userId: string, limit: number): Promise<string[]> {
+  const rows = await trx('audit_events')
+    .where({ actor_type: 'user', actor_id: userId, action: 'view', resource_type: 'patient', outcome: 'allowed' })
+    .whereNotNull('patient_id')
+    .where('occurred_at', '>', trx.raw("now() - interval '30 days'"))
+    .groupBy('patient_id')
+    .orderByRaw('max(id) DESC')
+    .limit(limit)
+    .select<{ patient_id: string }[]>('patient_id');
+  return rows.map((r) => r.patient_id);
+}
+
+export type BreakGlassRow = {
+  id: string;
+  user_id: string;
+  patient_id: string;
+  reason_code: string;
+  justification: Buffer;
+  granted_at: Date;
+  expires_at: Date;
+  reviewed_by: string | null;
+  reviewed_at: Date | null;
+};
+
+const GRANT_COLUMNS = ['id', 'user_id', 'patient_id', 'reason_code', 'justification', 'granted_at', 'expires_at', 'reviewed_by', 'reviewed_at'] as const;
+
+/** The user's break-glass grant on this patient that is still running at `now`, if any. */
+export function activeBreakGlass(trx: Knex.Transaction, userId: string, patientId: string, now: Date): Promise<BreakGlassRow | undefined> {
+  return trx('break_glass_grants').where({ user_id: userId, patient_id: patientId }).where('granted_at', '<=', now).where('expires_at', '>', now).orderBy('expires_at', 'desc').first(GRANT_COLUMNS);
+}
+
+export async function insertBreakGlass(trx: Knex.Transaction, row: Record<string, unknown>): Promise<void> {
+  await trx('break_glass_grants').insert(row);
+}
+
+export function listBreakGlass(trx: Knex.Transaction, limit: number): Promise<BreakGlassRow[]> {
+  return trx('break_glass_grants').orderByRaw('reviewed_at IS NOT NULL, granted_at DESC').limit(limit).select(GRANT_COLUMNS);
+}
+
+export function findBreakGlass(trx: Knex.Transaction, id: string): Promise<BreakGlassRow | undefined> {
+  return trx('break_glass_grants').where({ id }).first(GRANT_COLUMNS);
+}
+
+export function markBreakGlassReviewed(trx: Knex.Transaction, id: string, reviewerId: string, now: Date): Promise<number> {
+  return trx('break_glass_grants').where({ id }).whereNull('reviewed_at').update({ reviewed_by: reviewerId, reviewed_at: now });
+}

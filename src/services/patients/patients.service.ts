@@ -1,0 +1,320 @@
+import { randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
+import { raiseAlert } from '../../alerts/alerts.js';
+import type { AuditEventInput } from '../../audit/event.schema.js';
+import { audit } from '../../audit/record.js';
+import { normalizeDate } from '../../crypto/blind-index.js';
+import { PracticeCrypto } from '../../crypto/encrypted-columns.js';
+import type { Keyring } from '../../crypto/keyring.js';
+import type { Db } from '../../db/tenant.js';
+import { coversLocation } from '../../policies/actor.js';
+import { AccessDenied, authorize, ensure, type StaffActor } from '../../policies/index.js';
+import type { PatientRecord } from '../../policies/patient.policy.js';
+import { presentChart, presentForm, presentSummary, type PatientChartView, type PatientFormValues, type PatientSummaryView } from '../../presenters/patient.presenter.js';
+import { searchAuditEvents, type AuditRow } from '../../queries/audit.queries.js';
+import {
+  activeBreakGlass,
+  breakGlassSecrets,
+  findBreakGlass,
+  findByNameAndDob,
+  findPatient,
+  findPatients,
+  findPatientsByIndex,
+  insertBreakGlass,
+  insertPatient,
+  listBreakGlass,
+  markBreakGlassReviewed,
+  patientSecrets,
+  recentPatientIds,
+  updatePatient,
+  type PatientRow,
+} from '../../queries/patients.queries.js';
+import { listLocations } from '../../queries/practices.queries.js';
+import { listUsers } from '../../queries/users.queries.js';
+import type { PatientForm } from '../../validation/patient.schema.js';
+import type { FormResult, Meta } from '../users/users.service.js';
+
+/**
+ * Patients: search (blind indexes), recent list, create with a duplicate warning, the chart
+ * summary, edits, the per-patient access history, and break-glass. SECURITY: every read of PHI
+ * writes its audit event in the same transaction before anything is returned; a patient outside the
+ * actor's practice or locations is AccessDenied (the not-found page, audited).
+ */
+
+export interface PatientDeps {
+  db: Db;
+  keyring: Keyring;
+}
+
+export const SEARCH_LIMIT = 25;
+export const BREAK_GLASS_MINUTES = 60;
+
+type Work<T> = (trx: Knex.Transaction, pc: PracticeCrypto) => Promise<T>;
+
+const work = <T>(d: PatientDeps, actor: StaffActor, fn: Work<T>): Promise<T> =>
+  d.db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, (trx) => fn(trx, new PracticeCrypto(d.keyring, trx, actor.practiceId)));
+
+const event = (actor: StaffActor, meta: Meta, e: Omit<AuditEventInput, 'practiceId' | 'actor' | 'ip' | 'requestId'>): AuditEventInput => ({
+  practiceId: actor.practiceId,
+  actor: { kind: 'user', id: actor.id },
+  ip: meta.ip,
+  requestId: meta.requestId,
+  ...e,
+});
+
+async function locationNames(trx: Knex.Transaction): Promise<Map<string, string>> {
+  return new Map((await listLocations(trx)).map((l) => [l.id, l.name]));
+}
+
+/** SECURITY: the patient as the policy sees it, with the actor's running break-glass grant. */
+async function loadRecord(trx: Knex.Transaction, actor: StaffActor, id: string, now: Date): Promise<{ row: PatientRow; record: PatientRecord }> {
+  const row = await findPatient(trx, id);
+  if (!row) throw new AccessDenied({ resource: { type: 'patient', id } });
+  const grant = await activeBreakGlass(trx, actor.id, id, now);
+  return { row, record: { practiceId: row.practice_id, id: row.id, locationId: row.location_id, ...(grant ? { breakGlassUntil: grant.expires_at } : {}) } };
+}
+
+/** Summaries of the rows the actor may see, each disclosure audited (one `search`/`list` event per patient). */
+async function disclose(trx: Knex.Transaction, pc: PracticeCrypto, actor: StaffActor, rows: PatientRow[], action: 'search' | 'list', meta: Meta): Promise<PatientSummaryView[]> {
+  const locations = await locationNames(trx);
+  const visible = rows.filter((r) => authorize(actor, 'patient.show', { practiceId: r.practice_id, id: r.id, locationId: r.location_id }, meta.now));
+  const out: PatientSummaryView[] = [];
+  for (const row of visible) {
+    await audit.record(trx, event(actor, meta, { action, resource: { type: 'patient', id: row.id }, patientId: row.id, outcome: 'allowed' }));
+    out.push(presentSummary(row, await patientSecrets.open(pc, row), locations));
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name) || a.dateOfBirth.localeCompare(b.dateOfBirth));
+}
+
+/** What a single search box holds: an email, a date of birth, a phone number, or a last name. */
+export function searchKind(q: string): 'email' | 'date_of_birth' | 'phone' | 'family_name' {
+  if (q.includes('@')) return 'email';
+  if (normalizeDate(q)) return 'date_of_birth';
+  if (/^[\d\s()+.-]+$/.test(q)) return 'phone';
+  return 'family_name';
+}
+
+export interface SearchResult {
+  patients: PatientSummaryView[];
+  /** Matches outside the actor's locations, offered for break-glass only: an id and a location, nothing else. */
+  restricted: { id: string; location: string }[];
+}
+
+export async function searchPatients(d: PatientDeps, actor: StaffActor, q: string, meta: Meta): Promise<SearchResult> {
+  ensure(authorize(actor, 'patient.search'), { permission: 'patients.read' });
+  return work(d, actor, async (trx, pc) => {
+    const kind = searchKind(q);
+    const indexes = await patientSecrets.lookup(pc, kind, q);
+    const rows = await findPatientsByIndex(trx, `${kind}_bidx`, indexes, SEARCH_LIMIT);
+    if (rows.length === 0) await audit.record(trx, event(actor, meta, { action: 'search', resource: { type: 'patient' }, outcome: 'allowed', details: { count: 0 } }));
+    const patients = await disclose(trx, pc, actor, rows, 'search', meta);
+    const shown = new Set(patients.map((p) => p.id));
+    const locations = await locationNames(trx);
+    const restricted: SearchResult['restricted'] = [];
+    for (const row of rows.filter((r) => !shown.has(r.id))) {
+      if (!authorize(actor, 'patient.breakGlass', { practiceId: row.practice_id, id: row.id, locationId: row.location_id })) continue;
+      await audit.record(trx, event(actor, meta, { action: 'search', resource: { type: 'patient', id: row.id }, patientId: row.id, outcome: 'denied' }));
+      restricted.push({ id: row.id, location: locations.get(row.location_id) ?? '' });
+    }
+    return { patients, restricted };
+  });
+}
+
+export async function recentPatients(d: PatientDeps, actor: StaffActor, meta: Meta): Promise<PatientSummaryView[]> {
+  ensure(authorize(actor, 'patient.search'), { permission: 'patients.read' });
+  return work(d, actor, async (trx, pc) => {
+    const ids = await recentPatientIds(trx, actor.id, 10);
+    return ids.length ? disclose(trx, pc, actor, await findPatients(trx, ids), 'list', meta) : [];
+  });
+}
+
+export interface LocationChoice {
+  id: string;
+  name: string;
+}
+
+/** Locations the actor may register patients at. */
+export async function patientLocations(d: PatientDeps, actor: StaffActor): Promise<LocationChoice[]> {
+  return work(d, actor, async (trx) => (await listLocations(trx)).filter((l) => authorize(actor, 'patient.create', { locationId: l.id })).map((l) => ({ id: l.id, name: l.name })));
+}
+
+function sealable(form: PatientForm) {
+  return {
+    given_name: form.givenName,
+    family_name: form.familyName,
+    date_of_birth: form.dateOfBirth,
+    sex: form.sex,
+    phone: form.phone,
+    email: form.email,
+    preferred_contact: form.preferredContact,
+    address: form.addressLine1 || form.city || form.postalCode ? { line1: form.addressLine1, line2: form.addressLine2, city: form.city, region: form.region, postalCode: form.postalCode } : null,
+    insurance: form.insuranceCarrier || form.insuranceMemberId ? { carrier: form.insuranceCarrier, memberId: form.insuranceMemberId } : null,
+    emergency_contact: form.emergencyName || form.emergencyPhone ? { name: form.emergencyName, phone: form.emergencyPhone, relationship: form.emergencyRelationship } : null,
+  };
+}
+
+export type CreateResult = { ok: true; id: string } | { ok: false; error: string; refused?: boolean } | { ok: false; duplicates: PatientSummaryView[] };
+
+/**
+ * Registers a patient. Same last name and date of birth as an existing patient → the possible
+ * duplicates are returned (and their disclosure audited) unless the form confirms.
+ */
+export async function createPatient(d: PatientDeps, actor: StaffActor, form: PatientForm, meta: Meta): Promise<CreateResult> {
+  return work(d, actor, async (trx, pc) => {
+    if (!authorize(actor, 'patient.create', { locationId: form.locationId })) return { ok: false, error: 'Choose one of your locations.', refused: true };
+    if (!(await locationNames(trx)).has(form.locationId)) return { ok: false, error: 'Choose a location from the list.' };
+    if (!form.confirmDuplicate) {
+      const same = await findByNameAndDob(trx, await patientSecrets.lookup(pc, 'family_name', form.familyName), await patientSecrets.lookup(pc, 'date_of_birth', form.dateOfBirth));
+      if (same.length) {
+        const duplicates = await disclose(trx, pc, actor, same, 'search', meta);
+        if (duplicates.length) return { ok: false, duplicates };
+      }
+    }
+    const id = randomUUID();
+    await insertPatient(trx, { id, practice_id: actor.practiceId, location_id: form.locationId, status: 'active', created_by: actor.id, ...(await patientSecrets.seal(pc, id, sealable(form))) });
+    await audit.record(trx, event(actor, meta, { action: 'create', resource: { type: 'patient', id }, patientId: id, outcome: 'allowed', details: { location_id: form.locationId } }));
+    return { ok: true, id };
+  });
+}
+
+/** The chart summary. SECURITY: the view event is written before the data leaves the transaction. */
+export async function showPatient(d: PatientDeps, actor: StaffActor, id: string, meta: Meta): Promise<PatientChartView> {
+  return work(d, actor, async (trx, pc) => {
+    const { row, record } = await loadRecord(trx, actor, id, meta.now);
+    ensure(authorize(actor, 'patient.show', record, meta.now), { resource: { type: 'patient', id }, patientId: id });
+    const breakGlass = !coversLocation(actor, record.locationId);
+    await audit.record(trx, event(actor, meta, { action: 'view', resource: { type: 'patient', id }, patientId: id, outcome: 'allowed', ...(breakGlass ? { reason: 'emergency' as const } : {}) }));
+    return presentChart(actor, row, await patientSecrets.open(pc, row), await locationNames(trx), record, meta.now);
+  });
+}
+
+/** The edit form's values; audited as a view. */
+export async function patientForEdit(d: PatientDeps, actor: StaffActor, id: string, meta: Meta): Promise<PatientFormValues> {
+  return work(d, actor, async (trx, pc) => {
+    const { row, record } = await loadRecord(trx, actor, id, meta.now);
+    ensure(authorize(actor, 'patient.update', record, meta.now), { resource: { type: 'patient', id }, patientId: id });
+    await audit.record(trx, event(actor, meta, { action: 'view', resource: { type: 'patient', id }, patientId: id, outcome: 'allowed' }));
+    return presentForm(row, await patientSecrets.open(pc, row), true);
+  });
+}
+
+export async function changePatient(d: PatientDeps, actor: StaffActor, id: string, form: PatientForm, meta: Meta): Promise<FormResult<null>> {
+  return work(d, actor, async (trx, pc) => {
+    const { row, record } = await loadRecord(trx, actor, id, meta.now);
+    ensure(authorize(actor, 'patient.update', record, meta.now), { resource: { type: 'patient', id }, patientId: id });
+    if (row.status === 'merged') return { ok: false, error: 'This record was merged into another one and can no longer be changed.' };
+    if (form.locationId !== row.location_id) {
+      if (!(await locationNames(trx)).has(form.locationId)) return { ok: false, error: 'Choose a location from the list.' };
+      if (!authorize(actor, 'patient.relocate', record, form.locationId)) return { ok: false, error: 'You can only move a patient to one of your own locations.', refused: true };
+    }
+    await updatePatient(trx, id, { location_id: form.locationId, status: form.status, ...(await patientSecrets.seal(pc, id, sealable(form))) });
+    await audit.record(trx, event(actor, meta, { action: 'update', resource: { type: 'patient', id }, patientId: id, outcome: 'allowed', ...(form.locationId !== row.location_id ? { details: { location_id: form.locationId } } : {}) }));
+    return { ok: true, value: null };
+  });
+}
+
+export interface AccessHistory {
+  patient: PatientSummaryView;
+  entries: (AuditRow & { actorName: string })[];
+}
+
+/** "Who accessed this record": every audit event naming the patient, newest first (last 500). */
+export async function patientAccessHistory(d: PatientDeps, actor: StaffActor, id: string, meta: Meta): Promise<AccessHistory> {
+  return work(d, actor, async (trx, pc) => {
+    const { row, record } = await loadRecord(trx, actor, id, meta.now);
+    ensure(authorize(actor, 'patient.accessHistory', record), { resource: { type: 'patient', id }, patientId: id });
+    await audit.record(trx, event(actor, meta, { action: 'view', resource: { type: 'audit_log' }, patientId: id, outcome: 'allowed' }));
+    const names = new Map((await listUsers(trx)).map((u) => [u.id, u.display_name]));
+    const rows = await searchAuditEvents(trx, { patientId: id }, { limit: 500 });
+    return {
+      patient: presentSummary(row, await patientSecrets.open(pc, row), await locationNames(trx)),
+      entries: rows.map((r) => ({ ...r, actorName: r.actor_type === 'user' && r.actor_id ? (names.get(r.actor_id) ?? 'unknown user') : r.actor_type })),
+    };
+  });
+}
+
+/** Whether the actor may ask for break-glass on this patient (they lack normal access). */
+export async function breakGlassAllowed(d: PatientDeps, actor: StaffActor, id: string, meta: Meta): Promise<boolean> {
+  return work(d, actor, async (trx) => {
+    const { record } = await loadRecord(trx, actor, id, meta.now);
+    return authorize(actor, 'patient.breakGlass', record);
+  });
+}
+
+/**
+ * Break-glass: after step-up (route) and a written reason, the actor may open this one patient for
+ * BREAK_GLASS_MINUTES. Audited with the reason code (the written reason is stored encrypted and
+ * referenced by id), and the owner is alerted at once.
+ */
+export async function breakGlass(d: PatientDeps, actor: StaffActor, id: string, input: { reasonCode: 'emergency' | 'continuity_of_care' | 'patient_request' | 'other'; justification: string }, meta: Meta): Promise<{ grantId: string; expiresAt: Date }> {
+  return work(d, actor, async (trx, pc) => {
+    const { record } = await loadRecord(trx, actor, id, meta.now);
+    ensure(authorize(actor, 'patient.breakGlass', record), { resource: { type: 'patient', id }, patientId: id });
+    const grantId = randomUUID();
+    const expiresAt = new Date(meta.now.getTime() + BREAK_GLASS_MINUTES * 60_000);
+    await insertBreakGlass(trx, {
+      id: grantId,
+      practice_id: actor.practiceId,
+      user_id: actor.id,
+      patient_id: id,
+      reason_code: input.reasonCode,
+      granted_at: meta.now,
+      expires_at: expiresAt,
+      ...(await breakGlassSecrets.seal(pc, grantId, { justification: input.justification })),
+    });
+    await audit.record(trx, event(actor, meta, { action: 'break_glass', resource: { type: 'break_glass_grant', id: grantId }, patientId: id, outcome: 'allowed', reason: input.reasonCode, details: { reference_id: grantId, minutes: BREAK_GLASS_MINUTES, step_up: true } }));
+    // SECURITY: the owner learns of it at once (dashboard now; email once messaging exists).
+    await raiseAlert(trx, { practiceId: actor.practiceId, kind: 'break_glass', severity: 'warning', details: { target_type: 'break_glass_grant', target_id: grantId } });
+    return { grantId, expiresAt };
+  });
+}
+
+export interface BreakGlassReviewItem {
+  id: string;
+  userName: string;
+  patient: PatientSummaryView;
+  reasonCode: string;
+  justification: string;
+  grantedAt: Date;
+  expiresAt: Date;
+  reviewedBy?: string;
+  reviewedAt?: Date;
+}
+
+/** Break-glass uses for review, unreviewed first (owners and compliance managers). Audited. */
+export async function breakGlassReview(d: PatientDeps, actor: StaffActor, meta: Meta): Promise<BreakGlassReviewItem[]> {
+  ensure(authorize(actor, 'patient.reviewBreakGlass'), { permission: 'compliance.manage' });
+  return work(d, actor, async (trx, pc) => {
+    const grants = await listBreakGlass(trx, 200);
+    const names = new Map((await listUsers(trx)).map((u) => [u.id, u.display_name]));
+    const locations = await locationNames(trx);
+    const patients = new Map((await findPatients(trx, [...new Set(grants.map((g) => g.patient_id))])).map((p) => [p.id, p]));
+    const items: BreakGlassReviewItem[] = [];
+    for (const g of grants) {
+      const row = patients.get(g.patient_id)!;
+      await audit.record(trx, event(actor, meta, { action: 'list', resource: { type: 'break_glass_grant', id: g.id }, patientId: g.patient_id, outcome: 'allowed' }));
+      items.push({
+        id: g.id,
+        userName: names.get(g.user_id) ?? 'unknown user',
+        patient: presentSummary(row, await patientSecrets.open(pc, row), locations),
+        reasonCode: g.reason_code,
+        justification: (await breakGlassSecrets.open(pc, g)).justification ?? '',
+        grantedAt: g.granted_at,
+        expiresAt: g.expires_at,
+        ...(g.reviewed_by ? { reviewedBy: names.get(g.reviewed_by) ?? 'unknown user' } : {}),
+        ...(g.reviewed_at ? { reviewedAt: g.reviewed_at } : {}),
+      });
+    }
+    return items;
+  });
+}
+
+export async function markReviewed(d: PatientDeps, actor: StaffActor, grantId: string, meta: Meta): Promise<void> {
+  ensure(authorize(actor, 'patient.reviewBreakGlass'), { permission: 'compliance.manage' });
+  await work(d, actor, async (trx) => {
+    const grant = await findBreakGlass(trx, grantId);
+    if (!grant) throw new AccessDenied({ resource: { type: 'break_glass_grant', id: grantId } });
+    await markBreakGlassReviewed(trx, grantId, actor.id, meta.now);
+    await audit.record(trx, event(actor, meta, { action: 'update', resource: { type: 'break_glass_grant', id: grantId }, patientId: grant.patient_id, outcome: 'allowed' }));
+  });
+}
