@@ -8,6 +8,7 @@ import { PracticeCrypto } from '../src/crypto/encrypted-columns.js';
 import type { Keyring } from '../src/crypto/keyring.js';
 import { withPractice } from '../src/db/tenant.js';
 import { userSecrets } from '../src/queries/users.queries.js';
+import { createOperator } from '../src/services/operators/operators.service.js';
 
 /**
  * Evaluation only: the demo practice's owner account, with a generated password and TOTP secret,
@@ -16,6 +17,7 @@ import { userSecrets } from '../src/queries/users.queries.js';
  */
 export const DEMO_OWNER_EMAIL = 'owner@demo.example';
 export const DEMO_OWNER_FILE = 'demo-owner.txt';
+export const DEMO_OPERATOR_EMAIL = 'operator@demo.example';
 
 export async function seedDemoOwner(owner: Knex, keyring: Keyring, practiceId: string, dataDir: string, publicUrl: string): Promise<string | undefined> {
   const password = randomBytes(18).toString('base64url');
@@ -33,6 +35,8 @@ export async function seedDemoOwner(owner: Knex, keyring: Keyring, practiceId: s
     }),
   );
   if (!created) return undefined;
+  // The platform operator of this evaluation installation (practice management; sees no PHI).
+  const operator = (await owner('operators').where({ email: DEMO_OPERATOR_EMAIL }).first('id')) ? undefined : await createOperator(owner, keyring.provider, { email: DEMO_OPERATOR_EMAIL, displayName: 'Demo Operator' });
   const signIn = new URL('/p/demo/sign-in', publicUrl).toString();
   const text = [
     'Enamel demo practice — owner account (EVALUATION ONLY, fake practice)',
@@ -43,6 +47,16 @@ export async function seedDemoOwner(owner: Knex, keyring: Keyring, practiceId: s
     `TOTP URI:         ${totpUri(secret, DEMO_OWNER_EMAIL, 'Enamel demo')}`,
     `Recovery codes:   ${codes.join('  ')}`,
     '',
+    ...(operator
+      ? [
+          'Platform operator (manages practices, sees no patient data)',
+          `Sign in at:       ${new URL('/operator/sign-in', publicUrl).toString()}`,
+          `Email:            ${DEMO_OPERATOR_EMAIL}`,
+          `Password:         ${operator.password}`,
+          `TOTP secret:      ${operator.secret}`,
+          '',
+        ]
+      : []),
   ].join('\n');
   const file = path.join(dataDir, DEMO_OWNER_FILE);
   await writeFile(file, text, { mode: 0o600, flag: 'wx' });

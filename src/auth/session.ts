@@ -23,9 +23,18 @@ export interface StaffSession {
   authAt: number;
 }
 
+/** A platform operator's session (a separate kind of account; never together with a staff session). */
+export interface OperatorSession {
+  operatorId: string;
+  createdAt: number;
+  lastSeenAt: number;
+  authAt: number;
+}
+
 declare module 'express-session' {
   interface SessionData {
     staff?: StaffSession;
+    operator?: OperatorSession;
     /** A TOTP secret being enrolled, as a base64 field envelope, until the user confirms a code. */
     enroll?: { secret: string; account: string; startedAt: number };
   }
@@ -35,6 +44,13 @@ declare module 'express-session' {
 export async function renewSession(req: Request, staff: StaffSession): Promise<void> {
   await new Promise<void>((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
   req.session.staff = staff;
+  await new Promise<void>((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
+}
+
+/** SECURITY: a new session id when an operator signs in; nothing of an earlier session carries over. */
+export async function renewOperatorSession(req: Request, operator: OperatorSession): Promise<void> {
+  await new Promise<void>((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
+  req.session.operator = operator;
   await new Promise<void>((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
 }
 

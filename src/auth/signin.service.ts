@@ -38,16 +38,16 @@ export interface SignInAttempt {
   mfaRequiredForAll: boolean;
 }
 
-function growingDelayMs(failures: number): number {
+export function growingDelayMs(failures: number): number {
   return Math.min(8_000, 1000 * 2 ** (failures - 1));
 }
 
-async function ipBlocked(knex: Knex, ip: string, now: Date): Promise<boolean> {
+export async function ipBlocked(knex: Knex, ip: string, now: Date): Promise<boolean> {
   const row = await knex('signin_ip_throttle').where({ ip }).first<{ blocked_until: Date | null } | undefined>('blocked_until');
   return Boolean(row?.blocked_until && row.blocked_until > now);
 }
 
-async function countIpFailure(knex: Knex, ip: string, now: Date): Promise<void> {
+export async function countIpFailure(knex: Knex, ip: string, now: Date): Promise<void> {
   await knex.transaction(async (trx) => {
     await trx('signin_ip_throttle').insert({ ip, failures: 0, window_started_at: now }).onConflict('ip').ignore();
     const row = await trx('signin_ip_throttle').where({ ip }).forUpdate().first<{ failures: number; window_started_at: Date; blocked_until: Date | null }>('failures', 'window_started_at', 'blocked_until');

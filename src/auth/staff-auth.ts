@@ -4,6 +4,7 @@ import type { StaffSession } from './session.js';
 import { loadGrants, mfaRequiredFor, type StaffActor } from '../policies/actor.js';
 import { findActivePracticeIdBySlug, findPracticeSettings } from '../queries/practices.queries.js';
 import { findUserById, mustReenroll } from '../queries/users.queries.js';
+import { activeOperator } from '../services/operators/operators.service.js';
 
 /**
  * Session limits, checked on the server from the session's own timestamps on every request:
@@ -110,4 +111,25 @@ export function requireRecentAuth(clock: Clock, options: { maxAgeMs?: number; ba
 /** Only a path inside this practice's area may be a return target (no open redirect). */
 export function safeReturnPath(slug: string, candidate: unknown): string {
   return typeof candidate === 'string' && candidate.startsWith(`/p/${slug}/`) && /^\/[A-Za-z0-9/_-]*$/.test(candidate) ? candidate : `/p/${slug}/home`;
+}
+
+/**
+ * SECURITY: the operator session for /operator/... routes: the same idle (30 min) and absolute
+ * (12 h) limits, and the operator must still be active. Sets res.locals.operator when valid.
+ */
+export function operatorSession(db: Db, clock: Clock): RequestHandler {
+  return async (req, res, next) => {
+    const s = req.session?.operator;
+    if (!s) return next();
+    const now = clock();
+    const op = await activeOperator(db, s.operatorId, s.createdAt);
+    const end: EndReason | undefined = !op ? 'revoked' : now - s.createdAt > DEFAULT_ABSOLUTE_MS ? 'absolute' : now - s.lastSeenAt > DEFAULT_IDLE_MS ? 'idle' : undefined;
+    if (end) {
+      await endSession(req, res);
+      return res.redirect(303, `/operator/sign-in?ended=${end}`);
+    }
+    s.lastSeenAt = now;
+    res.locals.operator = { kind: 'operator', id: op!.id, email: op!.email, displayName: op!.display_name };
+    next();
+  };
 }

@@ -28,6 +28,7 @@ import { insertVerification } from '../queries/audit.queries.js';
 import { allPracticeIds } from '../queries/practices.queries.js';
 import { expectedMigrations, migrateLatest, pendingMigrations } from '../db/migrations.js';
 import { permissionsTable, withPermissionsTable } from '../permissions.js';
+import { createOperator, rewrapOperatorSecrets } from '../services/operators/operators.service.js';
 
 /**
  * The operator's command line. Today: migrations against an external database (for deployments
@@ -51,6 +52,8 @@ Commands:
   audit check-file FILE           verify an exported checkpoint file with the public key it carries
   jobs list                       the scheduled jobs and their last runs
   jobs run NAME                   run one job now (under the same lock as the schedule)
+  operators create --email EMAIL --name NAME
+                                  a platform operator account; prints its one-time password and TOTP secret
   permissions table [--write FILE] print the role × permission table (or replace it in FILE)
   help                            show this text
 
@@ -165,7 +168,8 @@ async function keys(args: string[]): Promise<number> {
       }
       case 'rewrap': {
         const n = await rewrapAll(s, actor);
-        process.stdout.write(`re-wrapped ${n} data key(s) under KEK ${keyring.provider.activeKekId()}\n`);
+        const ops = await rewrapOperatorSecrets(db.knex, keyring.provider);
+        process.stdout.write(`re-wrapped ${n} data key(s) and ${ops} operator secret(s) under KEK ${keyring.provider.activeKekId()}\n`);
         return 0;
       }
       case 'shred': {
@@ -268,6 +272,22 @@ async function jobsCommand(args: string[]): Promise<number> {
   });
 }
 
+async function operatorsCommand(args: string[]): Promise<number> {
+  const email = option(args, 'email')?.trim().toLowerCase();
+  const name = option(args, 'name')?.trim();
+  if (args[0] !== 'create' || !email || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email) || !name || name.length > 120) {
+    process.stderr.write('Usage: enamel operators create --email EMAIL --name NAME\n');
+    return 2;
+  }
+  return withRuntime('operator', async ({ knex, keyring }) => {
+    const op = await createOperator(knex, keyring.provider, { email, displayName: name });
+    process.stdout.write(
+      [`Operator ${email} created. Hand these over in person; they are shown only now.`, `Password:     ${op.password}`, `TOTP secret:  ${op.secret}`, `TOTP URI:     ${op.uri}`, 'Sign in at /operator/sign-in.', ''].join('\n'),
+    );
+    return 0;
+  });
+}
+
 async function permissionsCommand(args: string[]): Promise<number> {
   if (args[0] !== 'table') {
     process.stderr.write(USAGE);
@@ -300,6 +320,8 @@ async function main(argv: string[]): Promise<number> {
       return jobsCommand(rest);
     case 'permissions':
       return permissionsCommand(rest);
+    case 'operators':
+      return operatorsCommand(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -59,3 +59,18 @@ export async function allPracticeIds(knex: Knex): Promise<string[]> {
   const r = await knex.raw<{ rows: { id: string }[] }>('SELECT enamel_practice_ids() AS id');
   return r.rows.map((x) => x.id);
 }
+
+/** A new practice with its settings and first location (inside withPractice for the new id). */
+export async function insertPractice(trx: Knex.Transaction, p: { id: string; slug: string; name: string; phone: string; locationName: string }): Promise<void> {
+  await trx('practices').insert({ id: p.id, slug: p.slug, name: p.name, status: 'active' });
+  await trx('practice_settings').insert({ practice_id: p.id, phone: p.phone });
+  await trx('locations').insert({ practice_id: p.id, name: p.locationName, phone: p.phone });
+}
+
+export function updatePracticeStatus(trx: Knex.Transaction, id: string, status: 'active' | 'suspended'): Promise<number> {
+  return trx('practices').where({ id }).update({ status, updated_at: trx.fn.now() });
+}
+
+export function updatePracticeSettingsRow(trx: Knex.Transaction, change: PracticeSettingsRow): Promise<number> {
+  return trx('practice_settings').update({ ...change, updated_at: trx.fn.now() });
+}

@@ -12,7 +12,7 @@ import { AccessDenied } from '../policies/index.js';
  */
 export const ACCESS = Symbol('enamel.access');
 
-export type Access = { kind: 'public'; reason: string } | { kind: 'signed_in' } | { kind: 'permission'; permission: Permission };
+export type Access = { kind: 'public'; reason: string } | { kind: 'signed_in' } | { kind: 'permission'; permission: Permission } | { kind: 'operator' };
 
 export type AccessMarker = RequestHandler & { [ACCESS]: Access };
 
@@ -54,6 +54,14 @@ export function requirePermission(name: Permission, options: { patientRoute?: bo
     },
     { kind: 'permission', permission: needed },
   );
+}
+
+/**
+ * SECURITY: the route is for a signed-in platform operator (practice management, no PHI). Staff
+ * sessions never satisfy it, and operator sessions never satisfy the staff markers.
+ */
+export function operatorRoute(): AccessMarker {
+  return mark((_req, res, next) => (res.locals.operator ? next() : res.redirect(303, '/operator/sign-in')), { kind: 'operator' });
 }
 
 export function accessOf(handler: unknown): Access | undefined {

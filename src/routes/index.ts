@@ -11,11 +11,12 @@ import * as signInModule from '../controllers/signin.controller.js';
 import type { Keyring } from '../crypto/keyring.js';
 import { csrfProtection, csrfToken } from '../middleware/csrf.js';
 import { auditController } from '../controllers/audit.controller.js';
+import { operatorsController } from '../controllers/operators.controller.js';
 import { patientsController } from '../controllers/patients.controller.js';
 import { invitationsController } from '../controllers/invitations.controller.js';
 import { rolesController } from '../controllers/roles.controller.js';
 import { usersController } from '../controllers/users.controller.js';
-import { publicRoute, requirePermission, signedInRoute } from './access.js';
+import { operatorRoute, publicRoute, requirePermission, signedInRoute } from './access.js';
 
 const { signInController } = signInModule;
 
@@ -39,6 +40,7 @@ export function buildRouter({ config, db, keyring, clock }: RouteDeps): Router {
   const roles = rolesController({ db, clock });
   const audit = auditController({ db, clock });
   const patients = patientsController({ db, keyring, clock });
+  const operators = operatorsController({ db, keyring, clock, publicUrl: config.publicUrl });
   // SECURITY: every state change below passes the CSRF check; every form page gets a token.
   const forms = [csrfToken] as const;
 
@@ -101,6 +103,22 @@ export function buildRouter({ config, db, keyring, clock }: RouteDeps): Router {
 
   r.get('/p/:slug/audit', requirePermission('audit.read'), ...forms, audit.index);
   r.post('/p/:slug/audit/export', requirePermission('audit.read'), csrfProtection, requireRecentAuth(clock, { back: (_req, slug) => `/p/${slug}/audit` }), ...forms, audit.export);
+
+  // Operator access granted by the practice (support cases).
+  r.get('/p/:slug/operator-access', requirePermission('compliance.manage'), ...forms, operators.grants);
+  r.post('/p/:slug/operator-access', requirePermission('compliance.manage'), csrfProtection, requireRecentAuth(clock, { back: (_req, slug) => `/p/${slug}/operator-access` }), ...forms, operators.grant);
+  r.post('/p/:slug/operator-access/:id/revoke', requirePermission('compliance.manage'), csrfProtection, operators.revoke);
+
+  // The operator console (platform operators: practice management, no PHI).
+  r.get('/operator/sign-in', publicRoute('operator sign-in form'), ...forms, operators.showSignIn);
+  r.post('/operator/sign-in', publicRoute('operator sign-in: password and TOTP'), csrfProtection, ...forms, operators.signIn);
+  r.post('/operator/sign-out', publicRoute('anyone may end their own session'), csrfProtection, operators.signOut);
+  r.get('/operator', operatorRoute(), ...forms, operators.index);
+  r.get('/operator/practices/new', operatorRoute(), ...forms, operators.new);
+  r.post('/operator/practices', operatorRoute(), csrfProtection, ...forms, operators.create);
+  r.get('/operator/practices/:id', operatorRoute(), ...forms, operators.show);
+  r.post('/operator/practices/:id/status', operatorRoute(), csrfProtection, ...forms, operators.status);
+  r.post('/operator/practices/:id/settings', operatorRoute(), csrfProtection, ...forms, operators.settings);
 
   r.get('/p/:slug/roles', requirePermission('roles.manage'), roles.index);
   r.get('/p/:slug/roles/new', requirePermission('roles.manage'), ...forms, roles.new);

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { StaffActor } from '../policies/actor.js';
+import type { OperatorActor } from '../services/operators/operators.service.js';
 
 declare global {
   namespace Express {
@@ -16,6 +17,8 @@ declare global {
       csrfToken?: string;
       /** The signed-in staff member of the practice in the URL, loaded fresh each request (auth/staff-auth.ts). */
       actor?: StaffActor;
+      /** The signed-in platform operator (/operator/... routes only). */
+      operator?: OperatorActor;
     }
   }
 }

@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import { PracticeCrypto } from '../../src/crypto/encrypted-columns.js';
 import { DEFAULT_ROLES } from '../../src/permissions.js';
 import { breakGlassSecrets } from '../../src/queries/patients.queries.js';
+import { createOperator } from '../../src/services/operators/operators.service.js';
 import { accessOf } from '../../src/routes/access.js';
 import { buildRouter } from '../../src/routes/index.js';
 import { buildTestApp } from '../support/app.js';
@@ -68,15 +69,18 @@ describe('authorization over HTTP', () => {
     const patientB = await buildPatient(t.current.db, fx.keyring, b, { familyName: 'Victimpatient' });
     const providerB = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, b, { roles: ['provider'], mfa: false });
     const grantB = randomUUID();
+    const operator = await createOperator(t.current.db.knex, fx.keyring.provider, { email: `op-${grantB.slice(0, 8)}@platform.example`, displayName: 'Op' });
+    const operatorGrantB = randomUUID();
     await inPractice(b, async (trx) => {
+      await trx('operator_grants').insert({ id: operatorGrantB, practice_id: b.id, operator_id: operator.id, case_reference: 'CASE-1', granted_by: providerB.id, granted_at: new Date(clock.now()), expires_at: new Date(clock.now() + 3_600_000) });
       const sealed = await breakGlassSecrets.seal(new PracticeCrypto(fx.keyring, trx, b.id), grantB, { justification: 'Victimpatient needed care' });
       await trx('break_glass_grants').insert({ id: grantB, practice_id: b.id, user_id: providerB.id, patient_id: patientB.id, reason_code: 'emergency', granted_at: new Date(clock.now()), expires_at: new Date(clock.now() + 3_600_000), ...sealed });
     });
     // The record each `:id` route names, by the path segment before it. A new kind of id route must be added here.
-    const RECORDS: Record<string, string> = { users: victim.id, roles: roleB.id, patients: patientB.id, 'break-glass': grantB };
+    const RECORDS: Record<string, string> = { users: victim.id, roles: roleB.id, patients: patientB.id, 'break-glass': grantB, 'operator-access': operatorGrantB };
     const session = await signIn(built.app, a.slug, ownerA, clock);
     const token = (await session.form(`/p/${a.slug}/users/new`)).token;
-    const idRoutes = routeTable(t.current, built.config).filter((r) => r.path.includes('/:id'));
+    const idRoutes = routeTable(t.current, built.config).filter((r) => r.path.startsWith('/p/:slug/') && r.path.includes('/:id'));
     expect(idRoutes.length).to.be.greaterThanOrEqual(8);
     const auditBefore = await t.current.owner('audit_events').where({ practice_id: b.id }).count<{ n: string }[]>({ n: '*' });
     for (const r of idRoutes) {
@@ -94,6 +98,7 @@ describe('authorization over HTTP', () => {
     expect((await inPractice(b, (trx) => trx('roles').where({ id: roleB.id }).first('name'))).name).to.equal('Billing B secret');
     expect(await inPractice(b, (trx) => trx('break_glass_grants').where({ id: grantB }).first('reviewed_at'))).to.deep.equal({ reviewed_at: null });
     expect(await inPractice(b, (trx) => trx('break_glass_grants').count<{ n: string }[]>({ n: '*' }))).to.deep.equal([{ n: '1' }]);
+    expect(await inPractice(b, (trx) => trx('operator_grants').where({ id: operatorGrantB }).first('revoked_at'))).to.deep.equal({ revoked_at: null });
     expect(await t.current.owner('audit_events').where({ practice_id: b.id }).count<{ n: string }[]>({ n: '*' })).to.deep.equal(auditBefore);
   });
 

@@ -45,7 +45,16 @@ describe('route inventory', () => {
     const router = buildRouter({ config: testConfig(), db: createDb(knex), keyring: undefined as never, clock: Date.now }) as Router & { stack: Layer[] };
     const withIds = walk(router.stack).filter((r) => r.route.includes('/:id'));
     expect(withIds.length).to.be.greaterThan(5);
-    for (const r of withIds) expect(accessOf(r.first)?.kind, r.route).to.equal('permission');
+    for (const r of withIds) expect(accessOf(r.first)?.kind, r.route).to.equal(r.route.includes(' /operator/') ? 'operator' : 'permission');
+  });
+
+  it('practice pages and the operator console never share a marker: no /operator route is open to staff, and no /p route to operators', () => {
+    const router = buildRouter({ config: testConfig(), db: createDb(knex), keyring: undefined as never, clock: Date.now }) as Router & { stack: Layer[] };
+    for (const r of walk(router.stack)) {
+      const kind = accessOf(r.first)?.kind;
+      if (r.route.includes(' /operator') && kind !== 'public') expect(kind, r.route).to.equal('operator');
+      if (r.route.includes(' /p/')) expect(kind, r.route).to.not.equal('operator');
+    }
   });
 
   it('every state-changing route checks the CSRF token before its handler', () => {

@@ -6,6 +6,7 @@ import { useTestDatabase } from '../support/db.js';
 /** bytea columns that are not encrypted field values, and why. */
 const NOT_FIELDS = new Set([
   'data_keys.wrapped', // the data key wrapped by the KEK (its own envelope)
+  'operators.totp_wrapped', // an operator's TOTP secret wrapped by the key provider (platform context)
   'audit_events.prev_hash', // hash chain (SHA-256), not data
   'audit_events.hash',
   'audit_checkpoints.head_hash', // signed chain head

@@ -82,9 +82,15 @@ describe('enamel CLI: keys', () => {
     expect(rotated.code, rotated.stderr).to.equal(0);
     expect(rotated.stdout).to.include('rotated fields to v2');
 
+    const created = await enamel(['operators', 'create', '--email', 'Ops@Platform.example', '--name', 'Ops Person'], env);
+    expect(created.code, created.stderr).to.equal(0);
+    expect(created.stdout).to.match(/TOTP secret:\s+[A-Z2-7]{16,}/);
+    expect((await enamel(['operators', 'create', '--email', 'not-an-email', '--name', 'X'], env)).code).to.equal(2);
+
     const rewrapped = await enamel(['keys', 'rewrap'], { ...env, ENAMEL_KEKS: `${kek2},${kek1}` });
     expect(rewrapped.code, rewrapped.stderr).to.equal(0);
-    expect(rewrapped.stdout).to.match(/re-wrapped [1-9]\d* data key\(s\) under KEK k2/);
+    expect(rewrapped.stdout).to.match(/re-wrapped [1-9]\d* data key\(s\) and 1 operator secret\(s\) under KEK k2/);
+    expect(await t.current.owner('operators').where({ email: 'ops@platform.example' }).first('totp_kek_id')).to.deep.equal({ totp_kek_id: 'k2' });
 
     const status = await enamel(['keys', 'status'], { ...env, ENAMEL_KEKS: kek2 });
     expect(status.code, status.stderr).to.equal(0);

@@ -192,17 +192,28 @@ export async function inviteUser(
     await insertUser(trx, { id: userId, practice_id: actor.practiceId, email: input.email, display_name: input.displayName, status: 'invited', is_owner: false, password_hash: null });
     await setUserRoles(trx, actor.practiceId, userId, input.roleIds);
     await setUserLocations(trx, actor.practiceId, userId, input.locationIds);
-    const invitation = await issueInvitation(trx, actor, userId, meta);
+    const invitation = await issueInvitation(trx, actor.practiceId, actor.id, userId, meta);
     await audit.record(trx, event(actor, meta, { action: 'user_invite', outcome: 'allowed', resource: { type: 'user', id: userId }, details: { count: input.roleIds.length } }));
     return { ok: true, value: { userId, ...invitation } };
   });
 }
 
-async function issueInvitation(trx: Knex.Transaction, actor: StaffActor, userId: string, meta: Meta): Promise<{ token: string; expiresAt: Date }> {
+/** A single-use link (256 random bits; only its SHA-256 is stored), replacing any earlier one. */
+async function issueInvitation(trx: Knex.Transaction, practiceId: string, createdBy: string, userId: string, meta: Meta): Promise<{ token: string; expiresAt: Date }> {
   const token = randomBytes(32).toString('base64url');
   const expiresAt = new Date(meta.now.getTime() + INVITATION_TTL_MS);
-  await insertInvitation(trx, { practice_id: actor.practiceId, user_id: userId, token_hash: tokenHash(token), created_by: actor.id, expires_at: expiresAt });
+  await insertInvitation(trx, { practice_id: practiceId, user_id: userId, token_hash: tokenHash(token), created_by: createdBy, expires_at: expiresAt });
   return { token, expiresAt };
+}
+
+/**
+ * The first owner of a new practice (operator-created): an invited owner account and its link.
+ * Runs in the practice-creation transaction.
+ */
+export async function issueOwnerInvitation(trx: Knex.Transaction, practiceId: string, createdBy: string, input: { email: string; displayName: string }, meta: Meta): Promise<{ userId: string; token: string; expiresAt: Date }> {
+  const userId = randomUUID();
+  await insertUser(trx, { id: userId, practice_id: practiceId, email: input.email, display_name: input.displayName, status: 'invited', is_owner: true, password_hash: null });
+  return { userId, ...(await issueInvitation(trx, practiceId, createdBy, userId, meta)) };
 }
 
 /** A new invitation link for someone who has not accepted yet (the old link stops working). */
@@ -211,7 +222,7 @@ export async function reinviteUser(db: Db, actor: StaffActor, id: string, meta: 
     const u = await target(trx, actor, id);
     ensure(authorize(actor, 'user.update', u.record), { resource: { type: 'user', id } });
     if (u.status !== 'invited') return { ok: false, error: 'This person has already accepted their invitation.' };
-    const invitation = await issueInvitation(trx, actor, id, meta);
+    const invitation = await issueInvitation(trx, actor.practiceId, actor.id, id, meta);
     await audit.record(trx, event(actor, meta, { action: 'user_invite', outcome: 'allowed', resource: { type: 'user', id } }));
     return { ok: true, value: invitation };
   });

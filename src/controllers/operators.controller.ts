@@ -1,0 +1,161 @@
+import type { Request, RequestHandler, Response } from 'express';
+import { renewOperatorSession } from '../auth/session.js';
+import { endSession, type Clock } from '../auth/staff-auth.js';
+import type { Keyring } from '../crypto/keyring.js';
+import type { Db } from '../db/tenant.js';
+import { AccessDenied } from '../policies/index.js';
+import {
+  createPractice,
+  directory,
+  grantOperatorAccess,
+  listGrants,
+  MAX_GRANT_HOURS,
+  operatorSignIn,
+  practiceOverview,
+  revokeOperatorAccess,
+  setPracticeStatus,
+  updatePracticeSettings,
+  type OperatorActor,
+} from '../services/operators/operators.service.js';
+import type { Meta } from '../services/users/users.service.js';
+import { newPracticeForm, operatorGrantForm, operatorSignInForm, practiceSettingsForm, practiceStatusForm } from '../validation/operator.schema.js';
+import { firstError, idParams } from '../validation/users.schema.js';
+import { actorOf } from './users.controller.js';
+
+export interface OperatorsControllerDeps {
+  db: Db;
+  keyring: Keyring;
+  clock: Clock;
+  publicUrl: URL;
+}
+
+function operatorOf(res: Response): OperatorActor {
+  const op = res.locals.operator;
+  if (!op) throw new Error('route has no operator access marker');
+  return op;
+}
+
+function practiceId(req: Request): string {
+  const p = idParams.safeParse(req.params);
+  if (!p.success) throw new AccessDenied({ resource: { type: 'practice' } });
+  return p.data.id;
+}
+
+const ENDED: Record<string, string> = {
+  idle: 'You were signed out after a period without activity.',
+  absolute: 'Your session reached its maximum length.',
+  revoked: 'Your session was ended.',
+  signed_out: 'You are signed out.',
+};
+
+/** The operator console: sign-in, practice directory, new practice, status and settings. No PHI. */
+export function operatorsController(d: OperatorsControllerDeps) {
+  const meta = (req: Request): Meta => ({ ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(d.clock()) });
+  const signInPage = (res: Response, status: number, view: { error?: string; notice?: string; email?: string }) =>
+    res.status(status).render('operator/sign-in', { title: 'Operator sign-in', csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, email: '', ...view });
+  const showPractice = async (req: Request, res: Response, status: number, extra: { error?: string; notice?: string }) => {
+    const op = operatorOf(res);
+    const overview = await practiceOverview(d.db, op, practiceId(req), meta(req));
+    res.status(status).render('operator/practice', { title: overview.practice.name, operator: op, overview, csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, ...extra });
+  };
+
+  return {
+    /** GET /operator/sign-in */
+    showSignIn: (async (req, res) => {
+      if (res.locals.operator) return res.redirect(303, '/operator');
+      signInPage(res, 200, { notice: typeof req.query.ended === 'string' ? ENDED[req.query.ended] : undefined });
+    }) satisfies RequestHandler,
+
+    /** POST /operator/sign-in — email, password and TOTP code together. */
+    signIn: (async (req, res) => {
+      const form = operatorSignInForm.safeParse(req.body ?? {});
+      const email = typeof (req.body as { email?: unknown } | undefined)?.email === 'string' ? String((req.body as { email: string }).email).slice(0, 254) : '';
+      if (!form.success) return signInPage(res, 400, { error: 'Enter your email address, password and the 6-digit code from your app.', email });
+      const now = d.clock();
+      const result = await operatorSignIn(d.db, d.keyring.provider, { ...form.data, ip: req.ip ?? '0.0.0.0', now: new Date(now) });
+      if (!result.ok) return signInPage(res, 401, { error: result.message, email });
+      await renewOperatorSession(req, { operatorId: result.operatorId, createdAt: now, lastSeenAt: now, authAt: now });
+      res.redirect(303, '/operator');
+    }) satisfies RequestHandler,
+
+    /** POST /operator/sign-out */
+    signOut: (async (req, res) => {
+      await endSession(req, res);
+      res.redirect(303, '/operator/sign-in?ended=signed_out');
+    }) satisfies RequestHandler,
+
+    /** GET /operator — the practice directory. */
+    index: (async (_req, res) => {
+      res.render('operator/index', { title: 'Practices', operator: operatorOf(res), practices: await directory(d.db), csrfToken: res.locals.csrfToken });
+    }) satisfies RequestHandler,
+
+    /** GET /operator/practices/new */
+    new: (async (_req, res) => {
+      res.render('operator/new-practice', { title: 'New practice', operator: operatorOf(res), form: { name: '', slug: '', locationName: '', phone: '', ownerName: '', ownerEmail: '' }, csrfToken: res.locals.csrfToken, error: undefined });
+    }) satisfies RequestHandler,
+
+    /** POST /operator/practices */
+    create: (async (req, res) => {
+      const op = operatorOf(res);
+      const b = (req.body ?? {}) as Record<string, unknown>;
+      const echo = Object.fromEntries(['name', 'slug', 'locationName', 'phone', 'ownerName', 'ownerEmail'].map((k) => [k, typeof b[k] === 'string' ? (b[k] as string).slice(0, 254) : '']));
+      const parsed = newPracticeForm.safeParse(b);
+      const again = (status: number, error: string) => res.status(status).render('operator/new-practice', { title: 'New practice', operator: op, form: echo, csrfToken: res.locals.csrfToken, error });
+      if (!parsed.success) return again(400, firstError(parsed.error));
+      const result = await createPractice(d.db, op, parsed.data, meta(req));
+      if (!result.ok) return again(409, result.error);
+      const link = new URL(`/p/${parsed.data.slug}/invitations/${result.value.invitationToken}`, d.publicUrl).toString();
+      res.status(201).render('operator/created', { title: 'Practice created', operator: op, slug: parsed.data.slug, ownerEmail: parsed.data.ownerEmail, link, expiresAt: result.value.expiresAt, practiceId: result.value.practiceId });
+    }) satisfies RequestHandler,
+
+    /** GET /operator/practices/:id */
+    show: (async (req, res) => showPractice(req, res, 200, { notice: req.query.saved === '1' ? 'Saved.' : undefined })) satisfies RequestHandler,
+
+    /** POST /operator/practices/:id/status */
+    status: (async (req, res) => {
+      const id = practiceId(req);
+      const parsed = practiceStatusForm.safeParse(req.body ?? {});
+      if (!parsed.success) return showPractice(req, res, 400, { error: firstError(parsed.error) });
+      await setPracticeStatus(d.db, operatorOf(res), id, parsed.data.status, meta(req));
+      res.redirect(303, `/operator/practices/${id}?saved=1`);
+    }) satisfies RequestHandler,
+
+    /** POST /operator/practices/:id/settings */
+    settings: (async (req, res) => {
+      const id = practiceId(req);
+      const parsed = practiceSettingsForm.safeParse(req.body ?? {});
+      if (!parsed.success) return showPractice(req, res, 400, { error: firstError(parsed.error) });
+      await updatePracticeSettings(d.db, operatorOf(res), id, parsed.data, meta(req));
+      res.redirect(303, `/operator/practices/${id}?saved=1`);
+    }) satisfies RequestHandler,
+
+    // ——— the practice side ———
+
+    /** GET /p/:slug/operator-access */
+    grants: (async (req, res) => {
+      const actor = actorOf(res);
+      const notice = req.query.done === 'granted' ? 'Access granted. It ends by itself; you can revoke it sooner.' : req.query.done === 'revoked' ? 'Access revoked.' : undefined;
+      res.render('operator/grants', { title: 'Operator access', slug: actor.slug, actor, grants: await listGrants(d.db, actor, new Date(d.clock())), maxHours: MAX_GRANT_HOURS, form: { operatorEmail: '', caseReference: '', hours: '4' }, csrfToken: res.locals.csrfToken, error: undefined, notice });
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/operator-access — behind step-up. */
+    grant: (async (req, res) => {
+      const actor = actorOf(res);
+      const b = (req.body ?? {}) as Record<string, unknown>;
+      const echo = { operatorEmail: typeof b.operatorEmail === 'string' ? b.operatorEmail.slice(0, 254) : '', caseReference: typeof b.caseReference === 'string' ? b.caseReference.slice(0, 40) : '', hours: typeof b.hours === 'string' ? b.hours.slice(0, 4) : '' };
+      const parsed = operatorGrantForm.safeParse(b);
+      const result = parsed.success ? await grantOperatorAccess(d.db, actor, parsed.data, meta(req)) : { ok: false as const, error: firstError(parsed.error) };
+      if (result.ok) return res.redirect(303, `/p/${actor.slug}/operator-access?done=granted`);
+      res.status(400).render('operator/grants', { title: 'Operator access', slug: actor.slug, actor, grants: await listGrants(d.db, actor, new Date(d.clock())), maxHours: MAX_GRANT_HOURS, form: echo, csrfToken: res.locals.csrfToken, error: result.error, notice: undefined });
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/operator-access/:id/revoke */
+    revoke: (async (req, res) => {
+      const actor = actorOf(res);
+      const p = idParams.safeParse(req.params);
+      if (!p.success) throw new AccessDenied({ resource: { type: 'operator_grant' } });
+      await revokeOperatorAccess(d.db, actor, p.data.id, meta(req));
+      res.redirect(303, `/p/${actor.slug}/operator-access?done=revoked`);
+    }) satisfies RequestHandler,
+  };
+}

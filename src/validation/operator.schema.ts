@@ -1,0 +1,40 @@
+import { z } from 'zod';
+import { MAX_GRANT_HOURS } from '../services/operators/operators.service.js';
+
+export const operatorSignInForm = z.object({
+  email: z.string().trim().min(3).max(254),
+  password: z.string().min(1).max(1024),
+  code: z.string().trim().regex(/^\d{6}$/),
+});
+
+const email = z.string().trim().toLowerCase().max(254).pipe(z.email('Enter a valid email address for the owner.'));
+
+export const newPracticeForm = z.object({
+  name: z.string().trim().min(1, 'Enter the practice’s name.').max(200, 'The name is too long (200 characters at most).'),
+  slug: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .regex(/^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/, 'The web address part is 1–40 lowercase letters, digits and dashes, not starting or ending with a dash.'),
+  locationName: z.string().trim().min(1, 'Name the first location (e.g. Main Office).').max(120),
+  phone: z.string().trim().min(7, 'Enter the practice’s phone number.').max(40),
+  ownerName: z.string().trim().min(1, 'Enter the owner’s name.').max(120),
+  ownerEmail: email,
+});
+
+const intIn = (min: number, max: number, message: string) => z.coerce.number(message).int(message).min(min, message).max(max, message);
+
+export const practiceSettingsForm = z.object({
+  sessionIdleMinutes: intIn(5, 30, 'Idle time-out is 5 to 30 minutes.'),
+  sessionAbsoluteHours: intIn(1, 12, 'The longest session is 1 to 12 hours.'),
+  portalLinkDays: intIn(1, 30, 'Patient links last 1 to 30 days.'),
+  mfaRequiredForAll: z.preprocess((v) => v === 'on' || v === 'yes', z.boolean()),
+});
+
+export const practiceStatusForm = z.object({ status: z.enum(['active', 'suspended'], 'Choose active or suspended.') });
+
+export const operatorGrantForm = z.object({
+  operatorEmail: z.string().trim().toLowerCase().max(254).pipe(z.email('Enter the operator’s email address.')),
+  caseReference: z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$/, 'Enter the support case number (letters, digits, dots and dashes; no names).'),
+  hours: intIn(1, MAX_GRANT_HOURS, `Access lasts 1 to ${MAX_GRANT_HOURS} hours.`),
+});

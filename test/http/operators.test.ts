@@ -1,0 +1,166 @@
+import { expect } from 'chai';
+import type { Knex } from 'knex';
+import { generate } from 'otplib';
+import { createOperator } from '../../src/services/operators/operators.service.js';
+import { buildTestApp } from '../support/app.js';
+import { browser } from '../support/browser.js';
+import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
+import { useTestDatabase } from '../support/db.js';
+import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
+import { buildStaff, signIn, testClock, type BuiltStaff } from '../support/staff.js';
+
+describe('operators: a separate kind of account, practice management without PHI, support grants', () => {
+  const t = useTestDatabase();
+  const clock = testClock();
+  let fx: CryptoFixture;
+  let p: BuiltPractice;
+  let owner: BuiltStaff;
+  let built: ReturnType<typeof buildTestApp>;
+  let op: { id: string; email: string; password: string; secret: string };
+  const inPractice = <T>(practiceId: string, fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> => t.current.db.withPractice(practiceId, { kind: 'system', id: 'test' }, fn);
+
+  async function operatorSession() {
+    clock.advance(30_000);
+    const b = browser(built.app);
+    const page = await b.form('/operator/sign-in');
+    const res = await b.agent.post('/operator/sign-in').type('form').send({ _csrf: page.token, email: op.email, password: op.password, code: await generate({ secret: op.secret, epoch: Math.floor(clock.now() / 1000) }) });
+    expect(res.headers.location).to.equal('/operator');
+    return b;
+  }
+
+  before(async () => {
+    fx = await buildCryptoFixture(t.current);
+    p = await buildPractice(t.current.owner, { slug: 'ops-http', name: 'Molar Bear Dental' });
+    owner = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { owner: true });
+    built = buildTestApp(t.current, {}, { keyring: fx.keyring, clock: clock.now });
+    const created = await createOperator(t.current.db.knex, fx.keyring.provider, { email: 'ops@platform.example', displayName: 'Olga Operator' });
+    op = { ...created, email: 'ops@platform.example' };
+  });
+  after(() => fx?.cleanup());
+
+  it('signs in with password and TOTP together; wrong or replayed codes get the neutral answer; the secret is stored wrapped', async () => {
+    const row = await t.current.owner('operators').where({ id: op.id }).first('totp_wrapped', 'password_hash');
+    expect(row.totp_wrapped.toString('latin1')).to.not.include(op.secret);
+    const b = browser(built.app);
+    const page = await b.form('/operator/sign-in');
+    const wrong = await b.agent.post('/operator/sign-in').type('form').send({ _csrf: page.token, email: op.email, password: op.password, code: '000000' });
+    expect(wrong.status).to.equal(401);
+    const unknown = await b.agent.post('/operator/sign-in').type('form').send({ _csrf: page.token, email: 'nobody@platform.example', password: op.password, code: '000000' });
+    expect(unknown.status).to.equal(401);
+    expect(unknown.text.replace(/value="[^"]*"/g, '')).to.equal(wrong.text.replace(/value="[^"]*"/g, ''));
+    clock.advance(10_000); // past the growing delay of the failure
+    const s = await operatorSession();
+    expect((await s.agent.get('/operator')).text).to.include('Molar Bear Dental');
+  });
+
+  it('operator and staff sessions never cross: each is sent to its own sign-in', async () => {
+    const s = await operatorSession();
+    const staffPage = await s.agent.get(`/p/${p.slug}/users`);
+    expect(staffPage.status).to.equal(303);
+    expect(staffPage.headers.location).to.equal(`/p/${p.slug}/sign-in`);
+    const staff = await signIn(built.app, p.slug, owner, clock);
+    const console = await staff.agent.get('/operator');
+    expect(console.status).to.equal(303);
+    expect(console.headers.location).to.equal('/operator/sign-in');
+  });
+
+  it('creates a practice whose owner is invited by a single-use link and must set up MFA; bad input is a form error', async () => {
+    const s = await operatorSession();
+    const form = await s.form('/operator/practices/new');
+    const post = (body: object) => s.agent.post('/operator/practices').type('form').send({ _csrf: form.token, name: 'Canine Clinic', slug: 'canine-clinic', locationName: 'Main', phone: '(555) 010-1212', ownerName: 'Cora Owner', ownerEmail: 'cora@canine.example', ...body });
+    const badSlug = await post({ slug: '-Bad Slug-' });
+    expect(badSlug.status).to.equal(400);
+    expect(badSlug.text).to.include('lowercase letters, digits and dashes');
+    expect((await post({ ownerEmail: 'nope' })).text).to.include('Enter a valid email address for the owner.');
+    expect((await post({ slug: p.slug })).status).to.equal(409);
+    const created = await post({});
+    expect(created.status).to.equal(201);
+    const link = /(http[^<\s]+\/invitations\/[A-Za-z0-9_-]{43})/.exec(created.text)![1]!;
+
+    const guest = browser(built.app);
+    const path = new URL(link).pathname;
+    const accept = await guest.form(path);
+    await guest.agent.post(path).type('form').send({ _csrf: accept.token, password: 'tartar scaler floss rinse', confirm: 'tartar scaler floss rinse' });
+    const signInPage = await guest.form('/p/canine-clinic/sign-in');
+    const signed = await guest.agent.post('/p/canine-clinic/sign-in').type('form').send({ _csrf: signInPage.token, email: 'cora@canine.example', password: 'tartar scaler floss rinse' });
+    expect(signed.headers.location).to.equal('/p/canine-clinic/mfa/enroll');
+
+    const practice = await t.current.owner('practices').where({ slug: 'canine-clinic' }).first('id');
+    const events = await t.current.owner('audit_events').where({ practice_id: practice.id, actor_type: 'operator' }).select('action', 'actor_id');
+    expect(events).to.deep.include({ action: 'create', actor_id: op.id });
+    const roles = await inPractice(practice.id, (trx) => trx('roles').count<{ n: string }[]>({ n: '*' }));
+    expect(Number(roles[0]!.n)).to.equal(7);
+  });
+
+  it('suspends and re-activates a practice: suspended, every page of it is gone', async () => {
+    const other = await buildPractice(t.current.owner, { slug: 'to-suspend' });
+    const s = await operatorSession();
+    const page = await s.form(`/operator/practices/${other.id}`);
+    expect((await s.agent.post(`/operator/practices/${other.id}/status`).type('form').send({ _csrf: page.token, status: 'suspended' })).status).to.equal(303);
+    expect((await browser(built.app).agent.get('/p/to-suspend/sign-in')).status).to.equal(404);
+    expect((await s.agent.post(`/operator/practices/${other.id}/status`).type('form').send({ _csrf: page.token, status: 'deleted' })).status).to.equal(400);
+    await s.agent.post(`/operator/practices/${other.id}/status`).type('form').send({ _csrf: page.token, status: 'active' });
+    expect((await browser(built.app).agent.get('/p/to-suspend/sign-in')).status).to.equal(200);
+  });
+
+  it('changes settings within the allowed ranges only', async () => {
+    const s = await operatorSession();
+    const page = await s.form(`/operator/practices/${p.id}`);
+    const bad = await s.agent.post(`/operator/practices/${p.id}/settings`).type('form').send({ _csrf: page.token, sessionIdleMinutes: '90', sessionAbsoluteHours: '12', portalLinkDays: '7' });
+    expect(bad.status).to.equal(400);
+    expect(bad.text).to.include('Idle time-out is 5 to 30 minutes.');
+    const ok = await s.agent.post(`/operator/practices/${p.id}/settings`).type('form').send({ _csrf: page.token, sessionIdleMinutes: '15', sessionAbsoluteHours: '8', portalLinkDays: '7', mfaRequiredForAll: 'yes' });
+    expect(ok.status).to.equal(303);
+    const settings = await inPractice(p.id, (trx) => trx('practice_settings').first('session_idle_minutes', 'mfa_required_for_all'));
+    expect(settings).to.deep.equal({ session_idle_minutes: 15, mfa_required_for_all: true });
+    await inPractice(p.id, (trx) => trx('practice_settings').update({ session_idle_minutes: 30, mfa_required_for_all: false }));
+  });
+
+  it('sees no PHI; with a grant from the owner sees accounts until it is revoked or expires; every step audited', async () => {
+    const patient = await buildPatient(t.current.db, fx.keyring, p, { familyName: 'Neverseen' });
+    const s = await operatorSession();
+    const before = await s.agent.get(`/operator/practices/${p.id}`);
+    expect(before.text).to.include('No access granted').and.not.include(owner.email);
+
+    const o = await signIn(built.app, p.slug, owner, clock);
+    const page = await o.form(`/p/${p.slug}/operator-access`);
+    const unknown = await o.agent.post(`/p/${p.slug}/operator-access`).type('form').send({ _csrf: page.token, operatorEmail: 'who@platform.example', caseReference: 'CASE-77', hours: '4' });
+    expect(unknown.status).to.equal(400);
+    expect(unknown.text).to.include('no active operator');
+    const nameInCase = await o.agent.post(`/p/${p.slug}/operator-access`).type('form').send({ _csrf: page.token, operatorEmail: op.email, caseReference: 'Jane Doe', hours: '4' });
+    expect(nameInCase.status).to.equal(400);
+    const tooLong = await o.agent.post(`/p/${p.slug}/operator-access`).type('form').send({ _csrf: page.token, operatorEmail: op.email, caseReference: 'CASE-77', hours: '500' });
+    expect(tooLong.status).to.equal(400);
+    const granted = await o.agent.post(`/p/${p.slug}/operator-access`).type('form').send({ _csrf: page.token, operatorEmail: op.email, caseReference: 'CASE-77', hours: '2' });
+    expect(granted.status).to.equal(303);
+
+    const during = await s.agent.get(`/operator/practices/${p.id}`);
+    expect(during.text).to.include('CASE-77').and.include(owner.email).and.not.include('Neverseen');
+    for (const url of ['/operator', `/operator/practices/${p.id}`]) expect((await s.agent.get(url)).text).to.not.include('Neverseen');
+    expect((await s.agent.get(`/p/${p.slug}/patients/${patient.id}`)).status).to.equal(303);
+
+    const grantId = (await inPractice(p.id, (trx) => trx('operator_grants').where({ case_reference: 'CASE-77' }).first('id'))).id;
+    const list = await o.form(`/p/${p.slug}/operator-access`);
+    expect((await o.agent.post(`/p/${p.slug}/operator-access/${grantId}/revoke`).type('form').send({ _csrf: list.token })).status).to.equal(303);
+    expect((await s.agent.get(`/operator/practices/${p.id}`)).text).to.include('No access granted');
+
+    // A second grant simply runs out.
+    const again = await o.form(`/p/${p.slug}/operator-access`);
+    await o.agent.post(`/p/${p.slug}/operator-access`).type('form').send({ _csrf: again.token, operatorEmail: op.email, caseReference: 'CASE-78', hours: '1' });
+    expect((await s.agent.get(`/operator/practices/${p.id}`)).text).to.include('CASE-78');
+    clock.advance(61 * 60_000);
+    const s2 = await operatorSession();
+    expect((await s2.agent.get(`/operator/practices/${p.id}`)).text).to.include('No access granted');
+
+    const audited = await t.current.owner('audit_events').where({ practice_id: p.id }).whereIn('action', ['operator_grant', 'operator_revoke', 'list']).select('action', 'actor_type', 'reason');
+    expect(audited.filter((e: { action: string }) => e.action === 'operator_grant')).to.have.length(2);
+    expect(audited.filter((e: { action: string }) => e.action === 'operator_revoke')).to.have.length(1);
+    expect(audited).to.deep.include({ action: 'list', actor_type: 'operator', reason: 'support_case' });
+  });
+
+  it('front desk cannot grant operator access', async () => {
+    const desk = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['front_desk'], mfa: false });
+    const d = await signIn(built.app, p.slug, desk, clock);
+    expect((await d.agent.get(`/p/${p.slug}/operator-access`)).status).to.equal(404);
+  });
+});
