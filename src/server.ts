@@ -8,6 +8,7 @@ import { createLogger, type Logger } from './config/logger.js';
 import { startSealer } from './audit/sealer.js';
 import { JOBS } from './jobs/index.js';
 import { startScheduler } from './jobs/scheduler.js';
+import { createTransport } from './messaging/transports.js';
 import { createSessionStore } from './auth/session.js';
 import { createCrypto } from './crypto/index.js';
 import { resumeAllRotations } from './crypto/key-management.js';
@@ -63,7 +64,7 @@ export async function start(config: Config, logger: Logger): Promise<{ server: h
   );
   // SECURITY: audit events are sealed into their hash chains within about a second.
   const stopSealer = startSealer(database.db, logger);
-  const stopScheduler = startScheduler(JOBS, { db: database.db, provider: crypto.keyring.provider, logger });
+  const stopScheduler = startScheduler(JOBS, { db: database.db, provider: crypto.keyring.provider, keyring: crypto.keyring, transport: createTransport(config, logger), logger });
   const sessionStore = createSessionStore(database.runtimeUrl);
   const app = createApp({ config, logger, db: database.db, keyring: crypto.keyring, sessionStore });
   const closeStore = (): Promise<void> => (sessionStore as unknown as { close(): Promise<void> }).close();

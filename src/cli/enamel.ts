@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { readFile, writeFile } from 'node:fs/promises';
+import { createTransport } from '../messaging/transports.js';
 import { createCheckpoint, exportCheckpoint, parseCheckpointFile, sealAll, verifyCheckpointSignature, verifyPractice } from '../audit/index.js';
 import { loadConfig } from '../config/env.js';
 import { createLogger } from '../config/logger.js';
@@ -258,7 +259,7 @@ async function jobsCommand(args: string[]): Promise<number> {
     return 2;
   }
   return withRuntime('job', async ({ knex, db, keyring, logger }) => {
-    const ctx = { db, provider: keyring.provider, logger };
+    const ctx = { db, provider: keyring.provider, keyring, transport: createTransport(loadConfig(), logger), logger };
     if (sub === 'list') {
       for (const j of JOBS) {
         const last = await knex('job_runs').where({ job: j.name }).orderBy('started_at', 'desc').first<{ started_at: Date; outcome: string } | undefined>('started_at', 'outcome');

@@ -80,6 +80,9 @@ export const envSchema = z.object({
   KEYS_DIR: optionalString,
   SECURITY_CONTACT: securityContact.optional(),
   SECURITY_TXT_EXPIRES: z.iso.datetime({ offset: true }).or(z.iso.date()).optional(),
+  MAIL_TRANSPORT: z.enum(['log', 'smtp']).default('log'),
+  SMTP_URL: z.url({ protocol: /^smtps?$/ }).optional(),
+  MAIL_FROM: optionalString,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(120_000).default(10_000),
 });
@@ -112,6 +115,8 @@ export interface Config {
   securityTxtExpires: Date;
   logLevel: Env['LOG_LEVEL'];
   shutdownTimeoutMs: number;
+  /** Outgoing email: 'log' writes each message to DATA_DIR/mail (development); 'smtp' sends it. */
+  mail: { transport: 'log'; dir: string; from: string } | { transport: 'smtp'; url: string; from: string };
 }
 
 export class ConfigError extends Error {
@@ -135,6 +140,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, now: Date = 
   }
   if (e.KEK_FILE && e.ENAMEL_KEKS) {
     throw new ConfigError('Invalid configuration:\n  KEK_FILE and ENAMEL_KEKS: set one of them, not both');
+  }
+  if (e.MAIL_TRANSPORT === 'smtp' && !e.SMTP_URL) {
+    throw new ConfigError('Invalid configuration:\n  SMTP_URL: set it (smtps://user:password@host:465) when MAIL_TRANSPORT=smtp');
   }
   const tls = e.TLS_CERT_FILE && e.TLS_KEY_FILE ? { certFile: e.TLS_CERT_FILE, keyFile: e.TLS_KEY_FILE } : undefined;
   const defaultPublicUrl = `${tls ? 'https' : 'http'}://localhost:${e.PORT}`;
@@ -168,6 +176,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, now: Date = 
       : new Date(now.getTime() + DEFAULT_SECURITY_TXT_DAYS * 86_400_000),
     logLevel: e.LOG_LEVEL,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    mail:
+      e.MAIL_TRANSPORT === 'smtp'
+        ? { transport: 'smtp', url: e.SMTP_URL!, from: e.MAIL_FROM ?? `Enamel <no-reply@${new URL(e.PUBLIC_URL ?? defaultPublicUrl).hostname}>` }
+        : { transport: 'log', dir: path.resolve(e.DATA_DIR, 'mail'), from: e.MAIL_FROM ?? 'Enamel <no-reply@localhost>' },
   };
   if (config.isProduction) {
     const problems = productionProblems(config, e);

@@ -25,6 +25,7 @@ const ENDED: Record<string, string> = {
   absolute: 'Your session reached its maximum length. Sign in again to continue.',
   revoked: 'Your session was ended (your account or its security settings changed). Sign in again.',
   signed_out: 'You are signed out.',
+  reset: 'Your new password is set and every session of your account was ended. Sign in with it (and your authenticator code).',
   welcome: 'Your password is set. Sign in with it now; you may be asked to set up two-step sign-in next.',
 };
 

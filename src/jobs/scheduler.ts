@@ -1,12 +1,18 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from '../config/logger.js';
 import type { KeyProvider } from '../crypto/key-provider.js';
+import type { Keyring } from '../crypto/keyring.js';
+import type { Transport } from '../messaging/transports.js';
 import type { Db } from '../db/tenant.js';
 
 /** What every job gets. */
 export interface JobContext {
   db: Db;
   provider: KeyProvider;
+  /** Data keys (jobs that read or write encrypted fields, e.g. the outbox). */
+  keyring: Keyring;
+  /** Where the outbox sends email. */
+  transport: Transport;
   logger: Logger;
 }
 

@@ -6,3 +6,4 @@
  */
 import './users.queries.js';
 import './patients.queries.js';
+import './outbox.queries.js';

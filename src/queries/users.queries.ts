@@ -113,3 +113,21 @@ export function markInvitationUsed(trx: Knex.Transaction, id: string, now: Date)
 export function deleteRecoveryCodes(trx: Knex.Transaction, userId: string): Promise<number> {
   return trx('user_recovery_codes').where({ user_id: userId }).delete();
 }
+
+export async function resetTokenIssuedSince(trx: Knex.Transaction, userId: string, since: Date): Promise<boolean> {
+  return Boolean(await trx('password_reset_tokens').where({ user_id: userId }).where('created_at', '>', since).first('id'));
+}
+
+export async function insertResetToken(trx: Knex.Transaction, row: { practice_id: string; user_id: string; token_hash: string; expires_at: Date; created_at: Date }): Promise<void> {
+  await trx('password_reset_tokens').insert(row);
+}
+
+export function findResetToken(trx: Knex.Transaction, tokenHash: string, options: { forUpdate?: boolean } = {}): Promise<{ id: string; user_id: string; expires_at: Date; used_at: Date | null } | undefined> {
+  const q = trx('password_reset_tokens').where({ token_hash: tokenHash });
+  if (options.forUpdate) q.forUpdate();
+  return q.first('id', 'user_id', 'expires_at', 'used_at');
+}
+
+export function markResetTokenUsed(trx: Knex.Transaction, id: string, now: Date): Promise<number> {
+  return trx('password_reset_tokens').where({ id }).update({ used_at: now });
+}

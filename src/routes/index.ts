@@ -12,6 +12,7 @@ import type { Keyring } from '../crypto/keyring.js';
 import { csrfProtection, csrfToken } from '../middleware/csrf.js';
 import { auditController } from '../controllers/audit.controller.js';
 import { operatorsController } from '../controllers/operators.controller.js';
+import { passwordResetController } from '../controllers/password-reset.controller.js';
 import { patientsController } from '../controllers/patients.controller.js';
 import { invitationsController } from '../controllers/invitations.controller.js';
 import { rolesController } from '../controllers/roles.controller.js';
@@ -36,6 +37,7 @@ export function buildRouter({ config, db, keyring, clock }: RouteDeps): Router {
   const signIn = signInController({ db, keyring, clock });
   const account = accountController({ db, keyring, clock });
   const invitations = invitationsController({ db, clock });
+  const passwordReset = passwordResetController({ db, keyring, clock, publicUrl: config.publicUrl });
   const users = usersController({ db, clock, publicUrl: config.publicUrl });
   const roles = rolesController({ db, clock });
   const audit = auditController({ db, clock });
@@ -67,6 +69,10 @@ export function buildRouter({ config, db, keyring, clock }: RouteDeps): Router {
   r.post('/p/:slug/step-up', signedInRoute(), csrfProtection, ...forms, account.confirmStepUp);
   r.post('/p/:slug/account/recovery-codes', signedInRoute(), csrfProtection, requireRecentAuth(clock), account.newRecoveryCodes);
 
+  r.get('/p/:slug/password-reset', publicRoute('password reset request: same answer for every address'), ...forms, passwordReset.show);
+  r.post('/p/:slug/password-reset', publicRoute('password reset request: same answer for every address'), csrfProtection, ...forms, passwordReset.create);
+  r.get('/p/:slug/password-reset/:token', publicRoute('password reset link: the single-use token is the credential'), ...forms, passwordReset.showChoose);
+  r.post('/p/:slug/password-reset/:token', publicRoute('password reset link: the single-use token is the credential'), csrfProtection, ...forms, passwordReset.choose);
   r.get('/p/:slug/invitations/:token', publicRoute('invitation link: the single-use token is the credential'), ...forms, invitations.show);
   r.post('/p/:slug/invitations/:token', publicRoute('invitation link: the single-use token is the credential'), csrfProtection, ...forms, invitations.accept);
 

@@ -4,6 +4,7 @@ import { openAlerts } from '../../src/alerts/alerts.js';
 import { audit } from '../../src/audit/record.js';
 import { createCheckpoint } from '../../src/audit/checkpoints.js';
 import { createLogger } from '../../src/config/logger.js';
+import { MemoryTransport } from '../support/mail.js';
 import { auditVerifyFullJob, auditVerifyJob } from '../../src/jobs/audit-verify.job.js';
 import { auditCheckpointJob } from '../../src/jobs/audit-checkpoint.job.js';
 import { runJob, type Job, type JobContext } from '../../src/jobs/scheduler.js';
@@ -20,7 +21,7 @@ describe('scheduler and audit jobs', () => {
 
   before(async () => {
     fx = await buildCryptoFixture(t.current);
-    ctx = { db: t.current.db, provider: fx.keyring.provider, logger: createLogger('silent') };
+    ctx = { db: t.current.db, provider: fx.keyring.provider, keyring: fx.keyring, transport: new MemoryTransport(), logger: createLogger('silent') };
   });
   after(() => fx?.cleanup());
 

@@ -1,0 +1,72 @@
+import { randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
+import type { Logger } from '../config/logger.js';
+import { PracticeCrypto } from '../crypto/encrypted-columns.js';
+import type { Keyring } from '../crypto/keyring.js';
+import type { Db } from '../db/tenant.js';
+import { dueMessages, insertOutboxMessage, markOutbox, outboxSecrets } from '../queries/outbox.queries.js';
+import { allPracticeIds } from '../queries/practices.queries.js';
+import { renderTemplate, TEMPLATES, type TemplateName } from './templates.js';
+import type { Transport } from './transports.js';
+
+/**
+ * The outbox: `enqueue` writes a message in the caller's transaction (so it exists exactly when
+ * the change that caused it commits); `deliverDue` — the outbox job — sends what is due, with
+ * retries and exponential backoff (1, 2, 4 … minutes, at most 6 hours apart) and gives up after
+ * MAX_ATTEMPTS. Parameters are checked against the template's schema at enqueue time too.
+ */
+export const MAX_ATTEMPTS = 8;
+const BATCH = 50;
+
+export async function enqueue(trx: Knex.Transaction, keyring: Keyring, m: { practiceId: string; template: TemplateName; to: string; params: unknown }): Promise<string> {
+  renderTemplate(m.template, m.params); // refuses parameters the template does not allow
+  const id = randomUUID();
+  const sealed = await outboxSecrets.seal(new PracticeCrypto(keyring, trx, m.practiceId), id, { to_address: m.to, params: m.params });
+  await insertOutboxMessage(trx, { id, practice_id: m.practiceId, channel: TEMPLATES[m.template].channel, template: m.template, ...sealed });
+  return id;
+}
+
+export function backoffMs(attempts: number): number {
+  return Math.min(6 * 3_600_000, 60_000 * 2 ** Math.max(0, attempts - 1));
+}
+
+/** An error code safe to store (no message text: it can echo an address). */
+function errorCode(err: unknown): string {
+  const code = (err as { code?: unknown; responseCode?: unknown } | null)?.code ?? (err as { responseCode?: unknown } | null)?.responseCode;
+  const s = typeof code === 'string' || typeof code === 'number' ? String(code) : err instanceof Error ? err.name : 'error';
+  return s.replace(/[^A-Za-z0-9_]/g, '_').slice(0, 60) || 'error';
+}
+
+export interface OutboxDeps {
+  db: Db;
+  keyring: Keyring;
+  transport: Transport;
+  logger: Logger;
+}
+
+/** Sends every due message of every practice. Returns counts (never addresses or bodies). */
+export async function deliverDue(d: OutboxDeps, now: Date = new Date()): Promise<{ sent: number; retried: number; failed: number }> {
+  const counts = { sent: 0, retried: 0, failed: 0 };
+  for (const practiceId of await allPracticeIds(d.db.knex)) {
+    await d.db.withPractice(practiceId, { kind: 'system', id: 'outbox' }, async (trx) => {
+      const pc = new PracticeCrypto(d.keyring, trx, practiceId);
+      for (const row of await dueMessages(trx, now, BATCH)) {
+        const attempts = row.attempts + 1;
+        try {
+          const { to_address, params } = await outboxSecrets.open(pc, row);
+          const body = renderTemplate(row.template as TemplateName, params);
+          await d.transport.sendEmail({ id: row.id, to: to_address!, ...body });
+          await markOutbox(trx, row.id, { status: 'sent', attempts, sent_at: now, last_error: null });
+          counts.sent++;
+        } catch (err) {
+          const giveUp = attempts >= MAX_ATTEMPTS;
+          await markOutbox(trx, row.id, { status: giveUp ? 'failed' : 'pending', attempts, next_attempt_at: new Date(now.getTime() + backoffMs(attempts)), last_error: errorCode(err) });
+          d.logger.warn({ messageId: row.id, attempts, error: errorCode(err) }, giveUp ? 'message failed for good' : 'message will be retried');
+          if (giveUp) counts.failed++;
+          else counts.retried++;
+        }
+      }
+    });
+  }
+  return counts;
+}
