@@ -5,6 +5,7 @@ import { AccessDenied, type StaffActor } from '../policies/index.js';
 import {
   accessChoices,
   deactivateUser,
+  endAllSessions,
   endUserSessions,
   inviteUser,
   reactivateUser,
@@ -61,7 +62,8 @@ export function usersController(d: UsersControllerDeps) {
     index: (async (req, res) => {
       const actor = actorOf(res);
       const users = await usersOverview(d.db, actor, meta(req));
-      res.render('users/index', { title: 'Users', slug: actor.slug, actor, users, now: d.clock() });
+      const ended = typeof req.query.ended === 'string' && /^\d{1,6}$/.test(req.query.ended) ? `${req.query.ended} session(s) ended. Everyone else signs in again.` : undefined;
+      res.render('users/index', { title: 'Users', slug: actor.slug, actor, users, now: d.clock(), notice: ended, csrfToken: res.locals.csrfToken });
     }) satisfies RequestHandler,
 
     /** GET /p/:slug/users/new */
@@ -136,6 +138,13 @@ export function usersController(d: UsersControllerDeps) {
       const id = idOf(req, 'user');
       await resetUserMfa(d.db, actor, id, meta(req));
       res.redirect(303, `/p/${actor.slug}/users/${id}?done=mfa`);
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/users/sessions/end — everyone's sessions but the administrator's own. */
+    endAllSessions: (async (req, res) => {
+      const actor = actorOf(res);
+      const ended = await endAllSessions(d.db, actor, req.sessionID, meta(req));
+      res.redirect(303, `/p/${actor.slug}/users?ended=${ended}`);
     }) satisfies RequestHandler,
 
     /** POST /p/:slug/users/:id/invitation — a fresh link for someone who has not accepted yet. */

@@ -131,3 +131,13 @@ export function findResetToken(trx: Knex.Transaction, tokenHash: string, options
 export function markResetTokenUsed(trx: Knex.Transaction, id: string, now: Date): Promise<number> {
   return trx('password_reset_tokens').where({ id }).update({ used_at: now });
 }
+
+/** Every session of the practice but one (the administrator's own). */
+export function deleteSessionsOfPractice(trx: Knex.Transaction, practiceId: string, keepSid: string): Promise<number> {
+  return trx('http_sessions').whereRaw("sess->'staff'->>'practiceId' = ?", [practiceId]).whereNot({ sid: keepSid }).delete();
+}
+
+/** Sessions created before `now` of every user but `exceptUserId` are void from now on. */
+export async function revokeAllSessionsExcept(trx: Knex.Transaction, exceptUserId: string, now: Date): Promise<void> {
+  await trx('users').whereNot({ id: exceptUserId }).update({ sessions_valid_after: now, updated_at: trx.fn.now() });
+}

@@ -80,7 +80,8 @@ export function buildRouter({ config, db, keyring, clock }: RouteDeps): Router {
   const userPage = (req: Request, slug: string) => (typeof req.params.id === 'string' && isUuid(req.params.id) ? `/p/${slug}/users/${req.params.id}` : `/p/${slug}/users`);
   const stepUp = requireRecentAuth(clock, { back: userPage });
   const roleStepUp = requireRecentAuth(clock, { back: (_req, slug) => `/p/${slug}/roles` });
-  r.get('/p/:slug/users', requirePermission('users.manage'), users.index);
+  r.get('/p/:slug/users', requirePermission('users.manage'), ...forms, users.index);
+  r.post('/p/:slug/users/sessions/end', requirePermission('users.manage'), csrfProtection, stepUp, users.endAllSessions);
   r.get('/p/:slug/users/new', requirePermission('users.manage'), ...forms, users.new);
   r.post('/p/:slug/users', requirePermission('users.manage'), csrfProtection, stepUp, users.create);
   r.get('/p/:slug/users/:id', requirePermission('users.manage'), ...forms, users.show);

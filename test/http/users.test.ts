@@ -161,6 +161,20 @@ describe('users: invitations, access changes, deactivation, sessions, MFA reset'
     expect((await audits('session_revoke', desk.id))[0]!.details).to.deep.equal({ count: 2 });
   });
 
+  it('an administrator ends every session but their own (step-up), audited', async () => {
+    const desk = await staff({ roles: ['front_desk'], mfa: false });
+    const other = await signIn(app(), p.slug, desk, clock);
+    const b = await signIn(app(), p.slug, owner, clock);
+    const page = await b.form(`/p/${p.slug}/users`);
+    const res = await b.agent.post(`/p/${p.slug}/users/sessions/end`).type('form').send({ _csrf: page.token });
+    expect(res.status).to.equal(303);
+    expect(res.headers.location).to.match(/\/users\?ended=[1-9]\d*$/);
+    expect((await other.agent.get(`/p/${p.slug}/home`)).status).to.equal(303);
+    expect((await b.agent.get(`/p/${p.slug}/users`)).status, 'the administrator stays signed in').to.equal(200);
+    const rows = await t.current.owner('audit_events').where({ practice_id: p.id, action: 'session_revoke', resource_type: 'session' }).select('actor_id');
+    expect(rows).to.deep.equal([{ actor_id: owner.id }]);
+  });
+
   it('MFA reset needs the administrator\u2019s own step-up, then forces the user to enrol again', async () => {
     const hygienistUser = await staff({ roles: ['hygienist'] });
     const b = await signIn(app(), p.slug, owner, clock);

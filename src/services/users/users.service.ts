@@ -11,7 +11,9 @@ import { findCurrentPractice, listLocations } from '../../queries/practices.quer
 import { findRole, listRoles, locationIdsOfUsers, roleIdsOfUsers, setUserLocations, setUserRoles, type RoleRow } from '../../queries/roles.queries.js';
 import {
   deleteRecoveryCodes,
+  deleteSessionsOfPractice,
   deleteSessionsOfUser,
+  revokeAllSessionsExcept,
   emailTaken,
   findInvitationByHashForUpdate,
   findUserById,
@@ -277,6 +279,17 @@ export async function endUserSessions(db: Db, actor: StaffActor, id: string, met
     await updateUser(trx, id, { sessions_valid_after: meta.now });
     const ended = await deleteSessionsOfUser(trx, actor.practiceId, id);
     await audit.record(trx, event(actor, meta, { action: 'session_revoke', outcome: 'allowed', resource: { type: 'user', id }, details: { count: ended } }));
+    return ended;
+  });
+}
+
+/** Ends every session in the practice except the administrator's own (e.g. after a suspected breach). */
+export async function endAllSessions(db: Db, actor: StaffActor, currentSid: string, meta: Meta): Promise<number> {
+  ensure(authorize(actor, 'user.index'), { permission: 'users.manage' });
+  return work(db, actor, async (trx) => {
+    await revokeAllSessionsExcept(trx, actor.id, meta.now);
+    const ended = await deleteSessionsOfPractice(trx, actor.practiceId, currentSid);
+    await audit.record(trx, event(actor, meta, { action: 'session_revoke', outcome: 'allowed', resource: { type: 'session' }, details: { count: ended, step_up: true } }));
     return ended;
   });
 }
