@@ -12,6 +12,8 @@ import { sessionCookieName, sessionMiddleware } from './auth/session.js';
 import { operatorSession, staffSession, type Clock } from './auth/staff-auth.js';
 import type { Keyring } from './crypto/keyring.js';
 import type { Store } from 'express-session';
+import type { FileStore } from './storage/file-store.js';
+import { fileUrlKey } from './uploads/signed-urls.js';
 
 export interface AppDeps {
   config: Config;
@@ -19,12 +21,14 @@ export interface AppDeps {
   db: Db;
   keyring: Keyring;
   sessionStore: Store;
+  /** Encrypted file blobs (documents and images). */
+  files: FileStore;
   /** Milliseconds since the epoch; tests pass a controllable clock. */
   clock?: Clock;
 }
 
 /** Builds the Express app. The middleware order below is the security model's order; keep it on one screen. */
-export function createApp({ config, logger, db, keyring, sessionStore, clock = Date.now }: AppDeps): Express {
+export function createApp({ config, logger, db, keyring, sessionStore, files, clock = Date.now }: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
@@ -43,7 +47,7 @@ export function createApp({ config, logger, db, keyring, sessionStore, clock = D
   app.use(sessionMiddleware(config, sessionStore)); //                                  7. server-side session
   app.use('/p/:slug', staffSession(db, clock)); //                                     8. session limits, revocation
   app.use('/operator', operatorSession(db, clock)); //                                    (operators: the same limits)
-  app.use(buildRouter({ config, db, keyring, clock })); //                              9. the route table (CSRF per route)
+  app.use(buildRouter({ config, db, keyring, clock, files, fileUrlKey: fileUrlKey(config.sessionSecret) })); //                              9. the route table (CSRF per route)
   app.use(notFound); //                                                                10. 404 page
   app.use(accessDenied(db)); //                                                        11. refusals: audited, shown as 404
   app.use(errorHandler); //                                                            12. generic error page

@@ -66,7 +66,7 @@ export async function start(config: Config, logger: Logger): Promise<{ server: h
   const stopSealer = startSealer(database.db, logger);
   const stopScheduler = startScheduler(JOBS, { db: database.db, provider: crypto.keyring.provider, keyring: crypto.keyring, transport: createTransport(config, logger), logger });
   const sessionStore = createSessionStore(database.runtimeUrl);
-  const app = createApp({ config, logger, db: database.db, keyring: crypto.keyring, sessionStore });
+  const app = createApp({ config, logger, db: database.db, keyring: crypto.keyring, sessionStore, files: crypto.files });
   const closeStore = (): Promise<void> => (sessionStore as unknown as { close(): Promise<void> }).close();
   const server = createServer(app, config);
   server.headersTimeout = 20_000;

@@ -30,4 +30,7 @@ export const patientPolicy = {
   /** Break-glass is for a patient outside one's normal access only. */
   breakGlass: (actor: StaffActor, p: PatientRecord) => can(actor, 'breakglass.use') && can(actor, 'patients.read') && p.practiceId === actor.practiceId && !coversLocation(actor, p.locationId),
   reviewBreakGlass: (actor: StaffActor) => can(actor, 'compliance.manage'),
+  /** Documents and images of a patient one can open. */
+  uploadDocument: (actor: StaffActor, p: PatientRecord, now: Date) => can(actor, 'documents.upload') && reachable(actor, p, now),
+  viewDocuments: (actor: StaffActor, p: PatientRecord, now: Date) => can(actor, 'documents.download') && reachable(actor, p, now),
 };

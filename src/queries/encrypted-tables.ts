@@ -7,3 +7,4 @@
 import './users.queries.js';
 import './patients.queries.js';
 import './outbox.queries.js';
+import './documents.queries.js';

@@ -10,9 +10,12 @@ import { accountController } from '../controllers/account.controller.js';
 import * as signInModule from '../controllers/signin.controller.js';
 import type { Keyring } from '../crypto/keyring.js';
 import { csrfProtection, csrfToken } from '../middleware/csrf.js';
+import type { FileStore } from '../storage/file-store.js';
+import { parseUpload } from '../uploads/multipart.js';
 import { auditController } from '../controllers/audit.controller.js';
 import { operatorsController } from '../controllers/operators.controller.js';
 import { passwordResetController } from '../controllers/password-reset.controller.js';
+import { documentsController } from '../controllers/documents.controller.js';
 import { patientsController } from '../controllers/patients.controller.js';
 import { invitationsController } from '../controllers/invitations.controller.js';
 import { rolesController } from '../controllers/roles.controller.js';
@@ -26,13 +29,17 @@ export interface RouteDeps {
   db: Db;
   keyring: Keyring;
   clock: Clock;
+  /** Encrypted file blobs (documents and images). */
+  files: FileStore;
+  /** Signs short-lived file URLs (uploads/signed-urls.ts). */
+  fileUrlKey: Buffer;
 }
 
 /**
  * The whole route table. Every route's first handler declares its access (routes/access.ts);
  * test/http/route-inventory.test.ts fails on any route that does not.
  */
-export function buildRouter({ config, db, keyring, clock }: RouteDeps): Router {
+export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: RouteDeps): Router {
   const r = Router();
   const signIn = signInController({ db, keyring, clock });
   const account = accountController({ db, keyring, clock });
@@ -42,6 +49,7 @@ export function buildRouter({ config, db, keyring, clock }: RouteDeps): Router {
   const roles = rolesController({ db, clock });
   const audit = auditController({ db, clock });
   const patients = patientsController({ db, keyring, clock });
+  const documents = documentsController({ db, keyring, files, clock, fileUrlKey });
   const operators = operatorsController({ db, keyring, clock, publicUrl: config.publicUrl });
   // SECURITY: every state change below passes the CSRF check; every form page gets a token.
   const forms = [csrfToken] as const;
@@ -105,6 +113,11 @@ export function buildRouter({ config, db, keyring, clock }: RouteDeps): Router {
   const patientStepUp = requireRecentAuth(clock, { back: (req, slug) => (typeof req.params.id === 'string' && isUuid(req.params.id) ? `/p/${slug}/patients/${req.params.id}/break-glass` : `/p/${slug}/patients`) });
   r.get('/p/:slug/patients/:id/break-glass', requirePermission('breakglass.use', onPatient), ...forms, patients.showBreakGlass);
   r.post('/p/:slug/patients/:id/break-glass', requirePermission('breakglass.use', onPatient), csrfProtection, patientStepUp, ...forms, patients.createBreakGlass);
+  // Documents and images. SECURITY: multipart is parsed under hard limits, then CSRF-checked.
+  r.get('/p/:slug/patients/:id/documents', requirePermission('patients.read', onPatient), ...forms, documents.index);
+  r.post('/p/:slug/patients/:id/documents', requirePermission('documents.upload', onPatient), parseUpload, csrfProtection, ...forms, documents.create);
+  r.get('/p/:slug/files/:token', requirePermission('documents.download'), documents.file);
+  r.post('/p/:slug/documents/:id/delete', requirePermission('documents.upload'), csrfProtection, requireRecentAuth(clock, { back: (_req, slug) => `/p/${slug}/patients` }), documents.destroy);
   r.get('/p/:slug/break-glass', requirePermission('compliance.manage'), ...forms, patients.review);
   r.post('/p/:slug/break-glass/:id/review', requirePermission('compliance.manage'), csrfProtection, patients.markReviewed);
 

@@ -19,6 +19,8 @@ declare global {
       actor?: StaffActor;
       /** The signed-in platform operator (/operator/... routes only). */
       operator?: OperatorActor;
+      /** A multipart limit the upload broke (413 too large, 400 malformed), set by uploads/multipart.ts. */
+      uploadError?: 400 | 413;
     }
   }
 }

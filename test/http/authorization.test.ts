@@ -19,7 +19,7 @@ interface Layer {
 
 /** Every route of the real route table: method, path, and its access declaration. */
 function routeTable(t: { db: Parameters<typeof buildRouter>[0]['db'] }, config: Parameters<typeof buildRouter>[0]['config']) {
-  const router = buildRouter({ config, db: t.db, keyring: undefined as never, clock: Date.now });
+  const router = buildRouter({ config, db: t.db, keyring: undefined as never, files: undefined as never, fileUrlKey: Buffer.alloc(32), clock: Date.now });
   return (router.stack as unknown as Layer[])
     .filter((l) => l.route)
     .flatMap((l) => Object.keys(l.route!.methods).map((m) => ({ method: m.toUpperCase(), path: l.route!.path, access: accessOf(l.route!.stack[0]?.handle) })));
@@ -43,7 +43,7 @@ describe('authorization over HTTP', () => {
   after(() => fx?.cleanup());
 
   it('every default role × every permission-guarded page: allowed exactly as the catalogue says, else not found', async () => {
-    const pages = routeTable(t.current, built.config).filter((r) => r.method === 'GET' && r.access?.kind === 'permission' && !r.path.includes('/:id'));
+    const pages = routeTable(t.current, built.config).filter((r) => r.method === 'GET' && r.access?.kind === 'permission' && (r.path.match(/:/g) ?? []).length === 1);
     expect(pages.length).to.be.greaterThanOrEqual(4);
     const got: string[] = [];
     const want: string[] = [];
@@ -77,7 +77,9 @@ describe('authorization over HTTP', () => {
       await trx('break_glass_grants').insert({ id: grantB, practice_id: b.id, user_id: providerB.id, patient_id: patientB.id, reason_code: 'emergency', granted_at: new Date(clock.now()), expires_at: new Date(clock.now() + 3_600_000), ...sealed });
     });
     // The record each `:id` route names, by the path segment before it. A new kind of id route must be added here.
-    const RECORDS: Record<string, string> = { users: victim.id, roles: roleB.id, patients: patientB.id, 'break-glass': grantB, 'operator-access': operatorGrantB };
+    const documentB = randomUUID();
+    await inPractice(b, (trx) => trx('patient_documents').insert({ id: documentB, practice_id: b.id, patient_id: patientB.id, kind: 'other', content_type: 'application/pdf', file_id: randomUUID(), byte_size: 10, uploaded_by: providerB.id }));
+    const RECORDS: Record<string, string> = { users: victim.id, roles: roleB.id, patients: patientB.id, 'break-glass': grantB, 'operator-access': operatorGrantB, documents: documentB };
     const session = await signIn(built.app, a.slug, ownerA, clock);
     const token = (await session.form(`/p/${a.slug}/users/new`)).token;
     const idRoutes = routeTable(t.current, built.config).filter((r) => r.path.startsWith('/p/:slug/') && r.path.includes('/:id'));
@@ -87,7 +89,12 @@ describe('authorization over HTTP', () => {
       const kind = /\/([a-z-]+)\/:id/.exec(r.path)![1]!;
       expect(RECORDS, `add ${r.path} to the cross-tenant sweep`).to.have.property(kind);
       const url = r.path.replace(':slug', a.slug).replace(':id', RECORDS[kind]!);
-      const res = r.method === 'GET' ? await session.agent.get(url) : await session.agent.post(url).type('form').send({ _csrf: token, name: 'Hacked', permissions: [], roleIds: [] });
+      const res =
+        r.method === 'GET'
+          ? await session.agent.get(url)
+          : r.path.endsWith('/documents')
+            ? await session.agent.post(url).field('_csrf', token).field('kind', 'other').attach('file', Buffer.from('%PDF-1.7\n%%EOF\n'), 'x.pdf')
+            : await session.agent.post(url).type('form').send({ _csrf: token, name: 'Hacked', permissions: [], roleIds: [] });
       expect(res.status, `${r.method} ${r.path}`).to.equal(404);
       expect(res.text).to.not.include(victimEmail).and.not.include('Victor').and.not.include('Billing B secret').and.not.include('Victimpatient');
       const denial = await t.current.owner('audit_events').where({ practice_id: a.id, action: 'permission_denied', actor_id: ownerA.id, resource_id: RECORDS[kind] }).count<{ n: string }[]>({ n: '*' });
@@ -99,6 +106,7 @@ describe('authorization over HTTP', () => {
     expect(await inPractice(b, (trx) => trx('break_glass_grants').where({ id: grantB }).first('reviewed_at'))).to.deep.equal({ reviewed_at: null });
     expect(await inPractice(b, (trx) => trx('break_glass_grants').count<{ n: string }[]>({ n: '*' }))).to.deep.equal([{ n: '1' }]);
     expect(await inPractice(b, (trx) => trx('operator_grants').where({ id: operatorGrantB }).first('revoked_at'))).to.deep.equal({ revoked_at: null });
+    expect(await inPractice(b, (trx) => trx('patient_documents').where({ patient_id: patientB.id }).select('id', 'deleted_at'))).to.deep.equal([{ id: documentB, deleted_at: null }]);
     expect(await t.current.owner('audit_events').where({ practice_id: b.id }).count<{ n: string }[]>({ n: '*' })).to.deep.equal(auditBefore);
   });
 

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { LocalKeyProvider } from '../../src/crypto/key-provider.js';
 import { Keyring } from '../../src/crypto/keyring.js';
+import { LocalFileStore, type FileStore } from '../../src/storage/file-store.js';
 import type { TestDatabase } from './db.js';
 
 /** Collects the JSON lines a logger writes, so tests can assert what is (not) logged. */
@@ -30,11 +31,12 @@ export function testConfig(env: NodeJS.ProcessEnv = {}): Config {
 export function buildTestApp(
   t: Pick<TestDatabase, 'db' | 'sessionStore'>,
   env: NodeJS.ProcessEnv = {},
-  options: { keyring?: Keyring; clock?: () => number } = {},
+  options: { keyring?: Keyring; clock?: () => number; files?: FileStore } = {},
 ): { app: Express; logs: Record<string, unknown>[]; config: Config } {
   const config = testConfig(env);
   const { lines, stream } = captureLogs();
   const keyring = options.keyring ?? new Keyring(new LocalKeyProvider({ k1: randomBytes(32).toString('base64') }, 'k1', { practiceKeysDir: path.join(os.tmpdir(), `enamel-test-keys-${process.pid}`) }));
-  const app = createApp({ config, logger: createLogger('debug', stream), db: t.db, keyring, sessionStore: t.sessionStore(), ...(options.clock ? { clock: options.clock } : {}) });
+  const files = options.files ?? new LocalFileStore(path.join(os.tmpdir(), `enamel-test-files-${process.pid}`));
+  const app = createApp({ config, logger: createLogger('debug', stream), db: t.db, keyring, sessionStore: t.sessionStore(), files, ...(options.clock ? { clock: options.clock } : {}) });
   return { app, logs: lines, config };
 }

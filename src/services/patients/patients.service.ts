@@ -66,8 +66,8 @@ async function locationNames(trx: Knex.Transaction): Promise<Map<string, string>
   return new Map((await listLocations(trx)).map((l) => [l.id, l.name]));
 }
 
-/** SECURITY: the patient as the policy sees it, with the actor's running break-glass grant. */
-async function loadRecord(trx: Knex.Transaction, actor: StaffActor, id: string, now: Date): Promise<{ row: PatientRow; record: PatientRecord }> {
+/** SECURITY: the patient as the policy sees it, with the actor's running break-glass grant (AccessDenied if not in the practice). */
+export async function loadPatientRecord(trx: Knex.Transaction, actor: StaffActor, id: string, now: Date): Promise<{ row: PatientRow; record: PatientRecord }> {
   const row = await findPatient(trx, id);
   if (!row) throw new AccessDenied({ resource: { type: 'patient', id } });
   const grant = await activeBreakGlass(trx, actor.id, id, now);
@@ -180,7 +180,7 @@ export async function createPatient(d: PatientDeps, actor: StaffActor, form: Pat
 /** The chart summary. SECURITY: the view event is written before the data leaves the transaction. */
 export async function showPatient(d: PatientDeps, actor: StaffActor, id: string, meta: Meta): Promise<PatientChartView> {
   return work(d, actor, async (trx, pc) => {
-    const { row, record } = await loadRecord(trx, actor, id, meta.now);
+    const { row, record } = await loadPatientRecord(trx, actor, id, meta.now);
     ensure(authorize(actor, 'patient.show', record, meta.now), { resource: { type: 'patient', id }, patientId: id });
     const breakGlass = !coversLocation(actor, record.locationId);
     await audit.record(trx, event(actor, meta, { action: 'view', resource: { type: 'patient', id }, patientId: id, outcome: 'allowed', ...(breakGlass ? { reason: 'emergency' as const } : {}) }));
@@ -191,7 +191,7 @@ export async function showPatient(d: PatientDeps, actor: StaffActor, id: string,
 /** The edit form's values; audited as a view. */
 export async function patientForEdit(d: PatientDeps, actor: StaffActor, id: string, meta: Meta): Promise<PatientFormValues> {
   return work(d, actor, async (trx, pc) => {
-    const { row, record } = await loadRecord(trx, actor, id, meta.now);
+    const { row, record } = await loadPatientRecord(trx, actor, id, meta.now);
     ensure(authorize(actor, 'patient.update', record, meta.now), { resource: { type: 'patient', id }, patientId: id });
     await audit.record(trx, event(actor, meta, { action: 'view', resource: { type: 'patient', id }, patientId: id, outcome: 'allowed' }));
     return presentForm(row, await patientSecrets.open(pc, row), true);
@@ -200,7 +200,7 @@ export async function patientForEdit(d: PatientDeps, actor: StaffActor, id: stri
 
 export async function changePatient(d: PatientDeps, actor: StaffActor, id: string, form: PatientForm, meta: Meta): Promise<FormResult<null>> {
   return work(d, actor, async (trx, pc) => {
-    const { row, record } = await loadRecord(trx, actor, id, meta.now);
+    const { row, record } = await loadPatientRecord(trx, actor, id, meta.now);
     ensure(authorize(actor, 'patient.update', record, meta.now), { resource: { type: 'patient', id }, patientId: id });
     if (row.status === 'merged') return { ok: false, error: 'This record was merged into another one and can no longer be changed.' };
     if (form.locationId !== row.location_id) {
@@ -221,7 +221,7 @@ export interface AccessHistory {
 /** "Who accessed this record": every audit event naming the patient, newest first (last 500). */
 export async function patientAccessHistory(d: PatientDeps, actor: StaffActor, id: string, meta: Meta): Promise<AccessHistory> {
   return work(d, actor, async (trx, pc) => {
-    const { row, record } = await loadRecord(trx, actor, id, meta.now);
+    const { row, record } = await loadPatientRecord(trx, actor, id, meta.now);
     ensure(authorize(actor, 'patient.accessHistory', record), { resource: { type: 'patient', id }, patientId: id });
     await audit.record(trx, event(actor, meta, { action: 'view', resource: { type: 'audit_log' }, patientId: id, outcome: 'allowed' }));
     const names = new Map((await listUsers(trx)).map((u) => [u.id, u.display_name]));
@@ -236,7 +236,7 @@ export async function patientAccessHistory(d: PatientDeps, actor: StaffActor, id
 /** Whether the actor may ask for break-glass on this patient (they lack normal access). */
 export async function breakGlassAllowed(d: PatientDeps, actor: StaffActor, id: string, meta: Meta): Promise<boolean> {
   return work(d, actor, async (trx) => {
-    const { record } = await loadRecord(trx, actor, id, meta.now);
+    const { record } = await loadPatientRecord(trx, actor, id, meta.now);
     return authorize(actor, 'patient.breakGlass', record);
   });
 }
@@ -248,7 +248,7 @@ export async function breakGlassAllowed(d: PatientDeps, actor: StaffActor, id: s
  */
 export async function breakGlass(d: PatientDeps, actor: StaffActor, id: string, input: { reasonCode: 'emergency' | 'continuity_of_care' | 'patient_request' | 'other'; justification: string }, meta: Meta): Promise<{ grantId: string; expiresAt: Date }> {
   return work(d, actor, async (trx, pc) => {
-    const { record } = await loadRecord(trx, actor, id, meta.now);
+    const { record } = await loadPatientRecord(trx, actor, id, meta.now);
     ensure(authorize(actor, 'patient.breakGlass', record), { resource: { type: 'patient', id }, patientId: id });
     const grantId = randomUUID();
     const expiresAt = new Date(meta.now.getTime() + BREAK_GLASS_MINUTES * 60_000);

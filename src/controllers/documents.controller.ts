@@ -1,0 +1,98 @@
+import type { Request, RequestHandler, Response } from 'express';
+import { z } from 'zod';
+import { STEP_UP_MAX_AGE_MS, type Clock } from '../auth/staff-auth.js';
+import type { Keyring } from '../crypto/keyring.js';
+import type { Db } from '../db/tenant.js';
+import { AccessDenied } from '../policies/index.js';
+import { DOCUMENT_KINDS, deleteDocument, documentsPage, readDocument, uploadDocument } from '../services/patients/documents.service.js';
+import type { Meta } from '../services/users/users.service.js';
+import type { FileStore } from '../storage/file-store.js';
+import { processUpload, UploadRefused } from '../uploads/pipeline.js';
+import { signFileUrl, verifyFileUrl, type Variant } from '../uploads/signed-urls.js';
+import { firstError, idParams } from '../validation/users.schema.js';
+import { actorOf } from './users.controller.js';
+
+export interface DocumentsControllerDeps {
+  db: Db;
+  keyring: Keyring;
+  files: FileStore;
+  clock: Clock;
+  fileUrlKey: Buffer;
+}
+
+const uploadForm = z.object({
+  kind: z.enum(DOCUMENT_KINDS, 'Choose what kind of document this is.'),
+  title: z.string().trim().max(200, 'Keep the title under 200 characters.').optional().transform((v) => (v ? v : null)),
+});
+
+const idOf = (req: Request, type: 'patient' | 'document'): string => {
+  const p = idParams.safeParse(req.params);
+  if (!p.success) throw new AccessDenied({ resource: { type } });
+  return p.data.id;
+};
+
+/** Documents and images: the patient's list with upload form, uploads, signed-URL views, deletion. */
+export function documentsController(d: DocumentsControllerDeps) {
+  const meta = (req: Request): Meta => ({ ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(d.clock()) });
+
+  const render = async (req: Request, res: Response, patientId: string, status: number, extra: { error?: string; notice?: string } = {}) => {
+    const actor = actorOf(res);
+    const page = await documentsPage(d, actor, patientId, meta(req));
+    const sign = (docId: string, variant: Variant) => `/p/${actor.slug}/files/${signFileUrl(d.fileUrlKey, { docId, patientId, variant, sid: req.sessionID, now: d.clock() })}`;
+    const documents = page.documents.map((doc) => ({ ...doc, thumbUrl: doc.isImage ? sign(doc.id, 'thumb') : undefined, viewUrl: sign(doc.id, 'view'), originalUrl: sign(doc.id, 'original') }));
+    res.status(status).render('patients/documents', { title: `Documents: ${page.patient.name}`, slug: actor.slug, actor, page, documents, kinds: DOCUMENT_KINDS, csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, ...extra });
+  };
+
+  return {
+    /** GET /p/:slug/patients/:id/documents */
+    index: (async (req, res) => {
+      const done = req.query.done === 'uploaded' ? 'Uploaded.' : req.query.done === 'deleted' ? 'Deleted.' : undefined;
+      await render(req, res, idOf(req, 'patient'), 200, { notice: done });
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/patients/:id/documents — multipart (parsed under limits, then CSRF-checked). */
+    create: (async (req, res) => {
+      const actor = actorOf(res);
+      const patientId = idOf(req, 'patient');
+      if (res.locals.uploadError) return render(req, res, patientId, res.locals.uploadError, { error: res.locals.uploadError === 413 ? 'The file is larger than 15 MB.' : 'The upload could not be read. Choose one file and try again.' });
+      const form = uploadForm.safeParse(req.body ?? {});
+      if (!form.success) return render(req, res, patientId, 400, { error: firstError(form.error) });
+      if (!req.file) return render(req, res, patientId, 400, { error: 'Choose a file to upload.' });
+      try {
+        const accepted = await processUpload(req.file.buffer, req.file.originalname);
+        await uploadDocument(d, actor, patientId, form.data, accepted, meta(req));
+      } catch (err) {
+        if (err instanceof UploadRefused) return render(req, res, patientId, err.status, { error: err.message });
+        throw err;
+      }
+      res.redirect(303, `/p/${actor.slug}/patients/${patientId}/documents?done=uploaded`);
+    }) satisfies RequestHandler,
+
+    /** GET /p/:slug/files/:token — short-lived, bound to this session; original needs a recent step-up. */
+    file: (async (req, res) => {
+      const actor = actorOf(res);
+      const token = typeof req.params.token === 'string' ? req.params.token : '';
+      const signed = verifyFileUrl(d.fileUrlKey, token, req.sessionID, d.clock());
+      if (!signed) throw new AccessDenied({ resource: { type: 'document' } });
+      if (signed.variant === 'original' && d.clock() - actor.authAt > STEP_UP_MAX_AGE_MS) {
+        return res.redirect(303, `/p/${actor.slug}/step-up?next=${encodeURIComponent(`/p/${actor.slug}/patients/${signed.patientId}/documents`)}`);
+      }
+      const content = await readDocument(d, actor, signed.docId, signed.variant, meta(req));
+      if (content.patientId !== signed.patientId) throw new AccessDenied({ resource: { type: 'document', id: signed.docId } });
+      // SECURITY: no caching, no sniffing, a sandbox around anything rendered, and a name we chose.
+      res.setHeader('Cache-Control', 'no-store');
+      res.setHeader('X-Content-Type-Options', 'nosniff');
+      res.setHeader('Content-Security-Policy', "default-src 'none'; img-src 'self'; sandbox");
+      res.setHeader('Content-Type', content.contentType);
+      res.setHeader('Content-Disposition', `${signed.variant === 'original' ? 'attachment' : 'inline'}; filename="${content.filename}"`);
+      res.send(content.data);
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/documents/:id/delete */
+    destroy: (async (req, res) => {
+      const actor = actorOf(res);
+      const patientId = await deleteDocument(d, actor, idOf(req, 'document'), meta(req));
+      res.redirect(303, `/p/${actor.slug}/patients/${patientId}/documents?done=deleted`);
+    }) satisfies RequestHandler,
+  };
+}

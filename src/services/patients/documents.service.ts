@@ -1,0 +1,170 @@
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { audit } from '../../audit/record.js';
+import { PracticeCrypto } from '../../crypto/encrypted-columns.js';
+import { openFile, readFileFully, saveFile } from '../../crypto/encrypted-files.js';
+import type { Keyring } from '../../crypto/keyring.js';
+import type { Db } from '../../db/tenant.js';
+import { AccessDenied, authorize, ensure, type StaffActor } from '../../policies/index.js';
+import { presentSummary, type PatientSummaryView } from '../../presenters/patient.presenter.js';
+import { deleteStoredFiles, documentSecrets, findDocument, insertDocument, listDocuments, markDocumentDeleted, objectNames } from '../../queries/documents.queries.js';
+import { patientSecrets } from '../../queries/patients.queries.js';
+import { listLocations } from '../../queries/practices.queries.js';
+import { listUsers } from '../../queries/users.queries.js';
+import type { FileStore } from '../../storage/file-store.js';
+import type { Accepted } from '../../uploads/pipeline.js';
+import type { Variant } from '../../uploads/signed-urls.js';
+import type { Meta } from '../users/users.service.js';
+import { loadPatientRecord } from './patients.service.js';
+
+/**
+ * Patient documents and images: upload (after the upload pipeline) into the encrypted file store,
+ * list, view/download (every one audited before a byte is sent), delete (the row stays as a trail;
+ * the blobs go after commit).
+ */
+
+export const DOCUMENT_KINDS = ['radiograph', 'intraoral_photo', 'insurance_card', 'consent', 'other'] as const;
+export type DocumentKind = (typeof DOCUMENT_KINDS)[number];
+
+export interface DocumentDeps {
+  db: Db;
+  keyring: Keyring;
+  files: FileStore;
+}
+
+export interface DocumentView {
+  id: string;
+  kind: string;
+  title: string;
+  contentType: string;
+  isImage: boolean;
+  width: number | null;
+  height: number | null;
+  byteSize: number;
+  createdAt: Date;
+  uploadedBy: string;
+}
+
+export interface DocumentsPage {
+  patient: PatientSummaryView;
+  canUpload: boolean;
+  canView: boolean;
+  documents: DocumentView[];
+}
+
+const EXTENSIONS: Record<string, string> = { 'image/jpeg': 'jpg', 'image/png': 'png', 'image/webp': 'webp', 'application/pdf': 'pdf' };
+
+export async function documentsPage(d: DocumentDeps, actor: StaffActor, patientId: string, meta: Meta): Promise<DocumentsPage> {
+  return d.db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, async (trx) => {
+    const pc = new PracticeCrypto(d.keyring, trx, actor.practiceId);
+    const { row, record } = await loadPatientRecord(trx, actor, patientId, meta.now);
+    const canView = authorize(actor, 'patient.viewDocuments', record, meta.now);
+    const canUpload = authorize(actor, 'patient.uploadDocument', record, meta.now);
+    ensure(canView || canUpload, { resource: { type: 'patient', id: patientId }, patientId });
+    const rows = canView ? await listDocuments(trx, patientId) : [];
+    await audit.record(trx, { practiceId: actor.practiceId, actor: { kind: 'user', id: actor.id }, action: 'list', resource: { type: 'document' }, patientId, outcome: 'allowed', ip: meta.ip, requestId: meta.requestId, details: { count: rows.length } });
+    const names = new Map((await listUsers(trx)).map((u) => [u.id, u.display_name]));
+    const locations = new Map((await listLocations(trx)).map((l) => [l.id, l.name]));
+    const documents: DocumentView[] = [];
+    for (const r of rows) {
+      documents.push({
+        id: r.id,
+        kind: r.kind,
+        title: (await documentSecrets.open(pc, r)).title ?? '',
+        contentType: r.content_type,
+        isImage: r.content_type.startsWith('image/'),
+        width: r.width,
+        height: r.height,
+        byteSize: r.byte_size,
+        createdAt: r.created_at,
+        uploadedBy: names.get(r.uploaded_by) ?? 'unknown user',
+      });
+    }
+    return { patient: presentSummary(row, await patientSecrets.open(pc, row), locations), canUpload, canView, documents };
+  });
+}
+
+/** Stores an accepted upload (already sniffed and re-encoded) for a patient. Returns the document id. */
+export async function uploadDocument(d: DocumentDeps, actor: StaffActor, patientId: string, input: { kind: DocumentKind; title: string | null }, file: Accepted, meta: Meta): Promise<string> {
+  return d.db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, async (trx) => {
+    const { record } = await loadPatientRecord(trx, actor, patientId, meta.now);
+    ensure(authorize(actor, 'patient.uploadDocument', record, meta.now), { resource: { type: 'patient', id: patientId }, patientId, permission: 'documents.upload' });
+    const pc = new PracticeCrypto(d.keyring, trx, actor.practiceId);
+    const id = randomUUID();
+    const main = await saveFile(pc, d.files, Readable.from([file.data]));
+    const thumb = file.thumb ? await saveFile(pc, d.files, Readable.from([file.thumb])) : undefined;
+    await insertDocument(trx, {
+      id,
+      practice_id: actor.practiceId,
+      patient_id: patientId,
+      kind: input.kind,
+      content_type: file.contentType,
+      file_id: main.id,
+      thumb_file_id: thumb?.id ?? null,
+      width: file.width ?? null,
+      height: file.height ?? null,
+      byte_size: file.data.length,
+      uploaded_by: actor.id,
+      ...(await documentSecrets.seal(pc, id, { title: input.title })),
+    });
+    await audit.record(trx, { practiceId: actor.practiceId, actor: { kind: 'user', id: actor.id }, action: 'upload', resource: { type: 'document', id }, patientId, outcome: 'allowed', ip: meta.ip, requestId: meta.requestId, details: { file_id: main.id } });
+    return id;
+  });
+}
+
+export interface DocumentContent {
+  data: Buffer;
+  contentType: string;
+  filename: string;
+  patientId: string;
+}
+
+/**
+ * One variant of a document (thumbnail, view, original). SECURITY: the view or download is
+ * audited in the same transaction, before the bytes are returned.
+ */
+export async function readDocument(d: DocumentDeps, actor: StaffActor, docId: string, variant: Variant, meta: Meta): Promise<DocumentContent> {
+  return d.db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, async (trx) => {
+    const doc = await findDocument(trx, docId);
+    if (!doc || !doc.file_id) throw new AccessDenied({ resource: { type: 'document', id: docId } });
+    const { record } = await loadPatientRecord(trx, actor, doc.patient_id, meta.now);
+    ensure(authorize(actor, 'patient.viewDocuments', record, meta.now), { resource: { type: 'document', id: docId }, patientId: doc.patient_id, permission: 'documents.download' });
+    const fileId = variant === 'thumb' && doc.thumb_file_id ? doc.thumb_file_id : doc.file_id;
+    await audit.record(trx, {
+      practiceId: actor.practiceId,
+      actor: { kind: 'user', id: actor.id },
+      action: variant === 'original' ? 'download' : 'view',
+      resource: { type: 'document', id: docId },
+      patientId: doc.patient_id,
+      outcome: 'allowed',
+      ip: meta.ip,
+      requestId: meta.requestId,
+      details: { file_id: fileId, ...(variant === 'original' ? { step_up: true } : {}) },
+    });
+    const pc = new PracticeCrypto(d.keyring, trx, actor.practiceId);
+    const data = await readFileFully(await openFile(pc, d.files, fileId));
+    const contentType = variant === 'thumb' && doc.thumb_file_id ? 'image/webp' : doc.content_type;
+    // SECURITY: a name chosen by the server: kind, date and id — never the client's file name.
+    const filename = `${doc.kind}-${doc.created_at.toISOString().slice(0, 10)}-${doc.id.slice(0, 8)}${variant === 'thumb' ? '-thumb' : ''}.${EXTENSIONS[contentType] ?? 'bin'}`;
+    return { data, contentType, filename, patientId: doc.patient_id };
+  });
+}
+
+/** Deletes a document: the row stays (audit trail) without its files; the blobs are removed after commit. */
+export async function deleteDocument(d: DocumentDeps, actor: StaffActor, docId: string, meta: Meta): Promise<string> {
+  const { patientId, blobs } = await d.db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, async (trx) => {
+    const doc = await findDocument(trx, docId);
+    if (!doc) throw new AccessDenied({ resource: { type: 'document', id: docId } });
+    const { record } = await loadPatientRecord(trx, actor, doc.patient_id, meta.now);
+    ensure(authorize(actor, 'patient.uploadDocument', record, meta.now), { resource: { type: 'document', id: docId }, patientId: doc.patient_id, permission: 'documents.upload' });
+    const fileIds = [doc.file_id, doc.thumb_file_id].filter((x): x is string => Boolean(x));
+    const names = await objectNames(trx, fileIds);
+    await markDocumentDeleted(trx, docId, actor.id, meta.now);
+    await deleteStoredFiles(trx, fileIds);
+    await audit.record(trx, { practiceId: actor.practiceId, actor: { kind: 'user', id: actor.id }, action: 'delete', resource: { type: 'document', id: docId }, patientId: doc.patient_id, outcome: 'allowed', ip: meta.ip, requestId: meta.requestId });
+    return { patientId: doc.patient_id, blobs: names };
+  });
+  // After commit: a rollback above keeps the blobs with their rows.
+  await Promise.all(blobs.map((b) => d.files.delete(b)));
+  return patientId;
+}

@@ -1,0 +1,22 @@
+import type { RequestHandler } from 'express';
+import multer from 'multer';
+import { UPLOAD_LIMITS } from './pipeline.js';
+
+/**
+ * Parses one multipart file field (`file`) into memory under hard limits (15 MB, one file, a few
+ * small fields). It runs before the CSRF check on upload routes, because the token is a form field
+ * of the multipart body; a limit breach is left in res.locals.uploadError for the controller to
+ * answer with a form error after the CSRF check.
+ */
+const single = multer({ storage: multer.memoryStorage(), limits: UPLOAD_LIMITS }).single('file');
+
+export const parseUpload: RequestHandler = (req, res, next) => {
+  single(req, res, (err: unknown) => {
+    if (!err) return next();
+    if (err instanceof multer.MulterError) {
+      res.locals.uploadError = err.code === 'LIMIT_FILE_SIZE' ? 413 : 400;
+      return next();
+    }
+    next(err);
+  });
+};
