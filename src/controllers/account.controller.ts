@@ -98,7 +98,9 @@ export function accountController(d: AccountControllerDeps) {
       const c = await context(req);
       if (!c) return renderError(res, 404);
       const codes = await regenerateRecoveryCodes(d, c.practiceId, c.userId, meta(req));
-      res.render('auth/recovery-codes', { title: 'Your new recovery codes', slug: c.slug, codes });
+      // An MFA change offers to end the user's other sessions.
+      const others = (await listOwnSessions(d.db, c.practiceId, c.userId, req.sessionID)).filter((s) => !s.current).length;
+      res.render('auth/recovery-codes', { title: 'Your new recovery codes', slug: c.slug, codes, others, csrfToken: res.locals.csrfToken });
     }) satisfies RequestHandler,
   };
 }

@@ -75,7 +75,7 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.post('/p/:slug/account/sessions/end', signedInRoute(), csrfProtection, account.endSessions);
   r.get('/p/:slug/step-up', signedInRoute(), ...forms, account.showStepUp);
   r.post('/p/:slug/step-up', signedInRoute(), csrfProtection, ...forms, account.confirmStepUp);
-  r.post('/p/:slug/account/recovery-codes', signedInRoute(), csrfProtection, requireRecentAuth(clock), account.newRecoveryCodes);
+  r.post('/p/:slug/account/recovery-codes', signedInRoute(), csrfProtection, requireRecentAuth(clock), ...forms, account.newRecoveryCodes);
 
   r.get('/p/:slug/password-reset', publicRoute('password reset request: same answer for every address'), ...forms, passwordReset.show);
   r.post('/p/:slug/password-reset', publicRoute('password reset request: same answer for every address'), csrfProtection, ...forms, passwordReset.create);

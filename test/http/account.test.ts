@@ -118,6 +118,20 @@ describe('account: password change and step-up', () => {
     expect((await other.agent.get('/p/account-http/home')).headers.location).to.equal('/p/account-http/sign-in?ended=revoked');
   });
 
+  it('new recovery codes (an MFA change) offer to end the other sessions, and doing so ends them', async () => {
+    const { b, secret, email } = await signedInOwner();
+    clock += 30_000; // a fresh TOTP step for the second sign-in
+    const other = await secondBrowser(email, secret);
+    expect((await other.agent.get('/p/account-http/home')).status).to.equal(200);
+    const acct = await b.form('/p/account-http/account');
+    const codes = await b.agent.post('/p/account-http/account/recovery-codes').type('form').send({ _csrf: acct.token });
+    expect(codes.text).to.include('signed in 1 other time(s)');
+    const token = /name="_csrf" value="([^"]+)"/.exec(codes.text)![1]!;
+    expect((await b.agent.post('/p/account-http/account/sessions/end').type('form').send({ _csrf: token, handle: 'others' })).status).to.equal(303);
+    expect((await other.agent.get('/p/account-http/home')).status).to.equal(303);
+    expect((await b.agent.get('/p/account-http/home')).status).to.equal(200);
+  });
+
   it('step-up return paths stay inside the practice (no open redirect)', () => {
     expect(safeReturnPath('demo', '/p/demo/account')).to.equal('/p/demo/account');
     for (const bad of ['https://evil.example/', '//evil.example', '/p/other/account', '/p/demo/../x', '/p/demo/a?x=1', undefined, 42]) {
