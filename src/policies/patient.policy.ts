@@ -33,4 +33,10 @@ export const patientPolicy = {
   /** Documents and images of a patient one can open. */
   uploadDocument: (actor: StaffActor, p: PatientRecord, now: Date) => can(actor, 'documents.upload') && reachable(actor, p, now),
   viewDocuments: (actor: StaffActor, p: PatientRecord, now: Date) => can(actor, 'documents.download') && reachable(actor, p, now),
+  /** Clinical notes: clinical roles only (front desk and billing never). */
+  readNotes: (actor: StaffActor, p: PatientRecord, now: Date) => can(actor, 'clinical.read') && reachable(actor, p, now),
+  writeNotes: (actor: StaffActor, p: PatientRecord, now: Date) => can(actor, 'clinical.write') && reachable(actor, p, now),
+  /** A draft is its author's until signed; after that nobody edits it (amendments only). */
+  editDraft: (actor: StaffActor, p: PatientRecord, now: Date, note: { authorId: string; status: string }) =>
+    can(actor, 'clinical.write') && reachable(actor, p, now) && note.authorId === actor.id && note.status === 'draft',
 };

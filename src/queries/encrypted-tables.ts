@@ -8,3 +8,4 @@ import './users.queries.js';
 import './patients.queries.js';
 import './outbox.queries.js';
 import './documents.queries.js';
+import './notes.queries.js';

@@ -16,6 +16,7 @@ import { auditController } from '../controllers/audit.controller.js';
 import { operatorsController } from '../controllers/operators.controller.js';
 import { passwordResetController } from '../controllers/password-reset.controller.js';
 import { documentsController } from '../controllers/documents.controller.js';
+import { notesController } from '../controllers/notes.controller.js';
 import { patientsController } from '../controllers/patients.controller.js';
 import { invitationsController } from '../controllers/invitations.controller.js';
 import { rolesController } from '../controllers/roles.controller.js';
@@ -49,6 +50,7 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   const roles = rolesController({ db, clock });
   const audit = auditController({ db, clock });
   const patients = patientsController({ db, keyring, clock });
+  const notes = notesController({ db, keyring, clock });
   const documents = documentsController({ db, keyring, files, clock, fileUrlKey });
   const operators = operatorsController({ db, keyring, clock, publicUrl: config.publicUrl });
   // SECURITY: every state change below passes the CSRF check; every form page gets a token.
@@ -113,6 +115,12 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   const patientStepUp = requireRecentAuth(clock, { back: (req, slug) => (typeof req.params.id === 'string' && isUuid(req.params.id) ? `/p/${slug}/patients/${req.params.id}/break-glass` : `/p/${slug}/patients`) });
   r.get('/p/:slug/patients/:id/break-glass', requirePermission('breakglass.use', onPatient), ...forms, patients.showBreakGlass);
   r.post('/p/:slug/patients/:id/break-glass', requirePermission('breakglass.use', onPatient), csrfProtection, patientStepUp, ...forms, patients.createBreakGlass);
+  // Clinical notes: drafts, signing (then locked), amendments.
+  r.get('/p/:slug/patients/:id/notes', requirePermission('clinical.read', onPatient), ...forms, notes.index);
+  r.post('/p/:slug/patients/:id/notes', requirePermission('clinical.write', onPatient), csrfProtection, ...forms, notes.create);
+  r.post('/p/:slug/notes/:id', requirePermission('clinical.write'), csrfProtection, notes.update);
+  r.post('/p/:slug/notes/:id/amend', requirePermission('clinical.write'), csrfProtection, notes.amend);
+
   // Documents and images. SECURITY: multipart is parsed under hard limits, then CSRF-checked.
   r.get('/p/:slug/patients/:id/documents', requirePermission('patients.read', onPatient), ...forms, documents.index);
   r.post('/p/:slug/patients/:id/documents', requirePermission('documents.upload', onPatient), parseUpload, csrfProtection, ...forms, documents.create);

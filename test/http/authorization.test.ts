@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { PracticeCrypto } from '../../src/crypto/encrypted-columns.js';
 import { DEFAULT_ROLES } from '../../src/permissions.js';
+import { noteSecrets } from '../../src/queries/notes.queries.js';
 import { breakGlassSecrets } from '../../src/queries/patients.queries.js';
 import { createOperator } from '../../src/services/operators/operators.service.js';
 import { accessOf } from '../../src/routes/access.js';
@@ -79,7 +80,12 @@ describe('authorization over HTTP', () => {
     // The record each `:id` route names, by the path segment before it. A new kind of id route must be added here.
     const documentB = randomUUID();
     await inPractice(b, (trx) => trx('patient_documents').insert({ id: documentB, practice_id: b.id, patient_id: patientB.id, kind: 'other', content_type: 'application/pdf', file_id: randomUUID(), byte_size: 10, uploaded_by: providerB.id }));
-    const RECORDS: Record<string, string> = { users: victim.id, roles: roleB.id, patients: patientB.id, 'break-glass': grantB, 'operator-access': operatorGrantB, documents: documentB };
+    const noteB = randomUUID();
+    await inPractice(b, async (trx) => {
+      const sealed = await noteSecrets.seal(new PracticeCrypto(fx.keyring, trx, b.id), noteB, { body: 'Victimpatient note' });
+      await trx('clinical_notes').insert({ id: noteB, practice_id: b.id, patient_id: patientB.id, author_id: providerB.id, location_id: b.locationIds[0], status: 'draft', ...sealed });
+    });
+    const RECORDS: Record<string, string> = { users: victim.id, roles: roleB.id, patients: patientB.id, 'break-glass': grantB, 'operator-access': operatorGrantB, documents: documentB, notes: noteB };
     const session = await signIn(built.app, a.slug, ownerA, clock);
     const token = (await session.form(`/p/${a.slug}/users/new`)).token;
     const idRoutes = routeTable(t.current, built.config).filter((r) => r.path.startsWith('/p/:slug/') && r.path.includes('/:id'));
@@ -94,7 +100,7 @@ describe('authorization over HTTP', () => {
           ? await session.agent.get(url)
           : r.path.endsWith('/documents')
             ? await session.agent.post(url).field('_csrf', token).field('kind', 'other').attach('file', Buffer.from('%PDF-1.7\n%%EOF\n'), 'x.pdf')
-            : await session.agent.post(url).type('form').send({ _csrf: token, name: 'Hacked', permissions: [], roleIds: [] });
+            : await session.agent.post(url).type('form').send({ _csrf: token, name: 'Hacked', permissions: [], roleIds: [], body: 'Hacked', action: 'sign' });
       expect(res.status, `${r.method} ${r.path}`).to.equal(404);
       expect(res.text).to.not.include(victimEmail).and.not.include('Victor').and.not.include('Billing B secret').and.not.include('Victimpatient');
       const denial = await t.current.owner('audit_events').where({ practice_id: a.id, action: 'permission_denied', actor_id: ownerA.id, resource_id: RECORDS[kind] }).count<{ n: string }[]>({ n: '*' });
@@ -106,6 +112,8 @@ describe('authorization over HTTP', () => {
     expect(await inPractice(b, (trx) => trx('break_glass_grants').where({ id: grantB }).first('reviewed_at'))).to.deep.equal({ reviewed_at: null });
     expect(await inPractice(b, (trx) => trx('break_glass_grants').count<{ n: string }[]>({ n: '*' }))).to.deep.equal([{ n: '1' }]);
     expect(await inPractice(b, (trx) => trx('operator_grants').where({ id: operatorGrantB }).first('revoked_at'))).to.deep.equal({ revoked_at: null });
+    expect(await inPractice(b, (trx) => trx('clinical_notes').where({ id: noteB }).first('status'))).to.deep.equal({ status: 'draft' });
+    expect(await inPractice(b, (trx) => trx('clinical_note_amendments').count<{ n: string }[]>({ n: '*' }))).to.deep.equal([{ n: '0' }]);
     expect(await inPractice(b, (trx) => trx('patient_documents').where({ patient_id: patientB.id }).select('id', 'deleted_at'))).to.deep.equal([{ id: documentB, deleted_at: null }]);
     expect(await t.current.owner('audit_events').where({ practice_id: b.id }).count<{ n: string }[]>({ n: '*' })).to.deep.equal(auditBefore);
   });
