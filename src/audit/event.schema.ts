@@ -18,7 +18,7 @@ export const AUDIT_ACTIONS = [
 export const RESOURCE_TYPES = [
   'practice', 'location', 'user', 'role', 'session', 'patient', 'clinical_note', 'treatment_plan', 'document',
   'file', 'portal_link', 'form_submission', 'referral', 'audit_log', 'audit_checkpoint', 'data_key', 'setting',
-  'export', 'access_review', 'operator_grant', 'break_glass_grant',
+  'export', 'access_review', 'operator_grant', 'break_glass_grant', 'treatment_plan_item',
 ] as const;
 
 export const REASON_CODES = ['emergency', 'continuity_of_care', 'patient_request', 'support_case', 'legal', 'other'] as const;

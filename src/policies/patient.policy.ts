@@ -36,6 +36,9 @@ export const patientPolicy = {
   /** Clinical notes: clinical roles only (front desk and billing never). */
   readNotes: (actor: StaffActor, p: PatientRecord, now: Date) => can(actor, 'clinical.read') && reachable(actor, p, now),
   writeNotes: (actor: StaffActor, p: PatientRecord, now: Date) => can(actor, 'clinical.write') && reachable(actor, p, now),
+  /** Treatment plans: read by clinical, coordination and billing roles; built by providers and coordinators. */
+  readPlans: (actor: StaffActor, p: PatientRecord, now: Date) => can(actor, 'plans.read') && reachable(actor, p, now),
+  writePlans: (actor: StaffActor, p: PatientRecord, now: Date) => can(actor, 'plans.write') && reachable(actor, p, now),
   /** A draft is its author's until signed; after that nobody edits it (amendments only). */
   editDraft: (actor: StaffActor, p: PatientRecord, now: Date, note: { authorId: string; status: string }) =>
     can(actor, 'clinical.write') && reachable(actor, p, now) && note.authorId === actor.id && note.status === 'draft',

@@ -9,3 +9,4 @@ import './patients.queries.js';
 import './outbox.queries.js';
 import './documents.queries.js';
 import './notes.queries.js';
+import './plans.queries.js';

@@ -17,6 +17,7 @@ import { operatorsController } from '../controllers/operators.controller.js';
 import { passwordResetController } from '../controllers/password-reset.controller.js';
 import { documentsController } from '../controllers/documents.controller.js';
 import { notesController } from '../controllers/notes.controller.js';
+import { plansController } from '../controllers/plans.controller.js';
 import { patientsController } from '../controllers/patients.controller.js';
 import { invitationsController } from '../controllers/invitations.controller.js';
 import { rolesController } from '../controllers/roles.controller.js';
@@ -51,6 +52,7 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   const audit = auditController({ db, clock });
   const patients = patientsController({ db, keyring, clock });
   const notes = notesController({ db, keyring, clock });
+  const plans = plansController({ db, keyring, clock });
   const documents = documentsController({ db, keyring, files, clock, fileUrlKey });
   const operators = operatorsController({ db, keyring, clock, publicUrl: config.publicUrl });
   // SECURITY: every state change below passes the CSRF check; every form page gets a token.
@@ -120,6 +122,14 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.post('/p/:slug/patients/:id/notes', requirePermission('clinical.write', onPatient), csrfProtection, ...forms, notes.create);
   r.post('/p/:slug/notes/:id', requirePermission('clinical.write'), csrfProtection, notes.update);
   r.post('/p/:slug/notes/:id/amend', requirePermission('clinical.write'), csrfProtection, notes.amend);
+
+  // Treatment plans: items, totals on the server, present / accept / decline, print (audited).
+  r.get('/p/:slug/patients/:id/plans', requirePermission('plans.read', onPatient), ...forms, plans.index);
+  r.post('/p/:slug/patients/:id/plans', requirePermission('plans.write', onPatient), csrfProtection, ...forms, plans.create);
+  r.post('/p/:slug/plans/:id/items', requirePermission('plans.write'), csrfProtection, ...forms, plans.addItem);
+  r.post('/p/:slug/plan-items/:id/delete', requirePermission('plans.write'), csrfProtection, ...forms, plans.removeItem);
+  r.post('/p/:slug/plans/:id/status', requirePermission('plans.write'), csrfProtection, ...forms, plans.decide);
+  r.get('/p/:slug/plans/:id/print', requirePermission('plans.read'), plans.print);
 
   // Documents and images. SECURITY: multipart is parsed under hard limits, then CSRF-checked.
   r.get('/p/:slug/patients/:id/documents', requirePermission('patients.read', onPatient), ...forms, documents.index);

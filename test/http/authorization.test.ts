@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import { PracticeCrypto } from '../../src/crypto/encrypted-columns.js';
 import { DEFAULT_ROLES } from '../../src/permissions.js';
 import { noteSecrets } from '../../src/queries/notes.queries.js';
+import { planItemSecrets, planSecrets } from '../../src/queries/plans.queries.js';
 import { breakGlassSecrets } from '../../src/queries/patients.queries.js';
 import { createOperator } from '../../src/services/operators/operators.service.js';
 import { accessOf } from '../../src/routes/access.js';
@@ -85,7 +86,14 @@ describe('authorization over HTTP', () => {
       const sealed = await noteSecrets.seal(new PracticeCrypto(fx.keyring, trx, b.id), noteB, { body: 'Victimpatient note' });
       await trx('clinical_notes').insert({ id: noteB, practice_id: b.id, patient_id: patientB.id, author_id: providerB.id, location_id: b.locationIds[0], status: 'draft', ...sealed });
     });
-    const RECORDS: Record<string, string> = { users: victim.id, roles: roleB.id, patients: patientB.id, 'break-glass': grantB, 'operator-access': operatorGrantB, documents: documentB, notes: noteB };
+    const planB = randomUUID();
+    const itemB = randomUUID();
+    await inPractice(b, async (trx) => {
+      const pc = new PracticeCrypto(fx.keyring, trx, b.id);
+      await trx('treatment_plans').insert({ id: planB, practice_id: b.id, patient_id: patientB.id, status: 'draft', created_by: providerB.id, ...(await planSecrets.seal(pc, planB, { title: 'Victimpatient plan' })) });
+      await trx('treatment_plan_items').insert({ id: itemB, practice_id: b.id, plan_id: planB, phase: 1, ...(await planItemSecrets.seal(pc, itemB, { content: { cdt: 'D1110', tooth: null, surfaces: null, description: 'Victimpatient cleaning', fee: 100, insurance: 0 } })) });
+    });
+    const RECORDS: Record<string, string> = { users: victim.id, roles: roleB.id, patients: patientB.id, 'break-glass': grantB, 'operator-access': operatorGrantB, documents: documentB, notes: noteB, plans: planB, 'plan-items': itemB };
     const session = await signIn(built.app, a.slug, ownerA, clock);
     const token = (await session.form(`/p/${a.slug}/users/new`)).token;
     const idRoutes = routeTable(t.current, built.config).filter((r) => r.path.startsWith('/p/:slug/') && r.path.includes('/:id'));
@@ -100,7 +108,7 @@ describe('authorization over HTTP', () => {
           ? await session.agent.get(url)
           : r.path.endsWith('/documents')
             ? await session.agent.post(url).field('_csrf', token).field('kind', 'other').attach('file', Buffer.from('%PDF-1.7\n%%EOF\n'), 'x.pdf')
-            : await session.agent.post(url).type('form').send({ _csrf: token, name: 'Hacked', permissions: [], roleIds: [], body: 'Hacked', action: 'sign' });
+            : await session.agent.post(url).type('form').send({ _csrf: token, name: 'Hacked', permissions: [], roleIds: [], body: 'Hacked', action: 'sign', title: 'Hacked', step: 'accept', phase: '1', cdt: 'D1110', description: 'x', fee: '1', insurance: '0' });
       expect(res.status, `${r.method} ${r.path}`).to.equal(404);
       expect(res.text).to.not.include(victimEmail).and.not.include('Victor').and.not.include('Billing B secret').and.not.include('Victimpatient');
       const denial = await t.current.owner('audit_events').where({ practice_id: a.id, action: 'permission_denied', actor_id: ownerA.id, resource_id: RECORDS[kind] }).count<{ n: string }[]>({ n: '*' });
@@ -112,6 +120,8 @@ describe('authorization over HTTP', () => {
     expect(await inPractice(b, (trx) => trx('break_glass_grants').where({ id: grantB }).first('reviewed_at'))).to.deep.equal({ reviewed_at: null });
     expect(await inPractice(b, (trx) => trx('break_glass_grants').count<{ n: string }[]>({ n: '*' }))).to.deep.equal([{ n: '1' }]);
     expect(await inPractice(b, (trx) => trx('operator_grants').where({ id: operatorGrantB }).first('revoked_at'))).to.deep.equal({ revoked_at: null });
+    expect(await inPractice(b, (trx) => trx('treatment_plans').where({ id: planB }).first('status'))).to.deep.equal({ status: 'draft' });
+    expect(await inPractice(b, (trx) => trx('treatment_plan_items').where({ plan_id: planB }).pluck('id'))).to.deep.equal([itemB]);
     expect(await inPractice(b, (trx) => trx('clinical_notes').where({ id: noteB }).first('status'))).to.deep.equal({ status: 'draft' });
     expect(await inPractice(b, (trx) => trx('clinical_note_amendments').count<{ n: string }[]>({ n: '*' }))).to.deep.equal([{ n: '0' }]);
     expect(await inPractice(b, (trx) => trx('patient_documents').where({ patient_id: patientB.id }).select('id', 'deleted_at'))).to.deep.equal([{ id: documentB, deleted_at: null }]);

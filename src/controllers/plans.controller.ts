@@ -1,0 +1,107 @@
+import type { Request, RequestHandler, Response } from 'express';
+import { z } from 'zod';
+import type { Clock } from '../auth/staff-auth.js';
+import type { Keyring } from '../crypto/keyring.js';
+import type { Db } from '../db/tenant.js';
+import { AccessDenied } from '../policies/index.js';
+import { addItem, createPlan, decide, planPatient, plansPage, printPlan, removeItem } from '../services/patients/plans.service.js';
+import type { Meta } from '../services/users/users.service.js';
+import { firstError, idParams } from '../validation/users.schema.js';
+import { actorOf } from './users.controller.js';
+
+export interface PlansControllerDeps {
+  db: Db;
+  keyring: Keyring;
+  clock: Clock;
+}
+
+/** Dollars as typed ("1,250.00", "$80") → cents; the form never supplies totals. */
+const money = (label: string) =>
+  z
+    .string()
+    .trim()
+    .transform((v) => v.replace(/[$,\s]/g, ''))
+    .pipe(z.string().regex(/^\d{1,6}(\.\d{1,2})?$/, `${label}: enter an amount in dollars, e.g. 125.00.`))
+    .transform((v) => Math.round(Number(v) * 100));
+
+const itemForm = z
+  .object({
+    phase: z.coerce.number('Choose a phase from 1 to 9.').int().min(1, 'Choose a phase from 1 to 9.').max(9, 'Choose a phase from 1 to 9.'),
+    cdt: z.string().trim().toUpperCase().regex(/^D\d{4}$/, 'A CDT code is D followed by four digits, e.g. D2391.'),
+    tooth: z.string().trim().toUpperCase().regex(/^(?:[1-9]|[12]\d|3[0-2]|[A-T])?$/, 'Tooth: 1–32 (permanent) or A–T (primary), or leave it empty.').transform((v) => v || null),
+    surfaces: z.string().trim().toUpperCase().regex(/^[MODBLFI]{0,5}$/, 'Surfaces: letters from M, O, D, B, L, F, I (up to five), or leave it empty.').transform((v) => v || null),
+    description: z.string().trim().min(1, 'Describe the procedure.').max(200, 'Keep the description under 200 characters.'),
+    fee: money('Fee'),
+    insurance: money('Insurance estimate'),
+  })
+  .refine((f) => f.insurance <= f.fee, { message: 'The insurance estimate cannot be more than the fee.', path: ['insurance'] });
+
+const planForm = z.object({ title: z.string().trim().min(1, 'Give the plan a title, e.g. Phase 1 — restorative.').max(120, 'Keep the title under 120 characters.') });
+const stepForm = z.object({ step: z.enum(['present', 'accept', 'decline']) });
+
+const idOf = (req: Request, type: 'patient' | 'treatment_plan'): string => {
+  const p = idParams.safeParse(req.params);
+  if (!p.success) throw new AccessDenied({ resource: { type } });
+  return p.data.id;
+};
+
+/** Treatment plans: list with totals, new plan, items, present / accept / decline, print. */
+export function plansController(d: PlansControllerDeps) {
+  const meta = (req: Request): Meta => ({ ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(d.clock()) });
+  const render = async (req: Request, res: Response, patientId: string, status: number, extra: { error?: string; notice?: string } = {}) => {
+    const actor = actorOf(res);
+    const page = await plansPage(d, actor, patientId, meta(req));
+    res.status(status).render('patients/plans', { title: `Treatment plans: ${page.patient.name}`, slug: actor.slug, actor, page, csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, ...extra });
+  };
+  const after = (res: Response, patientId: string) => res.redirect(303, `/p/${actorOf(res).slug}/patients/${patientId}/plans`);
+
+  return {
+    /** GET /p/:slug/patients/:id/plans */
+    index: (async (req, res) => render(req, res, idOf(req, 'patient'), 200)) satisfies RequestHandler,
+
+    /** POST /p/:slug/patients/:id/plans */
+    create: (async (req, res) => {
+      const patientId = idOf(req, 'patient');
+      const form = planForm.safeParse(req.body ?? {});
+      if (!form.success) return render(req, res, patientId, 400, { error: firstError(form.error) });
+      await createPlan(d, actorOf(res), patientId, form.data.title, meta(req));
+      after(res, patientId);
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/plans/:id/items */
+    addItem: (async (req, res) => {
+      const planId = idOf(req, 'treatment_plan');
+      const form = itemForm.safeParse(req.body ?? {});
+      // A malformed item: the plan's page again with the reason (after the same access check).
+      const { phase, ...content } = form.success ? form.data : { phase: 1, cdt: '', tooth: null, surfaces: null, description: '', fee: 0, insurance: 0 };
+      if (!form.success) return render(req, res, await planPatient(d, actorOf(res), planId, meta(req)), 400, { error: firstError(form.error) });
+      const result = await addItem(d, actorOf(res), planId, phase, content, meta(req));
+      if (!result.ok) return render(req, res, result.patientId, 409, { error: result.error });
+      after(res, result.patientId);
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/plan-items/:id/delete */
+    removeItem: (async (req, res) => {
+      const result = await removeItem(d, actorOf(res), idOf(req, 'treatment_plan'), meta(req));
+      if (!result.ok) return render(req, res, result.patientId, 409, { error: result.error });
+      after(res, result.patientId);
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/plans/:id/status */
+    decide: (async (req, res) => {
+      const planId = idOf(req, 'treatment_plan');
+      const form = stepForm.safeParse(req.body ?? {});
+      if (!form.success) throw new AccessDenied({ resource: { type: 'treatment_plan', id: planId } });
+      const result = await decide(d, actorOf(res), planId, form.data.step, meta(req));
+      if (!result.ok) return render(req, res, result.patientId, 409, { error: result.error });
+      after(res, result.patientId);
+    }) satisfies RequestHandler,
+
+    /** GET /p/:slug/plans/:id/print */
+    print: (async (req, res) => {
+      const actor = actorOf(res);
+      const { patient, plan } = await printPlan(d, actor, idOf(req, 'treatment_plan'), meta(req));
+      res.render('patients/plan-print', { title: `Treatment plan: ${patient.name}`, slug: actor.slug, patient, plan, printedAt: new Date(d.clock()) });
+    }) satisfies RequestHandler,
+  };
+}
