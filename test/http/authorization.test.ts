@@ -14,6 +14,7 @@ import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
 import { useTestDatabase } from '../support/db.js';
 import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
 import { buildStaff, signIn, testClock } from '../support/staff.js';
+import { rememberPhi } from '../support/phi-scan.js';
 
 interface Layer {
   route?: { path: string; methods: Record<string, boolean>; stack: { handle: unknown }[] };
@@ -37,6 +38,7 @@ describe('authorization over HTTP', () => {
   const inPractice = <T>(p: BuiltPractice, fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> => t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, fn);
 
   before(async () => {
+    rememberPhi('Victimpatient');
     fx = await buildCryptoFixture(t.current);
     a = await buildPractice(t.current.owner, { slug: 'authz-a' });
     b = await buildPractice(t.current.owner, { slug: 'authz-b' });

@@ -10,6 +10,7 @@ import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
 import { useTestDatabase } from '../support/db.js';
 import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
 import { buildStaff, signIn, STAFF_PASSWORD, testClock, type BuiltStaff } from '../support/staff.js';
+import { rememberPhi } from '../support/phi-scan.js';
 
 /** A JPEG carrying EXIF with a camera make and a GPS block (tag 0x8825). */
 async function jpegWithGps(): Promise<Buffer> {
@@ -61,6 +62,7 @@ describe('documents and images: upload pipeline, signed URLs, multipart CSRF, au
   }
 
   before(async () => {
+    rememberPhi('Jane Doe', 'Upper left');
     fx = await buildCryptoFixture(t.current);
     p = await buildPractice(t.current.owner, { slug: 'docs-http' });
     hygienist = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['hygienist'] });

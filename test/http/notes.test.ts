@@ -8,6 +8,7 @@ import { buildPatient, buildPractice, type BuiltPractice } from '../support/fact
 import { buildStaff, signIn, testClock, type BuiltStaff } from '../support/staff.js';
 import { PracticeCrypto } from '../../src/crypto/encrypted-columns.js';
 import { breakGlassSecrets } from '../../src/queries/patients.queries.js';
+import { rememberPhi } from '../support/phi-scan.js';
 
 describe('clinical notes: sign, lock, amend; front desk never reads them', () => {
   const t = useTestDatabase();
@@ -22,6 +23,7 @@ describe('clinical notes: sign, lock, amend; front desk never reads them', () =>
   const events = (where: Record<string, unknown>) => t.current.owner('audit_events').where({ practice_id: p.id, ...where }).orderBy('id').select('action', 'outcome', 'patient_id', 'actor_id', 'details', 'resource_id');
 
   before(async () => {
+    rememberPhi('MOD composite', 'tolerated well', 'tooth #15', 'perio charting', 'pockets UR', 'Seen while covering', 'covering the North office');
     fx = await buildCryptoFixture(t.current);
     p = await buildPractice(t.current.owner, { slug: 'notes-http', locations: ['North', 'South'] });
     provider = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['provider'], locations: [p.locationIds[0]!], name: 'Dr Notes' });

@@ -8,6 +8,7 @@ import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
 import { useTestDatabase } from '../support/db.js';
 import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
 import { buildStaff, signIn, testClock, type BuiltStaff } from '../support/staff.js';
+import { rememberPhi } from '../support/phi-scan.js';
 
 describe('operators: a separate kind of account, practice management without PHI, support grants', () => {
   const t = useTestDatabase();
@@ -29,6 +30,7 @@ describe('operators: a separate kind of account, practice management without PHI
   }
 
   before(async () => {
+    rememberPhi('Neverseen');
     fx = await buildCryptoFixture(t.current);
     p = await buildPractice(t.current.owner, { slug: 'ops-http', name: 'Molar Bear Dental' });
     owner = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { owner: true });

@@ -6,6 +6,7 @@ import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
 import { useTestDatabase } from '../support/db.js';
 import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
 import { buildStaff, signIn, STAFF_PASSWORD, testClock, type BuiltStaff } from '../support/staff.js';
+import { rememberPhi } from '../support/phi-scan.js';
 
 const VALID = {
   givenName: 'Marisol',
@@ -37,6 +38,7 @@ describe('patients: register, search, chart, minimum necessary, location scope, 
   const events = (where: Record<string, unknown>) => t.current.owner('audit_events').where({ practice_id: p.id, ...where }).orderBy('id').select('action', 'outcome', 'patient_id', 'actor_id', 'reason', 'details', 'resource_type', 'resource_id');
 
   before(async () => {
+    rememberPhi(...Object.values(VALID), 'Quintanilla', 'Marisol', '1975-03-14', 'Okonkwo', 'Southerner', 'Emergencia', 'Failclosed', 'facial swelling', 'MEMBER-42424');
     fx = await buildCryptoFixture(t.current);
     p = await buildPractice(t.current.owner, { slug: 'patients-http', locations: ['North', 'South'] });
     [north, south] = p.locationIds as [string, string];

@@ -8,6 +8,7 @@ import { buildStaff, signIn, testClock, type BuiltStaff } from '../support/staff
 import { PracticeCrypto } from '../../src/crypto/encrypted-columns.js';
 import { planItemSecrets, planSecrets } from '../../src/queries/plans.queries.js';
 import { planContentHash, type ItemContent } from '../../src/services/patients/plans.service.js';
+import { rememberPhi } from '../support/phi-scan.js';
 
 describe('treatment plans: totals on the server, present and accept, an accepted plan cannot change', () => {
   const t = useTestDatabase();
@@ -21,6 +22,7 @@ describe('treatment plans: totals on the server, present and accept, an accepted
   const plansPath = () => `/p/${p.slug}/patients/${patientId}/plans`;
 
   before(async () => {
+    rememberPhi('Phase 1 — restorative', 'Composite, 3 surfaces', 'Adult prophylaxis');
     fx = await buildCryptoFixture(t.current);
     p = await buildPractice(t.current.owner, { slug: 'plans-http' });
     coordinator = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['treatment_coordinator'], mfa: false });

@@ -10,6 +10,7 @@ import { LocalKeyProvider } from '../../src/crypto/key-provider.js';
 import { Keyring } from '../../src/crypto/keyring.js';
 import { LocalFileStore, type FileStore } from '../../src/storage/file-store.js';
 import type { TestDatabase } from './db.js';
+import { collectLogs } from './phi-scan.js';
 
 /** Collects the JSON lines a logger writes, so tests can assert what is (not) logged. */
 export function captureLogs(): { lines: Record<string, unknown>[]; stream: Writable } {
@@ -35,6 +36,7 @@ export function buildTestApp(
 ): { app: Express; logs: Record<string, unknown>[]; config: Config } {
   const config = testConfig(env);
   const { lines, stream } = captureLogs();
+  collectLogs(lines);
   const keyring = options.keyring ?? new Keyring(new LocalKeyProvider({ k1: randomBytes(32).toString('base64') }, 'k1', { practiceKeysDir: path.join(os.tmpdir(), `enamel-test-keys-${process.pid}`) }));
   const files = options.files ?? new LocalFileStore(path.join(os.tmpdir(), `enamel-test-files-${process.pid}`));
   const app = createApp({ config, logger: createLogger('debug', stream), db: t.db, keyring, sessionStore: t.sessionStore(), files, ...(options.clock ? { clock: options.clock } : {}) });

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { scanForPhi } from './phi-scan.js';
 import { createKnex } from '../../src/db/knex.js';
 import { OWNER_ROLE, RUNTIME_ROLE, createDatabase, dropDatabase, urlFor } from '../../src/db/provision.js';
 import type { Store } from 'express-session';
@@ -61,7 +62,11 @@ export function useTestDatabase(options: { migrated?: boolean } = {}): { current
     holder.current = await createTestDatabase(options);
   });
   after(async () => {
-    if (holder.current) await destroyTestDatabase(holder.current);
+    if (!holder.current) return;
+    // SECURITY: no fake patient value may appear in an audit row or a log line (URLs included).
+    const problems = await scanForPhi(holder.current.owner);
+    await destroyTestDatabase(holder.current);
+    if (problems.length) throw new Error(`PHI found in ${[...new Set(problems)].slice(0, 10).join('; ')}`);
   });
   return holder;
 }

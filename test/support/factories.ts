@@ -4,6 +4,7 @@ import { PracticeCrypto } from '../../src/crypto/encrypted-columns.js';
 import type { Keyring } from '../../src/crypto/keyring.js';
 import { withPractice, type Db } from '../../src/db/tenant.js';
 import { patientSecrets } from '../../src/queries/patients.queries.js';
+import { rememberPhi } from './phi-scan.js';
 import { ensureDefaultRoles } from '../../src/services/roles/default-roles.service.js';
 
 export interface BuiltPractice {
@@ -47,6 +48,7 @@ export async function buildPatient(
   const givenName = values.givenName ?? 'Pat';
   const familyName = values.familyName ?? `Testperson${randomBytes(3).toString('hex')}`;
   const dateOfBirth = values.dateOfBirth ?? '1980-04-12';
+  rememberPhi(familyName, dateOfBirth, values.phone ?? '(555) 010-2233', values.email, values.memberId ?? 'MBR-000111', '12 Example Street');
   await db.withPractice(p.id, { kind: 'system', id: 'factory' }, async (trx) => {
     const sealed = await patientSecrets.seal(new PracticeCrypto(keyring, trx, p.id), id, {
       given_name: givenName,
