@@ -62,3 +62,10 @@ export async function seedDemoOwner(owner: Knex, keyring: Keyring, practiceId: s
   await writeFile(file, text, { mode: 0o600, flag: 'wx' });
   return text;
 }
+
+/** The demo owner's id, if the demo owner exists. */
+export async function demoOwnerId(owner: Knex, practiceId: string): Promise<string | undefined> {
+  return owner.transaction((trx) =>
+    withPractice(trx, practiceId, { kind: 'system', id: 'seed' }, async (t) => (await t('users').where({ email: DEMO_OWNER_EMAIL }).first<{ id: string } | undefined>('id'))?.id),
+  );
+}

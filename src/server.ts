@@ -52,7 +52,7 @@ export async function start(config: Config, logger: Logger): Promise<{ server: h
   }
   // Keys first: production without proper KEKs stops here, before touching the database.
   const crypto = await createCrypto(config, logger);
-  const database: OpenDatabase = await openDatabase(config, logger, crypto.keyring);
+  const database: OpenDatabase = await openDatabase(config, logger, crypto.keyring, crypto.files);
   // CASE: a re-encryption interrupted by a crash or restart continues in the background.
   const background = new AbortController();
   const resuming = resumeAllRotations({ db: database.db, keyring: crypto.keyring, files: crypto.files }, { kind: 'system', id: 'key-rotation' }, {

@@ -5,8 +5,10 @@ import path from 'node:path';
 import type { Knex } from 'knex';
 import type { Config } from '../config/env.js';
 import type { Logger } from '../config/logger.js';
-import { DEMO_OWNER_FILE, seedDemoOwner } from '../../seeds/demo-owner.js';
+import { DEMO_OWNER_FILE, demoOwnerId, seedDemoOwner } from '../../seeds/demo-owner.js';
+import type { FileStore } from '../storage/file-store.js';
 import { syncDefaultRoles } from '../services/roles/default-roles.service.js';
+import { seedDemoPatients } from '../../seeds/demo-patients.js';
 import { seed as seedDemoPractice } from '../../seeds/demo-practice.js';
 import type { Keyring } from '../crypto/keyring.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
@@ -42,7 +44,7 @@ async function loadOrCreateRoleCredentials(file: string): Promise<RoleCredential
  * DATABASE_URL. Runs migrations as the owner role (when configured), seeds the demo practice
  * when asked, checks the runtime role is safe, and returns the runtime role's pool.
  */
-export async function openDatabase(config: Config, logger: Logger, keyring?: Keyring): Promise<OpenDatabase> {
+export async function openDatabase(config: Config, logger: Logger, keyring?: Keyring, files?: FileStore): Promise<OpenDatabase> {
   let embedded: EmbeddedPostgres | undefined;
   let runtimeUrl: string;
   let migrationUrl: string | undefined;
@@ -80,6 +82,11 @@ export async function openDatabase(config: Config, logger: Logger, keyring?: Key
           const result = await seedDemoPractice(owner);
           if (result.created) logger.info('demo practice seeded (fake data) at /p/demo');
           const credentials = keyring ? await seedDemoOwner(owner, keyring, result.practiceId, config.dataDir, config.publicUrl.toString()) : undefined;
+          const demoOwner = await demoOwnerId(owner, result.practiceId);
+          if (keyring && files && demoOwner) {
+            const made = await seedDemoPatients(owner, keyring, files, result.practiceId, demoOwner);
+            if (made) logger.info({ patients: made }, 'demo patients seeded (fake data)');
+          }
           if (credentials) {
             // NOTE: printed once to the terminal (never to the log stream) and kept in a 0600 file.
             process.stdout.write(`\n${'='.repeat(78)}\n${credentials}(also written to ${config.dataDir}/${DEMO_OWNER_FILE}, readable only by you)\n${'='.repeat(78)}\n\n`);
