@@ -17,6 +17,9 @@ export const DEFAULT_ABSOLUTE_MS = 12 * 3_600_000;
 
 export type Clock = () => number;
 
+/** How far the idle clock must move before the session row is rewritten. */
+export const SESSION_TOUCH_MS = 60_000;
+
 export type EndReason = 'idle' | 'absolute' | 'revoked';
 
 /** Ends the session (server side) and clears the browser's copy. */
@@ -54,7 +57,9 @@ export function staffSession(db: Db, clock: Clock): RequestHandler {
       await endSession(req, res);
       return res.redirect(303, slug ? `/p/${slug}/sign-in?ended=${checked.end}` : '/');
     }
-    s.lastSeenAt = now;
+    // NOTE: the session row is rewritten only when its idle clock moves by a minute or more — not on
+    // every request (one write fewer per page; the idle limit keeps a one-minute granularity).
+    if (now - s.lastSeenAt >= SESSION_TOUCH_MS) s.lastSeenAt = now;
     // SECURITY: a session acts only inside its own practice; elsewhere it is simply not signed in.
     if (s.stage === 'signed_in' && checked.grants && slug && (await findActivePracticeIdBySlug(db.knex, slug)) === s.practiceId) {
       res.locals.actor = { kind: 'user', id: s.userId, practiceId: s.practiceId, slug, displayName: checked.displayName, isOwner: checked.isOwner, authAt: s.authAt, ...checked.grants };
@@ -128,7 +133,7 @@ export function operatorSession(db: Db, clock: Clock): RequestHandler {
       await endSession(req, res);
       return res.redirect(303, `/operator/sign-in?ended=${end}`);
     }
-    s.lastSeenAt = now;
+    if (now - s.lastSeenAt >= SESSION_TOUCH_MS) s.lastSeenAt = now;
     res.locals.operator = { kind: 'operator', id: op!.id, email: op!.email, displayName: op!.display_name };
     next();
   };
