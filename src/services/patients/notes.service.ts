@@ -1,8 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { audit } from '../../audit/record.js';
-import type { AuditEventInput } from '../../audit/event.schema.js';
-import { PracticeCrypto } from '../../crypto/encrypted-columns.js';
 import type { Keyring } from '../../crypto/keyring.js';
 import type { Db } from '../../db/tenant.js';
 import { coversLocation } from '../../policies/actor.js';
@@ -15,6 +13,7 @@ import { locationIdsOfUsers } from '../../queries/roles.queries.js';
 import { listUsers } from '../../queries/users.queries.js';
 import type { Meta } from '../users/users.service.js';
 import { loadPatientRecord } from './patients.service.js';
+import { staffEvent as event, staffCryptoWork as work } from '../staff-work.js';
 
 /**
  * Clinical notes: drafts by their author, signed (content hash fixed, then locked by the database),
@@ -50,10 +49,7 @@ export interface NotesPage {
 
 const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
 
-const event = (actor: StaffActor, meta: Meta, e: Omit<AuditEventInput, 'practiceId' | 'actor' | 'ip' | 'requestId'>): AuditEventInput => ({ practiceId: actor.practiceId, actor: { kind: 'user', id: actor.id }, ip: meta.ip, requestId: meta.requestId, ...e });
 
-const work = <T>(d: NoteDeps, actor: StaffActor, fn: (trx: Knex.Transaction, pc: PracticeCrypto) => Promise<T>): Promise<T> =>
-  d.db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, (trx) => fn(trx, new PracticeCrypto(d.keyring, trx, actor.practiceId)));
 
 export async function notesPage(d: NoteDeps, actor: StaffActor, patientId: string, meta: Meta): Promise<NotesPage> {
   return work(d, actor, async (trx, pc) => {

@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { raiseAlert } from '../../alerts/alerts.js';
-import type { AuditEventInput } from '../../audit/event.schema.js';
 import { audit } from '../../audit/record.js';
 import { normalizeDate } from '../../crypto/blind-index.js';
-import { PracticeCrypto } from '../../crypto/encrypted-columns.js';
+import type { PracticeCrypto } from '../../crypto/encrypted-columns.js';
 import type { Keyring } from '../../crypto/keyring.js';
 import type { Db } from '../../db/tenant.js';
 import { coversLocation } from '../../policies/actor.js';
@@ -33,6 +32,7 @@ import { listLocations } from '../../queries/practices.queries.js';
 import { listUsers } from '../../queries/users.queries.js';
 import type { PatientForm } from '../../validation/patient.schema.js';
 import type { FormResult, Meta } from '../users/users.service.js';
+import { staffEvent as event, staffCryptoWork as work } from '../staff-work.js';
 
 /**
  * Patients: search (blind indexes), recent list, create with a duplicate warning, the chart
@@ -49,18 +49,7 @@ export interface PatientDeps {
 export const SEARCH_LIMIT = 25;
 export const BREAK_GLASS_MINUTES = 60;
 
-type Work<T> = (trx: Knex.Transaction, pc: PracticeCrypto) => Promise<T>;
 
-const work = <T>(d: PatientDeps, actor: StaffActor, fn: Work<T>): Promise<T> =>
-  d.db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, (trx) => fn(trx, new PracticeCrypto(d.keyring, trx, actor.practiceId)));
-
-const event = (actor: StaffActor, meta: Meta, e: Omit<AuditEventInput, 'practiceId' | 'actor' | 'ip' | 'requestId'>): AuditEventInput => ({
-  practiceId: actor.practiceId,
-  actor: { kind: 'user', id: actor.id },
-  ip: meta.ip,
-  requestId: meta.requestId,
-  ...e,
-});
 
 async function locationNames(trx: Knex.Transaction): Promise<Map<string, string>> {
   return new Map((await listLocations(trx)).map((l) => [l.id, l.name]));

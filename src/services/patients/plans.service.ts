@@ -1,8 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
-import type { AuditEventInput } from '../../audit/event.schema.js';
 import { audit } from '../../audit/record.js';
-import { PracticeCrypto } from '../../crypto/encrypted-columns.js';
+import type { PracticeCrypto } from '../../crypto/encrypted-columns.js';
 import type { Keyring } from '../../crypto/keyring.js';
 import type { Db } from '../../db/tenant.js';
 import { AccessDenied, authorize, ensure, type StaffActor } from '../../policies/index.js';
@@ -12,6 +11,7 @@ import { patientSecrets } from '../../queries/patients.queries.js';
 import { listLocations } from '../../queries/practices.queries.js';
 import type { Meta } from '../users/users.service.js';
 import { loadPatientRecord } from './patients.service.js';
+import { staffEvent as event, staffCryptoWork as work } from '../staff-work.js';
 
 /**
  * Treatment plans: phases of items, totals computed here (never trusted from a form), status
@@ -62,10 +62,7 @@ export interface PlanView {
   editable: boolean;
 }
 
-const event = (actor: StaffActor, meta: Meta, e: Omit<AuditEventInput, 'practiceId' | 'actor' | 'ip' | 'requestId'>): AuditEventInput => ({ practiceId: actor.practiceId, actor: { kind: 'user', id: actor.id }, ip: meta.ip, requestId: meta.requestId, ...e });
 
-const work = <T>(d: PlanDeps, actor: StaffActor, fn: (trx: Knex.Transaction, pc: PracticeCrypto) => Promise<T>): Promise<T> =>
-  d.db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, (trx) => fn(trx, new PracticeCrypto(d.keyring, trx, actor.practiceId)));
 
 const sum = (items: readonly ItemContent[]): Totals => {
   const fee = items.reduce((a, i) => a + i.fee, 0);

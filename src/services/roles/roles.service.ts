@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import type { Knex } from 'knex';
 import { audit } from '../../audit/record.js';
 import type { Db } from '../../db/tenant.js';
 import { ALL_PERMISSIONS, PERMISSIONS, type Permission } from '../../permissions.js';
@@ -7,6 +6,7 @@ import { authorize, ensure, AccessDenied, type StaffActor } from '../../policies
 import type { RoleRecord } from '../../policies/role.policy.js';
 import { countHolders, findRole, insertRole, listRoles, roleNameTaken, updateRole, type RoleRow } from '../../queries/roles.queries.js';
 import type { FormResult, Meta } from '../users/users.service.js';
+import { staffWork as work } from '../staff-work.js';
 
 /**
  * The practice's roles: the permission matrix, new roles, edits. SECURITY: nobody grants a
@@ -27,7 +27,6 @@ export interface RolesMatrix {
 
 const record = (actor: StaffActor, r: RoleRow): RoleRecord => ({ practiceId: actor.practiceId, id: r.id, isSystem: r.is_system, permissions: r.permissions });
 
-const work = <T>(db: Db, actor: StaffActor, fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> => db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, fn);
 
 export async function rolesMatrix(db: Db, actor: StaffActor): Promise<RolesMatrix> {
   ensure(authorize(actor, 'role.index'), { permission: 'roles.manage' });

@@ -1,7 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { audit } from '../../audit/record.js';
-import type { AuditEventInput } from '../../audit/event.schema.js';
 import { hashPassword } from '../../auth/password-hash.js';
 import { checkPassword, PASSWORD_MESSAGES } from '../../auth/password-policy.js';
 import type { Db } from '../../db/tenant.js';
@@ -24,6 +23,7 @@ import {
   updateUser,
   type UserRow,
 } from '../../queries/users.queries.js';
+import { staffEvent as event, staffWork as work, type Meta } from '../staff-work.js';
 
 /**
  * Staff accounts as administrators manage them: the users overview, invitations (single-use,
@@ -34,11 +34,7 @@ import {
 
 export const INVITATION_TTL_MS = 72 * 3_600_000;
 
-export interface Meta {
-  ip: string;
-  requestId: string;
-  now: Date;
-}
+export type { Meta } from '../staff-work.js';
 
 export interface UserOverview {
   id: string;
@@ -54,15 +50,7 @@ export interface UserOverview {
 
 const tokenHash = (token: string): string => createHash('sha256').update(token, 'utf8').digest('hex');
 
-const event = (actor: StaffActor, meta: Meta, e: Omit<AuditEventInput, 'practiceId' | 'actor' | 'ip' | 'requestId'>): AuditEventInput => ({
-  practiceId: actor.practiceId,
-  actor: { kind: 'user', id: actor.id },
-  ip: meta.ip,
-  requestId: meta.requestId,
-  ...e,
-});
 
-const work = <T>(db: Db, actor: StaffActor, fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> => db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, fn);
 
 /** SECURITY: the target user, in the actor's practice (RLS) — or AccessDenied (shown as not found). */
 async function target(trx: Knex.Transaction, actor: StaffActor, id: string): Promise<UserRow & { record: UserRecord }> {
