@@ -97,6 +97,9 @@ describe('documents and images: upload pipeline, signed URLs, multipart CSRF, au
     expect(served.includes(Buffer.from('TestCam'))).to.equal(false);
     expect([meta.width, meta.height]).to.deep.equal([640, 480]);
 
+    const token = view.split('/').pop()!;
+    expect(JSON.stringify(built.logs)).to.not.include(token);
+    expect(JSON.stringify(built.logs)).to.include('/files/:token');
     const blobs = await readdir(fx.filesDir, { recursive: true });
     expect(blobs.length).to.be.greaterThan(0);
     const events = await t.current.owner('audit_events').where({ practice_id: p.id, patient_id: patientId }).whereIn('action', ['upload', 'view', 'list']).pluck('action');
