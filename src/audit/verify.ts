@@ -2,8 +2,10 @@ import type { KeyProvider } from '../crypto/key-provider.js';
 import type { Db } from '../db/tenant.js';
 import { Worker } from 'node:worker_threads';
 import { codeExtension, isCompiled } from '../config/paths.js';
-import { AUDIT_ROW_COLUMNS, GENESIS, canonical, type AuditRow } from './canonical.js';
-import { firstBadHash, type HashJob } from './hash-worker.js';
+import type { Knex } from 'knex';
+import { GENESIS } from './canonical.js';
+import type { RangeJob } from './range-worker.js';
+import { fetcher, verifyRange, type RangeResult } from './verify-range.js';
 import { verifyCheckpointSignature, type Checkpoint } from './checkpoints.js';
 
 export type ChainProblem =
@@ -35,7 +37,7 @@ export async function verifyPractice(
   db: Db,
   provider: KeyProvider,
   practiceId: string,
-  options: { batchSize?: number; incremental?: boolean } = {},
+  options: { batchSize?: number; incremental?: boolean; parallel?: boolean } = {},
 ): Promise<VerifyResult> {
   const batchSize = options.batchSize ?? 10_000;
   const checkpoints = await db.withPractice(practiceId, VERIFIER, (trx) =>
@@ -43,7 +45,6 @@ export async function verifyPractice(
       .orderBy('audit_checkpoints.seq')
       .select<{ seq: string; head_hash: Buffer; signed_at: Date; key_id: string; signature: Buffer }[]>(trx.raw('seq::text AS seq'), 'head_hash', 'signed_at', 'key_id', 'signature'),
   );
-  const atSeq = new Map(checkpoints.map((c) => [c.seq, c]));
   const result = (extra: Partial<VerifyResult>, checked: number, lastSeq: bigint): VerifyResult => ({
     practiceId,
     ok: !extra.problem,
@@ -61,7 +62,6 @@ export async function verifyPractice(
 
   let expected = 1n;
   let prev: Buffer = GENESIS;
-  let checked: number;
   const start = options.incremental ? checkpoints[checkpoints.length - 1] : undefined;
   if (start) {
     const row = await db.withPractice(practiceId, VERIFIER, (trx) =>
@@ -72,120 +72,78 @@ export async function verifyPractice(
     expected = BigInt(start.seq) + 1n;
     prev = start.head_hash;
   }
-  const fetchAfter = (afterSeq: bigint): Promise<AuditRow[]> =>
-    db.withPractice(practiceId, VERIFIER, (trx) =>
-      trx('audit_events')
-        .whereNotNull('hash')
-        .where('audit_events.seq', '>', afterSeq.toString())
-        .orderBy('audit_events.seq')
-        .limit(batchSize)
-        .select<AuditRow[]>(AUDIT_ROW_COLUMNS.map((c) => trx.raw(c))),
-    );
-  // NOTE: while one batch is hashed (in a worker thread for long chains), the next is fetched and
-  // parsed: database, parsing and hashing overlap. Each row's hash is checked against its
-  // predecessor's *stored* hash, so batches are independent; the first problem by sequence wins.
-  const hasher = new BatchHasher();
-  try {
-    let pending: Promise<AuditRow[]> | undefined = fetchAfter(expected - 1n);
-    let mainProblem: { index: number; kind: ChainProblem } | undefined;
-    let offset = 0;
-    while (pending && !mainProblem) {
-      const rows: AuditRow[] = await pending;
-      pending = rows.length === batchSize ? fetchAfter(BigInt(rows[rows.length - 1]!.seq!)) : undefined;
-      const texts: string[] = [];
-      const prevs = Buffer.allocUnsafe(rows.length * 32);
-      const hashes = Buffer.allocUnsafe(rows.length * 32);
-      for (const [i, row] of rows.entries()) {
-        const seq = row.seq!;
-        if (seq !== expected.toString()) {
-          mainProblem = { index: offset + i, kind: 'missing' };
-          break;
-        }
-        if (!row.prev_hash || !row.prev_hash.equals(prev) || !row.hash || row.hash.length !== 32) {
-          mainProblem = { index: offset + i, kind: 'prev_mismatch' };
-          break;
-        }
-        const cp = atSeq.size > 0 ? atSeq.get(seq) : undefined;
-        if (cp && !cp.head_hash.equals(row.hash)) mainProblem = { index: offset + i, kind: 'checkpoint_mismatch' };
-        texts.push(canonical(row, seq));
-        prev.copy(prevs, i * 32);
-        row.hash.copy(hashes, i * 32);
-        prev = row.hash;
-        expected += 1n;
-        if (mainProblem) break;
-      }
-      hasher.submit(offset, { prevs: prevs.subarray(0, texts.length * 32), texts, hashes: hashes.subarray(0, texts.length * 32) }, rows.length === batchSize);
-      offset += rows.length;
-    }
-    await pending?.catch(() => undefined);
-    const badHash = await hasher.firstBad();
-    const problemIndex = Math.min(badHash ?? Infinity, mainProblem?.index ?? Infinity);
-    if (problemIndex !== Infinity) {
-      // At the same row, a broken sequence or link is named before a wrong hash, a wrong hash before a checkpoint mismatch.
-      const kind = mainProblem && mainProblem.index === problemIndex && (mainProblem.kind !== 'checkpoint_mismatch' || badHash !== problemIndex) ? mainProblem.kind : 'hash_mismatch';
-      const startSeq = start ? BigInt(start.seq) + 1n : 1n;
-      const seq = startSeq + BigInt(problemIndex);
-      return result({ problem: { kind, seq: seq.toString() } }, problemIndex, seq - 1n);
-    }
-    checked = offset;
-  } finally {
-    await hasher.close();
+  const run = <T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> => db.withPractice(practiceId, VERIFIER, work);
+  const signedHeads = new Map(checkpoints.map((c) => [c.seq, c.head_hash]));
+  const startAfter = expected - 1n;
+  const range = await verifyChain(db, practiceId, run, startAfter, prev, batchSize, signedHeads, options.parallel !== false);
+  if (range.problem) {
+    const seq = startAfter + 1n + BigInt(range.problem.index);
+    return result({ problem: { kind: range.problem.kind, seq: seq.toString() } }, range.problem.index, seq - 1n);
   }
-  const lastSeq = expected - 1n;
+  const lastSeq = range.lastSeq;
   const beyond = checkpoints.find((c) => BigInt(c.seq) > lastSeq);
-  if (beyond) return result({ problem: { kind: 'truncated', seq: (lastSeq + 1n).toString() } }, checked, lastSeq);
-  return result({}, checked, lastSeq);
+  if (beyond) return result({ problem: { kind: 'truncated', seq: (lastSeq + 1n).toString() } }, range.checked, lastSeq);
+  return result({}, range.checked, lastSeq);
+}
+
+/** The runtime role's connection string, so a worker can open its own connection (undefined: none). */
+function connectionStringOf(db: Db): string | undefined {
+  const connection = (db.knex.client as { config?: { connection?: unknown } }).config?.connection;
+  const cs = typeof connection === 'string' ? connection : (connection as { connectionString?: unknown } | undefined)?.connectionString;
+  return typeof cs === 'string' ? cs : undefined;
 }
 
 /**
- * Hashes submitted batches: inline while the chain is short, in one worker thread once a full
- * batch shows it is long (a worker costs a start-up, worth it only for big chains).
+ * The whole stretch after `startAfter`. A long chain (four batches or more) is split in two: the
+ * second half is verified by a worker thread over its own connection while this thread verifies the
+ * first, so both cores work; the first problem by sequence wins.
  */
-class BatchHasher {
-  #worker: Worker | undefined;
-  #results: Promise<{ offset: number; bad: number }>[] = [];
-  #queue: Promise<unknown> = Promise.resolve();
+async function verifyChain(
+  db: Db,
+  practiceId: string,
+  run: <T>(work: (trx: Knex.Transaction) => Promise<T>) => Promise<T>,
+  startAfter: bigint,
+  prev: Buffer,
+  batchSize: number,
+  signedHeads: Map<string, Buffer>,
+  parallel: boolean,
+): Promise<RangeResult> {
+  const connectionString = parallel ? connectionStringOf(db) : undefined;
+  const head = connectionString
+    ? await run(async (trx) => {
+        const row = await trx('audit_events').whereNotNull('hash').max<{ head: string | null }>({ head: 'seq' }).first();
+        return row?.head ? BigInt(row.head) : startAfter;
+      })
+    : startAfter;
+  const span = head - startAfter;
+  if (!connectionString || span < BigInt(4 * batchSize)) return verifyRange(fetcher(run, batchSize), startAfter, prev, batchSize, signedHeads);
+  const mid = startAfter + span / 2n;
+  const midRow = await run((trx) => trx('audit_events').where('audit_events.seq', mid.toString()).first<{ hash: Buffer | null } | undefined>('hash'));
+  if (!midRow?.hash) return verifyRange(fetcher(run, batchSize), startAfter, prev, batchSize, signedHeads);
+  const job: RangeJob = { connectionString, practiceId, afterSeq: mid.toString(), prevHash: midRow.hash, endSeq: head.toString(), batchSize, checkpoints: [...signedHeads].map(([seq, hash]) => [seq, hash]) };
+  const second = runRangeWorker(job);
+  second.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
+  const first = await verifyRange(fetcher(run, batchSize, mid), startAfter, prev, batchSize, signedHeads);
+  const later = await second;
+  if (first.problem) return first;
+  // CASE: the first half stopped short of the middle without a bad row: rows up to it are gone.
+  if (first.lastSeq !== mid) return { checked: first.checked, problem: { index: first.checked, kind: 'missing' }, lastSeq: first.lastSeq };
+  if (later.problem) return { checked: first.checked + later.checked, problem: { index: first.checked + later.problem.index, kind: later.problem.kind }, lastSeq: later.lastSeq };
+  return { checked: first.checked + later.checked, lastSeq: later.lastSeq };
+}
 
-  submit(offset: number, job: HashJob, long: boolean): void {
-    if (!this.#worker && long) {
-      const entry = new URL(`./hash-worker${codeExtension}`, import.meta.url);
-      // NOTE: from TypeScript sources (tsx), a worker must register tsx before importing the entry.
-      this.#worker = isCompiled
-        ? new Worker(entry)
-        : new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); })`, { eval: true });
-    }
-    const worker = this.#worker;
-    if (!worker) {
-      this.#results.push(Promise.resolve({ offset, bad: firstBadHash(job) }));
-      return;
-    }
-    // One job at a time per worker, answered in order.
-    const run = this.#queue.then(
-      () =>
-        new Promise<{ offset: number; bad: number }>((resolve, reject) => {
-          const onExit = (code: number): void => reject(new Error(`audit hash worker exited (${code})`));
-          worker.once('error', reject);
-          worker.once('exit', onExit);
-          worker.once('message', (bad: number) => {
-            worker.off('error', reject);
-            worker.off('exit', onExit);
-            resolve({ offset, bad });
-          });
-          worker.postMessage(job);
-        }),
-    );
-    this.#queue = run.catch(() => undefined);
-    this.#results.push(run);
-  }
-
-  /** Index (over all submitted rows) of the first wrong stored hash, or undefined. */
-  async firstBad(): Promise<number | undefined> {
-    for (const r of await Promise.all(this.#results)) if (r.bad >= 0) return r.offset + r.bad;
-    return undefined;
-  }
-
-  async close(): Promise<void> {
-    await this.#queue;
-    await this.#worker?.terminate();
-  }
+function runRangeWorker(job: RangeJob): Promise<RangeResult> {
+  const entry = new URL(`./range-worker${codeExtension}`, import.meta.url);
+  // NOTE: from TypeScript sources (tsx), a worker must register tsx before importing the entry.
+  const worker = isCompiled
+    ? new Worker(entry, { workerData: job })
+    : new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); })`, { eval: true, workerData: job });
+  return new Promise<RangeResult>((resolve, reject) => {
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`audit range worker exited (${code})`)));
+    worker.once('message', (m: { error?: string; checked: number; problem?: RangeResult['problem']; lastSeq: string }) => {
+      if (m.error) reject(new Error(`audit range worker: ${m.error}`));
+      else resolve({ checked: m.checked, ...(m.problem ? { problem: m.problem } : {}), lastSeq: BigInt(m.lastSeq) });
+    });
+  });
 }

@@ -77,15 +77,28 @@ describe('audit log', () => {
     expect((await verifyPractice(t.current.db, fx.keyring.provider, p)).problem).to.deep.equal({ kind: 'hash_mismatch', seq: '6' });
   });
 
-  it('verifies long chains in a worker thread with the same findings (small batches force it here)', async () => {
-    const good = await chain(10);
-    expect(await verifyPractice(t.current.db, fx.keyring.provider, good, { batchSize: 3 })).to.include({ ok: true, checked: 10, lastSeq: '10' });
-    const edited = await chain(10);
-    await tamper("UPDATE audit_events SET action = 'list' WHERE practice_id = ? AND seq = 8", [edited]);
-    expect((await verifyPractice(t.current.db, fx.keyring.provider, edited, { batchSize: 3 })).problem).to.deep.equal({ kind: 'hash_mismatch', seq: '8' });
-    const gap = await chain(10);
-    await tamper('DELETE FROM audit_events WHERE practice_id = ? AND seq = 5', [gap]);
-    expect((await verifyPractice(t.current.db, fx.keyring.provider, gap, { batchSize: 3 })).problem).to.deep.equal({ kind: 'missing', seq: '5' });
+  it('splits long chains in two (the second half in a worker over its own connection) with the same findings, at the exact sequence', async () => {
+    // batchSize 3 and 20 events: split at 10; the worker checks 11–20.
+    const opts = { batchSize: 3 };
+    const good = await chain(20);
+    expect(await verifyPractice(t.current.db, fx.keyring.provider, good, opts)).to.include({ ok: true, checked: 20, lastSeq: '20' });
+    const cases: [string, string, { kind: string; seq: string }][] = [
+      ["UPDATE audit_events SET action = 'list' WHERE practice_id = ? AND seq = 4", 'first half', { kind: 'hash_mismatch', seq: '4' }],
+      ["UPDATE audit_events SET action = 'list' WHERE practice_id = ? AND seq = 10", 'last row of the first half', { kind: 'hash_mismatch', seq: '10' }],
+      ["UPDATE audit_events SET action = 'list' WHERE practice_id = ? AND seq = 11", 'first row of the second half', { kind: 'hash_mismatch', seq: '11' }],
+      ["UPDATE audit_events SET action = 'list' WHERE practice_id = ? AND seq = 17", 'second half', { kind: 'hash_mismatch', seq: '17' }],
+      ["UPDATE audit_events SET action = 'list' WHERE practice_id = ? AND seq IN (6, 16)", 'both halves: the first wins', { kind: 'hash_mismatch', seq: '6' }],
+      ['DELETE FROM audit_events WHERE practice_id = ? AND seq = 9', 'deleted before the middle', { kind: 'missing', seq: '9' }],
+      ['DELETE FROM audit_events WHERE practice_id = ? AND seq = 10', 'deleted at the middle', { kind: 'missing', seq: '10' }],
+      ['DELETE FROM audit_events WHERE practice_id = ? AND seq = 15', 'deleted in the second half', { kind: 'missing', seq: '15' }],
+    ];
+    for (const [sql, where, problem] of cases) {
+      const p = await chain(20);
+      await tamper(sql, [p]);
+      const split = await verifyPractice(t.current.db, fx.keyring.provider, p, opts);
+      expect(split.problem, where).to.deep.equal(problem);
+      expect(await verifyPractice(t.current.db, fx.keyring.provider, p, { ...opts, parallel: false }), `${where}: same as one pass`).to.deep.equal(split);
+    }
   });
 
   it('detects reordered sequence numbers', async () => {
