@@ -9,7 +9,7 @@ import { requestContext } from './middleware/request-context.js';
 import { cspNonce, hsts, noStore, permissionsPolicy, refuseTrace, securityHeaders } from './middleware/security-headers.js';
 import { buildRouter } from './routes/index.js';
 import { sessionCookieName, sessionMiddleware } from './auth/session.js';
-import { operatorSession, staffSession, type Clock } from './auth/staff-auth.js';
+import { operatorSession, patientSession, staffSession, type Clock } from './auth/staff-auth.js';
 import type { Keyring } from './crypto/keyring.js';
 import type { Store } from 'express-session';
 import type { FileStore } from './storage/file-store.js';
@@ -50,6 +50,7 @@ export function createApp({ config, logger, db, keyring, sessionStore, files, cl
   app.use(sessionMiddleware(config, sessionStore)); //                                  7. server-side session
   app.use('/p/:slug', staffSession(db, clock)); //                                     8. session limits, revocation
   app.use('/operator', operatorSession(db, clock)); //                                    (operators: the same limits)
+  app.use('/portal', patientSession(db, clock)); //                                       (patients: 15 min, one link)
   app.use(buildRouter({ config, db, keyring, clock, files, fileUrlKey: fileUrlKey(config.sessionSecret) })); //                              9. the route table (CSRF per route)
   app.use(notFound); //                                                                10. 404 page
   app.use(accessDenied(db)); //                                                        11. refusals: audited, shown as 404

@@ -31,10 +31,20 @@ export interface OperatorSession {
   authAt: number;
 }
 
+/** A patient's session: one link, one purpose, 15 minutes idle (never together with a staff session). */
+export interface PatientSession {
+  practiceId: string;
+  linkId: string;
+  patientId: string;
+  createdAt: number;
+  lastSeenAt: number;
+}
+
 declare module 'express-session' {
   interface SessionData {
     staff?: StaffSession;
     operator?: OperatorSession;
+    patient?: PatientSession;
     /** A TOTP secret being enrolled, as a base64 field envelope, until the user confirms a code. */
     enroll?: { secret: string; account: string; startedAt: number };
   }
@@ -51,6 +61,13 @@ export async function renewSession(req: Request, staff: StaffSession): Promise<v
 export async function renewOperatorSession(req: Request, operator: OperatorSession): Promise<void> {
   await new Promise<void>((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
   req.session.operator = operator;
+  await new Promise<void>((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
+}
+
+/** SECURITY: a new session id once the date of birth is proven; nothing of an earlier session carries over. */
+export async function renewPatientSession(req: Request, patient: PatientSession): Promise<void> {
+  await new Promise<void>((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
+  req.session.patient = patient;
   await new Promise<void>((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
 }
 

@@ -5,6 +5,7 @@ import { loadGrants, mfaRequiredFor, type StaffActor } from '../policies/actor.j
 import { findActivePracticeIdBySlug, findPracticeSettings } from '../queries/practices.queries.js';
 import { findUserById, mustReenroll } from '../queries/users.queries.js';
 import { activeOperator } from '../services/operators/operators.service.js';
+import { sessionLink } from '../services/links/links.service.js';
 
 /**
  * Session limits, checked on the server from the session's own timestamps on every request:
@@ -135,6 +136,29 @@ export function operatorSession(db: Db, clock: Clock): RequestHandler {
     }
     if (now - s.lastSeenAt >= SESSION_TOUCH_MS) s.lastSeenAt = now;
     res.locals.operator = { kind: 'operator', id: op!.id, email: op!.email, displayName: op!.display_name };
+    next();
+  };
+}
+
+/** A patient session ends after 15 minutes without activity. */
+export const PATIENT_IDLE_MS = 15 * 60_000;
+
+/**
+ * SECURITY: the patient session for /portal routes: 15 minutes idle, and the link must still be
+ * usable (a revoked, expired or locked link ends it). Sets res.locals.patientLink when valid.
+ */
+export function patientSession(db: Db, clock: Clock): RequestHandler {
+  return async (req, res, next) => {
+    const s = req.session?.patient;
+    if (!s) return next();
+    const now = clock();
+    const link = now - s.lastSeenAt > PATIENT_IDLE_MS ? undefined : await sessionLink(db, s.practiceId, s.linkId, new Date(now));
+    if (!link) {
+      await endSession(req, res);
+      return res.redirect(303, '/portal/ended');
+    }
+    if (now - s.lastSeenAt >= SESSION_TOUCH_MS) s.lastSeenAt = now;
+    res.locals.patientLink = { practiceId: s.practiceId, linkId: s.linkId, patientId: s.patientId, purpose: link.purpose, planId: link.plan_id };
     next();
   };
 }

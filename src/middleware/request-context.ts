@@ -4,8 +4,8 @@ import { escapeControl, type Logger } from '../config/logger.js';
 
 const INCOMING_ID = /^[A-Za-z0-9._:-]{8,64}$/;
 const QUIET_PATHS = new Set(['/healthz', '/readyz']);
-/** Path segments that are credentials (invitation and password-reset tokens, signed file URLs): never written to the log. */
-const SECRET_SEGMENTS = /\/(invitations|password-reset|files)\/[^/]+/g;
+/** Path segments that are credentials (invitation and password-reset tokens, signed file URLs, patient link codes): never written to the log. */
+const SECRET_SEGMENTS = /\/(invitations|password-reset|files|l)\/[^/]+/g;
 
 /**
  * Gives each request an id and a logger bound to it, and writes one access line when the response

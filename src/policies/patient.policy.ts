@@ -39,6 +39,8 @@ export const patientPolicy = {
   /** Treatment plans: read by clinical, coordination and billing roles; built by providers and coordinators. */
   readPlans: (actor: StaffActor, p: PatientRecord, now: Date) => can(actor, 'plans.read') && reachable(actor, p, now),
   writePlans: (actor: StaffActor, p: PatientRecord, now: Date) => can(actor, 'plans.write') && reachable(actor, p, now),
+  /** Patient links (plans, forms, uploads) go out from those who may send them. */
+  sendLink: (actor: StaffActor, p: PatientRecord, now: Date) => can(actor, 'portal.send') && reachable(actor, p, now),
   /** A draft is its author's until signed; after that nobody edits it (amendments only). */
   editDraft: (actor: StaffActor, p: PatientRecord, now: Date, note: { authorId: string; status: string }) =>
     can(actor, 'clinical.write') && reachable(actor, p, now) && note.authorId === actor.id && note.status === 'draft',

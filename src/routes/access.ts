@@ -12,7 +12,7 @@ import { AccessDenied } from '../policies/index.js';
  */
 export const ACCESS = Symbol('enamel.access');
 
-export type Access = { kind: 'public'; reason: string } | { kind: 'signed_in' } | { kind: 'permission'; permission: Permission } | { kind: 'operator' };
+export type Access = { kind: 'public'; reason: string } | { kind: 'signed_in' } | { kind: 'permission'; permission: Permission } | { kind: 'operator' } | { kind: 'patient_link' };
 
 export type AccessMarker = RequestHandler & { [ACCESS]: Access };
 
@@ -62,6 +62,11 @@ export function requirePermission(name: Permission, options: { patientRoute?: bo
  */
 export function operatorRoute(): AccessMarker {
   return mark((_req, res, next) => (res.locals.operator ? next() : res.redirect(303, '/operator/sign-in')), { kind: 'operator' });
+}
+
+/** SECURITY: the route is for a patient who proved their date of birth on one link; it sees only that link's purpose. */
+export function patientLinkRoute(): AccessMarker {
+  return mark((_req, res, next) => (res.locals.patientLink ? next() : res.redirect(303, '/portal/ended')), { kind: 'patient_link' });
 }
 
 export function accessOf(handler: unknown): Access | undefined {

@@ -17,12 +17,13 @@ import { operatorsController } from '../controllers/operators.controller.js';
 import { passwordResetController } from '../controllers/password-reset.controller.js';
 import { documentsController } from '../controllers/documents.controller.js';
 import { notesController } from '../controllers/notes.controller.js';
+import { linksController } from '../controllers/links.controller.js';
 import { plansController } from '../controllers/plans.controller.js';
 import { patientsController } from '../controllers/patients.controller.js';
 import { invitationsController } from '../controllers/invitations.controller.js';
 import { rolesController } from '../controllers/roles.controller.js';
 import { usersController } from '../controllers/users.controller.js';
-import { operatorRoute, publicRoute, requirePermission, signedInRoute } from './access.js';
+import { operatorRoute, patientLinkRoute, publicRoute, requirePermission, signedInRoute } from './access.js';
 
 const { signInController } = signInModule;
 
@@ -53,6 +54,7 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   const patients = patientsController({ db, keyring, clock });
   const notes = notesController({ db, keyring, clock });
   const plans = plansController({ db, keyring, clock });
+  const links = linksController({ db, keyring, clock, publicUrl: config.publicUrl });
   const documents = documentsController({ db, keyring, files, clock, fileUrlKey });
   const operators = operatorsController({ db, keyring, clock, publicUrl: config.publicUrl });
   // SECURITY: every state change below passes the CSRF check; every form page gets a token.
@@ -130,6 +132,17 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.post('/p/:slug/plan-items/:id/delete', requirePermission('plans.write'), csrfProtection, ...forms, plans.removeItem);
   r.post('/p/:slug/plans/:id/status', requirePermission('plans.write'), csrfProtection, ...forms, plans.decide);
   r.get('/p/:slug/plans/:id/print', requirePermission('plans.read'), plans.print);
+
+  // Patient links: staff side.
+  r.get('/p/:slug/patients/:id/links', requirePermission('portal.send', onPatient), ...forms, links.index);
+  r.post('/p/:slug/patients/:id/links', requirePermission('portal.send', onPatient), csrfProtection, ...forms, links.create);
+  r.post('/p/:slug/links/:id/revoke', requirePermission('portal.send'), csrfProtection, links.revoke);
+  // Patient side: the code is the first credential, the date of birth the second.
+  r.get('/l/:code', publicRoute('patient link: the code, then the date of birth'), ...forms, links.open);
+  r.post('/l/:code', publicRoute('patient link: the date-of-birth check (limited per link and per IP)'), csrfProtection, ...forms, links.verify);
+  r.get('/portal', patientLinkRoute(), ...forms, links.portal);
+  r.get('/portal/ended', publicRoute('the page after a patient session ends'), links.ended);
+  r.post('/portal/sign-out', publicRoute('anyone may end their own session'), csrfProtection, links.signOut);
 
   // Documents and images. SECURITY: multipart is parsed under hard limits, then CSRF-checked.
   r.get('/p/:slug/patients/:id/documents', requirePermission('patients.read', onPatient), ...forms, documents.index);

@@ -21,6 +21,8 @@ declare global {
       operator?: OperatorActor;
       /** A multipart limit the upload broke (413 too large, 400 malformed), set by uploads/multipart.ts. */
       uploadError?: 400 | 413;
+      /** The patient's verified link (/portal routes only). */
+      patientLink?: { practiceId: string; linkId: string; patientId: string; purpose: 'plan_review' | 'intake_forms' | 'uploads'; planId: string | null };
     }
   }
 }

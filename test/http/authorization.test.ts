@@ -95,7 +95,10 @@ describe('authorization over HTTP', () => {
       await trx('treatment_plans').insert({ id: planB, practice_id: b.id, patient_id: patientB.id, status: 'draft', created_by: providerB.id, ...(await planSecrets.seal(pc, planB, { title: 'Victimpatient plan' })) });
       await trx('treatment_plan_items').insert({ id: itemB, practice_id: b.id, plan_id: planB, phase: 1, ...(await planItemSecrets.seal(pc, itemB, { content: { cdt: 'D1110', tooth: null, surfaces: null, description: 'Victimpatient cleaning', fee: 100, insurance: 0 } })) });
     });
-    const RECORDS: Record<string, string> = { users: victim.id, roles: roleB.id, patients: patientB.id, 'break-glass': grantB, 'operator-access': operatorGrantB, documents: documentB, notes: noteB, plans: planB, 'plan-items': itemB };
+    const linkB = randomUUID();
+    await inPractice(b, (trx) => trx('treatment_plans').where({ id: planB }).update({ status: 'presented', presented_at: new Date(clock.now()) }));
+    await inPractice(b, (trx) => trx('patient_links').insert({ id: linkB, practice_id: b.id, patient_id: patientB.id, purpose: 'plan_review', plan_id: planB, code_hash: 'a'.repeat(64), created_by: providerB.id, expires_at: new Date(clock.now() + 86_400_000) }));
+    const RECORDS: Record<string, string> = { users: victim.id, roles: roleB.id, patients: patientB.id, 'break-glass': grantB, 'operator-access': operatorGrantB, documents: documentB, notes: noteB, plans: planB, 'plan-items': itemB, links: linkB };
     const session = await signIn(built.app, a.slug, ownerA, clock);
     const token = (await session.form(`/p/${a.slug}/users/new`)).token;
     const idRoutes = routeTable(t.current, built.config).filter((r) => r.path.startsWith('/p/:slug/') && r.path.includes('/:id'));
@@ -122,7 +125,8 @@ describe('authorization over HTTP', () => {
     expect(await inPractice(b, (trx) => trx('break_glass_grants').where({ id: grantB }).first('reviewed_at'))).to.deep.equal({ reviewed_at: null });
     expect(await inPractice(b, (trx) => trx('break_glass_grants').count<{ n: string }[]>({ n: '*' }))).to.deep.equal([{ n: '1' }]);
     expect(await inPractice(b, (trx) => trx('operator_grants').where({ id: operatorGrantB }).first('revoked_at'))).to.deep.equal({ revoked_at: null });
-    expect(await inPractice(b, (trx) => trx('treatment_plans').where({ id: planB }).first('status'))).to.deep.equal({ status: 'draft' });
+    expect(await inPractice(b, (trx) => trx('treatment_plans').where({ id: planB }).first('status'))).to.deep.equal({ status: 'presented' });
+    expect(await inPractice(b, (trx) => trx('patient_links').where({ id: linkB }).first('revoked_at'))).to.deep.equal({ revoked_at: null });
     expect(await inPractice(b, (trx) => trx('treatment_plan_items').where({ plan_id: planB }).pluck('id'))).to.deep.equal([itemB]);
     expect(await inPractice(b, (trx) => trx('clinical_notes').where({ id: noteB }).first('status'))).to.deep.equal({ status: 'draft' });
     expect(await inPractice(b, (trx) => trx('clinical_note_amendments').count<{ n: string }[]>({ n: '*' }))).to.deep.equal([{ n: '0' }]);

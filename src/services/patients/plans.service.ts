@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { audit } from '../../audit/record.js';
-import type { PracticeCrypto } from '../../crypto/encrypted-columns.js';
+import { PracticeCrypto } from '../../crypto/encrypted-columns.js';
 import type { Keyring } from '../../crypto/keyring.js';
 import type { Db } from '../../db/tenant.js';
 import { AccessDenied, authorize, ensure, type StaffActor } from '../../policies/index.js';
@@ -218,5 +218,28 @@ export async function printPlan(d: PlanDeps, actor: StaffActor, planId: string, 
     await audit.record(trx, event(actor, meta, { action: 'print', resource: { type: 'treatment_plan', id: planId }, patientId: plan.patient_id, outcome: 'allowed', details: { format: 'html' } }));
     const view = await openPlan(pc, plan, await listItems(trx, [planId]), false);
     return { patient: presentSummary(row, await patientSecrets.open(pc, row), new Map((await listLocations(trx)).map((l) => [l.id, l.name]))), plan: view };
+  });
+}
+
+/** The plan a patient link was sent for, as the patient sees it (audited with actor "patient link"). */
+export async function planForLink(d: PlanDeps, link: { practiceId: string; linkId: string; patientId: string; planId: string | null }, meta: Meta): Promise<PlanView> {
+  return d.db.withPractice(link.practiceId, { kind: 'patient_link', id: link.linkId }, async (trx) => {
+    const plan = link.planId ? await findPlan(trx, link.planId) : undefined;
+    // SECURITY: only the plan this link was made for, of this link's patient.
+    if (!plan || plan.patient_id !== link.patientId) throw new AccessDenied({ resource: { type: 'treatment_plan' } });
+    await audit.record(trx, { practiceId: link.practiceId, actor: { kind: 'patient_link', id: link.linkId }, action: 'view', resource: { type: 'treatment_plan', id: plan.id }, patientId: plan.patient_id, outcome: 'allowed', ip: meta.ip, requestId: meta.requestId });
+    return openPlan(new PracticeCrypto(d.keyring, trx, link.practiceId), plan, await listItems(trx, [plan.id]), false);
+  });
+}
+
+/** The presented plans a link can be sent for (the staff links page). */
+export async function listPlanChoices(d: PlanDeps, actor: StaffActor, patientId: string, meta: Meta): Promise<{ id: string; title: string }[]> {
+  return work(d, actor, async (trx, pc) => {
+    const { record } = await loadPatientRecord(trx, actor, patientId, meta.now);
+    if (!authorize(actor, 'patient.readPlans', record, meta.now)) return [];
+    const plans = (await listPlans(trx, patientId)).filter((p) => p.status === 'presented');
+    const out: { id: string; title: string }[] = [];
+    for (const p of plans) out.push({ id: p.id, title: (await planSecrets.open(pc, p)).title ?? '' });
+    return out;
   });
 }

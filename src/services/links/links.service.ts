@@ -1,0 +1,145 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
+import { raiseAlert } from '../../alerts/alerts.js';
+import { audit } from '../../audit/record.js';
+import { countIpFailure, ipBlocked } from '../../auth/signin.service.js';
+import { normalizeDate } from '../../crypto/blind-index.js';
+import { PracticeCrypto } from '../../crypto/encrypted-columns.js';
+import type { Keyring } from '../../crypto/keyring.js';
+import type { Db } from '../../db/tenant.js';
+import { AccessDenied, authorize, ensure, type StaffActor } from '../../policies/index.js';
+import { findLink, findLinkByHashForUpdate, insertLink, linkPracticeId, listLinks, updateLink, type LinkPurpose, type LinkRow } from '../../queries/links.queries.js';
+import { findPatient, patientSecrets } from '../../queries/patients.queries.js';
+import { findPlan } from '../../queries/plans.queries.js';
+import { findPracticePhone, findPracticeSettings } from '../../queries/practices.queries.js';
+import { loadPatientRecord } from '../patients/patients.service.js';
+import { staffEvent as event, staffWork as work, type Meta } from '../staff-work.js';
+import type { FormResult } from '../users/users.service.js';
+
+/**
+ * Patient links: staff create one for a patient and a purpose; the patient opens it, proves their
+ * date of birth and gets a short session scoped to that link. The code (256 bits) is shown once and
+ * stored only as SHA-256; five wrong dates of birth lock the link for good and alert the practice;
+ * per-IP limits as for sign-in. Every patient action is audited with actor type "patient link".
+ */
+export const MAX_DOB_ATTEMPTS = 5;
+/** Not a practice: the tenant context used when a code matches nothing, so both paths do the same work. */
+const NO_PRACTICE = '00000000-0000-0000-0000-000000000000';
+
+const codeHash = (code: string): string => createHash('sha256').update(code, 'utf8').digest('hex');
+
+export interface LinkView {
+  id: string;
+  purpose: LinkPurpose;
+  createdAt: Date;
+  expiresAt: Date;
+  state: 'active' | 'expired' | 'revoked' | 'locked' | 'verified';
+}
+
+const stateOf = (l: LinkRow, now: Date): LinkView['state'] => (l.locked_at ? 'locked' : l.revoked_at ? 'revoked' : l.expires_at <= now ? 'expired' : l.verified_at ? 'verified' : 'active');
+
+export async function patientLinks(db: Db, actor: StaffActor, patientId: string, meta: Meta): Promise<LinkView[]> {
+  return work(db, actor, async (trx) => {
+    const { record } = await loadPatientRecord(trx, actor, patientId, meta.now);
+    ensure(authorize(actor, 'patient.sendLink', record, meta.now), { resource: { type: 'patient', id: patientId }, patientId, permission: 'portal.send' });
+    const links = await listLinks(trx, patientId);
+    return links.map((l) => ({ id: l.id, purpose: l.purpose, createdAt: l.created_at, expiresAt: l.expires_at, state: stateOf(l, meta.now) }));
+  });
+}
+
+/** A new link; the code is returned once. A plan link needs a presented plan of this patient. */
+export async function createLink(db: Db, actor: StaffActor, patientId: string, input: { purpose: LinkPurpose; planId?: string }, meta: Meta): Promise<FormResult<{ code: string; expiresAt: Date }>> {
+  return work(db, actor, async (trx) => {
+    const { record } = await loadPatientRecord(trx, actor, patientId, meta.now);
+    ensure(authorize(actor, 'patient.sendLink', record, meta.now), { resource: { type: 'patient', id: patientId }, patientId, permission: 'portal.send' });
+    if (input.purpose === 'plan_review') {
+      const plan = input.planId ? await findPlan(trx, input.planId) : undefined;
+      if (!plan || plan.patient_id !== patientId) return { ok: false, error: 'Choose one of this patient’s treatment plans.' };
+      if (plan.status !== 'presented') return { ok: false, error: 'Only a presented plan can be sent for the patient’s decision.' };
+    }
+    const days = (await findPracticeSettings(trx))?.portal_link_days ?? 7;
+    const code = randomBytes(32).toString('base64url');
+    const id = randomUUID();
+    const expiresAt = new Date(meta.now.getTime() + days * 86_400_000);
+    await insertLink(trx, { id, practice_id: actor.practiceId, patient_id: patientId, purpose: input.purpose, plan_id: input.purpose === 'plan_review' ? input.planId : null, code_hash: codeHash(code), created_by: actor.id, created_at: meta.now, expires_at: expiresAt });
+    await audit.record(trx, event(actor, meta, { action: 'link_create', resource: { type: 'portal_link', id }, patientId, outcome: 'allowed', details: { count: days } }));
+    return { ok: true, value: { code, expiresAt } };
+  });
+}
+
+export async function revokeLink(db: Db, actor: StaffActor, linkId: string, meta: Meta): Promise<string> {
+  return work(db, actor, async (trx) => {
+    const link = await findLink(trx, linkId);
+    if (!link) throw new AccessDenied({ resource: { type: 'portal_link', id: linkId } });
+    const { record } = await loadPatientRecord(trx, actor, link.patient_id, meta.now);
+    ensure(authorize(actor, 'patient.sendLink', record, meta.now), { resource: { type: 'portal_link', id: linkId }, patientId: link.patient_id, permission: 'portal.send' });
+    await updateLink(trx, linkId, { revoked_at: meta.now });
+    await audit.record(trx, event(actor, meta, { action: 'link_revoke', resource: { type: 'portal_link', id: linkId }, patientId: link.patient_id, outcome: 'allowed' }));
+    return link.patient_id;
+  });
+}
+
+export type LinkOpen = { state: 'open' } | { state: 'gone'; phone: string | null };
+
+/** Whether a link can still be used (for its first page). Unknown codes look open: nothing is revealed. */
+export async function linkState(db: Db, code: string, now: Date): Promise<LinkOpen> {
+  const hash = codeHash(code);
+  const practiceId = await linkPracticeId(db.knex, hash);
+  return db.withPractice(practiceId ?? NO_PRACTICE, { kind: 'anonymous' }, async (trx) => {
+    const link = await findLinkByHashForUpdate(trx, hash);
+    if (!link) return { state: 'open' as const };
+    const state = stateOf(link, now);
+    return state === 'active' || state === 'verified' ? { state: 'open' as const } : { state: 'gone' as const, phone: await findPracticePhone(trx) };
+  });
+}
+
+export type DobResult =
+  | { ok: true; practiceId: string; linkId: string; patientId: string; purpose: LinkPurpose; planId: string | null }
+  | { ok: false; gone: boolean; phone: string | null };
+
+/**
+ * The date-of-birth check. SECURITY: the same answer and the same database work for an unknown
+ * code and a wrong date; the fifth wrong date locks the link for good (later right dates are
+ * refused too) and raises an alert; per-IP failures share the sign-in throttle.
+ */
+export async function verifyDob(d: { db: Db; keyring: Keyring }, code: string, dob: string, meta: Meta): Promise<DobResult> {
+  if (await ipBlocked(d.db.knex, meta.ip, meta.now)) return { ok: false, gone: false, phone: null };
+  const hash = codeHash(code);
+  const practiceId = await linkPracticeId(d.db.knex, hash);
+  const outcome = await d.db.withPractice(practiceId ?? NO_PRACTICE, { kind: 'anonymous' }, async (trx): Promise<DobResult> => {
+    const link = await findLinkByHashForUpdate(trx, hash);
+    if (!link) return { ok: false, gone: false, phone: null };
+    const phone = await findPracticePhone(trx);
+    const state = stateOf(link, meta.now);
+    if (state !== 'active' && state !== 'verified') return { ok: false, gone: true, phone };
+    const patient = await findPatient(trx, link.patient_id);
+    const stored = patient ? (await patientSecrets.open(new PracticeCrypto(d.keyring, trx, link.practice_id), patient)).date_of_birth : null;
+    const actor = { kind: 'patient_link' as const, id: link.id };
+    const base = { practiceId: link.practice_id, actor, resource: { type: 'portal_link' as const, id: link.id }, patientId: link.patient_id, ip: meta.ip, requestId: meta.requestId };
+    if (!stored || normalizeDate(dob.trim()) !== stored) {
+      const failures = link.failed_attempts + 1;
+      const lock = failures >= MAX_DOB_ATTEMPTS;
+      await updateLink(trx, link.id, { failed_attempts: failures, ...(lock ? { locked_at: meta.now } : {}) });
+      await audit.record(trx, { ...base, action: 'dob_failed', outcome: 'denied', details: { count: failures } });
+      if (lock) {
+        await audit.record(trx, { ...base, actor: { kind: 'system', id: 'portal' }, action: 'link_locked', outcome: 'allowed', details: { count: failures } });
+        await raiseAlert(trx, { practiceId: link.practice_id, kind: 'link_lockout', severity: 'warning', details: { target_type: 'portal_link', target_id: link.id, count: failures } });
+        return { ok: false, gone: true, phone };
+      }
+      return { ok: false, gone: false, phone: null };
+    }
+    await updateLink(trx, link.id, { verified_at: meta.now });
+    await audit.record(trx, { ...base, action: 'link_open', outcome: 'allowed' });
+    return { ok: true, practiceId: link.practice_id, linkId: link.id, patientId: link.patient_id, purpose: link.purpose, planId: link.plan_id };
+  });
+  if (!outcome.ok && !outcome.gone) await countIpFailure(d.db.knex, meta.ip, meta.now);
+  return outcome;
+}
+
+/** The link behind a patient session, still usable (not revoked, expired or locked since). */
+export async function sessionLink(db: Db, practiceId: string, linkId: string, now: Date): Promise<LinkRow | undefined> {
+  return db.withPractice(practiceId, { kind: 'patient_link', id: linkId }, async (trx: Knex.Transaction) => {
+    const link = await findLink(trx, linkId);
+    return link && (stateOf(link, now) === 'verified' || stateOf(link, now) === 'active') ? link : undefined;
+  });
+}

@@ -1,0 +1,126 @@
+import { randomUUID } from 'node:crypto';
+import { expect } from 'chai';
+import type { Knex } from 'knex';
+import { PracticeCrypto } from '../../src/crypto/encrypted-columns.js';
+import { planItemSecrets, planSecrets } from '../../src/queries/plans.queries.js';
+import { buildTestApp } from '../support/app.js';
+import { browser } from '../support/browser.js';
+import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
+import { useTestDatabase } from '../support/db.js';
+import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
+import { rememberPhi } from '../support/phi-scan.js';
+import { buildStaff, signIn, testClock, type BuiltStaff } from '../support/staff.js';
+
+describe('patient links: opaque code, date of birth, lockout, one purpose', () => {
+  const t = useTestDatabase();
+  const clock = testClock();
+  let fx: CryptoFixture;
+  let p: BuiltPractice;
+  let coordinator: BuiltStaff;
+  let built: ReturnType<typeof buildTestApp>;
+  const inPractice = <T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> => t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, fn);
+
+  /** A patient with a plan in the given status. */
+  async function patientWithPlan(status: 'draft' | 'presented'): Promise<{ patientId: string; planId: string }> {
+    const patient = await buildPatient(t.current.db, fx.keyring, p, { dateOfBirth: '1970-02-03' });
+    const planId = randomUUID();
+    await inPractice(async (trx) => {
+      const pc = new PracticeCrypto(fx.keyring, trx, p.id);
+      await trx('treatment_plans').insert({ id: planId, practice_id: p.id, patient_id: patient.id, status, presented_at: status === 'presented' ? new Date(clock.now()) : null, created_by: coordinator.id, ...(await planSecrets.seal(pc, planId, { title: 'Crown plan' })) });
+      const itemId = randomUUID();
+      await trx('treatment_plan_items').insert({ id: itemId, practice_id: p.id, plan_id: planId, phase: 1, ...(await planItemSecrets.seal(pc, itemId, { content: { cdt: 'D2740', tooth: '3', surfaces: null, description: 'Crown, porcelain', fee: 120000, insurance: 60000 } })) });
+    });
+    return { patientId: patient.id, planId };
+  }
+
+  async function makeLink(patientId: string, planId: string): Promise<{ path: string; code: string; res: { status: number; text: string } }> {
+    const b = await signIn(built.app, p.slug, coordinator, clock);
+    const page = await b.form(`/p/${p.slug}/patients`); // a form page of this session (the links page has none without a presented plan)
+    const res = await b.agent.post(`/p/${p.slug}/patients/${patientId}/links`).type('form').send({ _csrf: page.token, purpose: 'plan_review', planId });
+    const url = /(http[^<\s]+\/l\/[A-Za-z0-9_-]{43})/.exec(res.text)?.[1];
+    const path = url ? new URL(url).pathname : '';
+    return { path, code: path.split('/').pop() ?? '', res };
+  }
+
+  async function tryDob(path: string, dob: string) {
+    const g = browser(built.app);
+    // A form page that always exists (an unknown code looks like any other), for the session's CSRF token.
+    const form = await g.form(`/l/${'B'.repeat(43)}`);
+    return { g, res: await g.agent.post(path).type('form').send({ _csrf: form.token, dob }) };
+  }
+
+  before(async () => {
+    rememberPhi('Crown, porcelain', 'Crown plan');
+    fx = await buildCryptoFixture(t.current);
+    p = await buildPractice(t.current.owner, { slug: 'links-http' });
+    coordinator = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['treatment_coordinator'], mfa: false });
+    built = buildTestApp(t.current, {}, { keyring: fx.keyring, clock: clock.now });
+  });
+  after(() => fx?.cleanup());
+
+  it('shows the code once; the database keeps only its hash; the code is in no log or audit row', async () => {
+    const { patientId, planId } = await patientWithPlan('presented');
+    const { res, code } = await makeLink(patientId, planId);
+    expect(res.status).to.equal(201);
+    expect(code).to.have.length(43);
+    const stored = await inPractice((trx) => trx('patient_links').select('*'));
+    expect(JSON.stringify(stored)).to.not.include(code);
+    const audits = await t.current.owner('audit_events').where({ practice_id: p.id }).select('*');
+    expect(JSON.stringify(audits)).to.not.include(code);
+    await browser(built.app).agent.get(`/l/${code}`);
+    expect(JSON.stringify(built.logs)).to.not.include(code);
+    const draft = await patientWithPlan('draft');
+    expect((await makeLink(draft.patientId, draft.planId)).res.status, 'a draft plan cannot be sent').to.equal(400);
+  });
+
+  it('the right date of birth opens this link\u2019s plan only; the patient session reaches nothing else', async () => {
+    const { patientId, planId } = await patientWithPlan('presented');
+    const { path } = await makeLink(patientId, planId);
+    const { g, res } = await tryDob(path, '02/03/1970');
+    expect(res.status).to.equal(303);
+    expect(res.headers.location).to.equal('/portal');
+    const portal = await g.agent.get('/portal');
+    expect(portal.status).to.equal(200);
+    expect(portal.text).to.include('Crown, porcelain').and.include('$600.00');
+    expect(portal.headers['referrer-policy']).to.equal('no-referrer');
+    expect(portal.headers['cache-control']).to.include('no-store');
+    for (const url of [`/p/${p.slug}/home`, `/p/${p.slug}/patients/${patientId}`, '/operator']) expect((await g.agent.get(url)).status, url).to.equal(303);
+    const events = await t.current.owner('audit_events').where({ practice_id: p.id, actor_type: 'patient_link', patient_id: patientId }).pluck('action');
+    expect(events).to.include.members(['link_open', 'view']);
+  });
+
+  it('five wrong dates of birth lock the link for good (the sixth is refused even when right) and alert the practice', async () => {
+    const { patientId, planId } = await patientWithPlan('presented');
+    const { path } = await makeLink(patientId, planId);
+    for (let i = 1; i <= 4; i++) expect((await tryDob(path, '01/01/1999')).res.status, `attempt ${i}`).to.equal(401);
+    const fifth = await tryDob(path, '01/01/1999');
+    expect(fifth.res.status).to.equal(410);
+    expect(fifth.res.text).to.include('(555) 010-9999');
+    expect((await tryDob(path, '02/03/1970')).res.status, 'sixth, right').to.equal(410);
+    expect((await browser(built.app).agent.get(path)).status).to.equal(410);
+    const alerts = await inPractice((trx) => trx('security_alerts').where({ kind: 'link_lockout' }).select('details'));
+    expect(alerts).to.have.length(1);
+  });
+
+  it('an unknown code gets the same answers as a wrong date; an expired or revoked link shows the neutral page', async () => {
+    const unknown = `/l/${'A'.repeat(43)}`;
+    expect((await browser(built.app).agent.get(unknown)).status).to.equal(200);
+    const u = await tryDob(unknown, '02/03/1970');
+    expect(u.res.status).to.equal(401);
+    expect(u.res.text).to.include('That did not match our records.');
+
+    const a = await patientWithPlan('presented');
+    const revoked = await makeLink(a.patientId, a.planId);
+    const linkId = (await inPractice((trx) => trx('patient_links').where({ patient_id: a.patientId }).first('id'))).id;
+    const b = await signIn(built.app, p.slug, coordinator, clock);
+    const page = await b.form(`/p/${p.slug}/patients/${a.patientId}/links`);
+    expect((await b.agent.post(`/p/${p.slug}/links/${linkId}/revoke`).type('form').send({ _csrf: page.token })).status).to.equal(303);
+    expect((await browser(built.app).agent.get(revoked.path)).status).to.equal(410);
+
+    const e = await patientWithPlan('presented');
+    const expiring = await makeLink(e.patientId, e.planId);
+    clock.advance(8 * 86_400_000);
+    expect((await browser(built.app).agent.get(expiring.path)).status).to.equal(410);
+    expect((await tryDob(expiring.path, '02/03/1970')).res.status).to.equal(410);
+  });
+});
