@@ -6,7 +6,7 @@ import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import { AccessDenied } from '../policies/index.js';
 import { createLink, linkState, patientLinks, revokeLink, verifyDob } from '../services/links/links.service.js';
-import { listPlanChoices, planForLink } from '../services/patients/plans.service.js';
+import { decideByLink, listPlanChoices, planForLink } from '../services/patients/plans.service.js';
 import type { Meta } from '../services/staff-work.js';
 import { idParams } from '../validation/users.schema.js';
 import { actorOf } from './users.controller.js';
@@ -21,6 +21,12 @@ export interface LinksControllerDeps {
 const codeParams = z.object({ code: z.string().regex(/^[A-Za-z0-9_-]{43}$/) });
 const dobForm = z.object({ dob: z.string().trim().min(1).max(20) });
 const linkForm = z.object({ purpose: z.literal('plan_review', 'Choose what the link is for.'), planId: z.uuid('Choose a presented treatment plan.') });
+
+const decisionForm = z.object({
+  decision: z.enum(['accepted', 'declined'], 'Choose accept or decline.'),
+  fullName: z.string().trim().min(2, 'Type your full name.').max(120, 'The name is too long.'),
+  signature: z.string().trim().min(2, 'Type your signature (your name again is fine).').max(120, 'The signature is too long.'),
+});
 
 const GONE = 'This link no longer works. It may have expired, been replaced, or been locked after several tries.';
 
@@ -90,7 +96,18 @@ export function linksController(d: LinksControllerDeps) {
     portal: (async (req, res) => {
       const link = res.locals.patientLink!;
       const plan = await planForLink(d, link, meta(req));
-      res.render('links/portal', { title: 'Your treatment plan', plan, csrfToken: res.locals.csrfToken });
+      res.render('links/portal', { title: 'Your treatment plan', plan, csrfToken: res.locals.csrfToken, error: undefined, notice: req.query.done === '1' ? 'Thank you. Your decision is recorded and the office has it.' : undefined });
+    }) satisfies RequestHandler,
+
+    /** POST /portal/decision — accept or decline, with the typed full name and signature. */
+    decide: (async (req, res) => {
+      const link = res.locals.patientLink!;
+      const form = decisionForm.safeParse(req.body ?? {});
+      const again = async (status: number, error: string) => res.status(status).render('links/portal', { title: 'Your treatment plan', plan: await planForLink(d, link, meta(req)), csrfToken: res.locals.csrfToken, error, notice: undefined });
+      if (!form.success) return again(400, form.error.issues[0]?.message ?? 'Check the form.');
+      const result = await decideByLink(d, link, { ...form.data, userAgent: req.get('user-agent') ?? '' }, meta(req));
+      if (!result.ok) return again(409, result.error);
+      res.redirect(303, '/portal?done=1');
     }) satisfies RequestHandler,
 
     /** GET /portal/ended */

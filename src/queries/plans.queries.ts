@@ -60,3 +60,14 @@ export function deleteItem(trx: Knex.Transaction, id: string): Promise<number> {
 export function updatePlan(trx: Knex.Transaction, id: string, change: Record<string, unknown>): Promise<number> {
   return trx('treatment_plans').where({ id }).update({ ...change, updated_at: trx.fn.now() });
 }
+
+/** The typed full name and signature of a patient's decision (encrypted together). */
+export const decisionSecrets = encryptedColumns('plan_decisions', { signer: { type: 'json' } });
+
+export async function insertDecision(trx: Knex.Transaction, row: Record<string, unknown>): Promise<void> {
+  await trx('plan_decisions').insert(row);
+}
+
+export function findDecision(trx: Knex.Transaction, planId: string): Promise<{ decision: string; plan_hash: string; decided_at: Date } | undefined> {
+  return trx('plan_decisions').where({ plan_id: planId }).first('decision', 'plan_hash', 'decided_at');
+}

@@ -141,6 +141,7 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.get('/l/:code', publicRoute('patient link: the code, then the date of birth'), ...forms, links.open);
   r.post('/l/:code', publicRoute('patient link: the date-of-birth check (limited per link and per IP)'), csrfProtection, ...forms, links.verify);
   r.get('/portal', patientLinkRoute(), ...forms, links.portal);
+  r.post('/portal/decision', patientLinkRoute(), csrfProtection, ...forms, links.decide);
   r.get('/portal/ended', publicRoute('the page after a patient session ends'), links.ended);
   r.post('/portal/sign-out', publicRoute('anyone may end their own session'), csrfProtection, links.signOut);
 

@@ -89,6 +89,33 @@ describe('patient links: opaque code, date of birth, lockout, one purpose', () =
     expect(events).to.include.members(['link_open', 'view']);
   });
 
+  it('the patient accepts with a typed name and signature: the record keeps the plan hash, time, IP and user agent; the plan then cannot change', async () => {
+    rememberPhi('Morgan Quillfeather');
+    const { patientId, planId } = await patientWithPlan('presented');
+    const { path } = await makeLink(patientId, planId);
+    const { g } = await tryDob(path, '1970-02-03');
+    const page = await g.form('/portal');
+    const missing = await g.agent.post('/portal/decision').type('form').send({ _csrf: page.token, decision: 'accepted', fullName: '', signature: 'x' });
+    expect(missing.status).to.equal(400);
+    expect(missing.text).to.include('Type your full name.');
+    const ok = await g.agent.post('/portal/decision').set('User-Agent', 'TestPhone/1.0').type('form').send({ _csrf: page.token, decision: 'accepted', fullName: 'Morgan Quillfeather', signature: 'Morgan Quillfeather' });
+    expect(ok.status).to.equal(303);
+    const plan = await inPractice((trx) => trx('treatment_plans').where({ id: planId }).first('status', 'accepted_hash', 'decided_by'));
+    const decision = await inPractice((trx) => trx('plan_decisions').where({ plan_id: planId }).first('decision', 'plan_hash', 'signer', 'user_agent', 'client_ip', 'decided_at'));
+    expect(plan.status).to.equal('accepted');
+    expect(plan.decided_by).to.match(/^patient_link:/);
+    expect(decision).to.deep.include({ decision: 'accepted', plan_hash: plan.accepted_hash, user_agent: 'TestPhone/1.0' });
+    expect(decision.client_ip).to.be.a('string');
+    expect(decision.signer.toString('latin1')).to.not.include('Quillfeather');
+    let refused = '';
+    await inPractice((trx) => trx('treatment_plan_items').where({ plan_id: planId }).delete()).catch((e: Error) => (refused = e.message));
+    expect(refused).to.include('cannot be changed');
+    const again = await g.agent.post('/portal/decision').type('form').send({ _csrf: page.token, decision: 'declined', fullName: 'Morgan Quillfeather', signature: 'M Q' });
+    expect(again.status).to.equal(409);
+    expect((await inPractice((trx) => trx('plan_decisions').where({ plan_id: planId }).first('plan_hash'))).plan_hash).to.equal(plan.accepted_hash);
+    expect(await t.current.owner('audit_events').where({ practice_id: p.id, action: 'accept', actor_type: 'patient_link', patient_id: patientId })).to.have.length(1);
+  });
+
   it('five wrong dates of birth lock the link for good (the sixth is refused even when right) and alert the practice', async () => {
     const { patientId, planId } = await patientWithPlan('presented');
     const { path } = await makeLink(patientId, planId);

@@ -6,7 +6,7 @@ import type { Keyring } from '../../crypto/keyring.js';
 import type { Db } from '../../db/tenant.js';
 import { AccessDenied, authorize, ensure, type StaffActor } from '../../policies/index.js';
 import { presentSummary, type PatientSummaryView } from '../../presenters/patient.presenter.js';
-import { deleteItem, findItem, findPlan, insertItem, insertPlan, listItems, listPlans, planItemSecrets, planSecrets, updatePlan, type PlanItemRow, type PlanRow, type PlanStatus } from '../../queries/plans.queries.js';
+import { decisionSecrets, deleteItem, findItem, findPlan, insertDecision, insertItem, insertPlan, listItems, listPlans, planItemSecrets, planSecrets, updatePlan, type PlanItemRow, type PlanRow, type PlanStatus } from '../../queries/plans.queries.js';
 import { patientSecrets } from '../../queries/patients.queries.js';
 import { listLocations } from '../../queries/practices.queries.js';
 import type { Meta } from '../users/users.service.js';
@@ -241,5 +241,31 @@ export async function listPlanChoices(d: PlanDeps, actor: StaffActor, patientId:
     const out: { id: string; title: string }[] = [];
     for (const p of plans) out.push({ id: p.id, title: (await planSecrets.open(pc, p)).title ?? '' });
     return out;
+  });
+}
+
+/**
+ * The patient's decision through their link: the plan must still be presented; acceptance fixes
+ * the hash of the content the patient saw. The record keeps the typed name and signature
+ * (encrypted), time, IP and user agent; the plan's status changes with it.
+ */
+export async function decideByLink(
+  d: PlanDeps,
+  link: { practiceId: string; linkId: string; patientId: string; planId: string | null },
+  input: { decision: 'accepted' | 'declined'; fullName: string; signature: string; userAgent: string },
+  meta: Meta,
+): Promise<{ ok: true } | { ok: false; error: string }> {
+  return d.db.withPractice(link.practiceId, { kind: 'patient_link', id: link.linkId }, async (trx) => {
+    const plan = link.planId ? await findPlan(trx, link.planId, { forUpdate: true }) : undefined;
+    if (!plan || plan.patient_id !== link.patientId) throw new AccessDenied({ resource: { type: 'treatment_plan' } });
+    if (plan.status !== 'presented') return { ok: false, error: 'This plan has already been decided. Please contact the office with any questions.' };
+    const pc = new PracticeCrypto(d.keyring, trx, link.practiceId);
+    const view = await openPlan(pc, plan, await listItems(trx, [plan.id]), false);
+    const hash = planContentHash(plan.id, view.title, view.phases.flatMap((p) => p.items));
+    const id = randomUUID();
+    await insertDecision(trx, { id, practice_id: link.practiceId, plan_id: plan.id, link_id: link.linkId, decision: input.decision, plan_hash: hash, decided_at: meta.now, client_ip: meta.ip, user_agent: input.userAgent.slice(0, 400), ...(await decisionSecrets.seal(pc, id, { signer: { fullName: input.fullName, signature: input.signature } })) });
+    await updatePlan(trx, plan.id, { status: input.decision, decided_at: meta.now, decided_by: `patient_link:${link.linkId}`, accepted_hash: input.decision === 'accepted' ? hash : null });
+    await audit.record(trx, { practiceId: link.practiceId, actor: { kind: 'patient_link', id: link.linkId }, action: input.decision === 'accepted' ? 'accept' : 'decline', resource: { type: 'treatment_plan', id: plan.id }, patientId: plan.patient_id, outcome: 'allowed', ip: meta.ip, requestId: meta.requestId, details: { reference_id: id } });
+    return { ok: true };
   });
 }
