@@ -238,6 +238,8 @@ export async function listPlanChoices(d: PlanDeps, actor: StaffActor, patientId:
     const { record } = await loadPatientRecord(trx, actor, patientId, meta.now);
     if (!authorize(actor, 'patient.readPlans', record, meta.now)) return [];
     const plans = (await listPlans(trx, patientId)).filter((p) => p.status === 'presented');
+    // SECURITY: plan titles are clinical: the read is audited like any other view of the plans.
+    await audit.record(trx, event(actor, meta, { action: 'list', resource: { type: 'treatment_plan' }, patientId, outcome: 'allowed', details: { count: plans.length } }));
     const out: { id: string; title: string }[] = [];
     for (const p of plans) out.push({ id: p.id, title: (await planSecrets.open(pc, p)).title ?? '' });
     return out;
