@@ -9,6 +9,8 @@ import type { Db } from '../db/tenant.js';
 import { renderError } from '../middleware/errors.js';
 import { findUserById } from '../queries/users.queries.js';
 import { practiceFromParams, signedInStaff } from './practice-context.js';
+import { requestMeta } from './request.js';
+import type { Meta } from '../services/staff-work.js';
 
 const passwordForm = z.object({ current: z.string().min(1).max(1024), password: z.string().min(1).max(1024) });
 const stepUpForm = z.object({ password: z.string().min(1).max(1024), code: z.string().trim().max(40).optional(), next: z.string().max(300).optional() });
@@ -27,7 +29,7 @@ export function accountController(d: AccountControllerDeps) {
     const s = practice && signedInStaff(req, practice.id);
     return practice && s ? { practiceId: practice.id, slug: practice.slug, userId: s.userId } : undefined;
   };
-  const meta = (req: Request) => ({ ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(d.clock()) });
+  const meta = (req: Request): Meta => requestMeta(req, d.clock);
   const renew = (req: Request): Promise<void> => {
     const now = d.clock();
     return renewSession(req, { ...req.session.staff!, createdAt: now, lastSeenAt: now, authAt: now });

@@ -6,7 +6,7 @@ import { exportAudit, searchAudit } from '../services/audit/audit-views.service.
 import type { Meta } from '../services/users/users.service.js';
 import { auditFilterForm } from '../validation/audit.schema.js';
 import { firstError } from '../validation/users.schema.js';
-import { actorOf } from './users.controller.js';
+import { actorOf, requestMeta } from './request.js';
 
 export interface AuditControllerDeps {
   db: Db;
@@ -17,7 +17,7 @@ const FILTER_KEYS = ['actor', 'patient', 'action', 'outcome', 'from', 'to'] as c
 
 /** The audit log pages: search (GET) and CSV export (POST, step-up). */
 export function auditController(d: AuditControllerDeps) {
-  const meta = (req: Request): Meta => ({ ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(d.clock()) });
+  const meta = (req: Request): Meta => requestMeta(req, d.clock);
   /** The raw filter values, echoed into the form (escaped by EJS). */
   const echo = (src: unknown): Record<string, string> => {
     const o = (src ?? {}) as Record<string, unknown>;

@@ -9,8 +9,8 @@ import type { Meta } from '../services/users/users.service.js';
 import type { FileStore } from '../storage/file-store.js';
 import { processUpload, UploadRefused } from '../uploads/pipeline.js';
 import { signFileUrl, verifyFileUrl, type Variant } from '../uploads/signed-urls.js';
-import { firstError, idParams } from '../validation/users.schema.js';
-import { actorOf } from './users.controller.js';
+import { firstError } from '../validation/users.schema.js';
+import { actorOf, idOf, requestMeta } from './request.js';
 
 export interface DocumentsControllerDeps {
   db: Db;
@@ -25,15 +25,10 @@ const uploadForm = z.object({
   title: z.string().trim().max(200, 'Keep the title under 200 characters.').optional().transform((v) => (v ? v : null)),
 });
 
-const idOf = (req: Request, type: 'patient' | 'document'): string => {
-  const p = idParams.safeParse(req.params);
-  if (!p.success) throw new AccessDenied({ resource: { type } });
-  return p.data.id;
-};
 
 /** Documents and images: the patient's list with upload form, uploads, signed-URL views, deletion. */
 export function documentsController(d: DocumentsControllerDeps) {
-  const meta = (req: Request): Meta => ({ ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(d.clock()) });
+  const meta = (req: Request): Meta => requestMeta(req, d.clock);
 
   const render = async (req: Request, res: Response, patientId: string, status: number, extra: { error?: string; notice?: string } = {}) => {
     const actor = actorOf(res);

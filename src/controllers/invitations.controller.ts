@@ -5,6 +5,7 @@ import { renderError } from '../middleware/errors.js';
 import { acceptInvitation, checkInvitation } from '../services/users/users.service.js';
 import { invitationForm, invitationParams } from '../validation/users.schema.js';
 import { practiceFromParams } from './practice-context.js';
+import { requestMeta } from './request.js';
 
 export interface InvitationsControllerDeps {
   db: Db;
@@ -47,7 +48,7 @@ export function invitationsController(d: InvitationsControllerDeps) {
       const again = (error: string) => res.status(400).render('auth/invitation', { title: 'Choose your password', slug: c.practice.slug, state: 'open', email: state.email, token: c.token, csrfToken: res.locals.csrfToken, error, message: undefined });
       if (!form.success) return again('Choose a password and type it twice.');
       if (form.data.password !== form.data.confirm) return again('The two passwords are not the same.');
-      const result = await acceptInvitation(d.db, c.practice.id, c.token, form.data.password, { ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(d.clock()) });
+      const result = await acceptInvitation(d.db, c.practice.id, c.token, form.data.password, requestMeta(req, d.clock));
       if (!result.ok) return 'gone' in result ? gone(res, c.practice.slug) : again(result.error);
       res.redirect(303, `/p/${c.practice.slug}/sign-in?ended=welcome`);
     }) satisfies RequestHandler,

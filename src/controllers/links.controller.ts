@@ -4,12 +4,10 @@ import { endSession, type Clock } from '../auth/staff-auth.js';
 import { renewPatientSession } from '../auth/session.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
-import { AccessDenied } from '../policies/index.js';
 import { createLink, linkState, patientLinks, revokeLink, verifyDob } from '../services/links/links.service.js';
 import { decideByLink, listPlanChoices, planForLink } from '../services/patients/plans.service.js';
 import type { Meta } from '../services/staff-work.js';
-import { idParams } from '../validation/users.schema.js';
-import { actorOf } from './users.controller.js';
+import { actorOf, idOf, requestMeta } from './request.js';
 
 export interface LinksControllerDeps {
   db: Db;
@@ -32,12 +30,8 @@ const GONE = 'This link no longer works. It may have expired, been replaced, or 
 
 /** Patient links: staff create/list/revoke; the patient opens one, proves their date of birth, and sees its one purpose. */
 export function linksController(d: LinksControllerDeps) {
-  const meta = (req: Request): Meta => ({ ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(d.clock()) });
-  const patientId = (req: Request): string => {
-    const p = idParams.safeParse(req.params);
-    if (!p.success) throw new AccessDenied({ resource: { type: 'patient' } });
-    return p.data.id;
-  };
+  const meta = (req: Request): Meta => requestMeta(req, d.clock);
+  const patientId = (req: Request): string => idOf(req, 'patient');
   const staffPage = async (req: Request, res: Response, status: number, extra: { error?: string; link?: string; expiresAt?: Date } = {}) => {
     const actor = actorOf(res);
     const id = patientId(req);
@@ -64,9 +58,8 @@ export function linksController(d: LinksControllerDeps) {
     /** POST /p/:slug/links/:id/revoke */
     revoke: (async (req, res) => {
       const actor = actorOf(res);
-      const p = idParams.safeParse(req.params);
-      if (!p.success) throw new AccessDenied({ resource: { type: 'portal_link' } });
-      const pid = await revokeLink(d.db, actor, p.data.id, meta(req));
+      const id = idOf(req, 'portal_link');
+      const pid = await revokeLink(d.db, actor, id, meta(req));
       res.redirect(303, `/p/${actor.slug}/patients/${pid}/links`);
     }) satisfies RequestHandler,
 

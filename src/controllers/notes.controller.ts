@@ -3,11 +3,10 @@ import { z } from 'zod';
 import type { Clock } from '../auth/staff-auth.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
-import { AccessDenied } from '../policies/index.js';
 import { amendNote, changeDraft, createNote, notesPage } from '../services/patients/notes.service.js';
 import type { Meta } from '../services/users/users.service.js';
-import { firstError, idParams } from '../validation/users.schema.js';
-import { actorOf } from './users.controller.js';
+import { firstError } from '../validation/users.schema.js';
+import { actorOf, idOf, requestMeta } from './request.js';
 
 export interface NotesControllerDeps {
   db: Db;
@@ -23,15 +22,10 @@ const noteForm = z.object({
 /** Draft edits and amendments: length-checked here, emptiness in the service (after the access check). */
 const changeForm = z.object({ body: z.string().trim().max(20_000).default(''), action: z.enum(['draft', 'sign']).default('draft') });
 
-const idOf = (req: Request, type: 'patient' | 'clinical_note'): string => {
-  const p = idParams.safeParse(req.params);
-  if (!p.success) throw new AccessDenied({ resource: { type } });
-  return p.data.id;
-};
 
 /** Clinical notes of a patient: list with amendments, write (draft or sign), edit own draft, amend. */
 export function notesController(d: NotesControllerDeps) {
-  const meta = (req: Request): Meta => ({ ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(d.clock()) });
+  const meta = (req: Request): Meta => requestMeta(req, d.clock);
   const render = async (req: Request, res: Response, patientId: string, status: number, extra: { error?: string; notice?: string; draft?: string } = {}) => {
     const actor = actorOf(res);
     const page = await notesPage(d, actor, patientId, meta(req));

@@ -3,7 +3,6 @@ import { renewOperatorSession } from '../auth/session.js';
 import { endSession, type Clock } from '../auth/staff-auth.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
-import { AccessDenied } from '../policies/index.js';
 import {
   createPractice,
   directory,
@@ -19,8 +18,8 @@ import {
 } from '../services/operators/operators.service.js';
 import type { Meta } from '../services/users/users.service.js';
 import { newPracticeForm, operatorGrantForm, operatorSignInForm, practiceSettingsForm, practiceStatusForm } from '../validation/operator.schema.js';
-import { firstError, idParams } from '../validation/users.schema.js';
-import { actorOf } from './users.controller.js';
+import { firstError } from '../validation/users.schema.js';
+import { actorOf, idOf, requestMeta } from './request.js';
 
 export interface OperatorsControllerDeps {
   db: Db;
@@ -35,11 +34,7 @@ function operatorOf(res: Response): OperatorActor {
   return op;
 }
 
-function practiceId(req: Request): string {
-  const p = idParams.safeParse(req.params);
-  if (!p.success) throw new AccessDenied({ resource: { type: 'practice' } });
-  return p.data.id;
-}
+const practiceId = (req: Request): string => idOf(req, 'practice');
 
 const ENDED: Record<string, string> = {
   idle: 'You were signed out after a period without activity.',
@@ -50,7 +45,7 @@ const ENDED: Record<string, string> = {
 
 /** The operator console: sign-in, practice directory, new practice, status and settings. No PHI. */
 export function operatorsController(d: OperatorsControllerDeps) {
-  const meta = (req: Request): Meta => ({ ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(d.clock()) });
+  const meta = (req: Request): Meta => requestMeta(req, d.clock);
   const signInPage = (res: Response, status: number, view: { error?: string; notice?: string; email?: string }) =>
     res.status(status).render('operator/sign-in', { title: 'Operator sign-in', csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, email: '', ...view });
   const showPractice = async (req: Request, res: Response, status: number, extra: { error?: string; notice?: string }) => {
@@ -152,9 +147,8 @@ export function operatorsController(d: OperatorsControllerDeps) {
     /** POST /p/:slug/operator-access/:id/revoke */
     revoke: (async (req, res) => {
       const actor = actorOf(res);
-      const p = idParams.safeParse(req.params);
-      if (!p.success) throw new AccessDenied({ resource: { type: 'operator_grant' } });
-      await revokeOperatorAccess(d.db, actor, p.data.id, meta(req));
+      const id = idOf(req, 'operator_grant');
+      await revokeOperatorAccess(d.db, actor, id, meta(req));
       res.redirect(303, `/p/${actor.slug}/operator-access?done=revoked`);
     }) satisfies RequestHandler,
   };

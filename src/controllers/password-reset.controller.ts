@@ -7,6 +7,8 @@ import type { Db } from '../db/tenant.js';
 import { renderError } from '../middleware/errors.js';
 import { invitationForm, invitationParams } from '../validation/users.schema.js';
 import { practiceFromParams } from './practice-context.js';
+import { requestMeta } from './request.js';
+import type { Meta } from '../services/staff-work.js';
 
 export interface PasswordResetControllerDeps {
   db: Db;
@@ -21,7 +23,7 @@ const requestForm = z.object({ email: z.string().trim().min(3).max(254) });
 
 /** Password reset by email: request a link (same answer for every address), then choose a password. */
 export function passwordResetController(d: PasswordResetControllerDeps) {
-  const meta = (req: Request) => ({ ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(d.clock()) });
+  const meta = (req: Request): Meta => requestMeta(req, d.clock);
   const page = (res: Response, status: number, slug: string, view: Record<string, unknown>) =>
     res.status(status).render('auth/password-reset', { title: 'Reset your password', slug, csrfToken: res.locals.csrfToken, notice: undefined, error: undefined, step: 'request', email: '', token: '', ...view });
 

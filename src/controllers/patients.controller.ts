@@ -21,8 +21,7 @@ import {
 import type { Meta } from '../services/users/users.service.js';
 import { BREAK_GLASS_REASONS, CONTACT_METHODS, EDITABLE_STATUSES, SEXES, breakGlassForm, patientForm, patientSearchForm } from '../validation/patient.schema.js';
 import { firstError } from '../validation/users.schema.js';
-import { actorOf } from './users.controller.js';
-import { idParams } from '../validation/users.schema.js';
+import { actorOf, idOf, requestMeta } from './request.js';
 
 export interface PatientsControllerDeps {
   db: Db;
@@ -41,15 +40,11 @@ function echo(body: unknown): typeof EMPTY_FORM {
   return Object.fromEntries(Object.entries(EMPTY_FORM).map(([k, v]) => [k, typeof b[k] === 'string' ? (b[k] as string).slice(0, 300) : v])) as typeof EMPTY_FORM;
 }
 
-function patientId(req: Request): string {
-  const p = idParams.safeParse(req.params);
-  if (!p.success) throw new AccessDenied({ resource: { type: 'patient' } });
-  return p.data.id;
-}
+const patientId = (req: Request): string => idOf(req, 'patient');
 
 /** Patients: search, recent, register, chart, edit, access history, break-glass and its review. */
 export function patientsController(d: PatientsControllerDeps) {
-  const meta = (req: Request): Meta => ({ ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(d.clock()) });
+  const meta = (req: Request): Meta => requestMeta(req, d.clock);
   const choices = { sexes: SEXES, contactMethods: CONTACT_METHODS, statuses: EDITABLE_STATUSES };
 
   const renderIndex = async (req: Request, res: Response, status: number, extra: Record<string, unknown>) => {
@@ -162,9 +157,8 @@ export function patientsController(d: PatientsControllerDeps) {
     /** POST /p/:slug/break-glass/:id/review */
     markReviewed: (async (req, res) => {
       const actor = actorOf(res);
-      const p = idParams.safeParse(req.params);
-      if (!p.success) throw new AccessDenied({ resource: { type: 'break_glass_grant' } });
-      await markReviewed(d, actor, p.data.id, meta(req));
+      const id = idOf(req, 'break_glass_grant');
+      await markReviewed(d, actor, id, meta(req));
       res.redirect(303, `/p/${actor.slug}/break-glass`);
     }) satisfies RequestHandler,
   };

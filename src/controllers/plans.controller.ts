@@ -6,8 +6,8 @@ import type { Db } from '../db/tenant.js';
 import { AccessDenied } from '../policies/index.js';
 import { addItem, createPlan, decide, planPatient, plansPage, printPlan, removeItem } from '../services/patients/plans.service.js';
 import type { Meta } from '../services/users/users.service.js';
-import { firstError, idParams } from '../validation/users.schema.js';
-import { actorOf } from './users.controller.js';
+import { firstError } from '../validation/users.schema.js';
+import { actorOf, idOf, requestMeta } from './request.js';
 
 export interface PlansControllerDeps {
   db: Db;
@@ -39,15 +39,10 @@ const itemForm = z
 const planForm = z.object({ title: z.string().trim().min(1, 'Give the plan a title, e.g. Phase 1 — restorative.').max(120, 'Keep the title under 120 characters.') });
 const stepForm = z.object({ step: z.enum(['present', 'accept', 'decline']) });
 
-const idOf = (req: Request, type: 'patient' | 'treatment_plan'): string => {
-  const p = idParams.safeParse(req.params);
-  if (!p.success) throw new AccessDenied({ resource: { type } });
-  return p.data.id;
-};
 
 /** Treatment plans: list with totals, new plan, items, present / accept / decline, print. */
 export function plansController(d: PlansControllerDeps) {
-  const meta = (req: Request): Meta => ({ ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(d.clock()) });
+  const meta = (req: Request): Meta => requestMeta(req, d.clock);
   const render = async (req: Request, res: Response, patientId: string, status: number, extra: { error?: string; notice?: string } = {}) => {
     const actor = actorOf(res);
     const page = await plansPage(d, actor, patientId, meta(req));

@@ -4,7 +4,7 @@ import type { Db } from '../db/tenant.js';
 import { changeRole, createRole, roleForEdit, rolesMatrix } from '../services/roles/roles.service.js';
 import type { Meta } from '../services/users/users.service.js';
 import { firstError, roleForm } from '../validation/users.schema.js';
-import { actorOf, idOf } from './users.controller.js';
+import { actorOf, idOf, requestMeta } from './request.js';
 
 export interface RolesControllerDeps {
   db: Db;
@@ -13,7 +13,7 @@ export interface RolesControllerDeps {
 
 /** The roles page (permission matrix), new roles and role edits. */
 export function rolesController(d: RolesControllerDeps) {
-  const meta = (req: Request): Meta => ({ ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(d.clock()) });
+  const meta = (req: Request): Meta => requestMeta(req, d.clock);
   const rawForm = (req: Request) => {
     const b = (req.body ?? {}) as Record<string, unknown>;
     const list = Array.isArray(b.permissions) ? b.permissions : b.permissions === undefined ? [] : [b.permissions];

@@ -13,6 +13,7 @@ import { findUserById, recordLogin } from '../queries/users.queries.js';
 import { findPracticeSettings } from '../queries/practices.queries.js';
 import { codeForm, signInForm } from '../validation/signin.schema.js';
 import { practiceFromParams, signedInStaff } from './practice-context.js';
+import { requestMeta } from './request.js';
 
 export interface SignInDeps {
   db: Db;
@@ -28,10 +29,6 @@ const ENDED: Record<string, string> = {
   reset: 'Your new password is set and every session of your account was ended. Sign in with it (and your authenticator code).',
   welcome: 'Your password is set. Sign in with it now; you may be asked to set up two-step sign-in next.',
 };
-
-function meta(req: Request, clock: Clock) {
-  return { ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(clock()) };
-}
 
 export function signInController(d: SignInDeps) {
   const render = (res: Response, view: string, status: number, locals: Record<string, unknown>): void => {
@@ -108,7 +105,7 @@ export function signInController(d: SignInDeps) {
       const s = pending(req, practice.id, 'totp');
       if (!s) return res.redirect(303, `/p/${practice.slug}/sign-in`);
       const form = codeForm.safeParse(req.body ?? {});
-      const result = form.success ? await verifySecondFactor(d, practice.id, s.userId, form.data.code, meta(req, d.clock)) : { ok: false as const };
+      const result = form.success ? await verifySecondFactor(d, practice.id, s.userId, form.data.code, requestMeta(req, d.clock)) : { ok: false as const };
       if (!result.ok) return render(res, 'auth/code', 401, { slug: practice.slug, error: 'That code is not right (or was already used). Enter the current code from your app, or a recovery code.' });
       const now = d.clock();
       await renewSession(req, { ...s, stage: 'signed_in', next: undefined, createdAt: now, lastSeenAt: now, authAt: now });
@@ -138,7 +135,7 @@ export function signInController(d: SignInDeps) {
       if (!s || !sealed) return res.redirect(303, `/p/${practice.slug}/sign-in`);
       const secret = await openEnrollSecret(practice.id, s.userId, sealed);
       const form = codeForm.safeParse(req.body ?? {});
-      const codes = form.success ? await confirmEnrollment(d, practice.id, s.userId, secret, form.data.code, meta(req, d.clock)) : undefined;
+      const codes = form.success ? await confirmEnrollment(d, practice.id, s.userId, secret, form.data.code, requestMeta(req, d.clock)) : undefined;
       if (!codes) {
         const uri = totpUri(secret, req.session.enroll?.account ?? 'Enamel account', 'Enamel');
         return render(res, 'auth/enroll', 400, { slug: practice.slug, secret, qrDataUrl: await qrDataUrl(uri), error: 'That code is not right. Enter the 6-digit code your app shows now.' });

@@ -1,7 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Clock } from '../auth/staff-auth.js';
 import type { Db } from '../db/tenant.js';
-import { AccessDenied, type StaffActor } from '../policies/index.js';
 import {
   accessChoices,
   deactivateUser,
@@ -14,28 +13,15 @@ import {
   updateAccess,
   userDetail,
   usersOverview,
-  type Meta,
 } from '../services/users/users.service.js';
-import { accessForm, firstError, idParams, inviteForm } from '../validation/users.schema.js';
+import { accessForm, firstError, inviteForm } from '../validation/users.schema.js';
+import { actorOf, idOf, requestMeta } from './request.js';
+import type { Meta } from '../services/staff-work.js';
 
 export interface UsersControllerDeps {
   db: Db;
   clock: Clock;
   publicUrl: URL;
-}
-
-/** SECURITY: the actor the route's access marker checked; a route without one is a programming error. */
-export function actorOf(res: Response): StaffActor {
-  const actor = res.locals.actor;
-  if (!actor) throw new Error('route has no staff access marker');
-  return actor;
-}
-
-/** `:id` parsed by schema; a malformed id is treated like another practice's id (not found, audited). */
-export function idOf(req: Request, type: 'user' | 'role'): string {
-  const p = idParams.safeParse(req.params);
-  if (!p.success) throw new AccessDenied({ resource: { type } });
-  return p.data.id;
 }
 
 export const DONE_NOTICES: Record<string, string> = {
@@ -48,7 +34,7 @@ export const DONE_NOTICES: Record<string, string> = {
 
 /** Staff accounts: the users overview, invitations, access changes, deactivation, sessions, MFA reset. */
 export function usersController(d: UsersControllerDeps) {
-  const meta = (req: Request): Meta => ({ ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(d.clock()) });
+  const meta = (req: Request): Meta => requestMeta(req, d.clock);
   const invitationUrl = (slug: string, token: string): string => new URL(`/p/${slug}/invitations/${token}`, d.publicUrl).toString();
 
   const showDetail = async (req: Request, res: Response, id: string, status: number, extra: { error?: string; notice?: string; inviteLink?: string } = {}) => {

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { AuditRow as ChainRow } from '../audit/canonical.js';
 import type { VerifyResult } from '../audit/verify.js';
 
 /** Reading the audit log (search, export, chain status). Runs inside withPractice. */
@@ -14,22 +15,8 @@ export interface AuditFilter {
   to?: Date;
 }
 
-export interface AuditRow {
-  id: string;
-  seq: string | null;
-  occurred_at: Date;
-  actor_type: string;
-  actor_id: string | null;
-  action: string;
-  resource_type: string | null;
-  resource_id: string | null;
-  patient_id: string | null;
-  outcome: string;
-  client_ip: string | null;
-  request_id: string | null;
-  reason: string | null;
-  details: Record<string, unknown>;
-}
+/** An event as the views read it: the chained columns minus the seal, with its time as a Date. */
+export type AuditRow = Omit<ChainRow, 'practice_id' | 'occurred_at' | 'prev_hash' | 'hash'> & { occurred_at: Date };
 
 const COLUMNS = ['id', 'seq', 'occurred_at', 'actor_type', 'actor_id', 'action', 'resource_type', 'resource_id', 'patient_id', 'outcome', 'client_ip', 'request_id', 'reason', 'details'] as const;
 

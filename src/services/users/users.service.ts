@@ -104,17 +104,8 @@ export async function accessChoices(db: Db, actor: StaffActor): Promise<AccessCh
   });
 }
 
-export interface UserDetail {
-  id: string;
-  displayName: string;
-  email: string;
-  status: UserRow['status'];
-  isOwner: boolean;
-  mfa: boolean;
-  lastLoginAt: Date | null;
-  roleIds: string[];
-  locationIds: string[];
-}
+/** One account for its page: the overview's facts, with role and location ids for the form. */
+export type UserDetail = Omit<UserOverview, 'roles' | 'locations'> & { roleIds: string[]; locationIds: string[] };
 
 export async function userDetail(db: Db, actor: StaffActor, id: string, meta: Meta): Promise<UserDetail> {
   return work(db, actor, async (trx) => {

@@ -1,0 +1,25 @@
+import type { Request, Response } from 'express';
+import type { RESOURCE_TYPES } from '../audit/event.schema.js';
+import type { Clock } from '../auth/staff-auth.js';
+import { AccessDenied, type StaffActor } from '../policies/index.js';
+import type { Meta } from '../services/staff-work.js';
+import { idParams } from '../validation/users.schema.js';
+
+/** The request facts services record with their audit events (IP, request id, the clock's now). */
+export function requestMeta(req: Request, clock: Clock): Meta {
+  return { ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(clock()) };
+}
+
+/** SECURITY: the actor the route's access marker checked; a route without one is a programming error. */
+export function actorOf(res: Response): StaffActor {
+  const actor = res.locals.actor;
+  if (!actor) throw new Error('route has no staff access marker');
+  return actor;
+}
+
+/** `:id` parsed by schema; a malformed id is treated like another practice's id (not found, audited). */
+export function idOf(req: Request, type: (typeof RESOURCE_TYPES)[number]): string {
+  const p = idParams.safeParse(req.params);
+  if (!p.success) throw new AccessDenied({ resource: { type } });
+  return p.data.id;
+}
