@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { withPractice } from '../src/db/tenant.js';
-import { ensureDefaultRoles } from '../src/services/roles/default-roles.service.js';
+import { ensurePracticeDefaults } from '../src/services/practices/practice-defaults.js';
 
 /**
  * The demo practice for evaluation: two locations, all data clearly fake (555 numbers, example
@@ -39,7 +39,7 @@ export async function seed(owner: Knex): Promise<{ created: boolean; practiceId:
           phone: '(555) 010-0102',
         },
       ]);
-      await ensureDefaultRoles(t, practiceId);
+      await ensurePracticeDefaults(t, practiceId);
     });
     return { created: true, practiceId };
   });

@@ -13,12 +13,13 @@ export const AUDIT_ACTIONS = [
   'user_invite', 'user_deactivate', 'user_reactivate', 'link_create', 'link_open', 'link_revoke', 'link_locked',
   'dob_failed', 'sign', 'amend', 'accept', 'decline', 'key_create', 'key_rotate', 'key_rewrap', 'key_shred',
   'audit_verify', 'audit_checkpoint', 'audit_export', 'settings_change', 'operator_grant', 'operator_revoke', 'step_up',
+  'submit', 'review', 'message_queue', 'message_suppressed', 'sms_opt_out', 'sms_opt_in', 'form_template_change',
 ] as const;
 
 export const RESOURCE_TYPES = [
   'practice', 'location', 'user', 'role', 'session', 'patient', 'clinical_note', 'treatment_plan', 'document',
   'file', 'portal_link', 'form_submission', 'referral', 'audit_log', 'audit_checkpoint', 'data_key', 'setting',
-  'export', 'access_review', 'operator_grant', 'break_glass_grant', 'treatment_plan_item',
+  'export', 'access_review', 'operator_grant', 'break_glass_grant', 'treatment_plan_item', 'message', 'form_template',
 ] as const;
 
 export const REASON_CODES = ['emergency', 'continuity_of_care', 'patient_request', 'support_case', 'legal', 'other'] as const;
@@ -47,6 +48,8 @@ export const DETAIL_FIELDS = {
   step_up: z.boolean(),
   permission: z.enum(ALL_PERMISSIONS as [string, ...string[]]),
   minutes: count,
+  channel: z.enum(['email', 'sms']),
+  suppressed_because: z.enum(['opted_out', 'no_consent', 'no_address']),
 } as const;
 
 const details = z

@@ -31,7 +31,7 @@ export interface OperatorSession {
   authAt: number;
 }
 
-/** A patient's session: one link, one purpose, 15 minutes idle (never together with a staff session). */
+/** A patient's session: one link and its tasks, 15 minutes idle (never together with a staff session). */
 export interface PatientSession {
   practiceId: string;
   linkId: string;

@@ -158,7 +158,7 @@ export function patientSession(db: Db, clock: Clock): RequestHandler {
       return res.redirect(303, '/portal/ended');
     }
     if (now - s.lastSeenAt >= SESSION_TOUCH_MS) s.lastSeenAt = now;
-    res.locals.patientLink = { practiceId: s.practiceId, linkId: s.linkId, patientId: s.patientId, purpose: link.purpose, planId: link.plan_id };
+    res.locals.patientLink = { practiceId: s.practiceId, linkId: s.linkId, patientId: s.patientId, tasks: link.tasks, planId: link.plan_id, formTemplateIds: link.form_template_ids };
     next();
   };
 }

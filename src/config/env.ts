@@ -83,6 +83,11 @@ export const envSchema = z.object({
   MAIL_TRANSPORT: z.enum(['log', 'smtp']).default('log'),
   SMTP_URL: z.url({ protocol: /^smtps?$/ }).optional(),
   MAIL_FROM: optionalString,
+  SMS_TRANSPORT: z.enum(['log', 'http']).default('log'),
+  SMS_API_URL: z.url({ protocol: /^https?$/ }).default('https://api.twilio.com'),
+  SMS_ACCOUNT_SID: z.string().regex(/^[A-Za-z0-9]{8,64}$/, 'letters and digits').optional(),
+  SMS_AUTH_TOKEN: z.string().min(16, 'at least 16 characters').max(200).optional(),
+  SMS_FROM: z.string().regex(/^\+[1-9][0-9]{6,14}$/, 'an E.164 number such as +15551234567').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(120_000).default(10_000),
 });
@@ -117,6 +122,12 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Outgoing email: 'log' writes each message to DATA_DIR/mail (development); 'smtp' sends it. */
   mail: { transport: 'log'; dir: string; from: string } | { transport: 'smtp'; url: string; from: string };
+  /**
+   * Text messages: 'log' writes each to DATA_DIR/mail like email; 'http' sends through a
+   * Twilio-compatible API. The auth token also checks the signature of inbound webhooks (STOP/HELP);
+   * without one every inbound webhook is refused.
+   */
+  sms: { transport: 'log' | 'http'; apiUrl: string; accountSid: string | undefined; authToken: string | undefined; from: string | undefined };
 }
 
 export class ConfigError extends Error {
@@ -143,6 +154,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, now: Date = 
   }
   if (e.MAIL_TRANSPORT === 'smtp' && !e.SMTP_URL) {
     throw new ConfigError('Invalid configuration:\n  SMTP_URL: set it (smtps://user:password@host:465) when MAIL_TRANSPORT=smtp');
+  }
+  if (e.SMS_TRANSPORT === 'http' && !(e.SMS_ACCOUNT_SID && e.SMS_AUTH_TOKEN && e.SMS_FROM)) {
+    throw new ConfigError('Invalid configuration:\n  SMS_ACCOUNT_SID, SMS_AUTH_TOKEN, SMS_FROM: set all three when SMS_TRANSPORT=http');
   }
   const tls = e.TLS_CERT_FILE && e.TLS_KEY_FILE ? { certFile: e.TLS_CERT_FILE, keyFile: e.TLS_KEY_FILE } : undefined;
   const defaultPublicUrl = `${tls ? 'https' : 'http'}://localhost:${e.PORT}`;
@@ -180,6 +194,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, now: Date = 
       e.MAIL_TRANSPORT === 'smtp'
         ? { transport: 'smtp', url: e.SMTP_URL!, from: e.MAIL_FROM ?? `Enamel <no-reply@${new URL(e.PUBLIC_URL ?? defaultPublicUrl).hostname}>` }
         : { transport: 'log', dir: path.resolve(e.DATA_DIR, 'mail'), from: e.MAIL_FROM ?? 'Enamel <no-reply@localhost>' },
+    sms: { transport: e.SMS_TRANSPORT, apiUrl: e.SMS_API_URL, accountSid: e.SMS_ACCOUNT_SID, authToken: e.SMS_AUTH_TOKEN, from: e.SMS_FROM },
   };
   if (config.isProduction) {
     const problems = productionProblems(config, e);
@@ -222,6 +237,9 @@ export function productionProblems(config: Config, e: Env): string[] {
   }
   if (!e.SECURITY_CONTACT) {
     problems.push('SECURITY_CONTACT: set the address that receives vulnerability reports (published in /.well-known/security.txt)');
+  }
+  if (config.sms.transport === 'http' && !config.sms.apiUrl.startsWith('https://')) {
+    problems.push('SMS_API_URL: must be an https:// address in production');
   }
   if (config.seedDemo) {
     problems.push('SEED_DEMO: must be false in production; the demo practice holds fake data');

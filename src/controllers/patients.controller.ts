@@ -19,7 +19,7 @@ import {
   BREAK_GLASS_MINUTES,
 } from '../services/patients/patients.service.js';
 import type { Meta } from '../services/users/users.service.js';
-import { BREAK_GLASS_REASONS, CONTACT_METHODS, EDITABLE_STATUSES, SEXES, breakGlassForm, patientForm, patientSearchForm } from '../validation/patient.schema.js';
+import { BREAK_GLASS_REASONS, CONTACT_METHODS, EDITABLE_STATUSES, SEXES, breakGlassForm, patientForm, patientSearchForm, SMS_CONSENT_CHOICES } from '../validation/patient.schema.js';
 import { firstError } from '../validation/users.schema.js';
 import { actorOf, idOf, requestMeta } from './request.js';
 
@@ -31,7 +31,7 @@ export interface PatientsControllerDeps {
 
 const EMPTY_FORM = {
   givenName: '', familyName: '', dateOfBirth: '', sex: '', phone: '', email: '', preferredContact: 'phone', addressLine1: '', addressLine2: '', city: '', region: '',
-  postalCode: '', insuranceCarrier: '', insuranceMemberId: '', emergencyName: '', emergencyPhone: '', emergencyRelationship: '', locationId: '', status: 'active',
+  postalCode: '', insuranceCarrier: '', insuranceMemberId: '', emergencyName: '', emergencyPhone: '', emergencyRelationship: '', locationId: '', status: 'active', smsConsent: 'none',
 };
 
 /** The submitted values, echoed back into the form after an error (strings only, escaped by EJS). */
@@ -45,7 +45,7 @@ const patientId = (req: Request): string => idOf(req, 'patient');
 /** Patients: search, recent, register, chart, edit, access history, break-glass and its review. */
 export function patientsController(d: PatientsControllerDeps) {
   const meta = (req: Request): Meta => requestMeta(req, d.clock);
-  const choices = { sexes: SEXES, contactMethods: CONTACT_METHODS, statuses: EDITABLE_STATUSES };
+  const choices = { sexes: SEXES, contactMethods: CONTACT_METHODS, statuses: EDITABLE_STATUSES, smsConsents: SMS_CONSENT_CHOICES };
 
   const renderIndex = async (req: Request, res: Response, status: number, extra: Record<string, unknown>) => {
     const actor = actorOf(res);

@@ -7,7 +7,7 @@ import type { Config } from '../config/env.js';
 import type { Logger } from '../config/logger.js';
 import { DEMO_OWNER_FILE, demoOwnerId, seedDemoOwner } from '../../seeds/demo-owner.js';
 import type { FileStore } from '../storage/file-store.js';
-import { syncDefaultRoles } from '../services/roles/default-roles.service.js';
+import { syncPracticeDefaults } from '../services/practices/practice-defaults.js';
 import { seedDemoPatients } from '../../seeds/demo-patients.js';
 import { seed as seedDemoPractice } from '../../seeds/demo-practice.js';
 import type { Keyring } from '../crypto/keyring.js';
@@ -99,7 +99,7 @@ export async function openDatabase(config: Config, logger: Logger, keyring?: Key
       logger.warn('MIGRATION_DATABASE_URL is not set: migrations were not run (run `enamel migrate` as the owner role)');
     }
     await checkRuntimeRole(knex, config, logger);
-    await syncDefaultRoles(createDb(knex));
+    await syncPracticeDefaults(createDb(knex));
   } catch (err) {
     await close();
     throw err;

@@ -6,6 +6,8 @@ import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import { dueMessages, insertOutboxMessage, markOutbox, outboxSecrets } from '../queries/outbox.queries.js';
 import { allPracticeIds } from '../queries/practices.queries.js';
+import { audit } from '../audit/record.js';
+import { isOptedOut } from './sms-consent.js';
 import { renderTemplate, TEMPLATES, type TemplateName } from './templates.js';
 import type { Transport } from './transports.js';
 
@@ -18,11 +20,30 @@ import type { Transport } from './transports.js';
 export const MAX_ATTEMPTS = 8;
 const BATCH = 50;
 
-export async function enqueue(trx: Knex.Transaction, keyring: Keyring, m: { practiceId: string; template: TemplateName; to: string; params: unknown }): Promise<string> {
+export interface NewMessage {
+  practiceId: string;
+  template: TemplateName;
+  to: string;
+  params: unknown;
+  /** The patient link the message carries (its status shows on the patient's links page). */
+  linkId?: string;
+  /** Record the message without sending it (a number that opted out): status 'suppressed'. */
+  suppressed?: 'opted_out';
+}
+
+export async function enqueue(trx: Knex.Transaction, keyring: Keyring, m: NewMessage): Promise<string> {
   renderTemplate(m.template, m.params); // refuses parameters the template does not allow
   const id = randomUUID();
   const sealed = await outboxSecrets.seal(new PracticeCrypto(keyring, trx, m.practiceId), id, { to_address: m.to, params: m.params });
-  await insertOutboxMessage(trx, { id, practice_id: m.practiceId, channel: TEMPLATES[m.template].channel, template: m.template, ...sealed });
+  await insertOutboxMessage(trx, {
+    id,
+    practice_id: m.practiceId,
+    channel: TEMPLATES[m.template].channel,
+    template: m.template,
+    link_id: m.linkId ?? null,
+    ...(m.suppressed ? { status: 'suppressed', last_error: m.suppressed } : {}),
+    ...sealed,
+  });
   return id;
 }
 
@@ -45,8 +66,8 @@ export interface OutboxDeps {
 }
 
 /** Sends every due message of every practice. Returns counts (never addresses or bodies). */
-export async function deliverDue(d: OutboxDeps, now: Date = new Date()): Promise<{ sent: number; retried: number; failed: number }> {
-  const counts = { sent: 0, retried: 0, failed: 0 };
+export async function deliverDue(d: OutboxDeps, now: Date = new Date()): Promise<{ sent: number; retried: number; failed: number; suppressed: number }> {
+  const counts = { sent: 0, retried: 0, failed: 0, suppressed: 0 };
   for (const practiceId of await allPracticeIds(d.db.knex)) {
     await d.db.withPractice(practiceId, { kind: 'system', id: 'outbox' }, async (trx) => {
       const pc = new PracticeCrypto(d.keyring, trx, practiceId);
@@ -55,7 +76,18 @@ export async function deliverDue(d: OutboxDeps, now: Date = new Date()): Promise
         try {
           const { to_address, params } = await outboxSecrets.open(pc, row);
           const body = renderTemplate(row.template as TemplateName, params);
-          await d.transport.sendEmail({ id: row.id, to: to_address!, ...body });
+          if (row.channel === 'sms') {
+            // TCPA: a STOP that arrived after the message was queued still wins.
+            if (await isOptedOut(pc, to_address!)) {
+              await markOutbox(trx, row.id, { status: 'suppressed', last_error: 'opted_out' });
+              await audit.record(trx, { practiceId, actor: { kind: 'system', id: 'outbox' }, action: 'message_suppressed', resource: { type: 'message', id: row.id }, outcome: 'denied', details: { channel: 'sms', suppressed_because: 'opted_out' } });
+              counts.suppressed++;
+              continue;
+            }
+            await d.transport.sendSms({ id: row.id, to: to_address!, text: body.text });
+          } else {
+            await d.transport.sendEmail({ id: row.id, to: to_address!, ...body });
+          }
           await markOutbox(trx, row.id, { status: 'sent', attempts, sent_at: now, last_error: null });
           counts.sent++;
         } catch (err) {

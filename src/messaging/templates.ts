@@ -9,12 +9,13 @@ const linkParams = z.strictObject({
   practiceName: z.string().min(1).max(200),
   link: z.url({ protocol: /^https?$/ }),
 });
+type LinkParams = z.infer<typeof linkParams>;
 
 export const TEMPLATES = {
   staff_password_reset: {
     channel: 'email',
     params: linkParams,
-    render: (p: z.infer<typeof linkParams>) => ({
+    render: (p: LinkParams) => ({
       subject: `Reset your ${p.practiceName} password`,
       text: [
         `Someone asked to reset the password of your account at ${p.practiceName}.`,
@@ -23,6 +24,28 @@ export const TEMPLATES = {
         '',
         'You will still need your authenticator app to sign in. If you did not ask for this, ignore this email: your password stays as it is.',
       ].join('\n'),
+    }),
+  },
+  patient_link_email: {
+    channel: 'email',
+    params: linkParams,
+    render: (p: LinkParams) => ({
+      subject: `A secure link from ${p.practiceName}`,
+      text: [
+        `${p.practiceName} has sent you a secure link.`,
+        '',
+        `Open it here: ${p.link}`,
+        '',
+        'You will be asked for your date of birth before anything is shown. The link works for a limited time. If you were not expecting this message, call the office.',
+      ].join('\n'),
+    }),
+  },
+  patient_link_sms: {
+    channel: 'sms',
+    params: linkParams,
+    render: (p: LinkParams) => ({
+      subject: '',
+      text: `${p.practiceName}: you have a secure link from your dental office: ${p.link} Reply STOP to opt out, HELP for help.`,
     }),
   },
 } as const;
@@ -38,3 +61,10 @@ export function renderTemplate(name: TemplateName, params: unknown): { subject: 
   const t = TEMPLATES[name];
   return t.render(t.params.parse(params));
 }
+
+/** Fixed replies to inbound text keywords (the practice's name and phone number only). */
+export const SMS_REPLIES = {
+  stop: (practiceName: string) => `${practiceName}: you will no longer receive text messages from us. Reply START to receive them again.`,
+  start: (practiceName: string) => `${practiceName}: you will receive text messages from us again. Reply STOP to opt out, HELP for help.`,
+  help: (practiceName: string, phone: string | null) => `${practiceName}: messages about your dental care. ${phone ? `Call us at ${phone}. ` : ''}Reply STOP to opt out. Message and data rates may apply.`,
+};

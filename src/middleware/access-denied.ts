@@ -13,6 +13,13 @@ export function accessDenied(db: Db): ErrorRequestHandler {
   return async (err: unknown, req, res, next) => {
     if (!(err instanceof AccessDenied)) return next(err);
     const actor = res.locals.actor;
+    const link = res.locals.patientLink;
+    if (link && !actor) {
+      const { resource } = err.detail;
+      await db.withPractice(link.practiceId, { kind: 'patient_link', id: link.linkId }, (trx) =>
+        audit.record(trx, { practiceId: link.practiceId, actor: { kind: 'patient_link', id: link.linkId }, action: 'permission_denied', outcome: 'denied', ip: req.ip, requestId: req.id, patientId: link.patientId, ...(resource ? { resource } : {}) }),
+      );
+    }
     if (actor) {
       const { permission, resource, patientId } = err.detail;
       await db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, (trx) =>

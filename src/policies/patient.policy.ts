@@ -41,6 +41,8 @@ export const patientPolicy = {
   writePlans: (actor: StaffActor, p: PatientRecord, now: Date) => can(actor, 'plans.write') && reachable(actor, p, now),
   /** Patient links (plans, forms, uploads) go out from those who may send them. */
   sendLink: (actor: StaffActor, p: PatientRecord, now: Date) => can(actor, 'portal.send') && reachable(actor, p, now),
+  /** Intake and consent submissions are reviewed by those who hold forms.review. */
+  reviewForms: (actor: StaffActor, p: PatientRecord, now: Date) => can(actor, 'forms.review') && reachable(actor, p, now),
   /** A draft is its author's until signed; after that nobody edits it (amendments only). */
   editDraft: (actor: StaffActor, p: PatientRecord, now: Date, note: { authorId: string; status: string }) =>
     can(actor, 'clinical.write') && reachable(actor, p, now) && note.authorId === actor.id && note.status === 'draft',

@@ -71,6 +71,7 @@ export interface PatientFormValues {
   emergencyRelationship: string;
   locationId: string;
   status: string;
+  smsConsent: string;
 }
 
 const s = (v: unknown): string => (typeof v === 'string' ? v : '');
@@ -99,7 +100,7 @@ export function presentChart(actor: StaffActor, row: PatientRow, plain: PatientP
   };
 }
 
-export function presentForm(row: Pick<PatientRow, 'location_id' | 'status'>, plain: PatientPlain, withInsurance: boolean): PatientFormValues {
+export function presentForm(row: Pick<PatientRow, 'location_id' | 'status' | 'sms_consent_source'>, plain: PatientPlain, withInsurance: boolean): PatientFormValues {
   const address = (plain.address ?? {}) as Address;
   const emergency = (plain.emergency_contact ?? {}) as Emergency;
   const insurance = (plain.insurance ?? {}) as Insurance;
@@ -123,5 +124,6 @@ export function presentForm(row: Pick<PatientRow, 'location_id' | 'status'>, pla
     emergencyRelationship: s(emergency.relationship),
     locationId: row.location_id,
     status: row.status,
+    smsConsent: row.sms_consent_source ?? 'none',
   };
 }

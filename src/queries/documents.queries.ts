@@ -20,12 +20,13 @@ export type DocumentRow = {
   width: number | null;
   height: number | null;
   byte_size: number;
-  uploaded_by: string;
+  uploaded_by: string | null;
+  uploaded_via_link: string | null;
   created_at: Date;
   deleted_at: Date | null;
 };
 
-const COLUMNS = ['id', 'practice_id', 'patient_id', 'kind', 'title', 'content_type', 'file_id', 'thumb_file_id', 'width', 'height', 'byte_size', 'uploaded_by', 'created_at', 'deleted_at'] as const;
+const COLUMNS = ['id', 'practice_id', 'patient_id', 'kind', 'title', 'content_type', 'file_id', 'thumb_file_id', 'width', 'height', 'byte_size', 'uploaded_by', 'uploaded_via_link', 'created_at', 'deleted_at'] as const;
 
 export function listDocuments(trx: Knex.Transaction, patientId: string): Promise<DocumentRow[]> {
   return trx('patient_documents').where({ patient_id: patientId }).whereNull('deleted_at').orderBy('created_at', 'desc').select(COLUMNS);
@@ -50,4 +51,9 @@ export function objectNames(trx: Knex.Transaction, fileIds: readonly string[]): 
 
 export function deleteStoredFiles(trx: Knex.Transaction, fileIds: readonly string[]): Promise<number> {
   return fileIds.length ? trx('stored_files').whereIn('id', fileIds).delete() : Promise.resolve(0);
+}
+
+/** Documents a patient uploaded through one link (newest first). */
+export function linkDocuments(trx: Knex.Transaction, linkId: string): Promise<DocumentRow[]> {
+  return trx('patient_documents').where({ uploaded_via_link: linkId }).whereNull('deleted_at').orderBy('created_at', 'desc').select(COLUMNS);
 }

@@ -10,3 +10,4 @@ import './outbox.queries.js';
 import './documents.queries.js';
 import './notes.queries.js';
 import './plans.queries.js';
+import './forms.queries.js';

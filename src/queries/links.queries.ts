@@ -2,14 +2,16 @@ import type { Knex } from 'knex';
 
 /** The only SQL touching patient links. All but the practice lookup run inside withPractice. */
 
-export type LinkPurpose = 'plan_review' | 'intake_forms' | 'uploads';
+export const LINK_TASKS = ['plan_review', 'intake_forms', 'uploads'] as const;
+export type LinkTask = (typeof LINK_TASKS)[number];
 
 export type LinkRow = {
   id: string;
   practice_id: string;
   patient_id: string;
-  purpose: LinkPurpose;
+  tasks: LinkTask[];
   plan_id: string | null;
+  form_template_ids: string[];
   created_at: Date;
   expires_at: Date;
   revoked_at: Date | null;
@@ -18,7 +20,7 @@ export type LinkRow = {
   verified_at: Date | null;
 };
 
-const COLUMNS = ['id', 'practice_id', 'patient_id', 'purpose', 'plan_id', 'created_at', 'expires_at', 'revoked_at', 'failed_attempts', 'locked_at', 'verified_at'] as const;
+const COLUMNS = ['id', 'practice_id', 'patient_id', 'tasks', 'plan_id', 'form_template_ids', 'created_at', 'expires_at', 'revoked_at', 'failed_attempts', 'locked_at', 'verified_at'] as const;
 
 /** The practice of a link from its code's hash (SECURITY DEFINER function: the id only). */
 export async function linkPracticeId(knex: Knex, codeHash: string): Promise<string | undefined> {

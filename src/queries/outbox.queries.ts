@@ -37,6 +37,33 @@ export function dueMessages(trx: Knex.Transaction, now: Date, limit: number): Pr
     .select('id', 'practice_id', 'channel', 'template', 'to_address', 'params', 'status', 'attempts', 'next_attempt_at');
 }
 
-export function markOutbox(trx: Knex.Transaction, id: string, change: { status: OutboxRow['status']; attempts: number; next_attempt_at?: Date; last_error?: string | null; sent_at?: Date }): Promise<number> {
+export function markOutbox(trx: Knex.Transaction, id: string, change: { status: OutboxRow['status']; attempts?: number; next_attempt_at?: Date; last_error?: string | null; sent_at?: Date }): Promise<number> {
   return trx('outbox_messages').where({ id }).update(change);
+}
+
+export type MessageStatusRow = { id: string; link_id: string | null; channel: 'email' | 'sms'; template: string; status: OutboxRow['status']; attempts: number; next_attempt_at: Date; last_error: string | null; created_at: Date; sent_at: Date | null };
+const STATUS_COLUMNS = ['id', 'link_id', 'channel', 'template', 'status', 'attempts', 'next_attempt_at', 'last_error', 'created_at', 'sent_at'] as const;
+
+/** Delivery status of the messages of these links (no recipient, no parameters). */
+export function linkMessages(trx: Knex.Transaction, linkIds: readonly string[]): Promise<MessageStatusRow[]> {
+  return linkIds.length === 0 ? Promise.resolve([]) : trx('outbox_messages').whereIn('link_id', linkIds).orderBy('created_at', 'desc').select(STATUS_COLUMNS);
+}
+
+/** The practice's recent messages, newest first (status only). */
+export function recentMessages(trx: Knex.Transaction, limit: number): Promise<MessageStatusRow[]> {
+  return trx('outbox_messages').orderBy('created_at', 'desc').limit(limit).select(STATUS_COLUMNS);
+}
+
+/** Text-message opt-outs by phone number (the number is encrypted with a blind index, like a patient's). */
+export const optOutSecrets = encryptedColumns('sms_opt_outs', {
+  phone: { type: 'text', blindIndex: 'phone' },
+});
+
+export function findOptOut(trx: Knex.Transaction, indexes: readonly Buffer[]): Promise<{ id: string; opted_out: boolean } | undefined> {
+  return indexes.length === 0 ? Promise.resolve(undefined) : trx('sms_opt_outs').whereIn('phone_bidx', indexes).orderBy('changed_at', 'desc').first('id', 'opted_out');
+}
+
+export async function saveOptOut(trx: Knex.Transaction, row: { id: string; practice_id: string; opted_out: boolean; keyword: string; changed_at: Date } & Record<string, unknown>, existing: boolean): Promise<void> {
+  if (existing) await trx('sms_opt_outs').where({ id: row.id }).update({ opted_out: row.opted_out, keyword: row.keyword, changed_at: row.changed_at, phone: row.phone, phone_bidx: row.phone_bidx });
+  else await trx('sms_opt_outs').insert(row);
 }

@@ -40,13 +40,18 @@ export type PatientRow = {
   preferred_contact: Buffer | null;
   insurance: Buffer | null;
   emergency_contact: Buffer | null;
+  sms_consent_at: Date | null;
+  sms_consent_source: SmsConsentSource | null;
   created_at: Date;
   updated_at: Date;
 };
 
+export const SMS_CONSENT_SOURCES = ['written', 'verbal', 'online'] as const;
+export type SmsConsentSource = (typeof SMS_CONSENT_SOURCES)[number];
+
 const COLUMNS = [
   'id', 'practice_id', 'location_id', 'status', 'merged_into_id', 'given_name', 'family_name', 'date_of_birth', 'sex', 'phone', 'email',
-  'address', 'preferred_contact', 'insurance', 'emergency_contact', 'created_at', 'updated_at',
+  'address', 'preferred_contact', 'insurance', 'emergency_contact', 'sms_consent_at', 'sms_consent_source', 'created_at', 'updated_at',
 ] as const;
 
 export function findPatient(trx: Knex.Transaction, id: string): Promise<PatientRow | undefined> {

@@ -2,6 +2,7 @@ import type { RequestHandler } from 'express';
 import { permission, type Permission } from '../permissions.js';
 import { isUuid } from '../db/tenant.js';
 import { AccessDenied } from '../policies/index.js';
+import type { LinkTask } from '../queries/links.queries.js';
 
 /**
  * Every route declares who may reach it: the first handler of each route is an access marker —
@@ -12,7 +13,7 @@ import { AccessDenied } from '../policies/index.js';
  */
 export const ACCESS = Symbol('enamel.access');
 
-export type Access = { kind: 'public'; reason: string } | { kind: 'signed_in' } | { kind: 'permission'; permission: Permission } | { kind: 'operator' } | { kind: 'patient_link' };
+export type Access = { kind: 'public'; reason: string } | { kind: 'signed_in' } | { kind: 'permission'; permission: Permission } | { kind: 'operator' } | { kind: 'patient_link' } | { kind: 'webhook'; reason: string };
 
 export type AccessMarker = RequestHandler & { [ACCESS]: Access };
 
@@ -64,9 +65,30 @@ export function operatorRoute(): AccessMarker {
   return mark((_req, res, next) => (res.locals.operator ? next() : res.redirect(303, '/operator/sign-in')), { kind: 'operator' });
 }
 
-/** SECURITY: the route is for a patient who proved their date of birth on one link; it sees only that link's purpose. */
-export function patientLinkRoute(): AccessMarker {
-  return mark((_req, res, next) => (res.locals.patientLink ? next() : res.redirect(303, '/portal/ended')), { kind: 'patient_link' });
+/**
+ * SECURITY: a provider's callback: no session and no CSRF token (the route-inventory test exempts
+ * only these from the CSRF check); the handler must check the provider's signature first.
+ */
+export function webhookRoute(reason: string): AccessMarker {
+  if (reason.trim().length < 10) throw new Error('webhookRoute: say what checks the caller');
+  return mark((_req, _res, next) => next(), { kind: 'webhook', reason });
+}
+
+/**
+ * SECURITY: the route is for a patient who proved their date of birth on one link; with a task, the
+ * link must carry that task (plan review, forms, uploads) — another task is refused like a missing
+ * page, and the refusal is audited as the link.
+ */
+export function patientLinkRoute(task?: LinkTask): AccessMarker {
+  return mark(
+    (_req, res, next) => {
+      const link = res.locals.patientLink;
+      if (!link) return res.redirect(303, '/portal/ended');
+      if (task && !link.tasks.includes(task)) return next(new AccessDenied({ resource: { type: 'portal_link', id: link.linkId }, patientId: link.patientId }));
+      next();
+    },
+    { kind: 'patient_link' },
+  );
 }
 
 export function accessOf(handler: unknown): Access | undefined {

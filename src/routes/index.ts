@@ -19,11 +19,14 @@ import { documentsController } from '../controllers/documents.controller.js';
 import { notesController } from '../controllers/notes.controller.js';
 import { linksController } from '../controllers/links.controller.js';
 import { plansController } from '../controllers/plans.controller.js';
+import { portalController } from '../controllers/portal.controller.js';
+import { formsController } from '../controllers/forms.controller.js';
+import { messagesController } from '../controllers/messages.controller.js';
 import { patientsController } from '../controllers/patients.controller.js';
 import { invitationsController } from '../controllers/invitations.controller.js';
 import { rolesController } from '../controllers/roles.controller.js';
 import { usersController } from '../controllers/users.controller.js';
-import { operatorRoute, patientLinkRoute, publicRoute, requirePermission, signedInRoute } from './access.js';
+import { operatorRoute, patientLinkRoute, publicRoute, requirePermission, signedInRoute, webhookRoute } from './access.js';
 
 const { signInController } = signInModule;
 
@@ -55,6 +58,9 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   const notes = notesController({ db, keyring, clock });
   const plans = plansController({ db, keyring, clock });
   const links = linksController({ db, keyring, clock, publicUrl: config.publicUrl });
+  const portal = portalController({ db, keyring, files, clock });
+  const formsC = formsController({ db, keyring, clock });
+  const messages = messagesController({ db, keyring, clock, config });
   const documents = documentsController({ db, keyring, files, clock, fileUrlKey });
   const operators = operatorsController({ db, keyring, clock, publicUrl: config.publicUrl });
   // SECURITY: every state change below passes the CSRF check; every form page gets a token.
@@ -137,11 +143,29 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.get('/p/:slug/patients/:id/links', requirePermission('portal.send', onPatient), ...forms, links.index);
   r.post('/p/:slug/patients/:id/links', requirePermission('portal.send', onPatient), csrfProtection, ...forms, links.create);
   r.post('/p/:slug/links/:id/revoke', requirePermission('portal.send'), csrfProtection, links.revoke);
+  r.get('/p/:slug/messages', requirePermission('portal.send'), messages.index);
+  r.post('/hooks/sms/:slug', webhookRoute('SMS provider callback (STOP/START/HELP): the provider signature is checked first'), messages.inbound);
+
+  // Intake and consent forms: templates (settings) and submissions (forms.review; every read audited).
+  r.get('/p/:slug/forms', requirePermission('settings.manage'), formsC.index);
+  r.get('/p/:slug/forms/new', requirePermission('settings.manage'), ...forms, formsC.new);
+  r.post('/p/:slug/forms', requirePermission('settings.manage'), csrfProtection, ...forms, formsC.create);
+  r.get('/p/:slug/forms/:id', requirePermission('settings.manage'), ...forms, formsC.edit);
+  r.post('/p/:slug/forms/:id', requirePermission('settings.manage'), csrfProtection, ...forms, formsC.update);
+  r.get('/p/:slug/patients/:id/forms', requirePermission('forms.review', onPatient), formsC.patientForms);
+  r.get('/p/:slug/form-submissions/:id', requirePermission('forms.review'), ...forms, formsC.show);
+  r.post('/p/:slug/form-submissions/:id/review', requirePermission('forms.review'), csrfProtection, formsC.review);
   // Patient side: the code is the first credential, the date of birth the second.
   r.get('/l/:code', publicRoute('patient link: the code, then the date of birth'), ...forms, links.open);
   r.post('/l/:code', publicRoute('patient link: the date-of-birth check (limited per link and per IP)'), csrfProtection, ...forms, links.verify);
-  r.get('/portal', patientLinkRoute(), ...forms, links.portal);
-  r.post('/portal/decision', patientLinkRoute(), csrfProtection, ...forms, links.decide);
+  // The patient's pages: each checks the link carries the task.
+  r.get('/portal', patientLinkRoute(), ...forms, portal.home);
+  r.get('/portal/plan', patientLinkRoute('plan_review'), ...forms, portal.plan);
+  r.post('/portal/decision', patientLinkRoute('plan_review'), csrfProtection, ...forms, portal.decide);
+  r.get('/portal/forms/:id', patientLinkRoute('intake_forms'), ...forms, portal.showForm);
+  r.post('/portal/forms/:id', patientLinkRoute('intake_forms'), csrfProtection, ...forms, portal.submitForm);
+  r.get('/portal/uploads', patientLinkRoute('uploads'), ...forms, portal.showUploads);
+  r.post('/portal/uploads', patientLinkRoute('uploads'), parseUpload, csrfProtection, ...forms, portal.upload);
   r.get('/portal/ended', publicRoute('the page after a patient session ends'), links.ended);
   r.post('/portal/sign-out', publicRoute('anyone may end their own session'), csrfProtection, links.signOut);
 

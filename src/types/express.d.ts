@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { StaffActor } from '../policies/actor.js';
 import type { OperatorActor } from '../services/operators/operators.service.js';
+import type { LinkSession } from '../services/links/link-work.js';
 
 declare global {
   namespace Express {
@@ -22,7 +23,7 @@ declare global {
       /** A multipart limit the upload broke (413 too large, 400 malformed), set by uploads/multipart.ts. */
       uploadError?: 400 | 413;
       /** The patient's verified link (/portal routes only). */
-      patientLink?: { practiceId: string; linkId: string; patientId: string; purpose: 'plan_review' | 'intake_forms' | 'uploads'; planId: string | null };
+      patientLink?: LinkSession;
     }
   }
 }

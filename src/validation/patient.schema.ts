@@ -12,6 +12,9 @@ export const EDITABLE_STATUSES = ['active', 'inactive', 'deceased'] as const;
  * The patient form. Dates of birth in any of the documented formats become ISO dates; phones keep
  * what was typed but must have 7–15 digits; every optional field may be blank.
  */
+/** TCPA: whether and how the patient agreed to text messages (recorded with the time it was given). */
+export const SMS_CONSENT_CHOICES = ['none', 'written', 'verbal', 'online'] as const;
+
 export const patientForm = z.object({
   givenName: text(100, 'The first name').min(1, 'Enter the first name.'),
   familyName: text(100, 'The last name').min(1, 'Enter the last name.'),
@@ -42,6 +45,7 @@ export const patientForm = z.object({
   emergencyRelationship: optionalText(60, 'The relationship'),
   locationId: z.uuid('Choose a location.'),
   status: z.enum(EDITABLE_STATUSES, 'Choose a status from the list.').default('active'),
+  smsConsent: z.enum(SMS_CONSENT_CHOICES, 'Choose whether the patient agreed to text messages.').default('none'),
   confirmDuplicate: z.literal('yes').optional(),
 });
 

@@ -36,7 +36,7 @@ describe('patient links: opaque code, date of birth, lockout, one purpose', () =
   async function makeLink(patientId: string, planId: string): Promise<{ path: string; code: string; res: { status: number; text: string } }> {
     const b = await signIn(built.app, p.slug, coordinator, clock);
     const page = await b.form(`/p/${p.slug}/patients`); // a form page of this session (the links page has none without a presented plan)
-    const res = await b.agent.post(`/p/${p.slug}/patients/${patientId}/links`).type('form').send({ _csrf: page.token, purpose: 'plan_review', planId });
+    const res = await b.agent.post(`/p/${p.slug}/patients/${patientId}/links`).type('form').send({ _csrf: page.token, tasks: 'plan_review', planId });
     const url = /(http[^<\s]+\/l\/[A-Za-z0-9_-]{43})/.exec(res.text)?.[1];
     const path = url ? new URL(url).pathname : '';
     return { path, code: path.split('/').pop() ?? '', res };
@@ -79,12 +79,22 @@ describe('patient links: opaque code, date of birth, lockout, one purpose', () =
     const { g, res } = await tryDob(path, '02/03/1970');
     expect(res.status).to.equal(303);
     expect(res.headers.location).to.equal('/portal');
-    const portal = await g.agent.get('/portal');
+    const home = await g.agent.get('/portal');
+    expect(home.status).to.equal(200);
+    expect(home.text).to.include('Review your treatment plan').and.not.include('/portal/uploads');
+    const portal = await g.agent.get('/portal/plan');
     expect(portal.status).to.equal(200);
     expect(portal.text).to.include('Crown, porcelain').and.include('$600.00');
     expect(portal.headers['referrer-policy']).to.equal('no-referrer');
     expect(portal.headers['cache-control']).to.include('no-store');
     for (const url of [`/p/${p.slug}/home`, `/p/${p.slug}/patients/${patientId}`, '/operator']) expect((await g.agent.get(url)).status, url).to.equal(303);
+    // Another task of the same patient is out of reach too: this link is for the plan only.
+    const someForm = (await inPractice((trx) => trx('form_templates').first('id'))).id;
+    for (const url of ['/portal/uploads', `/portal/forms/${someForm}`]) expect((await g.agent.get(url)).status, url).to.equal(404);
+    const upload = await g.agent.post('/portal/uploads').field('_csrf', (await g.form('/portal')).token).field('slot', 'photo').attach('file', Buffer.from('not really'), 'x.png');
+    expect(upload.status).to.equal(404);
+    const denied = await t.current.owner('audit_events').where({ practice_id: p.id, actor_type: 'patient_link', action: 'permission_denied', patient_id: patientId });
+    expect(denied).to.have.length(3);
     const events = await t.current.owner('audit_events').where({ practice_id: p.id, actor_type: 'patient_link', patient_id: patientId }).pluck('action');
     expect(events).to.include.members(['link_open', 'view']);
   });
@@ -94,7 +104,7 @@ describe('patient links: opaque code, date of birth, lockout, one purpose', () =
     const { patientId, planId } = await patientWithPlan('presented');
     const { path } = await makeLink(patientId, planId);
     const { g } = await tryDob(path, '1970-02-03');
-    const page = await g.form('/portal');
+    const page = await g.form('/portal/plan');
     const missing = await g.agent.post('/portal/decision').type('form').send({ _csrf: page.token, decision: 'accepted', fullName: '', signature: 'x' });
     expect(missing.status).to.equal(400);
     expect(missing.text).to.include('Type your full name.');

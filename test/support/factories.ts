@@ -5,7 +5,7 @@ import type { Keyring } from '../../src/crypto/keyring.js';
 import { withPractice, type Db } from '../../src/db/tenant.js';
 import { patientSecrets } from '../../src/queries/patients.queries.js';
 import { rememberPhi } from './phi-scan.js';
-import { ensureDefaultRoles } from '../../src/services/roles/default-roles.service.js';
+import { ensurePracticeDefaults } from '../../src/services/practices/practice-defaults.js';
 
 export interface BuiltPractice {
   id: string;
@@ -31,7 +31,7 @@ export async function buildPractice(
     const rows = await trx('locations')
       .insert(names.map((n) => ({ practice_id: id, name: n, address_line1: '1 Example Way', city: 'Testville', phone: '(555) 010-0000' })))
       .returning<{ id: string }[]>('id');
-    await ensureDefaultRoles(trx, id);
+    await ensurePracticeDefaults(trx, id);
     return rows.map((r) => r.id);
   });
   return { id, slug, name, locationIds };

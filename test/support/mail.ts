@@ -1,15 +1,23 @@
-import type { OutgoingEmail, Transport } from '../../src/messaging/transports.js';
+import type { OutgoingEmail, OutgoingSms, Transport } from '../../src/messaging/transports.js';
 
 /** Collects messages in memory; `failNext` makes the next sends fail like an unreachable server. */
 export class MemoryTransport implements Transport {
   readonly kind = 'memory';
   readonly sent: OutgoingEmail[] = [];
+  readonly texts: OutgoingSms[] = [];
   failNext = 0;
   async sendEmail(m: OutgoingEmail): Promise<void> {
+    this.maybeFail();
+    this.sent.push(m);
+  }
+  async sendSms(m: OutgoingSms): Promise<void> {
+    this.maybeFail();
+    this.texts.push(m);
+  }
+  private maybeFail(): void {
     if (this.failNext > 0) {
       this.failNext--;
       throw Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' });
     }
-    this.sent.push(m);
   }
 }

@@ -8,16 +8,21 @@ import { PracticeCrypto } from '../../crypto/encrypted-columns.js';
 import type { Keyring } from '../../crypto/keyring.js';
 import type { Db } from '../../db/tenant.js';
 import { AccessDenied, authorize, ensure, type StaffActor } from '../../policies/index.js';
-import { findLink, findLinkByHashForUpdate, insertLink, linkPracticeId, listLinks, updateLink, type LinkPurpose, type LinkRow } from '../../queries/links.queries.js';
+import { findLink, findLinkByHashForUpdate, insertLink, LINK_TASKS, linkPracticeId, listLinks, updateLink, type LinkRow, type LinkTask } from '../../queries/links.queries.js';
+import { findTemplates } from '../../queries/forms.queries.js';
+import { linkMessages, type MessageStatusRow } from '../../queries/outbox.queries.js';
+import { enqueue } from '../../messaging/outbox.js';
+import { isOptedOut, toE164 } from '../../messaging/sms-consent.js';
+import type { LinkSession } from './link-work.js';
 import { findPatient, patientSecrets } from '../../queries/patients.queries.js';
 import { findPlan } from '../../queries/plans.queries.js';
-import { findPracticePhone, findPracticeSettings } from '../../queries/practices.queries.js';
+import { findCurrentPractice, findPracticePhone, findPracticeSettings } from '../../queries/practices.queries.js';
 import { loadPatientRecord } from '../patients/patients.service.js';
 import { staffEvent as event, staffWork as work, type Meta } from '../staff-work.js';
 import type { FormResult } from '../users/users.service.js';
 
 /**
- * Patient links: staff create one for a patient and a purpose; the patient opens it, proves their
+ * Patient links: staff create one for a patient and one or more tasks (plan, forms, uploads); the patient opens it, proves their
  * date of birth and gets a short session scoped to that link. The code (256 bits) is shown once and
  * stored only as SHA-256; five wrong dates of birth lock the link for good and alert the practice;
  * per-IP limits as for sign-in. Every patient action is audited with actor type "patient link".
@@ -30,40 +35,112 @@ const codeHash = (code: string): string => createHash('sha256').update(code, 'ut
 
 export interface LinkView {
   id: string;
-  purpose: LinkPurpose;
+  tasks: LinkTask[];
   createdAt: Date;
   expiresAt: Date;
   state: 'active' | 'expired' | 'revoked' | 'locked' | 'verified';
+  messages: MessageStatusRow[];
 }
 
 const stateOf = (l: LinkRow, now: Date): LinkView['state'] => (l.locked_at ? 'locked' : l.revoked_at ? 'revoked' : l.expires_at <= now ? 'expired' : l.verified_at ? 'verified' : 'active');
+
+export interface LinkDeps {
+  db: Db;
+  keyring: Keyring;
+  publicUrl: URL;
+}
 
 export async function patientLinks(db: Db, actor: StaffActor, patientId: string, meta: Meta): Promise<LinkView[]> {
   return work(db, actor, async (trx) => {
     const { record } = await loadPatientRecord(trx, actor, patientId, meta.now);
     ensure(authorize(actor, 'patient.sendLink', record, meta.now), { resource: { type: 'patient', id: patientId }, patientId, permission: 'portal.send' });
     const links = await listLinks(trx, patientId);
-    return links.map((l) => ({ id: l.id, purpose: l.purpose, createdAt: l.created_at, expiresAt: l.expires_at, state: stateOf(l, meta.now) }));
+    const messages = await linkMessages(trx, links.map((l) => l.id));
+    return links.map((l) => ({ id: l.id, tasks: l.tasks, createdAt: l.created_at, expiresAt: l.expires_at, state: stateOf(l, meta.now), messages: messages.filter((m) => m.link_id === l.id) }));
   });
 }
 
-/** A new link; the code is returned once. A plan link needs a presented plan of this patient. */
-export async function createLink(db: Db, actor: StaffActor, patientId: string, input: { purpose: LinkPurpose; planId?: string }, meta: Meta): Promise<FormResult<{ code: string; expiresAt: Date }>> {
-  return work(db, actor, async (trx) => {
-    const { record } = await loadPatientRecord(trx, actor, patientId, meta.now);
+export type SendChannel = 'none' | 'email' | 'sms';
+
+export interface NewLink {
+  tasks: LinkTask[];
+  planId?: string | undefined;
+  formTemplateIds: string[];
+  send: SendChannel;
+}
+
+export interface CreatedLink {
+  code: string;
+  expiresAt: Date;
+  /** What happened to the message, if one was asked for. */
+  message?: { channel: 'email' | 'sms'; status: 'queued' | 'suppressed' };
+}
+
+/**
+ * A new link; the code is returned once. A plan link needs a presented plan of this patient; a
+ * forms link needs current templates. Sending: email needs an address on file; a text needs a
+ * mobile number and recorded consent (TCPA), and a number that opted out gets nothing — the
+ * attempt is recorded as a suppressed message.
+ */
+export async function createLink(d: LinkDeps, actor: StaffActor, patientId: string, input: NewLink, meta: Meta): Promise<FormResult<CreatedLink>> {
+  return work(d.db, actor, async (trx) => {
+    const { row, record } = await loadPatientRecord(trx, actor, patientId, meta.now);
     ensure(authorize(actor, 'patient.sendLink', record, meta.now), { resource: { type: 'patient', id: patientId }, patientId, permission: 'portal.send' });
-    if (input.purpose === 'plan_review') {
+    const tasks = LINK_TASKS.filter((t) => input.tasks.includes(t));
+    if (tasks.length === 0) return { ok: false, error: 'Choose what the link is for.' };
+    if (tasks.includes('plan_review')) {
       const plan = input.planId ? await findPlan(trx, input.planId) : undefined;
       if (!plan || plan.patient_id !== patientId) return { ok: false, error: 'Choose one of this patient’s treatment plans.' };
       if (plan.status !== 'presented') return { ok: false, error: 'Only a presented plan can be sent for the patient’s decision.' };
+    }
+    const formIds = tasks.includes('intake_forms') ? [...new Set(input.formTemplateIds)] : [];
+    if (tasks.includes('intake_forms')) {
+      const templates = formIds.length > 0 ? await findTemplates(trx, formIds) : [];
+      if (formIds.length === 0 || templates.length !== formIds.length || templates.some((t) => t.archived_at)) return { ok: false, error: 'Choose one or more of the practice’s current forms.' };
+    }
+    const pc = new PracticeCrypto(d.keyring, trx, actor.practiceId);
+    let to: string | undefined;
+    if (input.send !== 'none') {
+      const contact = await patientSecrets.open(pc, row);
+      if (input.send === 'email') {
+        to = contact.email ?? undefined;
+        if (!to) return { ok: false, error: 'This patient has no email address on file. Add one, or show the link instead.' };
+      } else {
+        to = contact.phone ? toE164(contact.phone) : undefined;
+        if (!to) return { ok: false, error: 'This patient has no mobile number on file that can receive texts.' };
+        if (!row.sms_consent_at) return { ok: false, error: 'No text-message consent is recorded for this patient. Record it on the patient’s edit page, or send by email.' };
+      }
     }
     const days = (await findPracticeSettings(trx))?.portal_link_days ?? 7;
     const code = randomBytes(32).toString('base64url');
     const id = randomUUID();
     const expiresAt = new Date(meta.now.getTime() + days * 86_400_000);
-    await insertLink(trx, { id, practice_id: actor.practiceId, patient_id: patientId, purpose: input.purpose, plan_id: input.purpose === 'plan_review' ? input.planId : null, code_hash: codeHash(code), created_by: actor.id, created_at: meta.now, expires_at: expiresAt });
+    await insertLink(trx, {
+      id,
+      practice_id: actor.practiceId,
+      patient_id: patientId,
+      tasks,
+      plan_id: tasks.includes('plan_review') ? input.planId : null,
+      form_template_ids: formIds,
+      code_hash: codeHash(code),
+      created_by: actor.id,
+      created_at: meta.now,
+      expires_at: expiresAt,
+    });
     await audit.record(trx, event(actor, meta, { action: 'link_create', resource: { type: 'portal_link', id }, patientId, outcome: 'allowed', details: { count: days } }));
-    return { ok: true, value: { code, expiresAt } };
+    if (input.send === 'none' || !to) return { ok: true, value: { code, expiresAt } };
+
+    const channel = input.send;
+    const suppressed = channel === 'sms' && (await isOptedOut(pc, to));
+    const params = { practiceName: (await findCurrentPractice(trx))?.name ?? 'Your dental office', link: new URL(`/l/${code}`, d.publicUrl).toString() };
+    const messageId = await enqueue(trx, d.keyring, { practiceId: actor.practiceId, template: channel === 'sms' ? 'patient_link_sms' : 'patient_link_email', to, params, linkId: id, ...(suppressed ? { suppressed: 'opted_out' as const } : {}) });
+    await audit.record(
+      trx,
+      event(actor, meta, suppressed
+        ? { action: 'message_suppressed', resource: { type: 'message', id: messageId }, patientId, outcome: 'denied', details: { channel, suppressed_because: 'opted_out', reference_id: id } }
+        : { action: 'message_queue', resource: { type: 'message', id: messageId }, patientId, outcome: 'allowed', details: { channel, reference_id: id } }),
+    );
+    return { ok: true, value: { code, expiresAt, message: { channel, status: suppressed ? 'suppressed' : 'queued' } } };
   });
 }
 
@@ -94,7 +171,7 @@ export async function linkState(db: Db, code: string, now: Date): Promise<LinkOp
 }
 
 export type DobResult =
-  | { ok: true; practiceId: string; linkId: string; patientId: string; purpose: LinkPurpose; planId: string | null }
+  | ({ ok: true } & LinkSession)
   | { ok: false; gone: boolean; phone: string | null };
 
 /**
@@ -130,7 +207,7 @@ export async function verifyDob(d: { db: Db; keyring: Keyring }, code: string, d
     }
     await updateLink(trx, link.id, { verified_at: meta.now });
     await audit.record(trx, { ...base, action: 'link_open', outcome: 'allowed' });
-    return { ok: true, practiceId: link.practice_id, linkId: link.id, patientId: link.patient_id, purpose: link.purpose, planId: link.plan_id };
+    return { ok: true, practiceId: link.practice_id, linkId: link.id, patientId: link.patient_id, tasks: link.tasks, planId: link.plan_id, formTemplateIds: link.form_template_ids };
   });
   if (!outcome.ok && !outcome.gone) await countIpFailure(d.db.knex, meta.ip, meta.now);
   return outcome;

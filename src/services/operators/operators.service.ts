@@ -26,7 +26,7 @@ import {
 } from '../../queries/operators.queries.js';
 import { findPracticeSettings, insertPractice, updatePracticeSettingsRow, updatePracticeStatus, type PracticeSettingsRow } from '../../queries/practices.queries.js';
 import { listUsers } from '../../queries/users.queries.js';
-import { ensureDefaultRoles } from '../roles/default-roles.service.js';
+import { ensurePracticeDefaults } from '../practices/practice-defaults.js';
 import type { StaffActor } from '../../policies/index.js';
 import type { FormResult, Meta } from '../users/users.service.js';
 import { issueOwnerInvitation } from '../users/users.service.js';
@@ -151,7 +151,7 @@ export async function createPractice(db: Db, op: OperatorActor, input: NewPracti
   const practiceId = randomUUID();
   const value = await db.withPractice(practiceId, { kind: 'operator', id: op.id }, async (trx) => {
     await insertPractice(trx, { id: practiceId, slug: input.slug, name: input.name, phone: input.phone, locationName: input.locationName });
-    await ensureDefaultRoles(trx, practiceId);
+    await ensurePracticeDefaults(trx, practiceId);
     const invitation = await issueOwnerInvitation(trx, practiceId, op.id, { email: input.ownerEmail, displayName: input.ownerName }, meta);
     await audit.record(trx, { ...operatorEvent(op, practiceId, meta), action: 'create', resource: { type: 'practice', id: practiceId }, outcome: 'allowed' });
     await audit.record(trx, { ...operatorEvent(op, practiceId, meta), action: 'user_invite', resource: { type: 'user', id: invitation.userId }, outcome: 'allowed' });

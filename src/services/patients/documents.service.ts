@@ -7,7 +7,7 @@ import type { Keyring } from '../../crypto/keyring.js';
 import type { Db } from '../../db/tenant.js';
 import { AccessDenied, authorize, ensure, type StaffActor } from '../../policies/index.js';
 import { presentSummary, type PatientSummaryView } from '../../presenters/patient.presenter.js';
-import { deleteStoredFiles, documentSecrets, findDocument, insertDocument, listDocuments, markDocumentDeleted, objectNames } from '../../queries/documents.queries.js';
+import { deleteStoredFiles, documentSecrets, findDocument, insertDocument, linkDocuments, listDocuments, markDocumentDeleted, objectNames } from '../../queries/documents.queries.js';
 import { patientSecrets } from '../../queries/patients.queries.js';
 import { listLocations } from '../../queries/practices.queries.js';
 import { listUsers } from '../../queries/users.queries.js';
@@ -15,6 +15,7 @@ import type { FileStore } from '../../storage/file-store.js';
 import type { Accepted } from '../../uploads/pipeline.js';
 import type { Variant } from '../../uploads/signed-urls.js';
 import type { Meta } from '../users/users.service.js';
+import { linkEvent, linkWork, type LinkSession } from '../links/link-work.js';
 import { loadPatientRecord } from './patients.service.js';
 
 /**
@@ -77,11 +78,33 @@ export async function documentsPage(d: DocumentDeps, actor: StaffActor, patientI
         height: r.height,
         byteSize: r.byte_size,
         createdAt: r.created_at,
-        uploadedBy: names.get(r.uploaded_by) ?? 'unknown user',
+        uploadedBy: r.uploaded_by ? (names.get(r.uploaded_by) ?? 'unknown user') : 'the patient, through a link',
       });
     }
     return { patient: presentSummary(row, await patientSecrets.open(pc, row), locations), canUpload, canView, documents };
   });
+}
+
+/** Saves the blobs and the row of an accepted upload (one writer for staff and patient uploads). Returns the file id. */
+async function storeDocument(pc: PracticeCrypto, files: FileStore, row: { id: string; patient_id: string; kind: DocumentKind; title: string | null; uploaded_by: string | null; uploaded_via_link: string | null }, file: Accepted): Promise<string> {
+  const main = await saveFile(pc, files, Readable.from([file.data]));
+  const thumb = file.thumb ? await saveFile(pc, files, Readable.from([file.thumb])) : undefined;
+  await insertDocument(pc.trx, {
+    id: row.id,
+    practice_id: pc.practiceId,
+    patient_id: row.patient_id,
+    kind: row.kind,
+    content_type: file.contentType,
+    file_id: main.id,
+    thumb_file_id: thumb?.id ?? null,
+    width: file.width ?? null,
+    height: file.height ?? null,
+    byte_size: file.data.length,
+    uploaded_by: row.uploaded_by,
+    uploaded_via_link: row.uploaded_via_link,
+    ...(await documentSecrets.seal(pc, row.id, { title: row.title })),
+  });
+  return main.id;
 }
 
 /** Stores an accepted upload (already sniffed and re-encoded) for a patient. Returns the document id. */
@@ -89,26 +112,38 @@ export async function uploadDocument(d: DocumentDeps, actor: StaffActor, patient
   return d.db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, async (trx) => {
     const { record } = await loadPatientRecord(trx, actor, patientId, meta.now);
     ensure(authorize(actor, 'patient.uploadDocument', record, meta.now), { resource: { type: 'patient', id: patientId }, patientId, permission: 'documents.upload' });
-    const pc = new PracticeCrypto(d.keyring, trx, actor.practiceId);
     const id = randomUUID();
-    const main = await saveFile(pc, d.files, Readable.from([file.data]));
-    const thumb = file.thumb ? await saveFile(pc, d.files, Readable.from([file.thumb])) : undefined;
-    await insertDocument(trx, {
-      id,
-      practice_id: actor.practiceId,
-      patient_id: patientId,
-      kind: input.kind,
-      content_type: file.contentType,
-      file_id: main.id,
-      thumb_file_id: thumb?.id ?? null,
-      width: file.width ?? null,
-      height: file.height ?? null,
-      byte_size: file.data.length,
-      uploaded_by: actor.id,
-      ...(await documentSecrets.seal(pc, id, { title: input.title })),
-    });
-    await audit.record(trx, { practiceId: actor.practiceId, actor: { kind: 'user', id: actor.id }, action: 'upload', resource: { type: 'document', id }, patientId, outcome: 'allowed', ip: meta.ip, requestId: meta.requestId, details: { file_id: main.id } });
+    const fileId = await storeDocument(new PracticeCrypto(d.keyring, trx, actor.practiceId), d.files, { id, patient_id: patientId, kind: input.kind, title: input.title, uploaded_by: actor.id, uploaded_via_link: null }, file);
+    await audit.record(trx, { practiceId: actor.practiceId, actor: { kind: 'user', id: actor.id }, action: 'upload', resource: { type: 'document', id }, patientId, outcome: 'allowed', ip: meta.ip, requestId: meta.requestId, details: { file_id: fileId } });
     return id;
+  });
+}
+
+/** What a patient may upload through a link, and how it is filed. */
+export const PATIENT_UPLOADS = {
+  card_front: { kind: 'insurance_card', title: 'Insurance card (front)' },
+  card_back: { kind: 'insurance_card', title: 'Insurance card (back)' },
+  photo: { kind: 'other', title: 'Photo from the patient' },
+} as const satisfies Record<string, { kind: DocumentKind; title: string }>;
+export type PatientUploadSlot = keyof typeof PATIENT_UPLOADS;
+
+/** A patient's upload through an uploads link (same pipeline, same encrypted store), audited as the link. */
+export async function uploadByLink(d: DocumentDeps, link: LinkSession, slot: PatientUploadSlot, file: Accepted, meta: Meta): Promise<void> {
+  if (!link.tasks.includes('uploads')) throw new AccessDenied({ resource: { type: 'document' } });
+  await linkWork(d, link, async (trx, pc) => {
+    const id = randomUUID();
+    const fileId = await storeDocument(pc, d.files, { id, patient_id: link.patientId, kind: PATIENT_UPLOADS[slot].kind, title: PATIENT_UPLOADS[slot].title, uploaded_by: null, uploaded_via_link: link.linkId }, file);
+    await audit.record(trx, linkEvent(link, meta, { action: 'upload', resource: { type: 'document', id }, outcome: 'allowed', details: { file_id: fileId } }));
+  });
+}
+
+/** The titles and times of what this link has uploaded (the patient sees their own uploads listed, not shown). */
+export async function linkUploads(d: DocumentDeps, link: LinkSession): Promise<{ title: string; createdAt: Date }[]> {
+  if (!link.tasks.includes('uploads')) return [];
+  return linkWork(d, link, async (trx, pc) => {
+    const out: { title: string; createdAt: Date }[] = [];
+    for (const r of await linkDocuments(trx, link.linkId)) out.push({ title: (await documentSecrets.open(pc, r)).title ?? '', createdAt: r.created_at });
+    return out;
   });
 }
 

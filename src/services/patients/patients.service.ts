@@ -142,6 +142,13 @@ function sealable(form: PatientForm) {
   };
 }
 
+/** The consent columns for the form's answer: a new or changed consent is stamped now; an unchanged one keeps its time. */
+function smsConsent(form: PatientForm, current: Pick<PatientRow, 'sms_consent_at' | 'sms_consent_source'> | undefined, now: Date) {
+  if (form.smsConsent === 'none') return { sms_consent_at: null, sms_consent_source: null };
+  if (current?.sms_consent_source === form.smsConsent) return { sms_consent_at: current.sms_consent_at, sms_consent_source: current.sms_consent_source };
+  return { sms_consent_at: now, sms_consent_source: form.smsConsent };
+}
+
 export type CreateResult = { ok: true; id: string } | { ok: false; error: string; refused?: boolean } | { ok: false; duplicates: PatientSummaryView[] };
 
 /**
@@ -160,7 +167,7 @@ export async function createPatient(d: PatientDeps, actor: StaffActor, form: Pat
       }
     }
     const id = randomUUID();
-    await insertPatient(trx, { id, practice_id: actor.practiceId, location_id: form.locationId, status: 'active', created_by: actor.id, ...(await patientSecrets.seal(pc, id, sealable(form))) });
+    await insertPatient(trx, { id, practice_id: actor.practiceId, location_id: form.locationId, status: 'active', created_by: actor.id, ...smsConsent(form, undefined, meta.now), ...(await patientSecrets.seal(pc, id, sealable(form))) });
     await audit.record(trx, event(actor, meta, { action: 'create', resource: { type: 'patient', id }, patientId: id, outcome: 'allowed', details: { location_id: form.locationId } }));
     return { ok: true, id };
   });
@@ -196,7 +203,7 @@ export async function changePatient(d: PatientDeps, actor: StaffActor, id: strin
       if (!(await locationNames(trx)).has(form.locationId)) return { ok: false, error: 'Choose a location from the list.' };
       if (!authorize(actor, 'patient.relocate', record, form.locationId)) return { ok: false, error: 'You can only move a patient to one of your own locations.', refused: true };
     }
-    await updatePatient(trx, id, { location_id: form.locationId, status: form.status, ...(await patientSecrets.seal(pc, id, sealable(form))) });
+    await updatePatient(trx, id, { location_id: form.locationId, status: form.status, ...smsConsent(form, row, meta.now), ...(await patientSecrets.seal(pc, id, sealable(form))) });
     await audit.record(trx, event(actor, meta, { action: 'update', resource: { type: 'patient', id }, patientId: id, outcome: 'allowed', ...(form.locationId !== row.location_id ? { details: { location_id: form.locationId } } : {}) }));
     return { ok: true, value: null };
   });

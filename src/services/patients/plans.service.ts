@@ -11,6 +11,8 @@ import { patientSecrets } from '../../queries/patients.queries.js';
 import { listLocations } from '../../queries/practices.queries.js';
 import type { Meta } from '../users/users.service.js';
 import { loadPatientRecord } from './patients.service.js';
+import type { Signer } from '../../validation/signature.schema.js';
+import type { LinkSession } from '../links/link-work.js';
 import { staffEvent as event, staffCryptoWork as work } from '../staff-work.js';
 
 /**
@@ -222,9 +224,9 @@ export async function printPlan(d: PlanDeps, actor: StaffActor, planId: string, 
 }
 
 /** The plan a patient link was sent for, as the patient sees it (audited with actor "patient link"). */
-export async function planForLink(d: PlanDeps, link: { practiceId: string; linkId: string; patientId: string; planId: string | null }, meta: Meta): Promise<PlanView> {
+export async function planForLink(d: PlanDeps, link: LinkSession, meta: Meta): Promise<PlanView> {
   return d.db.withPractice(link.practiceId, { kind: 'patient_link', id: link.linkId }, async (trx) => {
-    const plan = link.planId ? await findPlan(trx, link.planId) : undefined;
+    const plan = link.planId && link.tasks.includes('plan_review') ? await findPlan(trx, link.planId) : undefined;
     // SECURITY: only the plan this link was made for, of this link's patient.
     if (!plan || plan.patient_id !== link.patientId) throw new AccessDenied({ resource: { type: 'treatment_plan' } });
     await audit.record(trx, { practiceId: link.practiceId, actor: { kind: 'patient_link', id: link.linkId }, action: 'view', resource: { type: 'treatment_plan', id: plan.id }, patientId: plan.patient_id, outcome: 'allowed', ip: meta.ip, requestId: meta.requestId });
@@ -253,19 +255,19 @@ export async function listPlanChoices(d: PlanDeps, actor: StaffActor, patientId:
  */
 export async function decideByLink(
   d: PlanDeps,
-  link: { practiceId: string; linkId: string; patientId: string; planId: string | null },
-  input: { decision: 'accepted' | 'declined'; fullName: string; signature: string; userAgent: string },
+  link: LinkSession,
+  input: { decision: 'accepted' | 'declined'; signer: Signer; userAgent: string },
   meta: Meta,
 ): Promise<{ ok: true } | { ok: false; error: string }> {
   return d.db.withPractice(link.practiceId, { kind: 'patient_link', id: link.linkId }, async (trx) => {
-    const plan = link.planId ? await findPlan(trx, link.planId, { forUpdate: true }) : undefined;
+    const plan = link.planId && link.tasks.includes('plan_review') ? await findPlan(trx, link.planId, { forUpdate: true }) : undefined;
     if (!plan || plan.patient_id !== link.patientId) throw new AccessDenied({ resource: { type: 'treatment_plan' } });
     if (plan.status !== 'presented') return { ok: false, error: 'This plan has already been decided. Please contact the office with any questions.' };
     const pc = new PracticeCrypto(d.keyring, trx, link.practiceId);
     const view = await openPlan(pc, plan, await listItems(trx, [plan.id]), false);
     const hash = planContentHash(plan.id, view.title, view.phases.flatMap((p) => p.items));
     const id = randomUUID();
-    await insertDecision(trx, { id, practice_id: link.practiceId, plan_id: plan.id, link_id: link.linkId, decision: input.decision, plan_hash: hash, decided_at: meta.now, client_ip: meta.ip, user_agent: input.userAgent.slice(0, 400), ...(await decisionSecrets.seal(pc, id, { signer: { fullName: input.fullName, signature: input.signature } })) });
+    await insertDecision(trx, { id, practice_id: link.practiceId, plan_id: plan.id, link_id: link.linkId, decision: input.decision, plan_hash: hash, decided_at: meta.now, client_ip: meta.ip, user_agent: input.userAgent.slice(0, 400), ...(await decisionSecrets.seal(pc, id, { signer: input.signer })) });
     await updatePlan(trx, plan.id, { status: input.decision, decided_at: meta.now, decided_by: `patient_link:${link.linkId}`, accepted_hash: input.decision === 'accepted' ? hash : null });
     await audit.record(trx, { practiceId: link.practiceId, actor: { kind: 'patient_link', id: link.linkId }, action: input.decision === 'accepted' ? 'accept' : 'decline', resource: { type: 'treatment_plan', id: plan.id }, patientId: plan.patient_id, outcome: 'allowed', ip: meta.ip, requestId: meta.requestId, details: { reference_id: id } });
     return { ok: true };

@@ -1,7 +1,5 @@
 import type { Knex } from 'knex';
 import { DEFAULT_ROLES, OWNER_ROLE_KEY } from '../../permissions.js';
-import type { Db } from '../../db/tenant.js';
-import { allPracticeIds } from '../../queries/practices.queries.js';
 import { insertRole } from '../../queries/roles.queries.js';
 
 /**
@@ -13,12 +11,5 @@ import { insertRole } from '../../queries/roles.queries.js';
 export async function ensureDefaultRoles(trx: Knex.Transaction, practiceId: string): Promise<void> {
   for (const role of DEFAULT_ROLES) {
     await insertRole(trx, { practice_id: practiceId, key: role.key, name: role.name, description: role.description, permissions: role.permissions, is_system: role.key === OWNER_ROLE_KEY });
-  }
-}
-
-/** ensureDefaultRoles for every practice (at start). */
-export async function syncDefaultRoles(db: Db): Promise<void> {
-  for (const practiceId of await allPracticeIds(db.knex)) {
-    await db.withPractice(practiceId, { kind: 'system', id: 'roles' }, (trx) => ensureDefaultRoles(trx, practiceId));
   }
 }

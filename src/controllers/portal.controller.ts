@@ -1,0 +1,117 @@
+import type { Request, RequestHandler, Response } from 'express';
+import { z } from 'zod';
+import type { Clock } from '../auth/staff-auth.js';
+import type { Keyring } from '../crypto/keyring.js';
+import type { Db } from '../db/tenant.js';
+import { AccessDenied } from '../policies/index.js';
+import { formForLink, linkForms, submitForm } from '../services/forms/forms.service.js';
+import type { LinkSession } from '../services/links/link-work.js';
+import { linkUploads, PATIENT_UPLOADS, uploadByLink, type PatientUploadSlot } from '../services/patients/documents.service.js';
+import { decideByLink, planForLink } from '../services/patients/plans.service.js';
+import type { FileStore } from '../storage/file-store.js';
+import { processUpload, UploadRefused } from '../uploads/pipeline.js';
+import { signerFields, signerOf } from '../validation/signature.schema.js';
+import { requestMeta } from './request.js';
+
+export interface PortalControllerDeps {
+  db: Db;
+  keyring: Keyring;
+  files: FileStore;
+  clock: Clock;
+}
+
+const decisionForm = z.object({ decision: z.enum(['accepted', 'declined'], 'Choose accept or decline.'), ...signerFields });
+const formSubmission = z.object({ versionId: z.uuid('Reload the page and try again.'), ...signerFields });
+const uploadForm = z.object({ slot: z.enum(Object.keys(PATIENT_UPLOADS) as [PatientUploadSlot, ...PatientUploadSlot[]], 'Choose what you are uploading.') });
+const templateParams = z.object({ id: z.uuid() });
+
+/**
+ * The patient's pages behind a verified link: a list of the link's tasks, the plan (accept or
+ * decline and sign), each form (fill and sign), and uploads (insurance card, photos). Each route's
+ * marker checks the link carries the task; services check the record belongs to the link.
+ */
+export function portalController(d: PortalControllerDeps) {
+  const meta = (req: Request) => requestMeta(req, d.clock);
+  const linkOf = (res: Response): LinkSession => {
+    const link = res.locals.patientLink;
+    if (!link) throw new Error('route has no patient link marker');
+    return link;
+  };
+  const templateId = (req: Request): string => {
+    const p = templateParams.safeParse(req.params);
+    if (!p.success) throw new AccessDenied({ resource: { type: 'form_template' } });
+    return p.data.id;
+  };
+  const uploadsPage = async (res: Response, status: number, extra: { error?: string; notice?: string } = {}) =>
+    res.status(status).render('portal/uploads', { title: 'Upload', uploads: await linkUploads(d, linkOf(res)), slots: PATIENT_UPLOADS, csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, ...extra });
+  const planPage = async (req: Request, res: Response, status: number, extra: { error?: string; notice?: string } = {}) =>
+    res.status(status).render('portal/plan', { title: 'Your treatment plan', plan: await planForLink(d, linkOf(res), meta(req)), csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, ...extra });
+
+  return {
+    /** GET /portal — what this link is for, and what is done. */
+    home: (async (_req, res) => {
+      const link = linkOf(res);
+      res.render('portal/home', { title: 'Your dental office', tasks: link.tasks, forms: await linkForms(d, link), uploads: await linkUploads(d, link), csrfToken: res.locals.csrfToken });
+    }) satisfies RequestHandler,
+
+    /** GET /portal/plan */
+    plan: (async (req, res) => planPage(req, res, 200, req.query.done === '1' ? { notice: 'Thank you. Your decision is recorded and the office has it.' } : {})) satisfies RequestHandler,
+
+    /** POST /portal/decision — accept or decline, with the typed full name and a drawn or typed signature. */
+    decide: (async (req, res) => {
+      const form = decisionForm.safeParse(req.body ?? {});
+      if (!form.success) return planPage(req, res, 400, { error: form.error.issues[0]?.message ?? 'Check the form.' });
+      const signer = await signerOf(form.data);
+      if (!signer.ok) return planPage(req, res, 400, { error: signer.error });
+      const result = await decideByLink(d, linkOf(res), { decision: form.data.decision, signer: signer.signer, userAgent: req.get('user-agent') ?? '' }, meta(req));
+      if (!result.ok) return planPage(req, res, 409, { error: result.error });
+      res.redirect(303, '/portal/plan?done=1');
+    }) satisfies RequestHandler,
+
+    /** GET /portal/forms/:id */
+    showForm: (async (req, res) => {
+      const form = await formForLink(d, linkOf(res), templateId(req));
+      if ('done' in form) return res.redirect(303, '/portal');
+      res.render('portal/form', { title: form.definition.title, templateId: templateId(req), form, values: {}, errors: {}, csrfToken: res.locals.csrfToken, error: undefined });
+    }) satisfies RequestHandler,
+
+    /** POST /portal/forms/:id — answers and signature. */
+    submitForm: (async (req, res) => {
+      const link = linkOf(res);
+      const id = templateId(req);
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      const again = async (status: number, error: string, errors: Record<string, string> = {}) => {
+        const form = await formForLink(d, link, id);
+        if ('done' in form) return res.redirect(303, '/portal');
+        res.status(status).render('portal/form', { title: form.definition.title, templateId: id, form, values: body, errors, csrfToken: res.locals.csrfToken, error });
+      };
+      const parsed = formSubmission.safeParse(body);
+      if (!parsed.success) return again(400, parsed.error.issues[0]?.message ?? 'Check the form.');
+      const signer = await signerOf(parsed.data);
+      if (!signer.ok) return again(400, signer.error);
+      const result = await submitForm(d, link, id, { versionId: parsed.data.versionId, body, signer: signer.signer, userAgent: req.get('user-agent') ?? '' }, meta(req));
+      if (result.ok || 'done' in result) return res.redirect(303, '/portal?submitted=1');
+      await again(result.error?.startsWith('The office has just updated') ? 409 : 400, result.error ?? 'Some answers need attention.', result.errors);
+    }) satisfies RequestHandler,
+
+    /** GET /portal/uploads */
+    showUploads: (async (req, res) => uploadsPage(res, 200, req.query.done === '1' ? { notice: 'Uploaded. Thank you.' } : {})) satisfies RequestHandler,
+
+    /** POST /portal/uploads — multipart (parsed under limits before the CSRF check), then the upload pipeline. */
+    upload: (async (req, res) => {
+      if (res.locals.uploadError) return uploadsPage(res, res.locals.uploadError, { error: res.locals.uploadError === 413 ? 'The file is larger than 15 MB.' : 'The upload could not be read. Choose one file and try again.' });
+      const form = uploadForm.safeParse(req.body ?? {});
+      if (!form.success) return uploadsPage(res, 400, { error: form.error.issues[0]?.message ?? 'Check the form.' });
+      if (!req.file) return uploadsPage(res, 400, { error: 'Choose a photo to upload.' });
+      try {
+        const accepted = await processUpload(req.file.buffer, req.file.originalname);
+        if (!accepted.contentType.startsWith('image/')) return uploadsPage(res, 415, { error: 'Upload a photo (JPEG, PNG or WebP).' });
+        await uploadByLink(d, linkOf(res), form.data.slot, accepted, meta(req));
+      } catch (err) {
+        if (err instanceof UploadRefused) return uploadsPage(res, err.status, { error: err.message });
+        throw err;
+      }
+      res.redirect(303, '/portal/uploads?done=1');
+    }) satisfies RequestHandler,
+  };
+}
