@@ -31,6 +31,7 @@ export function formsController(d: FormsControllerDeps) {
   const save = (id: string | undefined): RequestHandler =>
     (async (req, res) => {
       const actor = actorOf(res);
+      if (id) await formTemplate(d.db, actor, id); // another practice's id is not found before anything else
       const form = templateForm.safeParse(req.body ?? {});
       const values: Values = form.success ? { title: form.data.title, notice: form.data.notice, fields: form.data.fields, archived: form.data.archived === 'on' } : { title: '', notice: '', fields: '', archived: false };
       if (!form.success) return editPage(res, 400, { ...(id ? { id } : {}), values, error: form.error.issues[0]?.message ?? 'Check the form.' });

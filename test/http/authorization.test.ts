@@ -6,6 +6,7 @@ import { DEFAULT_ROLES } from '../../src/permissions.js';
 import { noteSecrets } from '../../src/queries/notes.queries.js';
 import { planItemSecrets, planSecrets } from '../../src/queries/plans.queries.js';
 import { breakGlassSecrets } from '../../src/queries/patients.queries.js';
+import { submissionSecrets } from '../../src/queries/forms.queries.js';
 import { createOperator } from '../../src/services/operators/operators.service.js';
 import { accessOf } from '../../src/routes/access.js';
 import { buildRouter } from '../../src/routes/index.js';
@@ -97,8 +98,18 @@ describe('authorization over HTTP', () => {
     });
     const linkB = randomUUID();
     await inPractice(b, (trx) => trx('treatment_plans').where({ id: planB }).update({ status: 'presented', presented_at: new Date(clock.now()) }));
-    await inPractice(b, (trx) => trx('patient_links').insert({ id: linkB, practice_id: b.id, patient_id: patientB.id, purpose: 'plan_review', plan_id: planB, code_hash: 'a'.repeat(64), created_by: providerB.id, expires_at: new Date(clock.now() + 86_400_000) }));
-    const RECORDS: Record<string, string> = { users: victim.id, roles: roleB.id, patients: patientB.id, 'break-glass': grantB, 'operator-access': operatorGrantB, documents: documentB, notes: noteB, plans: planB, 'plan-items': itemB, links: linkB };
+    await inPractice(b, (trx) => trx('patient_links').insert({ id: linkB, practice_id: b.id, patient_id: patientB.id, tasks: ['plan_review'], plan_id: planB, code_hash: 'a'.repeat(64), created_by: providerB.id, expires_at: new Date(clock.now() + 86_400_000) }));
+    const formB = (await inPractice(b, (trx) => trx('form_templates').where({ key: 'consent_to_treat' }).first<{ id: string }>('id'))).id;
+    const submissionB = randomUUID();
+    await inPractice(b, async (trx) => {
+      const version = await trx('form_template_versions').where({ template_id: formB }).first<{ id: string }>('id');
+      const sealed = await submissionSecrets.seal(new PracticeCrypto(fx.keyring, trx, b.id), submissionB, { content: { answers: { consent: true }, signer: { fullName: 'Victimpatient Signer', signature: 'V', drawing: null } } });
+      await trx('form_submissions').insert({ id: submissionB, practice_id: b.id, patient_id: patientB.id, template_version_id: version!.id, link_id: linkB, content_hash: 'b'.repeat(64), submitted_at: new Date(clock.now()), ...sealed });
+    });
+    const RECORDS: Record<string, string> = {
+      users: victim.id, roles: roleB.id, patients: patientB.id, 'break-glass': grantB, 'operator-access': operatorGrantB, documents: documentB, notes: noteB, plans: planB, 'plan-items': itemB, links: linkB,
+      forms: formB, 'form-submissions': submissionB,
+    };
     const session = await signIn(built.app, a.slug, ownerA, clock);
     const token = (await session.form(`/p/${a.slug}/users/new`)).token;
     const idRoutes = routeTable(t.current, built.config).filter((r) => r.path.startsWith('/p/:slug/') && r.path.includes('/:id'));
@@ -113,7 +124,7 @@ describe('authorization over HTTP', () => {
           ? await session.agent.get(url)
           : r.path.endsWith('/documents')
             ? await session.agent.post(url).field('_csrf', token).field('kind', 'other').attach('file', Buffer.from('%PDF-1.7\n%%EOF\n'), 'x.pdf')
-            : await session.agent.post(url).type('form').send({ _csrf: token, name: 'Hacked', permissions: [], roleIds: [], body: 'Hacked', action: 'sign', title: 'Hacked', step: 'accept', phase: '1', cdt: 'D1110', description: 'x', fee: '1', insurance: '0' });
+            : await session.agent.post(url).type('form').send({ _csrf: token, name: 'Hacked', permissions: [], roleIds: [], body: 'Hacked', action: 'sign', title: 'Hacked', fields: 'Hacked | text | optional', notice: 'x', step: 'accept', phase: '1', cdt: 'D1110', description: 'x', fee: '1', insurance: '0' });
       expect(res.status, `${r.method} ${r.path}`).to.equal(404);
       expect(res.text).to.not.include(victimEmail).and.not.include('Victor').and.not.include('Billing B secret').and.not.include('Victimpatient');
       const denial = await t.current.owner('audit_events').where({ practice_id: a.id, action: 'permission_denied', actor_id: ownerA.id, resource_id: RECORDS[kind] }).count<{ n: string }[]>({ n: '*' });
@@ -127,6 +138,8 @@ describe('authorization over HTTP', () => {
     expect(await inPractice(b, (trx) => trx('operator_grants').where({ id: operatorGrantB }).first('revoked_at'))).to.deep.equal({ revoked_at: null });
     expect(await inPractice(b, (trx) => trx('treatment_plans').where({ id: planB }).first('status'))).to.deep.equal({ status: 'presented' });
     expect(await inPractice(b, (trx) => trx('patient_links').where({ id: linkB }).first('revoked_at'))).to.deep.equal({ revoked_at: null });
+    expect(await inPractice(b, (trx) => trx('form_template_versions').where({ template_id: formB }).pluck('version'))).to.deep.equal([1]);
+    expect(await inPractice(b, (trx) => trx('form_submissions').where({ id: submissionB }).first('reviewed_at'))).to.deep.equal({ reviewed_at: null });
     expect(await inPractice(b, (trx) => trx('treatment_plan_items').where({ plan_id: planB }).pluck('id'))).to.deep.equal([itemB]);
     expect(await inPractice(b, (trx) => trx('clinical_notes').where({ id: noteB }).first('status'))).to.deep.equal({ status: 'draft' });
     expect(await inPractice(b, (trx) => trx('clinical_note_amendments').count<{ n: string }[]>({ n: '*' }))).to.deep.equal([{ n: '0' }]);

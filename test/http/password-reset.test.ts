@@ -98,10 +98,10 @@ describe('password reset by email (through the outbox)', () => {
     clock.advance(5 * 60_000);
     await ask(user.email);
     mail.failNext = 1;
-    expect(await deliver()).to.deep.equal({ sent: 0, retried: 1, failed: 0 });
-    expect(await deliver(), 'not before the backoff').to.deep.equal({ sent: 0, retried: 0, failed: 0 });
+    expect(await deliver()).to.deep.equal({ sent: 0, retried: 1, failed: 0, suppressed: 0 });
+    expect(await deliver(), 'not before the backoff').to.deep.equal({ sent: 0, retried: 0, failed: 0, suppressed: 0 });
     clock.advance(backoffMs(1));
-    expect(await deliver()).to.deep.equal({ sent: 1, retried: 0, failed: 0 });
+    expect(await deliver()).to.deep.equal({ sent: 1, retried: 0, failed: 0, suppressed: 0 });
 
     clock.advance(5 * 60_000);
     await ask(user.email);

@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import sharp from 'sharp';
 import { PracticeCrypto } from '../../src/crypto/encrypted-columns.js';
 import { planItemSecrets, planSecrets } from '../../src/queries/plans.queries.js';
+import { submissionSecrets } from '../../src/queries/forms.queries.js';
 import { accessOf } from '../../src/routes/access.js';
 import { buildRouter } from '../../src/routes/index.js';
 import { buildTestApp } from '../support/app.js';
@@ -17,7 +18,7 @@ interface Layer {
 }
 
 /** Permissions whose pages show patient information. */
-const PHI_PERMISSIONS = new Set(['patients.read', 'patients.write', 'clinical.read', 'plans.read', 'documents.download', 'audit.read', 'breakglass.use']);
+const PHI_PERMISSIONS = new Set(['patients.read', 'patients.write', 'clinical.read', 'plans.read', 'documents.download', 'audit.read', 'breakglass.use', 'forms.review', 'portal.send']);
 
 describe('every page and download that shows PHI writes its audit event', () => {
   const t = useTestDatabase();
@@ -39,17 +40,22 @@ describe('every page and download that shows PHI writes its audit event', () => 
       .filter((l) => l.route?.methods.get)
       .map((l) => ({ path: l.route!.path, access: accessOf(l.route!.stack[0]?.handle) }))
       .filter((r) => r.access?.kind === 'permission' && PHI_PERMISSIONS.has(r.access.permission) && /:id|:token/.test(r.path));
-    expect(routes.map((r) => r.path)).to.include.members(['/p/:slug/patients/:id', '/p/:slug/patients/:id/notes', '/p/:slug/patients/:id/plans', '/p/:slug/patients/:id/documents', '/p/:slug/patients/:id/access', '/p/:slug/plans/:id/print', '/p/:slug/files/:token']);
+    expect(routes.map((r) => r.path)).to.include.members(['/p/:slug/patients/:id', '/p/:slug/patients/:id/notes', '/p/:slug/patients/:id/plans', '/p/:slug/patients/:id/documents', '/p/:slug/patients/:id/access', '/p/:slug/plans/:id/print', '/p/:slug/files/:token', '/p/:slug/patients/:id/forms', '/p/:slug/form-submissions/:id', '/p/:slug/patients/:id/links']);
 
     // One patient with a plan and a photo; the owner may open every page.
     const owner = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { owner: true });
     const patient = await buildPatient(t.current.db, fx.keyring, p);
     const planId = randomUUID();
+    const submissionId = randomUUID();
     await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, async (trx: Knex.Transaction) => {
       const pc = new PracticeCrypto(fx.keyring, trx, p.id);
       await trx('treatment_plans').insert({ id: planId, practice_id: p.id, patient_id: patient.id, status: 'draft', created_by: owner.id, ...(await planSecrets.seal(pc, planId, { title: 'Plan' })) });
       const itemId = randomUUID();
       await trx('treatment_plan_items').insert({ id: itemId, practice_id: p.id, plan_id: planId, phase: 1, ...(await planItemSecrets.seal(pc, itemId, { content: { cdt: 'D1110', tooth: null, surfaces: null, description: 'Prophylaxis', fee: 9000, insurance: 0 } })) });
+      const version = await trx('form_template_versions').first<{ id: string }>('id');
+      const linkId = randomUUID();
+      await trx('patient_links').insert({ id: linkId, practice_id: p.id, patient_id: patient.id, tasks: ['uploads'], code_hash: 'c'.repeat(64), created_by: owner.id, expires_at: new Date(clock.now() + 86_400_000) });
+      await trx('form_submissions').insert({ id: submissionId, practice_id: p.id, patient_id: patient.id, template_version_id: version!.id, link_id: linkId, content_hash: 'd'.repeat(64), submitted_at: new Date(clock.now()), ...(await submissionSecrets.seal(pc, submissionId, { content: { answers: {}, signer: { fullName: 'Pat Signer', signature: 'P', drawing: null } } })) });
     });
     const b = await signIn(built.app, p.slug, owner, clock);
     const form = await b.form(`/p/${p.slug}/patients/${patient.id}/documents`);
@@ -59,7 +65,7 @@ describe('every page and download that shows PHI writes its audit event', () => 
     const fileUrl = /href="(\/p\/[^"]+\/files\/[^"]+)">View/.exec(docs)![1]!;
 
     for (const route of routes) {
-      const url = route.path === '/p/:slug/files/:token' ? fileUrl : route.path.replace(':slug', p.slug).replace(':id', route.path.startsWith('/p/:slug/plans/') ? planId : patient.id);
+      const url = route.path === '/p/:slug/files/:token' ? fileUrl : route.path.replace(':slug', p.slug).replace(':id', route.path.startsWith('/p/:slug/plans/') ? planId : route.path.startsWith('/p/:slug/form-submissions/') ? submissionId : patient.id);
       // The break-glass form shows nothing of the patient (and is refused to someone who already has access).
       if (route.path.endsWith('/break-glass')) continue;
       const res = await b.agent.get(url);

@@ -56,6 +56,7 @@ export async function patientLinks(db: Db, actor: StaffActor, patientId: string,
     ensure(authorize(actor, 'patient.sendLink', record, meta.now), { resource: { type: 'patient', id: patientId }, patientId, permission: 'portal.send' });
     const links = await listLinks(trx, patientId);
     const messages = await linkMessages(trx, links.map((l) => l.id));
+    await audit.record(trx, event(actor, meta, { action: 'list', resource: { type: 'portal_link' }, patientId, outcome: 'allowed', details: { count: links.length } }));
     return links.map((l) => ({ id: l.id, tasks: l.tasks, createdAt: l.created_at, expiresAt: l.expires_at, state: stateOf(l, meta.now), messages: messages.filter((m) => m.link_id === l.id) }));
   });
 }

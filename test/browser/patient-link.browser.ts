@@ -1,0 +1,183 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { expect } from 'chai';
+import type { Knex } from 'knex';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import sharp from 'sharp';
+import { PracticeCrypto } from '../../src/crypto/encrypted-columns.js';
+import { decisionSecrets, planItemSecrets, planSecrets } from '../../src/queries/plans.queries.js';
+import { buildTestApp } from '../support/app.js';
+import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
+import { useTestDatabase } from '../support/db.js';
+import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
+import { buildStaff, signIn, type BuiltStaff } from '../support/staff.js';
+
+/**
+ * The patient's side on a phone-sized screen (Debian's Chromium, touch, 390×844): open the link →
+ * wrong date of birth → right one → accept the plan with a drawn signature → fill the intake form →
+ * upload the insurance card. And a lockout run. Under the strict CSP, with no console errors and no
+ * sideways scrolling; screenshots go to test-results/.
+ */
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SHOTS = path.resolve('test-results');
+const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
+
+describe('a patient link on a phone', function () {
+  this.timeout(90_000);
+  const t = useTestDatabase();
+  const clock = { now: () => Date.now(), advance: () => undefined };
+  let fx: CryptoFixture;
+  let p: BuiltPractice;
+  let coordinator: BuiltStaff;
+  let built: ReturnType<typeof buildTestApp>;
+  let server: http.Server;
+  let base: string;
+  let browser: Browser;
+  const card = path.resolve('test-results', 'insurance-card.jpg');
+  const inPractice = <T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> => t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, fn);
+
+  /** A patient with a presented plan, and a link for the plan, the medical history form and uploads. */
+  async function linkFor(): Promise<{ code: string; patientId: string; planId: string }> {
+    const patient = await buildPatient(t.current.db, fx.keyring, p, { dateOfBirth: '1970-02-03' });
+    const planId = randomUUID();
+    await inPractice(async (trx) => {
+      const pc = new PracticeCrypto(fx.keyring, trx, p.id);
+      await trx('treatment_plans').insert({ id: planId, practice_id: p.id, patient_id: patient.id, status: 'presented', presented_at: new Date(), created_by: coordinator.id, ...(await planSecrets.seal(pc, planId, { title: 'Crown on 3' })) });
+      const itemId = randomUUID();
+      await trx('treatment_plan_items').insert({ id: itemId, practice_id: p.id, plan_id: planId, phase: 1, ...(await planItemSecrets.seal(pc, itemId, { content: { cdt: 'D2740', tooth: '3', surfaces: null, description: 'Crown, porcelain', fee: 120000, insurance: 60000 } })) });
+    });
+    const history = (await inPractice((trx) => trx('form_templates').where({ key: 'medical_history' }).first('id'))).id as string;
+    const b = await signIn(built.app, p.slug, coordinator, clock);
+    const page = await b.form(`/p/${p.slug}/patients/${patient.id}/links`);
+    const res = await b.agent.post(`/p/${p.slug}/patients/${patient.id}/links`).type('form').send(`_csrf=${encodeURIComponent(page.token)}&tasks=plan_review&planId=${planId}&tasks=intake_forms&forms=${history}&tasks=uploads&send=none`);
+    expect(res.status).to.equal(201);
+    return { code: /\/l\/([A-Za-z0-9_-]{43})/.exec(res.text)![1]!, patientId: patient.id, planId };
+  }
+
+  async function phonePage(problems: string[]): Promise<Page> {
+    const context = await browser.newContext(PHONE);
+    const page = await context.newPage();
+    // A wrong date of birth (401) and a used-up link (410) are answers the test asks for, not problems.
+    page.on('console', (m) => m.type() === 'error' && !/status of (401|410) /.test(m.text()) && problems.push(m.text()));
+    page.on('pageerror', (e) => problems.push(e.message));
+    return page;
+  }
+
+  /** The elements wider than the screen (none on a page that fits a phone). */
+  const tooWide = (page: Page) =>
+    page.evaluate(() => {
+      const d = (globalThis as unknown as { document: { documentElement: { clientWidth: number }; querySelectorAll(s: string): Iterable<{ tagName: string; className: string; getBoundingClientRect(): { right: number } }> } }).document;
+      const width = d.documentElement.clientWidth;
+      return [...d.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > width + 1).map((e) => `${e.tagName.toLowerCase()}.${e.className}`);
+    });
+
+  before(async () => {
+    fx = await buildCryptoFixture(t.current);
+    p = await buildPractice(t.current.owner, { slug: 'phone', name: 'Phone Dental' });
+    coordinator = await buildStaff(t.current, { keyring: fx.keyring, now: Date.now }, p, { roles: ['treatment_coordinator'], mfa: false });
+    built = buildTestApp(t.current, {}, { keyring: fx.keyring, files: fx.files });
+    server = http.createServer(built.app);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    await mkdir(SHOTS, { recursive: true });
+    await sharp({ create: { width: 1000, height: 630, channels: 3, background: { r: 210, g: 225, b: 240 } } }).jpeg().toFile(card);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await new Promise((r) => server?.close(r));
+    await fx?.cleanup();
+  });
+
+  it('open link → wrong DOB → right DOB → accept the plan with a drawn signature → intake form → insurance card', async () => {
+    const { code, patientId, planId } = await linkFor();
+    const problems: string[] = [];
+    const page = await phonePage(problems);
+
+    await page.goto(`${base}/l/${code}`);
+    await page.getByLabel(/Date of birth/).fill('01/01/1999');
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByText('That did not match our records.').waitFor();
+    await page.getByLabel(/Date of birth/).fill('02/03/1970');
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.waitForURL('**/portal');
+    expect(await tooWide(page), 'home fits the phone').to.deep.equal([]);
+
+    // The plan: accept, type the name, draw the signature with a finger-like stroke.
+    await page.getByRole('link', { name: 'Review your treatment plan' }).click();
+    await page.getByText('Crown, porcelain').waitFor();
+    await page.getByLabel(/I accept this treatment plan/).check();
+    await page.getByLabel('Your full name').fill('Pat Phoneholder');
+    const canvas = page.getByLabel('Signature drawing area');
+    await canvas.scrollIntoViewIfNeeded();
+    const box = (await canvas.boundingBox())!;
+    await page.mouse.move(box.x + 20, box.y + box.height * 0.7);
+    await page.mouse.down();
+    for (let i = 1; i <= 12; i++) await page.mouse.move(box.x + 20 + i * (box.width - 40) / 12, box.y + box.height * (0.7 - 0.4 * Math.sin(i / 2)));
+    await page.mouse.up();
+    await page.screenshot({ path: path.join(SHOTS, 'phone-plan.png'), fullPage: true });
+    expect(await tooWide(page), 'plan page fits the phone').to.deep.equal([]);
+    await page.getByRole('button', { name: 'Submit my decision' }).click();
+    await page.getByText('Your decision is recorded').waitFor();
+    const decision = await inPractice(async (trx) => {
+      const row = await trx('plan_decisions').where({ plan_id: planId }).first('id', 'decision', 'signer');
+      return { decision: row.decision as string, signer: (await decisionSecrets.open(new PracticeCrypto(fx.keyring, trx, p.id), row)).signer as { fullName: string; signature: string | null; drawing: string | null } };
+    });
+    expect(decision.decision).to.equal('accepted');
+    expect(decision.signer.fullName).to.equal('Pat Phoneholder');
+    expect(decision.signer.drawing).to.match(/^data:image\/png;base64,/);
+    expect(decision.signer.signature).to.equal(null);
+
+    // The intake form, signed by typing.
+    await page.getByRole('link', { name: 'Back' }).click();
+    await page.getByRole('link', { name: 'Medical history' }).click();
+    await page.getByLabel('Allergies (medicines, latex, foods)').fill('None known');
+    for (const q of ['Do you have a heart condition, artificial valve or pacemaker?', 'Do you take blood thinners?', 'Do you have diabetes?']) {
+      await page.getByRole('group', { name: q }).getByLabel('No').check();
+    }
+    await page.getByLabel('Your full name').fill('Pat Phoneholder');
+    await page.getByRole('textbox', { name: /^Signature/ }).fill('Pat Phoneholder');
+    expect(await tooWide(page), 'form fits the phone').to.deep.equal([]);
+    await page.getByRole('button', { name: 'Sign and submit' }).click();
+    await page.waitForURL('**/portal?submitted=1');
+    await page.getByText('done, thank you').waitFor();
+
+    // The insurance card, from the phone's camera roll.
+    await page.getByRole('link', { name: 'Upload your insurance card or photos' }).click();
+    await page.getByLabel('What is it?').selectOption('card_front');
+    await page.getByLabel(/^Photo/).setInputFiles(card);
+    await page.getByRole('button', { name: 'Upload' }).click();
+    await page.getByText('Uploaded. Thank you.').waitFor();
+    await page.screenshot({ path: path.join(SHOTS, 'phone-uploads.png'), fullPage: true });
+
+    expect(await inPractice((trx) => trx('form_submissions').where({ patient_id: patientId }))).to.have.length(1);
+    expect(await inPractice((trx) => trx('patient_documents').where({ patient_id: patientId, kind: 'insurance_card' }))).to.have.length(1);
+    expect(problems, 'console errors or CSP violations').to.deep.equal([]);
+  });
+
+  it('lockout: five wrong dates of birth show the neutral page with the phone number; the right one is refused afterwards', async () => {
+    const { code } = await linkFor();
+    const problems: string[] = [];
+    const page = await phonePage(problems);
+    await page.goto(`${base}/l/${code}`);
+    for (let i = 1; i <= 4; i++) {
+      await page.getByLabel(/Date of birth/).fill('12/31/1990');
+      await page.getByRole('button', { name: 'Continue' }).click();
+      await page.getByText('That did not match our records.').waitFor();
+    }
+    await page.getByLabel(/Date of birth/).fill('12/31/1990');
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByText('This link no longer works.').waitFor();
+    expect(await page.content()).to.include('(555) 010-9999');
+    await page.screenshot({ path: path.join(SHOTS, 'phone-locked.png') });
+    await page.goto(`${base}/l/${code}`);
+    await page.getByText('This link no longer works.').waitFor();
+    expect(await page.getByLabel(/Date of birth/).count(), 'no form on a locked link').to.equal(0);
+    expect(await inPractice((trx) => trx('security_alerts').where({ kind: 'link_lockout' }))).to.have.length(1);
+    expect(problems).to.deep.equal([]);
+  });
+});
