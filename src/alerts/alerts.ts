@@ -7,7 +7,7 @@ import { DETAIL_FIELDS } from '../audit/event.schema.js';
  * verification failures, unusual exports and overdue reviews all raise through raiseAlert().
  * Details use the audit log's closed catalogue (ids, enums, counts): never PHI.
  */
-export const ALERT_KINDS = ['audit_verification_failed', 'signin_lockout', 'link_lockout', 'break_glass', 'export_volume', 'review_overdue'] as const;
+export const ALERT_KINDS = ['audit_verification_failed', 'signin_lockout', 'link_lockout', 'break_glass', 'export_volume', 'review_overdue', 'accounts_disabled'] as const;
 
 const alertSchema = z.strictObject({
   practiceId: z.uuid(),

@@ -13,6 +13,8 @@ export const AUDIT_ACTIONS = [
   'user_invite', 'user_deactivate', 'user_reactivate', 'link_create', 'link_open', 'link_revoke', 'link_locked',
   'dob_failed', 'sign', 'amend', 'accept', 'decline', 'key_create', 'key_rotate', 'key_rewrap', 'key_shred',
   'audit_verify', 'audit_checkpoint', 'audit_export', 'settings_change', 'operator_grant', 'operator_revoke', 'step_up',
+  'deletion_request', 'deletion_cancel', 'purge', 'legal_hold', 'legal_hold_release', 'practice_terminate',
+  'access_review_create', 'access_review_decide', 'access_review_signoff', 'alert',
   'submit', 'review', 'message_queue', 'message_suppressed', 'sms_opt_out', 'sms_opt_in', 'form_template_change',
 ] as const;
 

@@ -258,8 +258,9 @@ async function jobsCommand(args: string[]): Promise<number> {
     process.stderr.write(`Unknown job: ${name ?? '(none)'}. Jobs: ${JOBS.map((j) => j.name).join(', ')}\n`);
     return 2;
   }
-  return withRuntime('job', async ({ knex, db, keyring, logger }) => {
-    const ctx = { db, provider: keyring.provider, keyring, transport: createTransport(loadConfig(), logger), logger };
+  return withRuntime('job', async ({ knex, db, keyring, files, logger }) => {
+    const config = loadConfig();
+    const ctx = { db, provider: keyring.provider, keyring, transport: createTransport(config, logger), files, publicUrl: config.publicUrl, logger };
     if (sub === 'list') {
       for (const j of JOBS) {
         const last = await knex('job_runs').where({ job: j.name }).orderBy('started_at', 'desc').first<{ started_at: Date; outcome: string } | undefined>('started_at', 'outcome');

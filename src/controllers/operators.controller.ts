@@ -14,10 +14,9 @@ import {
   revokeOperatorAccess,
   setPracticeStatus,
   updatePracticeSettings,
-  type OperatorActor,
-} from '../services/operators/operators.service.js';
+  type OperatorActor, recentJobRuns, terminatePractice } from '../services/operators/operators.service.js';
 import type { Meta } from '../services/users/users.service.js';
-import { newPracticeForm, operatorGrantForm, operatorSignInForm, practiceSettingsForm, practiceStatusForm } from '../validation/operator.schema.js';
+import { newPracticeForm, operatorGrantForm, operatorSignInForm, practiceSettingsForm, practiceStatusForm, terminateForm } from '../validation/operator.schema.js';
 import { firstError } from '../validation/users.schema.js';
 import { actorOf, idOf, requestMeta } from './request.js';
 
@@ -113,6 +112,23 @@ export function operatorsController(d: OperatorsControllerDeps) {
       if (!parsed.success) return showPractice(req, res, 400, { error: firstError(parsed.error) });
       await setPracticeStatus(d.db, operatorOf(res), id, parsed.data.status, meta(req));
       res.redirect(303, `/operator/practices/${id}?saved=1`);
+    }) satisfies RequestHandler,
+
+    /** POST /operator/practices/:id/terminate — the tail, and the practice's address typed to confirm. */
+    terminate: (async (req, res) => {
+      const id = practiceId(req);
+      const parsed = terminateForm.safeParse(req.body ?? {});
+      if (!parsed.success) return showPractice(req, res, 400, { error: firstError(parsed.error) });
+      const slug = (await practiceOverview(d.db, operatorOf(res), id, meta(req))).practice.slug;
+      if (parsed.data.confirmSlug !== slug) return showPractice(req, res, 400, { error: `Type the practice’s address (${slug}) to confirm.` });
+      const result = await terminatePractice(d.db, operatorOf(res), id, parsed.data.tailDays, meta(req));
+      if (!result.ok) return showPractice(req, res, 409, { error: result.error });
+      res.redirect(303, `/operator/practices/${id}?saved=1`);
+    }) satisfies RequestHandler,
+
+    /** GET /operator/jobs — the scheduler's recent runs. */
+    jobs: (async (_req, res) => {
+      res.render('operator/jobs', { title: 'Scheduled jobs', operator: operatorOf(res), runs: await recentJobRuns(d.db), csrfToken: res.locals.csrfToken });
     }) satisfies RequestHandler,
 
     /** POST /operator/practices/:id/settings */

@@ -13,6 +13,7 @@ import { findUserById, recordLogin } from '../queries/users.queries.js';
 import { findPracticeSettings } from '../queries/practices.queries.js';
 import { codeForm, signInForm } from '../validation/signin.schema.js';
 import { practiceFromParams, signedInStaff } from './practice-context.js';
+import { reviewOverdue } from '../services/compliance/access-reviews.service.js';
 import { requestMeta } from './request.js';
 
 export interface SignInDeps {
@@ -166,7 +167,9 @@ export function signInController(d: SignInDeps) {
       const s = signedInStaff(req, practice.id);
       if (!s) return res.redirect(303, `/p/${practice.slug}/sign-in`);
       const user = await d.db.withPractice(practice.id, { kind: 'user', id: s.userId }, (trx) => findUserById(trx, s.userId));
-      res.render('staff/home', { title: 'Home', slug: practice.slug, displayName: user?.display_name ?? '', csrfToken: res.locals.csrfToken });
+      const actor = res.locals.actor;
+      const reviewDue = actor ? await reviewOverdue(d.db, actor, new Date(d.clock())) : false;
+      res.render('staff/home', { title: 'Home', slug: practice.slug, displayName: user?.display_name ?? '', reviewDue, csrfToken: res.locals.csrfToken });
     }) satisfies RequestHandler,
   };
 }

@@ -4,6 +4,7 @@ import type { KeyProvider } from '../crypto/key-provider.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Transport } from '../messaging/transports.js';
 import type { Db } from '../db/tenant.js';
+import type { FileStore } from '../storage/file-store.js';
 
 /** What every job gets. */
 export interface JobContext {
@@ -13,7 +14,13 @@ export interface JobContext {
   keyring: Keyring;
   /** Where the outbox sends email. */
   transport: Transport;
+  /** Encrypted file blobs (retention removes a purged record's files). */
+  files: FileStore;
+  /** The public address, for links in notices (the owners' email about disabled accounts). */
+  publicUrl?: URL;
   logger: Logger;
+  /** The time jobs act on (a test passes its own clock); Date.now when absent. */
+  clock?: () => number;
 }
 
 /** A job: a plain function, idempotent, testable without cron. Returns counts (never PHI). */

@@ -26,6 +26,18 @@ export const TEMPLATES = {
       ].join('\n'),
     }),
   },
+  accounts_disabled_notice: {
+    channel: 'email',
+    params: linkParams,
+    render: (p: LinkParams) => ({
+      subject: `Unused accounts were disabled at ${p.practiceName}`,
+      text: [
+        `Accounts at ${p.practiceName} that nobody had used for a while were disabled automatically, and their sessions ended.`,
+        '',
+        `See which ones, and reactivate anyone who still needs access: ${p.link}`,
+      ].join('\n'),
+    }),
+  },
   patient_link_email: {
     channel: 'email',
     params: linkParams,

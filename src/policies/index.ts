@@ -2,6 +2,7 @@ import type { Permission } from '../permissions.js';
 import type { RESOURCE_TYPES } from '../audit/event.schema.js';
 import type { StaffActor } from './actor.js';
 import { auditPolicy } from './audit.policy.js';
+import { compliancePolicy } from './compliance.policy.js';
 import { patientPolicy } from './patient.policy.js';
 import { rolePolicy } from './role.policy.js';
 import { userPolicy } from './user.policy.js';
@@ -13,7 +14,7 @@ import { userPolicy } from './user.policy.js';
  * throw `AccessDenied` on false; app.ts turns that into the same not-found page as a missing record,
  * and audits the denial (middleware/access-denied.ts).
  */
-const POLICIES = { user: userPolicy, role: rolePolicy, audit: auditPolicy, patient: patientPolicy } as const;
+const POLICIES = { user: userPolicy, role: rolePolicy, audit: auditPolicy, patient: patientPolicy, compliance: compliancePolicy } as const;
 
 type Policies = typeof POLICIES;
 export type Action = { [R in keyof Policies]: `${R}.${keyof Policies[R] & string}` }[keyof Policies];

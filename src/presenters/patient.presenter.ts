@@ -47,7 +47,10 @@ export interface PatientChartView extends PatientSummaryView {
   /** Only for roles that may see insurance. */
   insurance?: { carrier: string; memberId: string };
   breakGlassUntil?: Date;
-  can: { edit: boolean; accessHistory: boolean };
+  /** Deletion requested: the date the retention job purges the record (unless held). */
+  purgeAfter: Date | null;
+  legalHold: boolean;
+  can: { edit: boolean; accessHistory: boolean; retention: boolean };
 }
 
 /** The edit form's values (for roles that may edit). */
@@ -96,7 +99,9 @@ export function presentChart(actor: StaffActor, row: PatientRow, plain: PatientP
     emergency: [s(emergency.name), s(emergency.relationship) && `(${s(emergency.relationship)})`, s(emergency.phone)].filter(Boolean).join(' '),
     ...(authorize(actor, 'patient.seeInsurance') ? { insurance: { carrier: s(insurance.carrier), memberId: s(insurance.memberId) } } : {}),
     ...(record.breakGlassUntil && record.breakGlassUntil > now ? { breakGlassUntil: record.breakGlassUntil } : {}),
-    can: { edit: authorize(actor, 'patient.update', record, now), accessHistory: authorize(actor, 'patient.accessHistory', record) },
+    purgeAfter: row.purge_after,
+    legalHold: row.legal_hold_at !== null,
+    can: { edit: authorize(actor, 'patient.update', record, now), accessHistory: authorize(actor, 'patient.accessHistory', record), retention: authorize(actor, 'compliance.manageRetention', record) },
   };
 }
 

@@ -42,6 +42,9 @@ export type PatientRow = {
   emergency_contact: Buffer | null;
   sms_consent_at: Date | null;
   sms_consent_source: SmsConsentSource | null;
+  deletion_requested_at: Date | null;
+  purge_after: Date | null;
+  legal_hold_at: Date | null;
   created_at: Date;
   updated_at: Date;
 };
@@ -51,7 +54,7 @@ export type SmsConsentSource = (typeof SMS_CONSENT_SOURCES)[number];
 
 const COLUMNS = [
   'id', 'practice_id', 'location_id', 'status', 'merged_into_id', 'given_name', 'family_name', 'date_of_birth', 'sex', 'phone', 'email',
-  'address', 'preferred_contact', 'insurance', 'emergency_contact', 'sms_consent_at', 'sms_consent_source', 'created_at', 'updated_at',
+  'address', 'preferred_contact', 'insurance', 'emergency_contact', 'sms_consent_at', 'sms_consent_source', 'deletion_requested_at', 'purge_after', 'legal_hold_at', 'created_at', 'updated_at',
 ] as const;
 
 export function findPatient(trx: Knex.Transaction, id: string): Promise<PatientRow | undefined> {
@@ -65,7 +68,8 @@ export function findPatients(trx: Knex.Transaction, ids: readonly string[]): Pro
 /** Patients whose blind index `column` is one of `indexes` (newest first, bounded). */
 export function findPatientsByIndex(trx: Knex.Transaction, column: 'family_name_bidx' | 'date_of_birth_bidx' | 'phone_bidx' | 'email_bidx', indexes: readonly Buffer[], limit: number): Promise<PatientRow[]> {
   if (indexes.length === 0) return Promise.resolve([]);
-  return trx('patients').whereIn(column, indexes).orderBy('created_at', 'desc').limit(limit).select<PatientRow[]>(COLUMNS);
+  // A patient whose deletion is requested is hidden from search at once (soft delete).
+  return trx('patients').whereIn(column, indexes).whereNull('deletion_requested_at').orderBy('created_at', 'desc').limit(limit).select<PatientRow[]>(COLUMNS);
 }
 
 /** Same family name and date of birth (the duplicate warning on create). */

@@ -22,13 +22,14 @@ export interface UserRow {
   failed_logins: number;
   locked_until: Date | null;
   sessions_valid_after: Date | null;
+  deactivated_reason: 'manual' | 'inactive' | 'access_review' | null;
   mfa_reset_at: Date | null;
   last_login_at: Date | null;
 }
 
 const COLUMNS = [
   'id', 'practice_id', 'email', 'display_name', 'status', 'is_owner', 'password_hash', 'totp_secret',
-  'totp_last_step', 'mfa_enrolled_at', 'failed_logins', 'locked_until', 'sessions_valid_after', 'mfa_reset_at', 'last_login_at',
+  'totp_last_step', 'mfa_enrolled_at', 'failed_logins', 'locked_until', 'sessions_valid_after', 'mfa_reset_at', 'last_login_at', 'deactivated_reason',
 ] as const;
 
 /** A user by email, locked for the sign-in attempt's update (FOR UPDATE). */
@@ -80,7 +81,7 @@ export function listUsers(trx: Knex.Transaction): Promise<UserListRow[]> {
   return trx('users').orderBy([{ column: 'status' }, { column: 'display_name' }]).select('id', 'email', 'display_name', 'status', 'is_owner', 'mfa_enrolled_at', 'last_login_at');
 }
 
-export function updateUser(trx: Knex.Transaction, id: string, change: Partial<Pick<UserRow, 'status' | 'sessions_valid_after' | 'password_hash' | 'totp_secret' | 'totp_last_step' | 'mfa_enrolled_at' | 'mfa_reset_at' | 'failed_logins' | 'locked_until'>> & { password_changed_at?: Date }): Promise<number> {
+export function updateUser(trx: Knex.Transaction, id: string, change: Partial<Pick<UserRow, 'status' | 'deactivated_reason' | 'sessions_valid_after' | 'password_hash' | 'totp_secret' | 'totp_last_step' | 'mfa_enrolled_at' | 'mfa_reset_at' | 'failed_logins' | 'locked_until'>> & { password_changed_at?: Date }): Promise<number> {
   return trx('users').where({ id }).update({ ...change, updated_at: trx.fn.now() });
 }
 

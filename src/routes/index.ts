@@ -22,6 +22,7 @@ import { plansController } from '../controllers/plans.controller.js';
 import { portalController } from '../controllers/portal.controller.js';
 import { formsController } from '../controllers/forms.controller.js';
 import { messagesController } from '../controllers/messages.controller.js';
+import { complianceController } from '../controllers/compliance.controller.js';
 import { patientsController } from '../controllers/patients.controller.js';
 import { invitationsController } from '../controllers/invitations.controller.js';
 import { rolesController } from '../controllers/roles.controller.js';
@@ -61,6 +62,7 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   const portal = portalController({ db, keyring, files, clock });
   const formsC = formsController({ db, keyring, clock });
   const messages = messagesController({ db, keyring, clock, config });
+  const compliance = complianceController({ db, clock });
   const documents = documentsController({ db, keyring, files, clock, fileUrlKey });
   const operators = operatorsController({ db, keyring, clock, publicUrl: config.publicUrl });
   // SECURITY: every state change below passes the CSRF check; every form page gets a token.
@@ -146,6 +148,18 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.get('/p/:slug/messages', requirePermission('portal.send'), messages.index);
   r.post('/hooks/sms/:slug', webhookRoute('SMS provider callback (STOP/START/HELP): the provider signature is checked first'), messages.inbound);
 
+  // Retention, legal holds and access reviews (compliance.manage). Deleting a patient asks for a recent step-up.
+  const retentionStepUp = requireRecentAuth(clock, { back: (req, slug) => (typeof req.params.id === 'string' && isUuid(req.params.id) ? `/p/${slug}/patients/${req.params.id}/retention` : `/p/${slug}/compliance`) });
+  r.get('/p/:slug/compliance', requirePermission('compliance.manage'), ...forms, compliance.index);
+  r.post('/p/:slug/compliance/legal-hold', requirePermission('compliance.manage'), csrfProtection, compliance.practiceHold);
+  r.get('/p/:slug/patients/:id/retention', requirePermission('compliance.manage', onPatient), ...forms, compliance.patient);
+  r.post('/p/:slug/patients/:id/deletion', requirePermission('compliance.manage', onPatient), csrfProtection, retentionStepUp, ...forms, compliance.deletion);
+  r.post('/p/:slug/patients/:id/legal-hold', requirePermission('compliance.manage', onPatient), csrfProtection, ...forms, compliance.patientHold);
+  r.post('/p/:slug/access-reviews', requirePermission('compliance.manage'), csrfProtection, compliance.startReview);
+  r.get('/p/:slug/access-reviews/:id', requirePermission('compliance.manage'), ...forms, compliance.review);
+  r.post('/p/:slug/access-reviews/:id/sign-off', requirePermission('compliance.manage'), csrfProtection, ...forms, compliance.signOff);
+  r.post('/p/:slug/access-review-items/:id', requirePermission('compliance.manage'), csrfProtection, ...forms, compliance.decide);
+
   // Intake and consent forms: templates (settings) and submissions (forms.review; every read audited).
   r.get('/p/:slug/forms', requirePermission('settings.manage'), formsC.index);
   r.get('/p/:slug/forms/new', requirePermission('settings.manage'), ...forms, formsC.new);
@@ -195,6 +209,8 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.get('/operator/practices/:id', operatorRoute(), ...forms, operators.show);
   r.post('/operator/practices/:id/status', operatorRoute(), csrfProtection, ...forms, operators.status);
   r.post('/operator/practices/:id/settings', operatorRoute(), csrfProtection, ...forms, operators.settings);
+  r.post('/operator/practices/:id/terminate', operatorRoute(), csrfProtection, ...forms, operators.terminate);
+  r.get('/operator/jobs', operatorRoute(), ...forms, operators.jobs);
 
   r.get('/p/:slug/roles', requirePermission('roles.manage'), roles.index);
   r.get('/p/:slug/roles/new', requirePermission('roles.manage'), ...forms, roles.new);

@@ -31,6 +31,11 @@ export const practiceSettingsForm = z.object({
   mfaRequiredForAll: z.preprocess((v) => v === 'on' || v === 'yes', z.boolean()),
 });
 
+export const terminateForm = z.object({
+  tailDays: z.coerce.number('Enter the tail in days (30–60).').int('Enter whole days.').min(30, 'The tail is at least 30 days.').max(60, 'The tail is at most 60 days.'),
+  confirmSlug: z.string().trim().max(40),
+});
+
 export const practiceStatusForm = z.object({ status: z.enum(['active', 'suspended'], 'Choose active or suspended.') });
 
 export const operatorGrantForm = z.object({

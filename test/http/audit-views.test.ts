@@ -113,7 +113,7 @@ describe('audit log views: search, paging, CSV export, chain status', () => {
   it('shows the chain status from the last verification, and a broken chain loudly', async () => {
     const b = await signIn(built.app, p.slug, owner, clock);
     expect((await b.agent.get(`/p/${p.slug}/audit`)).text).to.include('has not been verified yet');
-    const ctx = { db: t.current.db, provider: fx.keyring.provider, keyring: fx.keyring, transport: new MemoryTransport(), logger: createLogger('silent') };
+    const ctx = { db: t.current.db, provider: fx.keyring.provider, keyring: fx.keyring, transport: new MemoryTransport(), files: fx.files, logger: createLogger('silent') };
     expect((await runJob(auditVerifyFullJob, ctx)).outcome).to.equal('ok');
     expect((await b.agent.get(`/p/${p.slug}/audit`)).text).to.match(/Chain verified .* \(in full\): intact through event #\d+/);
     await tamperAsSuperuser(t.current.name, "UPDATE audit_events SET outcome = 'denied' WHERE practice_id = ? AND seq = 5", [p.id]);

@@ -106,9 +106,15 @@ describe('authorization over HTTP', () => {
       const sealed = await submissionSecrets.seal(new PracticeCrypto(fx.keyring, trx, b.id), submissionB, { content: { answers: { consent: true }, signer: { fullName: 'Victimpatient Signer', signature: 'V', drawing: null } } });
       await trx('form_submissions').insert({ id: submissionB, practice_id: b.id, patient_id: patientB.id, template_version_id: version!.id, link_id: linkB, content_hash: 'b'.repeat(64), submitted_at: new Date(clock.now()), ...sealed });
     });
+    const reviewB = randomUUID();
+    const reviewItemB = randomUUID();
+    await inPractice(b, async (trx) => {
+      await trx('access_reviews').insert({ id: reviewB, practice_id: b.id, period: '2026-Q4', created_at: new Date(clock.now()), due_at: new Date(clock.now() + 86_400_000) });
+      await trx('access_review_items').insert({ id: reviewItemB, practice_id: b.id, review_id: reviewB, user_id: victim.id, snapshot: JSON.stringify({ displayName: 'Victor Victim' }), flags: [] });
+    });
     const RECORDS: Record<string, string> = {
       users: victim.id, roles: roleB.id, patients: patientB.id, 'break-glass': grantB, 'operator-access': operatorGrantB, documents: documentB, notes: noteB, plans: planB, 'plan-items': itemB, links: linkB,
-      forms: formB, 'form-submissions': submissionB,
+      forms: formB, 'form-submissions': submissionB, 'access-reviews': reviewB, 'access-review-items': reviewItemB,
     };
     const session = await signIn(built.app, a.slug, ownerA, clock);
     const token = (await session.form(`/p/${a.slug}/users/new`)).token;
@@ -124,7 +130,7 @@ describe('authorization over HTTP', () => {
           ? await session.agent.get(url)
           : r.path.endsWith('/documents')
             ? await session.agent.post(url).field('_csrf', token).field('kind', 'other').attach('file', Buffer.from('%PDF-1.7\n%%EOF\n'), 'x.pdf')
-            : await session.agent.post(url).type('form').send({ _csrf: token, name: 'Hacked', permissions: [], roleIds: [], body: 'Hacked', action: 'sign', title: 'Hacked', fields: 'Hacked | text | optional', notice: 'x', step: 'accept', phase: '1', cdt: 'D1110', description: 'x', fee: '1', insurance: '0' });
+            : await session.agent.post(url).type('form').send({ _csrf: token, name: 'Hacked', permissions: [], roleIds: [], body: 'Hacked', action: 'sign', title: 'Hacked', fields: 'Hacked | text | optional', notice: 'x', decision: 'revoke', step: 'accept', phase: '1', cdt: 'D1110', description: 'x', fee: '1', insurance: '0' });
       expect(res.status, `${r.method} ${r.path}`).to.equal(404);
       expect(res.text).to.not.include(victimEmail).and.not.include('Victor').and.not.include('Billing B secret').and.not.include('Victimpatient');
       const denial = await t.current.owner('audit_events').where({ practice_id: a.id, action: 'permission_denied', actor_id: ownerA.id, resource_id: RECORDS[kind] }).count<{ n: string }[]>({ n: '*' });
@@ -140,6 +146,9 @@ describe('authorization over HTTP', () => {
     expect(await inPractice(b, (trx) => trx('patient_links').where({ id: linkB }).first('revoked_at'))).to.deep.equal({ revoked_at: null });
     expect(await inPractice(b, (trx) => trx('form_template_versions').where({ template_id: formB }).pluck('version'))).to.deep.equal([1]);
     expect(await inPractice(b, (trx) => trx('form_submissions').where({ id: submissionB }).first('reviewed_at'))).to.deep.equal({ reviewed_at: null });
+    expect(await inPractice(b, (trx) => trx('access_review_items').where({ id: reviewItemB }).first('decision'))).to.deep.equal({ decision: null });
+    expect(await inPractice(b, (trx) => trx('access_reviews').where({ id: reviewB }).first('signed_off_at'))).to.deep.equal({ signed_off_at: null });
+    expect(await inPractice(b, (trx) => trx('patients').where({ id: patientB.id }).first('deletion_requested_at', 'legal_hold_at'))).to.deep.equal({ deletion_requested_at: null, legal_hold_at: null });
     expect(await inPractice(b, (trx) => trx('treatment_plan_items').where({ plan_id: planB }).pluck('id'))).to.deep.equal([itemB]);
     expect(await inPractice(b, (trx) => trx('clinical_notes').where({ id: noteB }).first('status'))).to.deep.equal({ status: 'draft' });
     expect(await inPractice(b, (trx) => trx('clinical_note_amendments').count<{ n: string }[]>({ n: '*' }))).to.deep.equal([{ n: '0' }]);

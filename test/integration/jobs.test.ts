@@ -21,7 +21,7 @@ describe('scheduler and audit jobs', () => {
 
   before(async () => {
     fx = await buildCryptoFixture(t.current);
-    ctx = { db: t.current.db, provider: fx.keyring.provider, keyring: fx.keyring, transport: new MemoryTransport(), logger: createLogger('silent') };
+    ctx = { db: t.current.db, provider: fx.keyring.provider, keyring: fx.keyring, transport: new MemoryTransport(), files: fx.files, logger: createLogger('silent') };
   });
   after(() => fx?.cleanup());
 

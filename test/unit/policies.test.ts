@@ -36,6 +36,9 @@ const ACTIONS: { action: string; needs: Permission; check: (a: StaffActor) => bo
   { action: 'audit.search', needs: 'audit.read', check: (a) => authorize(a, 'audit.search') },
   { action: 'audit.export', needs: 'audit.read', check: (a) => authorize(a, 'audit.export') },
   { action: 'audit.patientAccess', needs: 'audit.read', check: (a) => authorize(a, 'audit.patientAccess') },
+  { action: 'compliance.manageRetention', needs: 'compliance.manage', check: (a) => authorize(a, 'compliance.manageRetention', { practiceId: PRACTICE }) },
+  { action: 'compliance.holdPractice', needs: 'compliance.manage', check: (a) => authorize(a, 'compliance.holdPractice') },
+  { action: 'compliance.reviewAccess', needs: 'compliance.manage', check: (a) => authorize(a, 'compliance.reviewAccess') },
 ];
 
 describe('policies: every default role × every guarded action', () => {

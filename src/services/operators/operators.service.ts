@@ -26,6 +26,8 @@ import {
 } from '../../queries/operators.queries.js';
 import { findPracticeSettings, insertPractice, updatePracticeSettingsRow, updatePracticeStatus, type PracticeSettingsRow } from '../../queries/practices.queries.js';
 import { listUsers } from '../../queries/users.queries.js';
+import { findPracticeRetention, markTerminated, type PracticeRetentionRow } from '../../queries/retention.queries.js';
+import { jobRuns } from '../../queries/jobs.queries.js';
 import { ensurePracticeDefaults } from '../practices/practice-defaults.js';
 import type { StaffActor } from '../../policies/index.js';
 import type { FormResult, Meta } from '../users/users.service.js';
@@ -163,6 +165,7 @@ export async function createPractice(db: Db, op: OperatorActor, input: NewPracti
 export interface PracticeOverview {
   practice: DirectoryRow;
   settings?: PracticeSettingsRow;
+  retention?: PracticeRetentionRow;
   /** Only while the practice has granted this operator access (support case): accounts, no PHI. */
   grant?: { caseReference: string; expiresAt: Date };
   users?: { displayName: string; email: string; status: string; mfa: boolean; lastLoginAt: Date | null }[];
@@ -172,14 +175,16 @@ export async function practiceOverview(db: Db, op: OperatorActor, id: string, me
   const practice = await practiceOf(db, id);
   return db.withPractice(id, { kind: 'operator', id: op.id }, async (trx) => {
     const settings = await findPracticeSettings(trx);
+    const retention = practice.status === 'terminated' ? undefined : await findPracticeRetention(trx);
     const grant = await activeOperatorGrant(trx, op.id, meta.now);
-    if (!grant) return { practice, ...(settings ? { settings } : {}) };
+    if (!grant) return { practice, ...(settings ? { settings } : {}), ...(retention ? { retention } : {}) };
     // SECURITY: with a grant, account metadata for support (never patients); the look is audited.
     const users = await listUsers(trx);
     await audit.record(trx, { ...operatorEvent(op, id, meta), action: 'list', resource: { type: 'user' }, outcome: 'allowed', reason: 'support_case', details: { count: users.length, reference_id: grant.id } });
     return {
       practice,
       ...(settings ? { settings } : {}),
+      ...(retention ? { retention } : {}),
       grant: { caseReference: grant.case_reference, expiresAt: grant.expires_at },
       users: users.map((u) => ({ displayName: u.display_name, email: u.email, status: u.status, mfa: Boolean(u.mfa_enrolled_at), lastLoginAt: u.last_login_at })),
     };
@@ -194,6 +199,28 @@ export async function setPracticeStatus(db: Db, op: OperatorActor, id: string, s
     await updatePracticeStatus(trx, id, status);
     await audit.record(trx, { ...operatorEvent(op, id, meta), action: 'settings_change', resource: { type: 'practice', id }, outcome: 'allowed' });
   });
+}
+
+/**
+ * Terminates a practice's service: it keeps working for the tail (30–60 days) so it can export its
+ * data; then the retention job shreds its keys and purges its rows and files. Irreversible once the
+ * tail has passed (an operator can still see the date here until then).
+ */
+export async function terminatePractice(db: Db, op: OperatorActor, id: string, tailDays: number, meta: Meta): Promise<FormResult<Date>> {
+  const practice = await practiceOf(db, id);
+  if (practice.status === 'terminated') throw new AccessDenied({ resource: { type: 'practice', id } });
+  if (!Number.isInteger(tailDays) || tailDays < 30 || tailDays > 60) return { ok: false, error: 'The tail is 30 to 60 days.' };
+  const purgeAfter = new Date(meta.now.getTime() + tailDays * 86_400_000);
+  return db.withPractice(id, { kind: 'operator', id: op.id }, async (trx) => {
+    if ((await markTerminated(trx, meta.now, purgeAfter)) === 0) return { ok: false, error: 'This practice is already terminated.' };
+    await audit.record(trx, { ...operatorEvent(op, id, meta), action: 'practice_terminate', resource: { type: 'practice', id }, outcome: 'allowed', details: { count: tailDays } });
+    return { ok: true, value: purgeAfter };
+  });
+}
+
+/** The scheduler's recent runs, every job (counts only, never PHI). */
+export function recentJobRuns(db: Db): Promise<{ id: string; job: string; trigger: string; started_at: Date; finished_at: Date | null; outcome: string | null; counts: Record<string, number> | null; error_type: string | null }[]> {
+  return jobRuns(db.knex, 200);
 }
 
 export async function updatePracticeSettings(db: Db, op: OperatorActor, id: string, s: { sessionIdleMinutes: number; sessionAbsoluteHours: number; mfaRequiredForAll: boolean; portalLinkDays: number }, meta: Meta): Promise<void> {

@@ -113,7 +113,7 @@ export async function recentPatients(d: PatientDeps, actor: StaffActor, meta: Me
   ensure(authorize(actor, 'patient.search'), { permission: 'patients.read' });
   return work(d, actor, async (trx, pc) => {
     const ids = await recentPatientIds(trx, actor.id, 10);
-    return ids.length ? disclose(trx, pc, actor, await findPatients(trx, ids), 'list', meta) : [];
+    return ids.length ? disclose(trx, pc, actor, (await findPatients(trx, ids)).filter((r) => !r.deletion_requested_at), 'list', meta) : [];
   });
 }
 

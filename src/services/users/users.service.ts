@@ -232,7 +232,7 @@ export async function deactivateUser(db: Db, actor: StaffActor, id: string, meta
   await work(db, actor, async (trx) => {
     const u = await target(trx, actor, id);
     ensure(authorize(actor, 'user.deactivate', u.record), { resource: { type: 'user', id } });
-    await updateUser(trx, id, { status: 'deactivated', sessions_valid_after: meta.now });
+    await updateUser(trx, id, { status: 'deactivated', deactivated_reason: 'manual', sessions_valid_after: meta.now });
     const ended = await deleteSessionsOfUser(trx, actor.practiceId, id);
     await audit.record(trx, event(actor, meta, { action: 'user_deactivate', outcome: 'allowed', resource: { type: 'user', id }, details: { count: ended } }));
   });
@@ -244,7 +244,7 @@ export async function reactivateUser(db: Db, actor: StaffActor, id: string, meta
     const u = await target(trx, actor, id);
     ensure(authorize(actor, 'user.reactivate', u.record), { resource: { type: 'user', id } });
     if (u.status !== 'deactivated') return { ok: false, error: 'This account is not deactivated.' };
-    await updateUser(trx, id, { status: u.password_hash ? 'active' : 'invited', failed_logins: 0, locked_until: null });
+    await updateUser(trx, id, { status: u.password_hash ? 'active' : 'invited', deactivated_reason: null, failed_logins: 0, locked_until: null });
     await audit.record(trx, event(actor, meta, { action: 'user_reactivate', outcome: 'allowed', resource: { type: 'user', id } }));
     return { ok: true, value: null };
   });

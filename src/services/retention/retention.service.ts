@@ -1,0 +1,179 @@
+import type { Knex } from 'knex';
+import { audit } from '../../audit/record.js';
+import { shredPractice } from '../../crypto/key-management.js';
+import type { Keyring } from '../../crypto/keyring.js';
+import type { Db } from '../../db/tenant.js';
+import { authorize, ensure, type StaffActor } from '../../policies/index.js';
+import { allPracticeIds } from '../../queries/practices.queries.js';
+import {
+  cleanupExpired,
+  duePatients,
+  findPracticeRetention,
+  patientFileIds,
+  practiceFileNames,
+  purgePatientRows,
+  purgePracticeRows,
+  setPatientDeletion,
+  setPatientHold,
+  setPracticeHold,
+  practicePurgeDue,
+} from '../../queries/retention.queries.js';
+import { deleteStoredFiles, objectNames } from '../../queries/documents.queries.js';
+import type { FileStore } from '../../storage/file-store.js';
+import { loadPatientRecord } from '../patients/patients.service.js';
+import { staffEvent as event, staffWork as work, type Meta } from '../staff-work.js';
+import type { FormResult } from '../users/users.service.js';
+
+/**
+ * Retention and deletion (HIPAA §164.310(d)(2), §164.316(b)(2)):
+ * - a practice asks to delete a patient: the record is hidden at once and purged by the retention
+ *   job after the practice's grace period, unless the patient or the practice is under legal hold;
+ * - an operator terminates a practice: during the tail it works as before (and can export); after
+ *   it, the job shreds the practice's data keys, then purges its rows and files;
+ * - expired sessions, links, reset tokens and invitations are cleaned up.
+ * Legal holds block every deletion and are audited. The database enforces the same rules
+ * (migration 18: the purge functions and the immutability triggers).
+ */
+
+const BATCH = 50;
+
+export interface RetentionDeps {
+  db: Db;
+  keyring: Keyring;
+  files: FileStore;
+}
+
+async function patientForCompliance(trx: Knex.Transaction, actor: StaffActor, patientId: string, now: Date) {
+  const { row } = await loadPatientRecord(trx, actor, patientId, now);
+  ensure(authorize(actor, 'compliance.manageRetention', { practiceId: row.practice_id }), { resource: { type: 'patient', id: patientId }, patientId, permission: 'compliance.manage' });
+  return row;
+}
+
+/** Asks for a patient's deletion: hidden now, purged after the grace period (unless held). */
+export async function requestPatientDeletion(db: Db, actor: StaffActor, patientId: string, meta: Meta): Promise<FormResult<{ purgeAfter: Date }>> {
+  return work(db, actor, async (trx) => {
+    const row = await patientForCompliance(trx, actor, patientId, meta.now);
+    if (row.deletion_requested_at) return { ok: false, error: 'Deletion of this patient is already requested.' };
+    const { patient_purge_grace_days: days } = await findPracticeRetention(trx);
+    const purgeAfter = new Date(meta.now.getTime() + days * 86_400_000);
+    await setPatientDeletion(trx, patientId, { deletion_requested_at: meta.now, deletion_requested_by: actor.id, purge_after: purgeAfter });
+    await audit.record(trx, event(actor, meta, { action: 'deletion_request', resource: { type: 'patient', id: patientId }, patientId, outcome: 'allowed', details: { count: days } }));
+    return { ok: true, value: { purgeAfter } };
+  });
+}
+
+export async function cancelPatientDeletion(db: Db, actor: StaffActor, patientId: string, meta: Meta): Promise<void> {
+  await work(db, actor, async (trx) => {
+    const row = await patientForCompliance(trx, actor, patientId, meta.now);
+    if (!row.deletion_requested_at) return;
+    await setPatientDeletion(trx, patientId, { deletion_requested_at: null, deletion_requested_by: null, purge_after: null });
+    await audit.record(trx, event(actor, meta, { action: 'deletion_cancel', resource: { type: 'patient', id: patientId }, patientId, outcome: 'allowed' }));
+  });
+}
+
+export interface PatientRetentionView {
+  deletionRequestedAt: Date | null;
+  purgeAfter: Date | null;
+  legalHold: boolean;
+  practiceHold: boolean;
+  graceDays: number;
+}
+
+/** A patient's deletion and hold state (ids and dates only: no patient data on the page). */
+export async function patientRetention(db: Db, actor: StaffActor, patientId: string, meta: Meta): Promise<PatientRetentionView> {
+  return work(db, actor, async (trx) => {
+    const row = await patientForCompliance(trx, actor, patientId, meta.now);
+    const practice = await findPracticeRetention(trx);
+    return { deletionRequestedAt: row.deletion_requested_at, purgeAfter: row.purge_after, legalHold: row.legal_hold_at !== null, practiceHold: practice.legal_hold_at !== null, graceDays: practice.patient_purge_grace_days };
+  });
+}
+
+/** Puts a patient under legal hold, or releases it. */
+export async function holdPatient(db: Db, actor: StaffActor, patientId: string, on: boolean, meta: Meta): Promise<void> {
+  await work(db, actor, async (trx) => {
+    const row = await patientForCompliance(trx, actor, patientId, meta.now);
+    if ((row.legal_hold_at !== null) === on) return;
+    await setPatientHold(trx, patientId, on ? { legal_hold_at: meta.now, legal_hold_by: actor.id } : { legal_hold_at: null, legal_hold_by: null });
+    await audit.record(trx, event(actor, meta, { action: on ? 'legal_hold' : 'legal_hold_release', resource: { type: 'patient', id: patientId }, patientId, outcome: 'allowed' }));
+  });
+}
+
+/** A legal hold on the whole practice (blocks every patient purge and the practice's own purge). */
+export async function holdPractice(db: Db, actor: StaffActor, on: boolean, meta: Meta): Promise<void> {
+  ensure(authorize(actor, 'compliance.holdPractice'), { permission: 'compliance.manage' });
+  await work(db, actor, async (trx) => {
+    if ((await setPracticeHold(trx, on ? meta.now : null)) === 0) return;
+    await audit.record(trx, event(actor, meta, { action: on ? 'legal_hold' : 'legal_hold_release', resource: { type: 'practice', id: actor.practiceId }, outcome: 'allowed' }));
+  });
+}
+
+export interface RetentionStatus {
+  legalHoldAt: Date | null;
+  terminatedAt: Date | null;
+  purgeAfter: Date | null;
+  patientPurgeGraceDays: number;
+  inactiveAccountDays: number;
+  auditRetentionYears: number;
+}
+
+export async function retentionStatus(db: Db, actor: StaffActor): Promise<RetentionStatus> {
+  return work(db, actor, async (trx) => {
+    const r = await findPracticeRetention(trx);
+    return { legalHoldAt: r.legal_hold_at, terminatedAt: r.terminated_at, purgeAfter: r.purge_after, patientPurgeGraceDays: r.patient_purge_grace_days, inactiveAccountDays: r.inactive_account_days, auditRetentionYears: r.audit_retention_years };
+  });
+}
+
+// ---- The jobs ------------------------------------------------------------------------------
+
+/**
+ * Purges every patient past grace and not held, one transaction each (so one failure leaves the
+ * others done and nothing half-done): rows through the purge function, the stored-file rows, an
+ * audit event; the blobs after commit.
+ */
+export async function purgeDuePatients(d: RetentionDeps, now: Date): Promise<{ purged: number }> {
+  let purged = 0;
+  for (const practiceId of await allPracticeIds(d.db.knex)) {
+    const due = await d.db.withPractice(practiceId, { kind: 'system', id: 'retention' }, (trx) => duePatients(trx, now, BATCH));
+    for (const patientId of due) {
+      const blobs = await d.db.withPractice(practiceId, { kind: 'system', id: 'retention' }, async (trx) => {
+        const fileIds = await patientFileIds(trx, patientId);
+        const names = await objectNames(trx, fileIds);
+        const counts = await purgePatientRows(trx, patientId, now);
+        await deleteStoredFiles(trx, fileIds);
+        await audit.record(trx, { practiceId, actor: { kind: 'system', id: 'retention' }, action: 'purge', resource: { type: 'patient', id: patientId }, patientId, outcome: 'allowed', details: { count: Object.values(counts).reduce((a, b) => a + b, 0) } });
+        return names;
+      });
+      await Promise.all(blobs.map((b) => d.files.delete(b)));
+      purged++;
+    }
+  }
+  return { purged };
+}
+
+/**
+ * Purges each terminated practice whose tail has passed: its data keys are shredded first (so even
+ * a backup of the rows is unreadable), then its rows go; the checkpoints, key events and destroyed
+ * key rows stay as the record of what existed. Then its file blobs.
+ */
+export async function purgeTerminatedPractices(d: RetentionDeps, now: Date): Promise<{ practices: number }> {
+  let done = 0;
+  const actor = { kind: 'system', id: 'retention' } as const;
+  for (const practiceId of await allPracticeIds(d.db.knex)) {
+    if (!(await d.db.withPractice(practiceId, actor, (trx) => practicePurgeDue(trx, now)))) continue;
+    const names = await d.db.withPractice(practiceId, actor, (trx) => practiceFileNames(trx));
+    await shredPractice(d, practiceId, actor);
+    await d.db.withPractice(practiceId, actor, (trx) => purgePracticeRows(trx, practiceId, now));
+    await Promise.all(names.map((b) => d.files.delete(b)));
+    done++;
+  }
+  return { practices: done };
+}
+
+/** Expired sessions, patient links (90 days after expiry), reset tokens and invitations. */
+export async function cleanupExpiredRecords(db: Db, now: Date): Promise<Record<string, number>> {
+  const totals: Record<string, number> = {};
+  const add = (counts: Record<string, number>) => Object.entries(counts).forEach(([k, v]) => (totals[k] = (totals[k] ?? 0) + v));
+  add(await cleanupExpired.global(db.knex, now));
+  for (const practiceId of await allPracticeIds(db.knex)) add(await db.withPractice(practiceId, { kind: 'system', id: 'cleanup' }, (trx) => cleanupExpired.practice(trx, now)));
+  return totals;
+}
