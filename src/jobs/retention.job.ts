@@ -14,5 +14,5 @@ export const retentionJob: Job = {
 export const cleanupJob: Job = {
   name: 'cleanup',
   schedule: '15 * * * *',
-  run: (ctx) => cleanupExpiredRecords(ctx.db, now(ctx)),
+  run: (ctx) => cleanupExpiredRecords(ctx, now(ctx)),
 };

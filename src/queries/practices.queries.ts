@@ -42,10 +42,13 @@ export interface PracticeSettingsRow {
   session_absolute_hours: number;
   mfa_required_for_all: boolean;
   portal_link_days: number;
+  patient_purge_grace_days: number;
+  inactive_account_days: number;
+  audit_retention_years: number;
 }
 
 export function findPracticeSettings(trx: Knex.Transaction): Promise<PracticeSettingsRow | undefined> {
-  return trx('practice_settings').first<PracticeSettingsRow | undefined>('session_idle_minutes', 'session_absolute_hours', 'mfa_required_for_all', 'portal_link_days');
+  return trx('practice_settings').first<PracticeSettingsRow | undefined>('session_idle_minutes', 'session_absolute_hours', 'mfa_required_for_all', 'portal_link_days', 'patient_purge_grace_days', 'inactive_account_days', 'audit_retention_years');
 }
 
 export function listLocations(trx: Knex.Transaction): Promise<LocationRow[]> {

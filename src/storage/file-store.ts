@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -16,6 +16,8 @@ export interface FileStore {
   get(objectName: string): Readable;
   /** Removes the object; no error if it is already gone. */
   delete(objectName: string): Promise<void>;
+  /** Removes temporary files a crashed write left behind (older than `before`); returns how many. */
+  removeStaleTemp(before: Date): Promise<number>;
 }
 
 const OBJECT_NAME = /^[a-f0-9]{32}$/;
@@ -64,5 +66,21 @@ export class LocalFileStore implements FileStore {
 
   async delete(objectName: string): Promise<void> {
     await rm(this.#path(objectName), { force: true });
+  }
+
+  async removeStaleTemp(before: Date): Promise<number> {
+    const tmpDir = path.join(this.dir, 'tmp');
+    const names = await readdir(tmpDir).catch(() => [] as string[]);
+    let removed = 0;
+    for (const name of names) {
+      if (!/^[a-f0-9]{32}\.[a-f0-9]{8}\.part$/.test(name)) continue;
+      const file = path.join(tmpDir, name);
+      const info = await stat(file).catch(() => undefined);
+      if (info && info.mtime < before) {
+        await rm(file, { force: true });
+        removed++;
+      }
+    }
+    return removed;
   }
 }

@@ -28,6 +28,9 @@ export const practiceSettingsForm = z.object({
   sessionIdleMinutes: intIn(5, 30, 'Idle time-out is 5 to 30 minutes.'),
   sessionAbsoluteHours: intIn(1, 12, 'The longest session is 1 to 12 hours.'),
   portalLinkDays: intIn(1, 30, 'Patient links last 1 to 30 days.'),
+  patientPurgeGraceDays: intIn(1, 365, 'Deleted patients are purged after 1 to 365 days.').default(30),
+  inactiveAccountDays: intIn(30, 365, 'Unused accounts are disabled after 30 to 365 days.').default(90),
+  auditRetentionYears: intIn(6, 100, 'Audit events are kept 6 years at least (HIPAA), at most 100.').default(6),
   mfaRequiredForAll: z.preprocess((v) => v === 'on' || v === 'yes', z.boolean()),
 });
 

@@ -111,10 +111,14 @@ describe('operators: a separate kind of account, practice management without PHI
     const bad = await s.agent.post(`/operator/practices/${p.id}/settings`).type('form').send({ _csrf: page.token, sessionIdleMinutes: '90', sessionAbsoluteHours: '12', portalLinkDays: '7' });
     expect(bad.status).to.equal(400);
     expect(bad.text).to.include('Idle time-out is 5 to 30 minutes.');
-    const ok = await s.agent.post(`/operator/practices/${p.id}/settings`).type('form').send({ _csrf: page.token, sessionIdleMinutes: '15', sessionAbsoluteHours: '8', portalLinkDays: '7', mfaRequiredForAll: 'yes' });
+    const shortAudit = await s.agent.post(`/operator/practices/${p.id}/settings`).type('form').send({ _csrf: page.token, sessionIdleMinutes: '15', sessionAbsoluteHours: '8', portalLinkDays: '7', auditRetentionYears: '5' });
+    expect(shortAudit.status, 'audit retention is never shorter than six years').to.equal(400);
+    expect(shortAudit.text).to.include('Audit events are kept 6 years at least');
+    expect(await inPractice(p.id, (trx) => trx('practice_settings').update({ audit_retention_years: 5 })).catch((e: Error) => e.message)).to.include('check constraint');
+    const ok = await s.agent.post(`/operator/practices/${p.id}/settings`).type('form').send({ _csrf: page.token, sessionIdleMinutes: '15', sessionAbsoluteHours: '8', portalLinkDays: '7', mfaRequiredForAll: 'yes', auditRetentionYears: '10', inactiveAccountDays: '120' });
     expect(ok.status).to.equal(303);
-    const settings = await inPractice(p.id, (trx) => trx('practice_settings').first('session_idle_minutes', 'mfa_required_for_all'));
-    expect(settings).to.deep.equal({ session_idle_minutes: 15, mfa_required_for_all: true });
+    const settings = await inPractice(p.id, (trx) => trx('practice_settings').first('session_idle_minutes', 'mfa_required_for_all', 'audit_retention_years', 'inactive_account_days'));
+    expect(settings).to.deep.equal({ session_idle_minutes: 15, mfa_required_for_all: true, audit_retention_years: 10, inactive_account_days: 120 });
     await inPractice(p.id, (trx) => trx('practice_settings').update({ session_idle_minutes: 30, mfa_required_for_all: false }));
   });
 
@@ -164,5 +168,32 @@ describe('operators: a separate kind of account, practice management without PHI
     const desk = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['front_desk'], mfa: false });
     const d = await signIn(built.app, p.slug, desk, clock);
     expect((await d.agent.get(`/p/${p.slug}/operator-access`)).status).to.equal(404);
+  });
+
+  it('terminates a practice only with a 30–60 day tail and the address typed; shows the scheduler’s runs; staff never reach either page', async () => {
+    const ending = await buildPractice(t.current.owner, { slug: 'ops-ending', name: 'Ending Dental' });
+    const s = await operatorSession();
+    const page = await s.form(`/operator/practices/${ending.id}`);
+    expect(page.text).to.include('Terminate service');
+    const short = await s.agent.post(`/operator/practices/${ending.id}/terminate`).type('form').send({ _csrf: page.token, tailDays: '10', confirmSlug: 'ops-ending' });
+    expect(short.status).to.equal(400);
+    expect(short.text).to.include('The tail is at least 30 days.');
+    const unconfirmed = await s.agent.post(`/operator/practices/${ending.id}/terminate`).type('form').send({ _csrf: page.token, tailDays: '45', confirmSlug: 'ops-http' });
+    expect(unconfirmed.status).to.equal(400);
+    expect(await t.current.owner('practices').where({ id: ending.id }).first('terminated_at')).to.deep.equal({ terminated_at: null });
+    const done = await s.agent.post(`/operator/practices/${ending.id}/terminate`).type('form').send({ _csrf: page.token, tailDays: '45', confirmSlug: 'ops-ending' });
+    expect(done.status).to.equal(303);
+    const row = await t.current.owner('practices').where({ id: ending.id }).first('terminated_at', 'purge_after', 'status');
+    expect(row.status).to.equal('active');
+    expect(row.purge_after.getTime() - row.terminated_at.getTime()).to.equal(45 * 86_400_000);
+    expect((await s.agent.get(`/operator/practices/${ending.id}`)).text).to.include('Terminated on');
+    expect(await t.current.owner('audit_events').where({ practice_id: ending.id, action: 'practice_terminate', actor_type: 'operator' })).to.have.length(1);
+
+    await t.current.owner('job_runs').insert({ job: 'retention', trigger: 'manual', outcome: 'ok', finished_at: new Date(), counts: JSON.stringify({ purged: 3 }) });
+    const jobs = await s.agent.get('/operator/jobs');
+    expect(jobs.status).to.equal(200);
+    expect(jobs.text).to.include('retention').and.include('purged: 3');
+    const d = await signIn(built.app, p.slug, owner, clock);
+    expect((await d.agent.get('/operator/jobs')).headers.location).to.equal('/operator/sign-in');
   });
 });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { access } from 'node:fs/promises';
+import { access, mkdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
@@ -296,13 +296,25 @@ describe('retention, legal holds, practice termination, access reviews, inactive
       expect(await inPractice(r2, (trx) => trx('outbox_messages').where({ template: 'accounts_disabled_notice' }))).to.have.length(1);
     });
 
-    it('the cleanup job removes expired sessions, reset tokens and old patient links', async () => {
+    it('the cleanup job removes expired sessions, reset tokens, old patient links and stale temporary files', async () => {
       const before = Number((await t.current.owner('http_sessions').count<{ n: string }[]>({ n: '*' }))[0]!.n);
       expect(before).to.be.greaterThan(0);
-      clock.advance(400 * DAY);
-      const counts = await run(cleanupJob);
-      expect(counts.sessions).to.equal(before);
+      const patient = await buildPatient(t.current.db, fx.keyring, r, { familyName: 'Linkcleaner' });
+      await inPractice(r, (trx) => trx('patient_links').insert({ id: randomUUID(), practice_id: r.id, patient_id: patient.id, tasks: ['uploads'], code_hash: 'e'.repeat(64), created_by: owner.id, created_at: new Date(clock.now()), expires_at: new Date(clock.now() + DAY) }));
+      await inPractice(r, (trx) => trx('password_reset_tokens').insert({ practice_id: r.id, user_id: owner.id, token_hash: 'f'.repeat(64), expires_at: new Date(clock.now() + 60_000), created_at: new Date(clock.now()) }));
+      const temp = path.join(fx.filesDir, 'tmp', `${'a'.repeat(32)}.${'b'.repeat(8)}.part`);
+      await mkdir(path.dirname(temp), { recursive: true });
+      await writeFile(temp, 'half a file');
+      await utimes(temp, new Date(clock.now() - 2 * DAY), new Date(clock.now() - 2 * DAY));
+      const kept = path.join(fx.filesDir, 'tmp', 'not-ours.txt');
+      await writeFile(kept, 'left alone');
+      clock.advance(30 * DAY);
+      expect(await run(cleanupJob), 'a link within 90 days of its expiry stays').to.deep.include({ sessions: before, patient_links: 0, reset_tokens: 1, temp_files: 1 });
       expect(Number((await t.current.owner('http_sessions').count<{ n: string }[]>({ n: '*' }))[0]!.n)).to.equal(0);
+      expect(await access(temp).then(() => 'there', () => 'gone'), 'stale temp file').to.equal('gone');
+      clock.advance(400 * DAY);
+      expect(await run(cleanupJob)).to.deep.include({ sessions: 0, patient_links: 1, temp_files: 0 });
+      expect(await access(kept).then(() => 'there', () => 'gone'), 'other files').to.equal('there');
     });
   });
 });

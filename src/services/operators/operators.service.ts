@@ -223,10 +223,24 @@ export function recentJobRuns(db: Db): Promise<{ id: string; job: string; trigge
   return jobRuns(db.knex, 200);
 }
 
-export async function updatePracticeSettings(db: Db, op: OperatorActor, id: string, s: { sessionIdleMinutes: number; sessionAbsoluteHours: number; mfaRequiredForAll: boolean; portalLinkDays: number }, meta: Meta): Promise<void> {
+export async function updatePracticeSettings(
+  db: Db,
+  op: OperatorActor,
+  id: string,
+  s: { sessionIdleMinutes: number; sessionAbsoluteHours: number; mfaRequiredForAll: boolean; portalLinkDays: number; patientPurgeGraceDays: number; inactiveAccountDays: number; auditRetentionYears: number },
+  meta: Meta,
+): Promise<void> {
   await practiceOf(db, id);
   await db.withPractice(id, { kind: 'operator', id: op.id }, async (trx) => {
-    await updatePracticeSettingsRow(trx, { session_idle_minutes: s.sessionIdleMinutes, session_absolute_hours: s.sessionAbsoluteHours, mfa_required_for_all: s.mfaRequiredForAll, portal_link_days: s.portalLinkDays });
+    await updatePracticeSettingsRow(trx, {
+      session_idle_minutes: s.sessionIdleMinutes,
+      session_absolute_hours: s.sessionAbsoluteHours,
+      mfa_required_for_all: s.mfaRequiredForAll,
+      portal_link_days: s.portalLinkDays,
+      patient_purge_grace_days: s.patientPurgeGraceDays,
+      inactive_account_days: s.inactiveAccountDays,
+      audit_retention_years: s.auditRetentionYears,
+    });
     await audit.record(trx, { ...operatorEvent(op, id, meta), action: 'settings_change', resource: { type: 'setting' }, outcome: 'allowed', details: { mfa_required: s.mfaRequiredForAll } });
   });
 }

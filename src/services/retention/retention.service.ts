@@ -169,9 +169,10 @@ export async function purgeTerminatedPractices(d: RetentionDeps, now: Date): Pro
   return { practices: done };
 }
 
-/** Expired sessions, patient links (90 days after expiry), reset tokens and invitations. */
-export async function cleanupExpiredRecords(db: Db, now: Date): Promise<Record<string, number>> {
-  const totals: Record<string, number> = {};
+/** Expired sessions, patient links (90 days after expiry), reset tokens, invitations, temporary files older than a day. */
+export async function cleanupExpiredRecords(d: { db: Db; files: FileStore }, now: Date): Promise<Record<string, number>> {
+  const db = d.db;
+  const totals: Record<string, number> = { temp_files: await d.files.removeStaleTemp(new Date(now.getTime() - 86_400_000)) };
   const add = (counts: Record<string, number>) => Object.entries(counts).forEach(([k, v]) => (totals[k] = (totals[k] ?? 0) + v));
   add(await cleanupExpired.global(db.knex, now));
   for (const practiceId of await allPracticeIds(db.knex)) add(await db.withPractice(practiceId, { kind: 'system', id: 'cleanup' }, (trx) => cleanupExpired.practice(trx, now)));
