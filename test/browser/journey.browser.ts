@@ -1,11 +1,10 @@
 import { mkdir } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { expect } from 'chai';
 import { generate } from 'otplib';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import sharp from 'sharp';
+import { launchChromium, serveApp } from '../support/chromium.js';
 import { buildTestApp } from '../support/app.js';
 import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
 import { useTestDatabase } from '../support/db.js';
@@ -17,14 +16,13 @@ import { buildStaff, STAFF_PASSWORD, type BuiltStaff } from '../support/staff.js
  * chart → add a note → upload a photo → see its thumbnail → build a plan. Under the strict CSP,
  * with no console errors; screenshots go to test-results/.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = path.resolve('test-results');
 
 describe('the clinical journey in a real browser', function () {
   this.timeout(90_000);
   const t = useTestDatabase();
   let fx: CryptoFixture;
-  let server: http.Server;
+  let closeServer: (() => Promise<void>) | undefined;
   let base: string;
   let browser: Browser;
   let provider: BuiltStaff;
@@ -36,17 +34,15 @@ describe('the clinical journey in a real browser', function () {
     const p = await buildPractice(t.current.owner, { slug: 'journey', name: 'Journey Dental' });
     provider = await buildStaff(t.current, { keyring: fx.keyring, now: Date.now }, p, { roles: ['provider'], name: 'Dr Journey' });
     await buildPatient(t.current.db, fx.keyring, p, { givenName: 'Robin', familyName: 'Brightwater', dateOfBirth: '1988-09-21' });
-    server = http.createServer(buildTestApp(t.current, {}, { keyring: fx.keyring, files: fx.files }).app);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ base, close: closeServer } = await serveApp(buildTestApp(t.current, {}, { keyring: fx.keyring, files: fx.files }).app));
     await mkdir(SHOTS, { recursive: true });
     await sharp({ create: { width: 900, height: 600, channels: 3, background: { r: 230, g: 205, b: 195 } } }).jpeg().toFile(photo);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    browser = await launchChromium();
   });
 
   after(async () => {
     await browser?.close();
-    await new Promise((r) => server?.close(r));
+    await closeServer?.();
     await fx?.cleanup();
   });
 

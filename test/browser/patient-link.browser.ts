@@ -1,14 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { PracticeCrypto } from '../../src/crypto/encrypted-columns.js';
 import { decisionSecrets, planItemSecrets, planSecrets } from '../../src/queries/plans.queries.js';
+import { launchChromium, serveApp } from '../support/chromium.js';
 import { buildTestApp } from '../support/app.js';
 import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
 import { useTestDatabase } from '../support/db.js';
@@ -21,7 +20,6 @@ import { buildStaff, signIn, type BuiltStaff } from '../support/staff.js';
  * upload the insurance card. And a lockout run. Under the strict CSP, with no console errors and no
  * sideways scrolling; screenshots go to test-results/.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = path.resolve('test-results');
 const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
 
@@ -33,7 +31,7 @@ describe('a patient link on a phone', function () {
   let p: BuiltPractice;
   let coordinator: BuiltStaff;
   let built: ReturnType<typeof buildTestApp>;
-  let server: http.Server;
+  let closeServer: (() => Promise<void>) | undefined;
   let base: string;
   let browser: Browser;
   const card = path.resolve('test-results', 'insurance-card.jpg');
@@ -79,17 +77,15 @@ describe('a patient link on a phone', function () {
     p = await buildPractice(t.current.owner, { slug: 'phone', name: 'Phone Dental' });
     coordinator = await buildStaff(t.current, { keyring: fx.keyring, now: Date.now }, p, { roles: ['treatment_coordinator'], mfa: false });
     built = buildTestApp(t.current, {}, { keyring: fx.keyring, files: fx.files });
-    server = http.createServer(built.app);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ base, close: closeServer } = await serveApp(built.app));
     await mkdir(SHOTS, { recursive: true });
     await sharp({ create: { width: 1000, height: 630, channels: 3, background: { r: 210, g: 225, b: 240 } } }).jpeg().toFile(card);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    browser = await launchChromium();
   });
 
   after(async () => {
     await browser?.close();
-    await new Promise((r) => server?.close(r));
+    await closeServer?.();
     await fx?.cleanup();
   });
 

@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { expect } from 'chai';
 import { generate } from 'otplib';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { hashPassword } from '../../src/auth/password-hash.js';
 import { insertUser } from '../../src/queries/users.queries.js';
+import { launchChromium, serveApp } from '../support/chromium.js';
 import { buildTestApp } from '../support/app.js';
 import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
 import { useTestDatabase } from '../support/db.js';
@@ -18,7 +17,6 @@ import { buildPractice } from '../support/factories.js';
  * lockout pages render and work under the strict CSP, with no console errors. Screenshots go to
  * test-results/ for a person to look at. Run with `npm run test:browser` (CI installs chromium).
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = path.resolve('test-results');
 const PASSWORD = 'gingiva enamel dentin pulp';
 
@@ -26,7 +24,7 @@ describe('sign-in pages in a real browser', function () {
   this.timeout(60_000);
   const t = useTestDatabase();
   let fx: CryptoFixture;
-  let server: http.Server;
+  let closeServer: (() => Promise<void>) | undefined;
   let base: string;
   let browser: Browser;
   let email: string;
@@ -40,19 +38,14 @@ describe('sign-in pages in a real browser', function () {
     await t.current.db.withPractice(practiceId, { kind: 'system', id: 'test' }, async (trx) =>
       insertUser(trx, { id: randomUUID(), practice_id: practiceId, email, display_name: 'Browser Owner', status: 'active', is_owner: true, password_hash: await hashPassword(PASSWORD) }),
     );
-    server = http.createServer(buildTestApp(t.current, {}, { keyring: fx.keyring }).app);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ base, close: closeServer } = await serveApp(buildTestApp(t.current, {}, { keyring: fx.keyring }).app));
     await mkdir(SHOTS, { recursive: true });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {
     await browser?.close();
-    await new Promise((r) => server?.close(r));
+    await closeServer?.();
     await fx?.cleanup();
   });
 
