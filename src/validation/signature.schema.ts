@@ -4,12 +4,13 @@ import { z } from 'zod';
 /**
  * A patient's signature on a plan decision or a form: the typed full name, and either a typed
  * signature or one drawn on the page (public/js/signature.js puts a PNG data URL in a hidden field).
- * A drawing is decoded, checked to be a small PNG and re-encoded (nothing but pixels is kept).
+ * A drawing is decoded, checked to be a small PNG (at most 1600×800, 33 kB) and re-encoded (nothing but pixels is kept).
  */
 export const signerFields = {
   fullName: z.string().trim().min(2, 'Type your full name.').max(120, 'The name is too long.'),
   signature: z.string().trim().max(120, 'The signature is too long.').default(''),
-  drawing: z.string().max(200_000, 'The drawn signature is too large. Clear it and sign again.').default(''),
+  // NOTE: form bodies are limited to 64 kB (app.ts); a drawing is a few kB, so 45,000 characters leaves room for the rest.
+  drawing: z.string().max(45_000, 'The drawn signature is too large. Clear it and sign again, or type your signature.').default(''),
 };
 
 export interface Signer {
@@ -19,7 +20,7 @@ export interface Signer {
 }
 
 const PNG_PREFIX = 'data:image/png;base64,';
-const MAX_DRAWING_BYTES = 120_000;
+const MAX_DRAWING_BYTES = 33_000;
 
 /** The signer from checked fields, or the form error to show. */
 export async function signerOf(input: { fullName: string; signature: string; drawing: string }): Promise<{ ok: true; signer: Signer } | { ok: false; error: string }> {
