@@ -7,6 +7,7 @@ import { AccessDenied } from '../policies/index.js';
 import { DOCUMENT_KINDS, deleteDocument, documentsPage, readDocument, uploadDocument } from '../services/patients/documents.service.js';
 import type { Meta } from '../services/users/users.service.js';
 import type { FileStore } from '../storage/file-store.js';
+import { uploadErrorMessage } from '../uploads/multipart.js';
 import { processUpload, UploadRefused } from '../uploads/pipeline.js';
 import { signFileUrl, verifyFileUrl, type Variant } from '../uploads/signed-urls.js';
 import { firstError } from '../validation/users.schema.js';
@@ -49,7 +50,7 @@ export function documentsController(d: DocumentsControllerDeps) {
     create: (async (req, res) => {
       const actor = actorOf(res);
       const patientId = idOf(req, 'patient');
-      if (res.locals.uploadError) return render(req, res, patientId, res.locals.uploadError, { error: res.locals.uploadError === 413 ? 'The file is larger than 15 MB.' : 'The upload could not be read. Choose one file and try again.' });
+      if (res.locals.uploadError) return render(req, res, patientId, res.locals.uploadError, { error: uploadErrorMessage(res.locals.uploadError) });
       const form = uploadForm.safeParse(req.body ?? {});
       if (!form.success) return render(req, res, patientId, 400, { error: firstError(form.error) });
       if (!req.file) return render(req, res, patientId, 400, { error: 'Choose a file to upload.' });

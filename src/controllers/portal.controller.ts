@@ -9,6 +9,7 @@ import type { LinkSession } from '../services/links/link-work.js';
 import { linkUploads, PATIENT_UPLOADS, uploadByLink, type PatientUploadSlot } from '../services/patients/documents.service.js';
 import { decideByLink, planForLink } from '../services/patients/plans.service.js';
 import type { FileStore } from '../storage/file-store.js';
+import { uploadErrorMessage } from '../uploads/multipart.js';
 import { processUpload, UploadRefused } from '../uploads/pipeline.js';
 import { signerFields, signerOf } from '../validation/signature.schema.js';
 import { requestMeta } from './request.js';
@@ -70,9 +71,10 @@ export function portalController(d: PortalControllerDeps) {
 
     /** GET /portal/forms/:id */
     showForm: (async (req, res) => {
-      const form = await formForLink(d, linkOf(res), templateId(req));
+      const id = templateId(req);
+      const form = await formForLink(d, linkOf(res), id);
       if ('done' in form) return res.redirect(303, '/portal');
-      res.render('portal/form', { title: form.definition.title, templateId: templateId(req), form, values: {}, errors: {}, csrfToken: res.locals.csrfToken, error: undefined });
+      res.render('portal/form', { title: form.definition.title, templateId: id, form, values: {}, errors: {}, csrfToken: res.locals.csrfToken, error: undefined });
     }) satisfies RequestHandler,
 
     /** POST /portal/forms/:id — answers and signature. */
@@ -99,7 +101,7 @@ export function portalController(d: PortalControllerDeps) {
 
     /** POST /portal/uploads — multipart (parsed under limits before the CSRF check), then the upload pipeline. */
     upload: (async (req, res) => {
-      if (res.locals.uploadError) return uploadsPage(res, res.locals.uploadError, { error: res.locals.uploadError === 413 ? 'The file is larger than 15 MB.' : 'The upload could not be read. Choose one file and try again.' });
+      if (res.locals.uploadError) return uploadsPage(res, res.locals.uploadError, { error: uploadErrorMessage(res.locals.uploadError) });
       const form = uploadForm.safeParse(req.body ?? {});
       if (!form.success) return uploadsPage(res, 400, { error: form.error.issues[0]?.message ?? 'Check the form.' });
       if (!req.file) return uploadsPage(res, 400, { error: 'Choose a photo to upload.' });

@@ -1,18 +1,16 @@
 import { disableInactiveAccounts, runAccessReviews } from '../services/compliance/access-reviews.service.js';
-import type { Job } from './scheduler.js';
-
-const now = (ctx: { clock?: () => number }) => new Date(ctx.clock?.() ?? Date.now());
+import { jobNow, type Job } from './scheduler.js';
 
 /** Daily: this quarter's access review for every practice, and an alert for each overdue one. */
 export const accessReviewsJob: Job = {
   name: 'access-reviews',
   schedule: '0 6 * * *',
-  run: (ctx) => runAccessReviews(ctx.db, now(ctx)),
+  run: (ctx) => runAccessReviews(ctx.db, jobNow(ctx)),
 };
 
 /** Daily: accounts unused for the practice's period (default 90 days) are disabled; owners are told. */
 export const inactiveAccountsJob: Job = {
   name: 'inactive-accounts',
   schedule: '10 6 * * *',
-  run: (ctx) => disableInactiveAccounts(ctx, now(ctx)),
+  run: (ctx) => disableInactiveAccounts(ctx, jobNow(ctx)),
 };

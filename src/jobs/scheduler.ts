@@ -31,6 +31,9 @@ export interface Job {
   run(ctx: JobContext): Promise<Record<string, number>>;
 }
 
+/** The time a job acts on: its context's clock (tests), else now. */
+export const jobNow = (ctx: Pick<JobContext, 'clock'>): Date => new Date(ctx.clock?.() ?? Date.now());
+
 export type RunResult = { outcome: 'ok'; counts: Record<string, number> } | { outcome: 'failed'; errorType: string } | { outcome: 'skipped' };
 
 /**

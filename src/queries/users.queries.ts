@@ -85,6 +85,12 @@ export function updateUser(trx: Knex.Transaction, id: string, change: Partial<Pi
   return trx('users').where({ id }).update({ ...change, updated_at: trx.fn.now() });
 }
 
+/** Deactivates an account (with why) and ends every session of it at once; returns how many sessions ended. */
+export async function deactivateAccount(trx: Knex.Transaction, practiceId: string, userId: string, reason: NonNullable<UserRow['deactivated_reason']>, now: Date): Promise<number> {
+  await updateUser(trx, userId, { status: 'deactivated', deactivated_reason: reason, sessions_valid_after: now });
+  return deleteSessionsOfUser(trx, practiceId, userId);
+}
+
 /** Deletes every stored session of a user at once (they also end through sessions_valid_after). */
 export function deleteSessionsOfUser(trx: Knex.Transaction, practiceId: string, userId: string): Promise<number> {
   return trx('http_sessions').whereRaw("sess->'staff'->>'userId' = ? AND sess->'staff'->>'practiceId' = ?", [userId, practiceId]).delete();

@@ -20,3 +20,8 @@ export const parseUpload: RequestHandler = (req, res, next) => {
     next(err);
   });
 };
+
+/** The form error for a multipart limit breach that parseUpload left in res.locals.uploadError. */
+export function uploadErrorMessage(code: 400 | 413): string {
+  return code === 413 ? 'The file is larger than 15 MB.' : 'The upload could not be read. Choose one file and try again.';
+}

@@ -27,10 +27,10 @@ import {
   type ReviewItemRow,
   type ReviewRow,
 } from '../../queries/access-reviews.queries.js';
-import { allPracticeIds, findCurrentPractice, listLocations } from '../../queries/practices.queries.js';
+import { allPracticeIds, findCurrentPractice } from '../../queries/practices.queries.js';
 import { findPracticeRetention } from '../../queries/retention.queries.js';
-import { listRoles, locationIdsOfUsers, roleIdsOfUsers } from '../../queries/roles.queries.js';
-import { deleteSessionsOfUser, findUserById, updateUser } from '../../queries/users.queries.js';
+import { deactivateAccount, findUserById } from '../../queries/users.queries.js';
+import { accessOfAccounts } from '../users/account-access.js';
 import { staffEvent as event, staffWork as work, type Meta } from '../staff-work.js';
 import type { FormResult } from '../users/users.service.js';
 
@@ -56,21 +56,17 @@ async function buildReview(trx: Knex.Transaction, practiceId: string, period: st
   const id = randomUUID();
   await insertReview(trx, { id, practice_id: practiceId, period, created_at: now, due_at: new Date(now.getTime() + REVIEW_DUE_DAYS * DAY), created_by: createdBy });
   const users = await activeAccounts(trx);
-  const ids = users.map((u) => u.id);
-  const roles = new Map((await listRoles(trx)).map((r) => [r.id, r]));
-  const roleIds = await roleIdsOfUsers(trx, ids);
-  const locations = new Map((await listLocations(trx)).map((l) => [l.id, l.name]));
-  const locationIds = await locationIdsOfUsers(trx, ids);
+  const access = await accessOfAccounts(trx, users);
   const glass = await breakGlassCounts(trx, new Date(now.getTime() - UNUSED_DAYS * DAY));
   await insertItems(
     trx,
     users.map((u) => {
-      const held = (roleIds.get(u.id) ?? []).map((r) => roles.get(r)).filter((r) => r !== undefined);
+      const { roles: held, roleNames, locationNames } = access.get(u.id)!;
       const snapshot: ItemSnapshot = {
         displayName: u.display_name,
         email: u.email,
-        roles: u.is_owner ? ['Owner'] : held.map((r) => r.name),
-        locations: u.is_owner ? ['All locations'] : (locationIds.get(u.id) ?? []).map((l) => locations.get(l) ?? '').filter(Boolean),
+        roles: roleNames,
+        locations: locationNames,
         lastLoginAt: u.last_login_at?.toISOString() ?? null,
         mfa: u.mfa_enrolled_at !== null,
         isOwner: u.is_owner,
@@ -127,8 +123,7 @@ export async function disableInactiveAccounts(d: { db: Db; keyring: Keyring; pub
       if (r.purged_at) return;
       const stale = await inactiveAccounts(trx, new Date(now.getTime() - r.inactive_account_days * DAY));
       for (const u of stale) {
-        await updateUser(trx, u.id, { status: 'deactivated', deactivated_reason: 'inactive', sessions_valid_after: now });
-        const ended = await deleteSessionsOfUser(trx, practiceId, u.id);
+        const ended = await deactivateAccount(trx, practiceId, u.id, 'inactive', now);
         await audit.record(trx, { practiceId, actor: system, action: 'user_deactivate', resource: { type: 'user', id: u.id }, outcome: 'allowed', details: { count: ended } });
       }
       if (stale.length === 0) return;
@@ -222,8 +217,7 @@ export async function decideReviewItem(db: Db, actor: StaffActor, itemId: string
         return { reviewId: review.id, error: 'You cannot revoke your own access or an owner’s here.' };
       }
       if (user && user.status !== 'deactivated') {
-        await updateUser(trx, user.id, { status: 'deactivated', deactivated_reason: 'access_review', sessions_valid_after: meta.now });
-        const ended = await deleteSessionsOfUser(trx, actor.practiceId, user.id);
+        const ended = await deactivateAccount(trx, actor.practiceId, user.id, 'access_review', meta.now);
         await audit.record(trx, event(actor, meta, { action: 'user_deactivate', resource: { type: 'user', id: user.id }, outcome: 'allowed', details: { count: ended, reference_id: review.id } }));
       }
     }

@@ -9,6 +9,7 @@ import type { UserRecord } from '../../policies/user.policy.js';
 import { findCurrentPractice, listLocations } from '../../queries/practices.queries.js';
 import { findRole, listRoles, locationIdsOfUsers, roleIdsOfUsers, setUserLocations, setUserRoles, type RoleRow } from '../../queries/roles.queries.js';
 import {
+  deactivateAccount,
   deleteRecoveryCodes,
   deleteSessionsOfPractice,
   deleteSessionsOfUser,
@@ -24,6 +25,7 @@ import {
   type UserRow,
 } from '../../queries/users.queries.js';
 import { staffEvent as event, staffWork as work, type Meta } from '../staff-work.js';
+import { accessOfAccounts } from './account-access.js';
 
 /**
  * Staff accounts as administrators manage them: the users overview, invitations (single-use,
@@ -48,6 +50,17 @@ export interface UserOverview {
   locations: string[];
 }
 
+/** The facts of an account both the users page and one account's page show. */
+const accountFacts = (u: Pick<UserRow, 'id' | 'display_name' | 'email' | 'status' | 'is_owner' | 'mfa_enrolled_at' | 'last_login_at'>) => ({
+  id: u.id,
+  displayName: u.display_name,
+  email: u.email,
+  status: u.status,
+  isOwner: u.is_owner,
+  mfa: Boolean(u.mfa_enrolled_at),
+  lastLoginAt: u.last_login_at,
+});
+
 const tokenHash = (token: string): string => createHash('sha256').update(token, 'utf8').digest('hex');
 
 
@@ -64,26 +77,9 @@ export async function usersOverview(db: Db, actor: StaffActor, meta: Meta): Prom
   ensure(authorize(actor, 'user.index'), { permission: 'users.manage' });
   return work(db, actor, async (trx) => {
     const users = await listUsers(trx);
-    const ids = users.map((u) => u.id);
-    // NOTE: one after another: a transaction is one connection.
-    const roles = await listRoles(trx);
-    const roleIds = await roleIdsOfUsers(trx, ids);
-    const locations = await listLocations(trx);
-    const locationIds = await locationIdsOfUsers(trx, ids);
-    const roleName = new Map(roles.map((r) => [r.id, r.name]));
-    const locationName = new Map(locations.map((l) => [l.id, l.name]));
+    const access = await accessOfAccounts(trx, users);
     await audit.record(trx, event(actor, meta, { action: 'list', outcome: 'allowed', resource: { type: 'user' }, details: { count: users.length } }));
-    return users.map((u) => ({
-      id: u.id,
-      displayName: u.display_name,
-      email: u.email,
-      status: u.status,
-      isOwner: u.is_owner,
-      mfa: Boolean(u.mfa_enrolled_at),
-      lastLoginAt: u.last_login_at,
-      roles: u.is_owner ? ['Owner'] : (roleIds.get(u.id) ?? []).map((id) => roleName.get(id) ?? '').filter(Boolean),
-      locations: u.is_owner ? ['All locations'] : (locationIds.get(u.id) ?? []).map((id) => locationName.get(id) ?? '').filter(Boolean),
-    }));
+    return users.map((u) => ({ ...accountFacts(u), roles: access.get(u.id)?.roleNames ?? [], locations: access.get(u.id)?.locationNames ?? [] }));
   });
 }
 
@@ -113,13 +109,7 @@ export async function userDetail(db: Db, actor: StaffActor, id: string, meta: Me
     ensure(authorize(actor, 'user.show', u.record), { resource: { type: 'user', id } });
     await audit.record(trx, event(actor, meta, { action: 'view', outcome: 'allowed', resource: { type: 'user', id } }));
     return {
-      id: u.id,
-      displayName: u.display_name,
-      email: u.email,
-      status: u.status,
-      isOwner: u.is_owner,
-      mfa: Boolean(u.mfa_enrolled_at),
-      lastLoginAt: u.last_login_at,
+      ...accountFacts(u),
       roleIds: (await roleIdsOfUsers(trx, [id])).get(id) ?? [],
       locationIds: (await locationIdsOfUsers(trx, [id])).get(id) ?? [],
     };
@@ -232,8 +222,7 @@ export async function deactivateUser(db: Db, actor: StaffActor, id: string, meta
   await work(db, actor, async (trx) => {
     const u = await target(trx, actor, id);
     ensure(authorize(actor, 'user.deactivate', u.record), { resource: { type: 'user', id } });
-    await updateUser(trx, id, { status: 'deactivated', deactivated_reason: 'manual', sessions_valid_after: meta.now });
-    const ended = await deleteSessionsOfUser(trx, actor.practiceId, id);
+    const ended = await deactivateAccount(trx, actor.practiceId, id, 'manual', meta.now);
     await audit.record(trx, event(actor, meta, { action: 'user_deactivate', outcome: 'allowed', resource: { type: 'user', id }, details: { count: ended } }));
   });
 }
