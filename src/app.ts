@@ -48,7 +48,7 @@ export function createApp({ config, logger, db, keyring, sessionStore, files, cl
   app.use(express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 200 })); // 6. form bodies, bounded
   app.set('session cookie name', sessionCookieName(config));
   app.use(sessionMiddleware(config, sessionStore)); //                                  7. server-side session
-  app.use('/p/:slug', staffSession(db, clock)); //                                     8. session limits, revocation
+  app.use('/p/:slug', staffSession(db, clock, { mfaAlwaysRequired: config.isProduction })); // 8. session limits, revocation, MFA
   app.use('/operator', operatorSession(db, clock)); //                                    (operators: the same limits)
   app.use('/portal', patientSession(db, clock)); //                                       (patients: 15 min, one link)
   app.use(buildRouter({ config, db, keyring, clock, files, fileUrlKey: fileUrlKey(config.sessionSecret) })); //                              9. the route table (CSRF per route)

@@ -24,7 +24,8 @@ export const PERMISSIONS = {
   'users.manage': 'Invite, deactivate and reactivate users; end their sessions; reset their MFA',
   'roles.manage': 'Edit roles and assign them',
   'settings.manage': 'Change practice settings',
-  'compliance.manage': 'Access reviews, retention, legal holds, alerts, operator access',
+  'compliance.manage': 'Access reviews, retention, legal holds, operator access',
+  'alerts.read': 'See security alerts (page, banner) and acknowledge them',
   'practice.export': 'Export practice data',
   'breakglass.use': 'Open a patient outside one\u2019s normal access in an emergency (reason + step-up)',
 } as const;
@@ -98,8 +99,8 @@ export const DEFAULT_ROLES: readonly DefaultRole[] = [
   {
     key: 'office_manager',
     name: 'Office manager',
-    description: 'Runs the office: users, roles, settings, audit and compliance; no clinical notes.',
-    permissions: p('patients.read', 'patients.write', 'plans.read', 'billing.read', 'documents.upload', 'portal.send', 'forms.review', 'audit.read', 'users.manage', 'roles.manage', 'settings.manage', 'compliance.manage'),
+    description: 'Runs the office: users, roles, settings, audit, compliance and security alerts; no clinical notes.',
+    permissions: p('patients.read', 'patients.write', 'plans.read', 'billing.read', 'documents.upload', 'portal.send', 'forms.review', 'audit.read', 'users.manage', 'roles.manage', 'settings.manage', 'compliance.manage', 'alerts.read'),
   },
 ];
 

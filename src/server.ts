@@ -12,6 +12,7 @@ import { createTransport } from './messaging/transports.js';
 import { createSessionStore } from './auth/session.js';
 import { createCrypto } from './crypto/index.js';
 import { resumeAllRotations } from './crypto/key-management.js';
+import { raiseInstallationAlert } from './services/alerts/alerts.service.js';
 import { openDatabase, type OpenDatabase } from './db/bootstrap.js';
 
 /**
@@ -59,7 +60,11 @@ export async function start(config: Config, logger: Logger): Promise<{ server: h
     signal: background.signal,
     onProgress: (j) => logger.info({ purpose: j.purpose, done: j.done, total: j.total }, 're-encryption progress'),
   }).then(
-    (n) => n > 0 && logger.info({ jobs: n }, 're-encryption resumed and finished'),
+    async ({ resumed, failed }) => {
+      if (resumed > 0) logger.info({ jobs: resumed }, 're-encryption resumed and finished');
+      for (const f of failed) logger.error({ jobId: f.jobId, code: f.code, table: f.table }, 're-encryption failed; fix the cause, then run `enamel keys resume`');
+      if (failed.length > 0) await raiseInstallationAlert(database.db, { kind: 'job_failed', severity: 'critical', details: { job: 'key-rotation', count: failed.length } });
+    },
     (err: unknown) => logger.error({ err }, 're-encryption failed; run `enamel keys resume`'),
   );
   // SECURITY: audit events are sealed into their hash chains within about a second.

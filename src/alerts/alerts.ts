@@ -1,34 +1,52 @@
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { DETAIL_FIELDS } from '../audit/event.schema.js';
+import { insertAlert } from '../queries/alerts.queries.js';
 
 /**
- * Security alerts: one table, one call. Sign-in lockouts, link lockouts, break-glass, audit
- * verification failures, unusual exports and overdue reviews all raise through raiseAlert().
- * Details use the audit log's closed catalogue (ids, enums, counts): never PHI.
+ * Security alerts: one table, one call. Practices' alerts — sign-in and link lockouts, break-glass,
+ * audit verification failures, unusual export volume, overdue reviews, disabled accounts — and the
+ * installation's (INSTALLATION_ID: any practice's audit verification failure, failing jobs, an outbox
+ * failing for an hour, a file store that cannot write, operator lockouts) all raise through
+ * raiseAlert(). Details use the audit log's closed catalogue (ids, enums, counts): never PHI.
+ * Who hears of it: the alerts page and a banner on every page for holders of `alerts.read`, and an
+ * email to the practice's security contact within a minute (the outbox job, notifyAlerts()).
+ * Operators see the installation's on their console, with a banner.
  */
-export const ALERT_KINDS = ['audit_verification_failed', 'signin_lockout', 'link_lockout', 'break_glass', 'export_volume', 'review_overdue', 'accounts_disabled'] as const;
+export const ALERT_KINDS = [
+  'audit_verification_failed', 'signin_lockout', 'link_lockout', 'break_glass', 'export_volume', 'review_overdue', 'accounts_disabled',
+  'job_failed', 'outbox_failing', 'storage_failed',
+] as const;
+export type AlertKind = (typeof ALERT_KINDS)[number];
+
+/** What each kind means, in the words of the alerts page and the email (no detail of the event). */
+export const ALERT_LABELS: Record<AlertKind, string> = {
+  audit_verification_failed: 'The audit log failed its integrity check',
+  signin_lockout: 'An account was locked after repeated failed sign-ins',
+  link_lockout: 'A patient link was locked after repeated wrong dates of birth',
+  break_glass: 'Someone used emergency access to a patient record',
+  export_volume: 'One person exported, downloaded or printed an unusual amount in an hour',
+  review_overdue: 'An access review is overdue',
+  accounts_disabled: 'Unused accounts were disabled automatically',
+  job_failed: 'A scheduled job failed',
+  outbox_failing: 'Email or text messages have been failing for over an hour',
+  storage_failed: 'The file store could not save a document',
+};
+
+export const SEVERITIES = ['info', 'warning', 'critical'] as const;
 
 const alertSchema = z.strictObject({
   practiceId: z.uuid(),
   kind: z.enum(ALERT_KINDS),
-  severity: z.enum(['info', 'warning', 'critical']),
+  severity: z.enum(SEVERITIES),
   details: z
     .strictObject(Object.fromEntries(Object.entries(DETAIL_FIELDS).map(([k, v]) => [k, v.optional()])) as { [K in keyof typeof DETAIL_FIELDS]: z.ZodOptional<(typeof DETAIL_FIELDS)[K]> })
     .default({}),
 });
 export type AlertInput = z.input<typeof alertSchema>;
 
-/** Records an alert in the caller's tenant transaction. Returns its id. */
+/** SECURITY: the one way to raise an alert: recorded in the caller's transaction (so it exists exactly when what caused it commits). Returns its id. */
 export async function raiseAlert(trx: Knex.Transaction, input: AlertInput): Promise<string> {
   const a = alertSchema.parse(input);
-  const [row] = await trx('security_alerts')
-    .insert({ practice_id: a.practiceId, kind: a.kind, severity: a.severity, details: a.details })
-    .returning<{ id: string }[]>('id');
-  return row!.id;
-}
-
-/** Open (unacknowledged) alerts of the current practice, newest first. */
-export function openAlerts(trx: Knex.Transaction): Promise<{ id: string; kind: string; severity: string; created_at: Date }[]> {
-  return trx('security_alerts').whereNull('acknowledged_at').orderBy('created_at', 'desc').select('id', 'kind', 'severity', 'created_at');
+  return insertAlert(trx, { practice_id: a.practiceId, kind: a.kind, severity: a.severity, details: a.details });
 }

@@ -16,12 +16,20 @@ export const AUDIT_ACTIONS = [
   'deletion_request', 'deletion_cancel', 'purge', 'legal_hold', 'legal_hold_release', 'practice_terminate',
   'access_review_create', 'access_review_decide', 'access_review_signoff', 'alert',
   'submit', 'review', 'message_queue', 'message_suppressed', 'sms_opt_out', 'sms_opt_in', 'form_template_change',
+  'alert_acknowledge', 'invitation_revoke', 'mfa_destroy',
 ] as const;
 
 export const RESOURCE_TYPES = [
   'practice', 'location', 'user', 'role', 'session', 'patient', 'clinical_note', 'treatment_plan', 'document',
   'file', 'portal_link', 'form_submission', 'referral', 'audit_log', 'audit_checkpoint', 'data_key', 'setting',
   'export', 'access_review', 'operator_grant', 'break_glass_grant', 'treatment_plan_item', 'message', 'form_template',
+  'security_alert', 'operator',
+] as const;
+
+/** Practice settings whose changes are audited with old and new values (numbers, booleans, ids). */
+export const SETTING_NAMES = [
+  'session_idle_minutes', 'session_absolute_hours', 'mfa_required_for_all', 'portal_link_days', 'export_volume_threshold',
+  'security_contact_user_id', 'audit_retention_years', 'patient_purge_grace_days', 'inactive_account_days',
 ] as const;
 
 export const REASON_CODES = ['emergency', 'continuity_of_care', 'patient_request', 'support_case', 'legal', 'other'] as const;
@@ -52,6 +60,12 @@ export const DETAIL_FIELDS = {
   minutes: count,
   channel: z.enum(['email', 'sms']),
   suppressed_because: z.enum(['opted_out', 'no_consent', 'no_address']),
+  setting: z.enum(SETTING_NAMES),
+  /** A setting's value before and after: a number, a yes/no, or an account id (never text). */
+  from_value: z.union([count, z.boolean(), uuid]).nullable(),
+  to_value: z.union([count, z.boolean(), uuid]).nullable(),
+  /** A scheduled job's name (system-defined tokens only). */
+  job: z.string().regex(/^[a-z][a-z0-9-]{1,48}$/),
 } as const;
 
 const details = z

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { EXPORT_VOLUME_ACTIONS, watchExportVolume } from '../alerts/export-volume.js';
 import { auditEventSchema, type AuditEventInput } from './event.schema.js';
 
 export class AuditEventError extends Error {
@@ -32,7 +33,11 @@ export async function record(trx: Knex.Transaction, input: AuditEventInput): Pro
     reason: e.reason ?? null,
     details: e.details,
   });
+  // SECURITY: PHI leaving the system counts towards the person's hourly export volume (an alert past the threshold).
+  if (e.actor.kind === 'user' && e.outcome === 'allowed' && VOLUME_ACTIONS.has(e.action)) await watchExportVolume(trx, e.practiceId, e.actor.id);
 }
+
+const VOLUME_ACTIONS: ReadonlySet<string> = new Set(EXPORT_VOLUME_ACTIONS);
 
 /** The audit API: `audit.record(trx, event)`. */
 export const audit = { record };

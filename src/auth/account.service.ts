@@ -1,5 +1,5 @@
 import { audit } from '../audit/record.js';
-import { findUserById } from '../queries/users.queries.js';
+import { findUserById, replaceRecoveryCodes } from '../queries/users.queries.js';
 import { hashPassword, verifyPassword } from './password-hash.js';
 import { PASSWORD_MESSAGES, checkPassword } from './password-policy.js';
 import { acceptTotp, type MfaDeps, type RequestMeta } from './mfa.service.js';
@@ -29,14 +29,32 @@ export async function changePassword(d: AccountDeps, practiceId: string, userId:
   });
 }
 
-/** Step-up: the password and, when enrolled, a fresh TOTP code (or a recovery code is not accepted here). */
-export async function stepUp(d: AccountDeps, practiceId: string, userId: string, password: string, code: string | undefined, meta: RequestMeta): Promise<boolean> {
+/**
+ * SECURITY: step-up always asks for both factors: the password and a fresh TOTP code (a recovery
+ * code is not accepted here). An account without a second factor cannot step up at all: it must
+ * enrol first (`no_second_factor`), so no sensitive action is ever confirmed by a password alone.
+ */
+export async function stepUp(d: AccountDeps, practiceId: string, userId: string, password: string, code: string | undefined, meta: RequestMeta): Promise<{ ok: true } | { ok: false; reason: 'wrong' | 'no_second_factor' }> {
   return d.db.withPractice(practiceId, { kind: 'user', id: userId }, async (trx) => {
     const user = await findUserById(trx, userId);
     const base = { practiceId, actor: { kind: 'user' as const, id: userId }, resource: { type: 'user' as const, id: userId }, ip: meta.ip, requestId: meta.requestId };
+    if (user && !user.totp_secret) {
+      await audit.record(trx, { ...base, action: 'step_up', outcome: 'denied', details: { mfa_required: true } });
+      return { ok: false, reason: 'no_second_factor' };
+    }
     let ok = Boolean(user?.password_hash && user.status === 'active' && (await verifyPassword(user.password_hash, password)));
-    if (ok && user?.totp_secret) ok = await acceptTotp(d, trx, practiceId, user, code ?? '', meta.now);
+    if (ok && user) ok = await acceptTotp(d, trx, practiceId, user, code ?? '', meta.now);
     await audit.record(trx, { ...base, action: 'step_up', outcome: ok ? 'allowed' : 'denied' });
+    return ok ? { ok: true } : { ok: false, reason: 'wrong' };
+  });
+}
+
+/** Checks the signed-in user's own password again (first self-enrolment, which has no second factor to step up with). Audited as a step-up. */
+export async function confirmOwnPassword(d: AccountDeps, practiceId: string, userId: string, password: string, meta: RequestMeta): Promise<boolean> {
+  return d.db.withPractice(practiceId, { kind: 'user', id: userId }, async (trx) => {
+    const user = await findUserById(trx, userId);
+    const ok = Boolean(user?.password_hash && user.status === 'active' && (await verifyPassword(user.password_hash, password)));
+    await audit.record(trx, { practiceId, actor: { kind: 'user', id: userId }, resource: { type: 'user', id: userId }, ip: meta.ip, requestId: meta.requestId, action: 'step_up', outcome: ok ? 'allowed' : 'denied', details: { mfa_required: false } });
     return ok;
   });
 }
@@ -45,8 +63,7 @@ export async function stepUp(d: AccountDeps, practiceId: string, userId: string,
 export async function regenerateRecoveryCodes(d: AccountDeps, practiceId: string, userId: string, meta: RequestMeta): Promise<string[]> {
   return d.db.withPractice(practiceId, { kind: 'user', id: userId }, async (trx) => {
     const { codes, hashes } = newRecoveryCodes();
-    await trx('user_recovery_codes').where({ user_id: userId }).delete();
-    await trx('user_recovery_codes').insert(hashes.map((code_hash) => ({ practice_id: practiceId, user_id: userId, code_hash })));
+    await replaceRecoveryCodes(trx, practiceId, userId, hashes);
     await audit.record(trx, { practiceId, actor: { kind: 'user', id: userId }, action: 'mfa_enroll', outcome: 'allowed', resource: { type: 'user', id: userId }, ip: meta.ip, requestId: meta.requestId, details: { count: codes.length, step_up: true } });
     return codes;
   });

@@ -1,11 +1,13 @@
 import QRCode from 'qrcode';
 import { audit } from '../audit/record.js';
 import { PracticeCrypto } from '../crypto/encrypted-columns.js';
+import { decryptField, encryptField, fieldKeyVersion } from '../crypto/field-cipher.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import type { Knex } from 'knex';
-import { findUserById, recordLogin, userSecrets, type UserRow } from '../queries/users.queries.js';
-import { SIGNIN_LOCK_MS, SIGNIN_MAX_FAILURES } from './signin.service.js';
+import { findUserById, markRecoveryCodeUsed, recordFailedSignIn, recordLogin, recordTotpStep, replaceRecoveryCodes, saveTotpEnrollment, unusedRecoveryCodes, userSecrets, type UserRow } from '../queries/users.queries.js';
+import { raiseAlert } from '../alerts/alerts.js';
+import { ACCOUNT_MAX_FAILURES, accountFailure, accountRefusing, countIpFailure, ipBlocked } from './throttle.js';
 import { matchRecoveryCode, newRecoveryCodes, newTotpSecret, totpUri, verifyTotp } from './totp.js';
 
 /**
@@ -27,6 +29,28 @@ export interface RequestMeta {
 export function newEnrollment(account: string, issuer: string): { secret: string; uri: string } {
   const secret = newTotpSecret();
   return { secret, uri: totpUri(secret, account, issuer) };
+}
+
+/**
+ * SECURITY: a TOTP secret being enrolled waits in the session row until the user confirms a code,
+ * so it is kept there as a field envelope (the practice's fields key, bound to this user and to the
+ * session table) — never as plaintext at rest.
+ */
+const pendingPlace = (practiceId: string, userId: string) => ({ practiceId, table: 'http_sessions', column: 'enroll_secret', rowId: userId });
+
+export function sealPendingSecret(d: MfaDeps, practiceId: string, userId: string, secret: string): Promise<string> {
+  return d.db.withPractice(practiceId, { kind: 'user', id: userId }, async (trx) => {
+    const { version, key } = await d.keyring.active(trx, practiceId, 'fields');
+    return encryptField(key, version, Buffer.from(secret), pendingPlace(practiceId, userId)).toString('base64');
+  });
+}
+
+export function openPendingSecret(d: MfaDeps, practiceId: string, userId: string, sealed: string): Promise<string> {
+  return d.db.withPractice(practiceId, { kind: 'user', id: userId }, async (trx) => {
+    const envelope = Buffer.from(sealed, 'base64');
+    const key = await d.keyring.version(trx, practiceId, 'fields', fieldKeyVersion(envelope));
+    return decryptField(key, envelope, pendingPlace(practiceId, userId)).toString();
+  });
 }
 
 /** The QR code of an otpauth URI as a PNG data: URL for an <img>, rendered on the server. */
@@ -53,10 +77,9 @@ export async function confirmEnrollment(d: MfaDeps, practiceId: string, userId: 
       return undefined;
     }
     const sealed = await userSecrets.seal(new PracticeCrypto(d.keyring, trx, practiceId), userId, { totp_secret: secret });
-    await trx('users').where({ id: userId }).update({ ...sealed, totp_last_step: step, mfa_enrolled_at: meta.now, updated_at: trx.fn.now() });
+    await saveTotpEnrollment(trx, userId, sealed, step, meta.now);
     const { codes, hashes } = newRecoveryCodes();
-    await trx('user_recovery_codes').where({ user_id: userId }).delete();
-    await trx('user_recovery_codes').insert(hashes.map((code_hash) => ({ practice_id: practiceId, user_id: userId, code_hash })));
+    await replaceRecoveryCodes(trx, practiceId, userId, hashes);
     await audit.record(trx, { ...base, action: 'mfa_enroll', outcome: 'allowed', details: { count: codes.length } });
     return codes;
   });
@@ -71,21 +94,24 @@ export async function acceptTotp(d: MfaDeps, trx: Knex.Transaction, practiceId: 
   const { totp_secret: secret } = await userSecrets.open(new PracticeCrypto(d.keyring, trx, practiceId), { id: user.id, totp_secret: user.totp_secret });
   const step = await verifyTotp(secret!, code, { lastTimeStep: user.totp_last_step === null ? null : Number(user.totp_last_step), epochSeconds: Math.floor(now.getTime() / 1000) });
   if (step === undefined) return false;
-  await trx('users').where({ id: user.id }).update({ totp_last_step: step });
+  await recordTotpStep(trx, user.id, step);
   return true;
 }
 
 /**
  * The second step: a TOTP code (accepted once: the time step is stored) or an unused recovery
- * code (then marked used). Failures count towards the same lock as wrong passwords.
+ * code (then marked used). SECURITY: failures count towards the same account lock as wrong
+ * passwords (auth/throttle.ts), and per IP address across accounts (scope `second_factor`): a
+ * blocked address is refused before any code is checked.
  */
 export async function verifySecondFactor(d: MfaDeps, practiceId: string, userId: string, code: string, meta: RequestMeta): Promise<{ ok: true; via: 'totp' | 'recovery_code' } | { ok: false }> {
-  return d.db.withPractice(practiceId, { kind: 'user', id: userId }, async (trx) => {
+  const blocked = await ipBlocked(d.db.knex, 'second_factor', meta.ip, meta.now);
+  const result = await d.db.withPractice(practiceId, { kind: 'user', id: userId }, async (trx): Promise<{ ok: true; via: 'totp' | 'recovery_code' } | { ok: false; counted: boolean }> => {
     const user = await findUserById(trx, userId);
     const base = { practiceId, actor: { kind: 'user' as const, id: userId }, resource: { type: 'user' as const, id: userId }, ip: meta.ip, requestId: meta.requestId };
-    if (!user || user.status !== 'active' || !user.totp_secret || (user.locked_until && user.locked_until > meta.now)) {
+    if (blocked || !user || user.status !== 'active' || !user.totp_secret || accountRefusing(user.locked_until, meta.now)) {
       await audit.record(trx, { ...base, action: 'mfa_failure', outcome: 'denied' });
-      return { ok: false };
+      return { ok: false, counted: !blocked };
     }
     if (await acceptTotp(d, trx, practiceId, user, code, meta.now)) {
       await recordLogin(trx, userId, meta.now);
@@ -93,18 +119,26 @@ export async function verifySecondFactor(d: MfaDeps, practiceId: string, userId:
       await audit.record(trx, { ...base, action: 'login', outcome: 'allowed' });
       return { ok: true, via: 'totp' };
     }
-    const unused = await trx('user_recovery_codes').where({ user_id: userId }).whereNull('used_at').select<{ id: string; code_hash: string }[]>('id', 'code_hash');
+    const unused = await unusedRecoveryCodes(trx, userId);
     const i = matchRecoveryCode(code, unused.map((u) => u.code_hash));
     if (i >= 0) {
-      await trx('user_recovery_codes').where({ id: unused[i]!.id }).update({ used_at: meta.now });
+      await markRecoveryCodeUsed(trx, unused[i]!.id, meta.now);
       await recordLogin(trx, userId, meta.now);
       await audit.record(trx, { ...base, action: 'mfa_success', outcome: 'allowed', details: { count: unused.length - 1 } });
       await audit.record(trx, { ...base, action: 'login', outcome: 'allowed' });
       return { ok: true, via: 'recovery_code' };
     }
-    const failures = user.failed_logins + 1;
-    await trx('users').where({ id: userId }).update({ failed_logins: failures, locked_until: failures >= SIGNIN_MAX_FAILURES ? new Date(meta.now.getTime() + SIGNIN_LOCK_MS) : user.locked_until });
+    const { failures, lockedUntil, lockedNow } = accountFailure(user.failed_logins, meta.now);
+    // The growing delay applies to passwords; a wrong code only moves the count (and locks at the limit).
+    await recordFailedSignIn(trx, userId, failures, failures >= ACCOUNT_MAX_FAILURES ? lockedUntil : user.locked_until);
     await audit.record(trx, { ...base, action: 'mfa_failure', outcome: 'denied', details: { count: failures } });
-    return { ok: false };
+    if (lockedNow) {
+      await audit.record(trx, { ...base, actor: { kind: 'system', id: 'signin' }, action: 'lockout', outcome: 'allowed', details: { count: failures } });
+      await raiseAlert(trx, { practiceId, kind: 'signin_lockout', severity: 'warning', details: { target_type: 'user', target_id: userId, count: failures } });
+    }
+    return { ok: false, counted: true };
   });
+  if (result.ok) return result;
+  if (result.counted) await countIpFailure(d.db.knex, 'second_factor', meta.ip, meta.now);
+  return { ok: false };
 }

@@ -6,6 +6,16 @@ import { findActivePracticeIdBySlug, findPracticeSettings } from '../queries/pra
 import { findUserById, mustReenroll } from '../queries/users.queries.js';
 import { activeOperator } from '../services/operators/operators.service.js';
 import { sessionLink } from '../services/links/links.service.js';
+import { alertBanner, installationBanner, type BannerState } from '../services/alerts/alerts.service.js';
+
+/**
+ * SECURITY: whether every account of the practice needs a second factor — the practice's MFA policy,
+ * which is on by default (migration 19) and can be relaxed only outside production: in production
+ * it is always on, whatever the stored setting says.
+ */
+export function mfaRequiredForEveryone(settings: { mfa_required_for_all: boolean } | undefined, production: boolean): boolean {
+  return production || (settings?.mfa_required_for_all ?? true);
+}
 
 /**
  * Session limits, checked on the server from the session's own timestamps on every request:
@@ -36,13 +46,13 @@ export async function endSession(req: Request, res: Response): Promise<void> {
  * a role change applies on the holder's next request). On an expired or revoked session, ends it
  * and redirects to the sign-in page with the reason.
  */
-export function staffSession(db: Db, clock: Clock): RequestHandler {
+export function staffSession(db: Db, clock: Clock, options: { mfaAlwaysRequired?: boolean } = {}): RequestHandler {
   return async (req, res, next) => {
     const s = req.session?.staff;
     if (!s) return next();
     const now = clock();
     const slug = typeof req.params.slug === 'string' && /^[a-z0-9-]{1,40}$/.test(req.params.slug) ? req.params.slug : undefined;
-    const checked = await checkSession(db, s, now);
+    const checked = await checkSession(db, s, now, options.mfaAlwaysRequired ?? false);
     if (checked.end === 'enroll') {
       // CASE: MFA became required (practice setting or a privileged role) after this session signed in without it.
       s.stage = 'password';
@@ -64,6 +74,8 @@ export function staffSession(db: Db, clock: Clock): RequestHandler {
     // SECURITY: a session acts only inside its own practice; elsewhere it is simply not signed in.
     if (s.stage === 'signed_in' && checked.grants && slug && (await findActivePracticeIdBySlug(db.knex, slug)) === s.practiceId) {
       res.locals.actor = { kind: 'user', id: s.userId, practiceId: s.practiceId, slug, displayName: checked.displayName, isOwner: checked.isOwner, authAt: s.authAt, ...checked.grants };
+      // SECURITY: holders of alerts.read see a banner on every page while a warning or critical alert is open.
+      if (checked.alerts) res.locals.alertBanner = checked.alerts;
     }
     next();
   };
@@ -74,24 +86,26 @@ interface SessionCheck {
   grants?: Pick<StaffActor, 'permissions' | 'locations'>;
   displayName: string;
   isOwner: boolean;
+  alerts?: BannerState;
 }
 
-async function checkSession(db: Db, s: StaffSession, now: number): Promise<SessionCheck> {
+async function checkSession(db: Db, s: StaffSession, now: number, mfaAlwaysRequired: boolean): Promise<SessionCheck> {
   const facts = await db.withPractice(s.practiceId, { kind: 'user', id: s.userId }, async (trx) => {
     const user = await findUserById(trx, s.userId);
     const settings = await findPracticeSettings(trx);
     const grants = user && user.status === 'active' ? await loadGrants(trx, user.id, user.is_owner) : undefined;
-    return { user, settings, grants };
+    const alerts = grants?.permissions.has('alerts.read') && s.stage === 'signed_in' ? await alertBanner(trx) : undefined;
+    return { user, settings, grants, alerts };
   });
-  const { user, settings, grants } = facts;
+  const { user, settings, grants, alerts } = facts;
   const base = { displayName: user?.display_name ?? '', isOwner: Boolean(user?.is_owner) };
   if (!user || user.status !== 'active' || !grants || (user.sessions_valid_after && user.sessions_valid_after.getTime() > s.createdAt)) return { ...base, end: 'revoked' };
   const idle = Math.min(DEFAULT_IDLE_MS, (settings?.session_idle_minutes ?? 30) * 60_000);
   const absolute = Math.min(DEFAULT_ABSOLUTE_MS, (settings?.session_absolute_hours ?? 12) * 3_600_000);
   if (now - s.createdAt > absolute) return { ...base, end: 'absolute' };
   if (now - s.lastSeenAt > idle) return { ...base, end: 'idle' };
-  if (s.stage === 'signed_in' && !user.mfa_enrolled_at && (mfaRequiredFor(grants.permissions, user.is_owner) || mustReenroll(user) || settings?.mfa_required_for_all)) return { ...base, end: 'enroll' };
-  return { ...base, grants };
+  if (s.stage === 'signed_in' && !user.mfa_enrolled_at && (mfaRequiredFor(grants.permissions, user.is_owner) || mustReenroll(user) || mfaRequiredForEveryone(settings, mfaAlwaysRequired))) return { ...base, end: 'enroll' };
+  return { ...base, grants, ...(alerts ? { alerts } : {}) };
 }
 
 /** How recent a full sign-in (or step-up) must be for sensitive actions. */
@@ -136,8 +150,28 @@ export function operatorSession(db: Db, clock: Clock): RequestHandler {
     }
     if (now - s.lastSeenAt >= SESSION_TOUCH_MS) s.lastSeenAt = now;
     res.locals.operator = { kind: 'operator', id: op!.id, email: op!.email, displayName: op!.display_name };
+    // SECURITY: the installation's open warning or critical alerts show on every console page.
+    const banner = await installationBanner(db, op!);
+    if (banner) res.locals.alertBanner = { ...banner, operator: true };
     next();
   };
+}
+
+/**
+ * SECURITY: the operators' step-up: terminate, suspend, settings, operator deactivation and
+ * access-review decisions need password + code within the last few minutes.
+ */
+export function requireOperatorRecentAuth(clock: Clock, options: { back: (req: Request) => string }): RequestHandler {
+  return (req, res, next) => {
+    const s = req.session?.operator;
+    if (s && clock() - s.authAt <= STEP_UP_MAX_AGE_MS) return next();
+    res.redirect(303, `/operator/step-up?next=${encodeURIComponent(req.method === 'GET' ? req.originalUrl : options.back(req))}`);
+  };
+}
+
+/** Only a console path may be an operator's return target (no open redirect). */
+export function safeOperatorReturnPath(candidate: unknown): string {
+  return typeof candidate === 'string' && candidate.startsWith('/operator/') && /^\/[A-Za-z0-9/_-]*$/.test(candidate) ? candidate : '/operator';
 }
 
 /** A patient session ends after 15 minutes without activity. */

@@ -145,7 +145,7 @@ async function keys(args: string[]): Promise<number> {
         for (const r of rows) {
           process.stdout.write(`${r.practiceId}  ${r.purpose.padEnd(11)} v${r.version}  ${r.status.padEnd(9)} ${r.kekId ?? '-'}\n`);
         }
-        for (const j of jobs) process.stdout.write(`re-encryption running: ${j.practice_id} ${j.purpose} ${j.done}/${j.total}\n`);
+        for (const j of jobs) process.stdout.write(`re-encryption ${j.status === 'failed' ? `FAILED (${j.error_code}${j.error_table ? ` in ${j.error_table}` : ''}; run \`enamel keys resume\`)` : 'running'}: ${j.practice_id} ${j.purpose} ${j.done}/${j.total}\n`);
         if (rows.length === 0) process.stdout.write('no data keys yet (they are created on first use)\n');
         return 0;
       }
@@ -163,9 +163,10 @@ async function keys(args: string[]): Promise<number> {
         return 0;
       }
       case 'resume': {
-        const n = await resumeAllRotations(s, actor, { onProgress: progress });
-        process.stdout.write(n ? `finished ${n} re-encryption(s)\n` : 'no interrupted re-encryption\n');
-        return 0;
+        const { resumed, failed } = await resumeAllRotations(s, actor, { onProgress: progress });
+        process.stdout.write(resumed ? `finished ${resumed} re-encryption(s)\n` : failed.length ? '' : 'no interrupted re-encryption\n');
+        for (const f of failed) process.stderr.write(`FAILED ${f.message}\n`);
+        return failed.length ? 1 : 0;
       }
       case 'rewrap': {
         const n = await rewrapAll(s, actor);

@@ -81,7 +81,7 @@ export const envSchema = z.object({
   SECURITY_CONTACT: securityContact.optional(),
   SECURITY_TXT_EXPIRES: z.iso.datetime({ offset: true }).or(z.iso.date()).optional(),
   MAIL_TRANSPORT: z.enum(['log', 'smtp']).default('log'),
-  SMTP_URL: z.url({ protocol: /^smtps?$/ }).optional(),
+  SMTP_URL: z.preprocess((v) => (v === '' ? undefined : v), z.url({ protocol: /^smtps?$/ }).optional()),
   MAIL_FROM: optionalString,
   SMS_TRANSPORT: z.enum(['log', 'http']).default('log'),
   SMS_API_URL: z.url({ protocol: /^https?$/ }).default('https://api.twilio.com'),
@@ -244,5 +244,45 @@ export function productionProblems(config: Config, e: Env): string[] {
   if (config.seedDemo) {
     problems.push('SEED_DEMO: must be false in production; the demo practice holds fake data');
   }
+  // SECURITY: credentials and PHI never cross a network in clear text (ASVS 12.3.1, 12.3.3).
+  if (config.mail.transport === 'smtp' && !smtpIsEncrypted(config.mail.url)) {
+    problems.push('SMTP_URL: plaintext SMTP would send mail server passwords and links in clear; use smtps://…:465, or smtp://…:587?requireTLS=true (STARTTLS required), with certificate checks on');
+  }
+  if (config.database.kind === 'external') {
+    if (!databaseUrlIsEncrypted(config.database.runtimeUrl)) {
+      problems.push('DATABASE_URL: the database is on another host; add ?sslmode=verify-full (or require; no-verify only on a private network you control) so the connection is encrypted');
+    }
+    if (config.database.migrationUrl && !databaseUrlIsEncrypted(config.database.migrationUrl)) {
+      problems.push('MIGRATION_DATABASE_URL: the database is on another host; add ?sslmode=verify-full (or require) so the connection is encrypted');
+    }
+  }
   return problems;
+}
+
+/** Whether an SMTP URL encrypts: smtps://, or smtp:// with STARTTLS required; certificate checks not switched off. */
+export function smtpIsEncrypted(url: string): boolean {
+  const u = new URL(url);
+  if (u.searchParams.get('tls.rejectUnauthorized') === 'false' || u.searchParams.get('ignoreTLS') === 'true') return false;
+  return u.protocol === 'smtps:' || (u.protocol === 'smtp:' && u.searchParams.get('requireTLS') === 'true');
+}
+
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[?::1\]?)$/i;
+
+/**
+ * Whether a postgres:// URL is safe in transit: a loopback host or a Unix socket, or sslmode
+ * require / verify-ca / verify-full (node-postgres verifies the certificate for all three), or
+ * no-verify (encrypted, certificate unchecked: libpq's "require"). `disable` and `prefer` do not count.
+ */
+export function databaseUrlIsEncrypted(url: string): boolean {
+  // NOTE: "postgres://user:pw@/db?host=/run/postgresql" (a socket) is not a WHATWG URL: no host means this machine.
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    u = new URL(url.replace(/@(?=\/)/, '@localhost'));
+  }
+  const host = decodeURIComponent(u.searchParams.get('host') ?? u.hostname);
+  if (host === '' || host.startsWith('/') || LOOPBACK.test(host)) return true;
+  const mode = u.searchParams.get('sslmode');
+  return mode === 'require' || mode === 'verify-ca' || mode === 'verify-full' || mode === 'no-verify';
 }

@@ -1,9 +1,11 @@
 import type { Request, RequestHandler } from 'express';
 import { z } from 'zod';
-import { changePassword, regenerateRecoveryCodes, stepUp } from '../auth/account.service.js';
+import { changePassword, confirmOwnPassword, regenerateRecoveryCodes, stepUp } from '../auth/account.service.js';
+import { confirmEnrollment, newEnrollment, openPendingSecret, qrDataUrl, sealPendingSecret } from '../auth/mfa.service.js';
+import { totpUri } from '../auth/totp.js';
 import { renewSession } from '../auth/session.js';
 import { endOwnSessions, listOwnSessions } from '../auth/sessions.service.js';
-import { safeReturnPath, type Clock } from '../auth/staff-auth.js';
+import { safeReturnPath, STEP_UP_MAX_AGE_MS, type Clock } from '../auth/staff-auth.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import { renderError } from '../middleware/errors.js';
@@ -14,6 +16,7 @@ import type { Meta } from '../services/staff-work.js';
 
 const passwordForm = z.object({ current: z.string().min(1).max(1024), password: z.string().min(1).max(1024) });
 const stepUpForm = z.object({ password: z.string().min(1).max(1024), code: z.string().trim().max(40).optional(), next: z.string().max(300).optional() });
+const mfaForm = z.object({ code: z.string().trim().regex(/^\d{6}$/), password: z.string().max(1024).optional() });
 
 export interface AccountControllerDeps {
   db: Db;
@@ -30,6 +33,7 @@ export function accountController(d: AccountControllerDeps) {
     return practice && s ? { practiceId: practice.id, slug: practice.slug, userId: s.userId } : undefined;
   };
   const meta = (req: Request): Meta => requestMeta(req, d.clock);
+  const recent = (req: Request): boolean => Boolean(req.session?.staff && d.clock() - req.session.staff.authAt <= STEP_UP_MAX_AGE_MS);
   const renew = (req: Request): Promise<void> => {
     const now = d.clock();
     return renewSession(req, { ...req.session.staff!, createdAt: now, lastSeenAt: now, authAt: now });
@@ -80,19 +84,61 @@ export function accountController(d: AccountControllerDeps) {
       res.render('account/step-up', { title: 'Confirm it is you', slug: c.slug, next: safeReturnPath(c.slug, req.query.next), mfa: Boolean(user?.mfa_enrolled_at), csrfToken: res.locals.csrfToken, error: undefined });
     }) satisfies RequestHandler,
 
-    /** POST /p/:slug/step-up */
+    /** POST /p/:slug/step-up — always the password and a fresh code (an account without a second factor enrols first). */
     confirmStepUp: (async (req, res) => {
       const c = await context(req);
       if (!c) return renderError(res, 404);
       const form = stepUpForm.safeParse(req.body ?? {});
       const next = safeReturnPath(c.slug, form.success ? form.data.next : undefined);
-      const ok = form.success && (await stepUp(d, c.practiceId, c.userId, form.data.password, form.data.code, meta(req)));
-      if (!ok) {
+      const result = form.success ? await stepUp(d, c.practiceId, c.userId, form.data.password, form.data.code, meta(req)) : { ok: false as const, reason: 'wrong' as const };
+      if (!result.ok) {
         const user = await d.db.withPractice(c.practiceId, { kind: 'user', id: c.userId }, (trx) => findUserById(trx, c.userId));
-        return res.status(401).render('account/step-up', { title: 'Confirm it is you', slug: c.slug, next, mfa: Boolean(user?.mfa_enrolled_at), csrfToken: res.locals.csrfToken, error: 'That did not match. Enter your password and the current code from your app.' });
+        const error = result.reason === 'no_second_factor' ? 'This needs two-step sign-in, and your account has none yet. Set it up first.' : 'That did not match. Enter your password and the current code from your app.';
+        return res.status(401).render('account/step-up', { title: 'Confirm it is you', slug: c.slug, next, mfa: Boolean(user?.mfa_enrolled_at), csrfToken: res.locals.csrfToken, error });
       }
       await renew(req);
       res.redirect(303, next);
+    }) satisfies RequestHandler,
+
+    /**
+     * GET /p/:slug/account/mfa — set up two-step sign-in, or replace the authenticator. Replacing
+     * needs a recent step-up (with the old factor); a first set-up asks for the password on the form.
+     */
+    showMfa: (async (req, res) => {
+      const c = await context(req);
+      if (!c) return renderError(res, 404);
+      const user = await d.db.withPractice(c.practiceId, { kind: 'user', id: c.userId }, (trx) => findUserById(trx, c.userId));
+      if (!user) return renderError(res, 404);
+      const enrolled = Boolean(user.mfa_enrolled_at);
+      if (enrolled && !recent(req)) return res.redirect(303, `/p/${c.slug}/step-up?next=${encodeURIComponent(`/p/${c.slug}/account/mfa`)}`);
+      const { secret, uri } = newEnrollment(user.email, 'Enamel');
+      req.session.enroll = { secret: await sealPendingSecret(d, c.practiceId, c.userId, secret), account: user.email, startedAt: d.clock() };
+      await new Promise<void>((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
+      res.render('account/mfa', { title: enrolled ? 'Replace your authenticator' : 'Set up two-step sign-in', slug: c.slug, enrolled, secret, qrDataUrl: await qrDataUrl(uri), csrfToken: res.locals.csrfToken, error: undefined });
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/account/mfa — the code from the new app (and, for a first set-up, the password). */
+    confirmMfa: (async (req, res) => {
+      const c = await context(req);
+      if (!c) return renderError(res, 404);
+      const user = await d.db.withPractice(c.practiceId, { kind: 'user', id: c.userId }, (trx) => findUserById(trx, c.userId));
+      const sealed = req.session?.enroll?.secret;
+      if (!user || !sealed) return res.redirect(303, `/p/${c.slug}/account/mfa`);
+      const enrolled = Boolean(user.mfa_enrolled_at);
+      if (enrolled && !recent(req)) return res.redirect(303, `/p/${c.slug}/step-up?next=${encodeURIComponent(`/p/${c.slug}/account/mfa`)}`);
+      const secret = await openPendingSecret(d, c.practiceId, c.userId, sealed);
+      const form = mfaForm.safeParse(req.body ?? {});
+      const again = async (error: string) =>
+        res.status(400).render('account/mfa', { title: enrolled ? 'Replace your authenticator' : 'Set up two-step sign-in', slug: c.slug, enrolled, secret, qrDataUrl: await qrDataUrl(totpUri(secret, user.email, 'Enamel')), csrfToken: res.locals.csrfToken, error });
+      if (!form.success) return again('Enter the 6-digit code your app shows now.');
+      if (!enrolled && !(await confirmOwnPassword(d, c.practiceId, c.userId, form.data.password ?? '', meta(req)))) return again('Your password is not right.');
+      const codes = await confirmEnrollment(d, c.practiceId, c.userId, secret, form.data.code, meta(req));
+      if (!codes) return again('That code is not right. Enter the 6-digit code your app shows now.');
+      req.session.enroll = undefined;
+      // SECURITY: a new second factor is a privilege change: a new session id, and the clock of this proof.
+      await renew(req);
+      const others = (await listOwnSessions(d.db, c.practiceId, c.userId, req.sessionID)).filter((s) => !s.current).length;
+      res.render('auth/recovery-codes', { title: 'Your new recovery codes', slug: c.slug, codes, others, csrfToken: res.locals.csrfToken });
     }) satisfies RequestHandler,
 
     /** POST /p/:slug/account/recovery-codes — behind requireRecentAuth. */

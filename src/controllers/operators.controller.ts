@@ -1,6 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { renewOperatorSession } from '../auth/session.js';
-import { endSession, type Clock } from '../auth/staff-auth.js';
+import { endSession, safeOperatorReturnPath, type Clock } from '../auth/staff-auth.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import {
@@ -9,14 +9,20 @@ import {
   grantOperatorAccess,
   listGrants,
   MAX_GRANT_HOURS,
-  operatorSignIn,
   practiceOverview,
   revokeOperatorAccess,
   setPracticeStatus,
   updatePracticeSettings,
   type OperatorActor, recentJobRuns, terminatePractice } from '../services/operators/operators.service.js';
 import type { Meta } from '../services/users/users.service.js';
-import { newPracticeForm, operatorGrantForm, operatorSignInForm, practiceSettingsForm, practiceStatusForm, terminateForm } from '../validation/operator.schema.js';
+import { deactivateOperator, operatorAccounts, operatorSignedOut, operatorSignIn, operatorStepUp, reactivateOperator } from '../services/operators/operator-accounts.service.js';
+import { decideInstallationItem, installationReview, installationReviewOfItem, installationReviews, signOffInstallationReview, startInstallationReview } from '../services/operators/operator-reviews.service.js';
+import { acknowledgeInstallationAlert, installationAlerts } from '../services/alerts/alerts.service.js';
+import { ALERT_KINDS, ALERT_LABELS, SEVERITIES } from '../alerts/alerts.js';
+import { acknowledgeForm, alertFilterQuery } from '../validation/alerts.schema.js';
+import { newPracticeForm, operatorDecisionForm, operatorGrantForm, operatorSignInForm, operatorStepUpForm, practiceSettingsForm, practiceStatusForm, signOffNameForm, terminateForm } from '../validation/operator.schema.js';
+import { idParams } from '../validation/users.schema.js';
+import { AccessDenied } from '../policies/index.js';
 import { firstError } from '../validation/users.schema.js';
 import { actorOf, idOf, requestMeta } from './request.js';
 
@@ -53,6 +59,17 @@ export function operatorsController(d: OperatorsControllerDeps) {
     res.status(status).render('operator/practice', { title: overview.practice.name, operator: op, overview, csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, ...extra });
   };
 
+  const alertsPage = async (req: Request, res: Response, status: number, extra: { error?: string; errorFor?: string; notice?: string; note?: string } = {}) => {
+    const op = operatorOf(res);
+    const filter = alertFilterQuery.parse(req.query ?? {});
+    const alerts = await installationAlerts(d, op, { ...(filter.state === 'all' ? {} : { state: filter.state }), ...(filter.kind ? { kind: filter.kind } : {}), ...(filter.severity ? { severity: filter.severity } : {}) }, meta(req));
+    res.status(status).render('operator/alerts', { title: 'Installation alerts', operator: op, alerts, filter, kinds: ALERT_KINDS, labels: ALERT_LABELS, severities: SEVERITIES, action: (id: string) => `/operator/alerts/${id}/acknowledge`, csrfToken: res.locals.csrfToken, error: undefined, errorFor: undefined, notice: undefined, note: '', ...extra });
+  };
+  const reviewPage = async (_req: Request, res: Response, id: string, status: number, extra: { error?: string; notice?: string } = {}) => {
+    const op = operatorOf(res);
+    res.status(status).render('operator/review', { title: 'Operator access review', operator: op, review: await installationReview(d.db, op, id, new Date(d.clock())), csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, ...extra });
+  };
+
   return {
     /** GET /operator/sign-in */
     showSignIn: (async (req, res) => {
@@ -66,7 +83,7 @@ export function operatorsController(d: OperatorsControllerDeps) {
       const email = typeof (req.body as { email?: unknown } | undefined)?.email === 'string' ? String((req.body as { email: string }).email).slice(0, 254) : '';
       if (!form.success) return signInPage(res, 400, { error: 'Enter your email address, password and the 6-digit code from your app.', email });
       const now = d.clock();
-      const result = await operatorSignIn(d.db, d.keyring.provider, { ...form.data, ip: req.ip ?? '0.0.0.0', now: new Date(now) });
+      const result = await operatorSignIn(d.db, d.keyring.provider, { ...form.data, ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(now) });
       if (!result.ok) return signInPage(res, 401, { error: result.message, email });
       await renewOperatorSession(req, { operatorId: result.operatorId, createdAt: now, lastSeenAt: now, authAt: now });
       res.redirect(303, '/operator');
@@ -74,6 +91,8 @@ export function operatorsController(d: OperatorsControllerDeps) {
 
     /** POST /operator/sign-out */
     signOut: (async (req, res) => {
+      const s = req.session?.operator;
+      if (s) await operatorSignedOut(d.db, s.operatorId, meta(req));
       await endSession(req, res);
       res.redirect(303, '/operator/sign-in?ended=signed_out');
     }) satisfies RequestHandler,
@@ -131,13 +150,108 @@ export function operatorsController(d: OperatorsControllerDeps) {
       res.render('operator/jobs', { title: 'Scheduled jobs', operator: operatorOf(res), runs: await recentJobRuns(d.db), csrfToken: res.locals.csrfToken });
     }) satisfies RequestHandler,
 
-    /** POST /operator/practices/:id/settings */
+    /** POST /operator/practices/:id/settings — the retention settings (behind operator step-up). */
     settings: (async (req, res) => {
       const id = practiceId(req);
       const parsed = practiceSettingsForm.safeParse(req.body ?? {});
       if (!parsed.success) return showPractice(req, res, 400, { error: firstError(parsed.error) });
       await updatePracticeSettings(d.db, operatorOf(res), id, parsed.data, meta(req));
       res.redirect(303, `/operator/practices/${id}?saved=1`);
+    }) satisfies RequestHandler,
+
+    /** GET /operator/step-up */
+    showStepUp: (async (req, res) => {
+      res.render('operator/step-up', { title: 'Confirm it is you', operator: operatorOf(res), next: safeOperatorReturnPath(req.query.next), csrfToken: res.locals.csrfToken, error: undefined });
+    }) satisfies RequestHandler,
+
+    /** POST /operator/step-up — password and a fresh code; then back to where the operator was. */
+    confirmStepUp: (async (req, res) => {
+      const op = operatorOf(res);
+      const form = operatorStepUpForm.safeParse(req.body ?? {});
+      const next = safeOperatorReturnPath(form.success ? form.data.next : undefined);
+      const ok = form.success && (await operatorStepUp(d.db, d.keyring.provider, op.id, form.data, meta(req)));
+      if (!ok) return res.status(401).render('operator/step-up', { title: 'Confirm it is you', operator: op, next, csrfToken: res.locals.csrfToken, error: 'That did not match. Enter your password and the current code from your app.' });
+      const now = d.clock();
+      await renewOperatorSession(req, { ...req.session.operator!, lastSeenAt: now, authAt: now });
+      res.redirect(303, next);
+    }) satisfies RequestHandler,
+
+    /** GET /operator/operators — every operator account. */
+    operators: (async (req, res) => {
+      const op = operatorOf(res);
+      const done = typeof req.query.done === 'string' ? ({ deactivated: 'Deactivated: their sessions ended and their password and authenticator no longer work.' } as Record<string, string>)[req.query.done] : undefined;
+      res.render('operator/operators', { title: 'Operators', operator: op, operators: await operatorAccounts(d.db, op), csrfToken: res.locals.csrfToken, error: undefined, notice: done });
+    }) satisfies RequestHandler,
+
+    /** POST /operator/operators/:id/deactivate — behind operator step-up. */
+    deactivate: (async (req, res) => {
+      const op = operatorOf(res);
+      const p = idParams.safeParse(req.params);
+      if (!p.success) throw new AccessDenied({ resource: { type: 'operator' } });
+      const result = await deactivateOperator(d.db, d.keyring.provider, { kind: 'operator', id: op.id }, p.data.id, meta(req));
+      if (!result.ok) return res.status(409).render('operator/operators', { title: 'Operators', operator: op, operators: await operatorAccounts(d.db, op), csrfToken: res.locals.csrfToken, error: result.error, notice: undefined });
+      res.redirect(303, '/operator/operators?done=deactivated');
+    }) satisfies RequestHandler,
+
+    /** POST /operator/operators/:id/reactivate — behind operator step-up; shows the new credentials once. */
+    reactivate: (async (req, res) => {
+      const op = operatorOf(res);
+      const p = idParams.safeParse(req.params);
+      if (!p.success) throw new AccessDenied({ resource: { type: 'operator' } });
+      const result = await reactivateOperator(d.db, d.keyring.provider, { kind: 'operator', id: op.id }, p.data.id, meta(req));
+      if (!result.ok) return res.status(409).render('operator/operators', { title: 'Operators', operator: op, operators: await operatorAccounts(d.db, op), csrfToken: res.locals.csrfToken, error: result.error, notice: undefined });
+      res.render('operator/reactivated', { title: 'Operator reactivated', operator: op, credentials: result.value, csrfToken: res.locals.csrfToken });
+    }) satisfies RequestHandler,
+
+    /** GET /operator/alerts — the installation's alerts. */
+    alerts: (async (req, res) => alertsPage(req, res, 200, req.query.done === 'acknowledged' ? { notice: 'Acknowledged. The note is kept with the alert.' } : {})) satisfies RequestHandler,
+
+    /** POST /operator/alerts/:id/acknowledge */
+    acknowledge: (async (req, res) => {
+      const p = idParams.safeParse(req.params);
+      if (!p.success) throw new AccessDenied({ resource: { type: 'security_alert' } });
+      const form = acknowledgeForm.safeParse(req.body ?? {});
+      const typed = typeof (req.body as { note?: unknown } | undefined)?.note === 'string' ? String((req.body as { note: string }).note).slice(0, 500) : '';
+      if (!form.success) return alertsPage(req, res, 400, { error: firstError(form.error), errorFor: p.data.id, note: typed });
+      const result = await acknowledgeInstallationAlert(d, operatorOf(res), p.data.id, form.data.note, meta(req));
+      if (!result.ok) return alertsPage(req, res, 409, { error: result.error });
+      res.redirect(303, '/operator/alerts?done=acknowledged');
+    }) satisfies RequestHandler,
+
+    /** GET /operator/access-reviews */
+    reviews: (async (req, res) => {
+      const op = operatorOf(res);
+      res.render('operator/reviews', { title: 'Operator access reviews', operator: op, reviews: await installationReviews(d.db, op, new Date(d.clock())), csrfToken: res.locals.csrfToken });
+    }) satisfies RequestHandler,
+
+    /** POST /operator/access-reviews — start one now. */
+    startReview: (async (req, res) => {
+      const id = await startInstallationReview(d.db, operatorOf(res), meta(req));
+      res.redirect(303, `/operator/access-reviews/${id}`);
+    }) satisfies RequestHandler,
+
+    /** GET /operator/access-reviews/:id */
+    review: (async (req, res) => reviewPage(req, res, idOf(req, 'access_review'), 200, req.query.done === '1' ? { notice: 'Saved.' } : {})) satisfies RequestHandler,
+
+    /** POST /operator/access-review-items/:id — keep or revoke (behind operator step-up). */
+    decide: (async (req, res) => {
+      const op = operatorOf(res);
+      const itemId = idOf(req, 'access_review');
+      const form = operatorDecisionForm.safeParse(req.body ?? {});
+      if (!form.success) return reviewPage(req, res, await installationReviewOfItem(d.db, op, itemId), 400, { error: firstError(form.error) });
+      const result = await decideInstallationItem(d.db, d.keyring.provider, op, itemId, form.data.decision, meta(req));
+      if (result.error) return reviewPage(req, res, result.reviewId, 409, { error: result.error });
+      res.redirect(303, `/operator/access-reviews/${result.reviewId}?done=1`);
+    }) satisfies RequestHandler,
+
+    /** POST /operator/access-reviews/:id/sign-off */
+    signOff: (async (req, res) => {
+      const id = idOf(req, 'access_review');
+      const form = signOffNameForm.safeParse(req.body ?? {});
+      if (!form.success) return reviewPage(req, res, id, 400, { error: firstError(form.error) });
+      const result = await signOffInstallationReview(d.db, operatorOf(res), id, form.data.name, meta(req));
+      if (!result.ok) return reviewPage(req, res, id, 409, { error: result.error });
+      res.redirect(303, `/operator/access-reviews/${id}?done=1`);
     }) satisfies RequestHandler,
 
     // ——— the practice side ———

@@ -1,11 +1,10 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { audit } from '../audit/record.js';
-import { confirmEnrollment, newEnrollment, qrDataUrl, verifySecondFactor } from '../auth/mfa.service.js';
+import { confirmEnrollment, newEnrollment, openPendingSecret, qrDataUrl, sealPendingSecret, verifySecondFactor } from '../auth/mfa.service.js';
 import { renewSession, type StaffSession } from '../auth/session.js';
 import { passwordStep } from '../auth/signin.service.js';
 import { totpUri } from '../auth/totp.js';
-import { endSession, type Clock } from '../auth/staff-auth.js';
-import { decryptField, encryptField, fieldKeyVersion } from '../crypto/field-cipher.js';
+import { endSession, mfaRequiredForEveryone, type Clock } from '../auth/staff-auth.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import { renderError } from '../middleware/errors.js';
@@ -14,12 +13,15 @@ import { findPracticeSettings } from '../queries/practices.queries.js';
 import { codeForm, signInForm } from '../validation/signin.schema.js';
 import { practiceFromParams, signedInStaff } from './practice-context.js';
 import { reviewOverdue } from '../services/compliance/access-reviews.service.js';
+import { openAlertCount } from '../services/alerts/alerts.service.js';
 import { requestMeta } from './request.js';
 
 export interface SignInDeps {
   db: Db;
   keyring: Keyring;
   clock: Clock;
+  /** Production: MFA for every account, whatever the practice's stored setting. */
+  production: boolean;
 }
 
 const ENDED: Record<string, string> = {
@@ -36,23 +38,8 @@ export function signInController(d: SignInDeps) {
     res.status(status).render(view, { title: 'Sign in', csrfToken: res.locals.csrfToken, ...locals });
   };
 
-  /**
-   * SECURITY: the TOTP secret being enrolled waits in the session row, so it is kept there as a
-   * field envelope (the practice's fields key, bound to this user) — never as plaintext at rest.
-   */
-  const enrollPlace = (practiceId: string, userId: string) => ({ practiceId, table: 'http_sessions', column: 'enroll_secret', rowId: userId });
-  const sealEnrollSecret = (practiceId: string, userId: string, secret: string): Promise<string> =>
-    d.db.withPractice(practiceId, { kind: 'user', id: userId }, async (trx) => {
-      const { version, key } = await d.keyring.active(trx, practiceId, 'fields');
-      return encryptField(key, version, Buffer.from(secret), enrollPlace(practiceId, userId)).toString('base64');
-    });
-  const openEnrollSecret = (practiceId: string, userId: string, sealed: string): Promise<string> =>
-    d.db.withPractice(practiceId, { kind: 'user', id: userId }, async (trx) => {
-      const envelope = Buffer.from(sealed, 'base64');
-      const key = await d.keyring.version(trx, practiceId, 'fields', fieldKeyVersion(envelope));
-      return decryptField(key, envelope, enrollPlace(practiceId, userId)).toString();
-    });
-
+  const sealEnrollSecret = (practiceId: string, userId: string, secret: string) => sealPendingSecret(d, practiceId, userId, secret);
+  const openEnrollSecret = (practiceId: string, userId: string, sealed: string) => openPendingSecret(d, practiceId, userId, sealed);
 
   const pending = (req: Request, practiceId: string, next: 'totp' | 'enroll'): StaffSession | undefined => {
     const s = req.session?.staff;
@@ -77,7 +64,7 @@ export function signInController(d: SignInDeps) {
       if (!form.success) return render(res, 'auth/sign-in', 400, { slug: practice.slug, error: 'Enter your email address and password.', email: '' });
       const settings = await d.db.withPractice(practice.id, { kind: 'anonymous' }, findPracticeSettings);
       const now = d.clock();
-      const result = await passwordStep(d.db, { practiceId: practice.id, email: form.data.email, password: form.data.password, ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(now), mfaRequiredForAll: settings?.mfa_required_for_all ?? false });
+      const result = await passwordStep(d.db, { practiceId: practice.id, email: form.data.email, password: form.data.password, ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(now), mfaRequiredForAll: mfaRequiredForEveryone(settings, d.production) });
       if (!result.ok) return render(res, 'auth/sign-in', 401, { slug: practice.slug, error: result.message, email: form.data.email });
       const done = result.next === 'done';
       await renewSession(req, { practiceId: practice.id, userId: result.userId, stage: done ? 'signed_in' : 'password', next: result.next, createdAt: now, lastSeenAt: now, authAt: now });
@@ -169,7 +156,8 @@ export function signInController(d: SignInDeps) {
       const user = await d.db.withPractice(practice.id, { kind: 'user', id: s.userId }, (trx) => findUserById(trx, s.userId));
       const actor = res.locals.actor;
       const reviewDue = actor ? await reviewOverdue(d.db, actor, new Date(d.clock())) : false;
-      res.render('staff/home', { title: 'Home', slug: practice.slug, displayName: user?.display_name ?? '', reviewDue, csrfToken: res.locals.csrfToken });
+      const openAlerts = actor ? await openAlertCount(d.db, actor) : undefined;
+      res.render('staff/home', { title: 'Home', slug: practice.slug, displayName: user?.display_name ?? '', reviewDue, openAlerts, csrfToken: res.locals.csrfToken });
     }) satisfies RequestHandler,
   };
 }

@@ -36,9 +36,19 @@ export class PracticeCrypto {
   ) {}
 }
 
+/**
+ * A column whose signed content is fixed by a SHA-256 in another column (a signed note's body and
+ * its content_hash): rotation checks the decrypted value against it before re-encrypting.
+ */
+export interface ContentHashSpec {
+  column: string;
+  hashColumn: string;
+}
+
 export interface EncryptedTable<S extends Record<string, ColumnSpec>> {
   readonly table: string;
   readonly columns: S;
+  readonly contentHash?: ContentHashSpec;
   /** Encrypts the given values for row `rowId`; returns the column → bytea map (plus `<col>_bidx`). */
   seal(pc: PracticeCrypto, rowId: string, values: Partial<PlainValues<S>>): Promise<Record<string, Buffer | null>>;
   /** Decrypts the declared columns of a row (which must include `id`). */
@@ -67,13 +77,14 @@ function decodeValue(type: FieldType, bytes: Buffer): unknown {
   return type === 'json' ? (JSON.parse(text) as unknown) : text;
 }
 
-export function encryptedColumns<const S extends Record<string, ColumnSpec>>(table: string, columns: S): EncryptedTable<S> {
+export function encryptedColumns<const S extends Record<string, ColumnSpec>>(table: string, columns: S, options: { contentHash?: ContentHashSpec } = {}): EncryptedTable<S> {
   if (!IDENT.test(table) || !Object.keys(columns).every((c) => IDENT.test(c))) throw new CryptoError(`bad table or column name in ${table}`);
   if (registry.has(table)) throw new CryptoError(`encrypted columns of ${table} are declared twice`);
 
   const def: EncryptedTable<S> = {
     table,
     columns,
+    ...(options.contentHash ? { contentHash: options.contentHash } : {}),
     async seal(pc, rowId, values) {
       const out: Record<string, Buffer | null> = {};
       const names = Object.keys(values).filter((c) => c in columns);

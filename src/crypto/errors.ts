@@ -30,3 +30,20 @@ export class KeyDestroyedError extends CryptoError {
 export class KeyNotFoundError extends CryptoError {
   override name = 'KeyNotFoundError';
 }
+
+/** A re-encryption batch failed; the job is marked failed with `code` and `table` (never a value). */
+export class RotationFailedError extends CryptoError {
+  override name = 'RotationFailedError';
+  constructor(
+    readonly jobId: string,
+    readonly code: string,
+    readonly table: string | undefined,
+  ) {
+    super(`re-encryption job ${jobId} failed${table ? ` in ${table}` : ''} (${code}); fix the cause, then run \`enamel keys resume\``);
+  }
+}
+
+/** A stored value no longer matches the content hash fixed when it was signed: the rotation stops rather than re-seal it. */
+export class ContentHashMismatchError extends CryptoError {
+  override name = 'ContentHashMismatchError';
+}

@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
-import { allPracticeIds } from '../queries/practices.queries.js';
+import { allTenantIds } from '../queries/practices.queries.js';
 // SECURITY: loads every encrypted-column declaration before any rotation can run.
 import '../queries/encrypted-tables.js';
 import type { Actor, Db } from '../db/tenant.js';
@@ -7,7 +8,7 @@ import type { FileStore } from '../storage/file-store.js';
 import { blindIndex, normalizeForIndex } from './blind-index.js';
 import { PracticeCrypto, encryptedTables } from './encrypted-columns.js';
 import { decryptObject } from './encrypted-files.js';
-import { CryptoError } from './errors.js';
+import { ContentHashMismatchError, CryptoError, RotationFailedError } from './errors.js';
 import { FileEncryptor } from './file-cipher.js';
 import { decryptField, encryptField, fieldKeyVersion } from './field-cipher.js';
 import { PURPOSES, recordKeyEvent, wrapContext, type Keyring, type Purpose } from './keyring.js';
@@ -29,11 +30,13 @@ export interface RotationJob {
   purpose: Purpose;
   from_version: number;
   to_version: number;
-  status: 'running' | 'done';
+  status: 'running' | 'done' | 'failed';
   total: number;
   done: number;
   cursor_table: number;
   cursor_id: string | null;
+  error_code: string | null;
+  error_table: string | null;
 }
 
 function tablesFor(purpose: Purpose): string[] {
@@ -48,8 +51,8 @@ function tablesFor(purpose: Purpose): string[] {
  */
 export async function rotateDataKey(s: KeyServices, practiceId: string, purpose: Purpose, actor: Actor): Promise<RotationJob> {
   return s.db.withPractice(practiceId, actor, async (trx) => {
-    const running = await trx('key_rotations').where({ practice_id: practiceId, purpose, status: 'running' }).first('id');
-    if (running) throw new CryptoError(`a ${purpose} rotation is already running for this practice; resume it first`);
+    const open = await trx('key_rotations').where({ practice_id: practiceId, purpose }).whereIn('status', ['running', 'failed']).first('id', 'status');
+    if (open) throw new CryptoError(`a ${purpose} rotation is ${open.status === 'failed' ? 'unfinished (it failed)' : 'already running'} for this practice; run \`enamel keys resume\` first`);
     await s.keyring.active(trx, practiceId, purpose); // creates v1 if the practice never had one
     // SECURITY: FOR UPDATE waits for writers holding the active key FOR SHARE (Keyring.active).
     const current = await trx('data_keys').where({ practice_id: practiceId, purpose, status: 'active' }).forUpdate().first<{ version: number }>('version');
@@ -83,6 +86,8 @@ export async function runRotation(
   options: { batchSize?: number; maxBatches?: number; signal?: AbortSignal; onProgress?: (job: RotationJob) => void } = {},
 ): Promise<RotationJob> {
   const batchSize = options.batchSize ?? 200;
+  // CASE: a failed job is resumed here: it runs again from its cursor (the failed batch rolled back).
+  await s.db.withPractice(practiceId, actor, (trx) => trx('key_rotations').where({ id: jobId, status: 'failed' }).update({ status: 'running', error_code: null, error_table: null, updated_at: trx.fn.now() }));
   for (let batch = 0; options.maxBatches === undefined || batch < options.maxBatches; batch++) {
     // NOTE: stopping between batches is always safe; the next run resumes from the cursor.
     if (options.signal?.aborted) break;
@@ -90,12 +95,13 @@ export async function runRotation(
     const oldObjects: string[] = [];
     let job: RotationJob | undefined;
     let nextTable = false;
+    let table: string | undefined;
     try {
       job = await s.db.withPractice(practiceId, actor, async (trx) => {
         const j = await trx<RotationJob>('key_rotations').where({ id: jobId }).forUpdate().skipLocked().first();
-        if (!j || j.status === 'done') return j;
+        if (!j || j.status !== 'running') return j;
         const tables = tablesFor(j.purpose);
-        const table = tables[j.cursor_table];
+        table = tables[j.cursor_table];
         if (!table) return finishRotation(trx, j);
         const query = trx(table).orderBy('id').limit(batchSize).select('*');
         if (j.cursor_id) query.where('id', '>', j.cursor_id);
@@ -105,6 +111,9 @@ export async function runRotation(
           const [next] = await trx('key_rotations').where({ id: j.id }).update({ cursor_table: j.cursor_table + 1, cursor_id: null, updated_at: trx.fn.now() }).returning<RotationJob[]>('*');
           return next;
         }
+        // SECURITY: the immutability triggers (signed notes, decided plans, submissions…) accept this
+        // batch's writes only as re-encryptions under the running rotation (migration 19).
+        if (j.purpose !== 'files') await trx.raw("SELECT set_config('enamel.reencrypt', ?, true)", [j.purpose === 'fields' ? `fields:${j.to_version}` : 'blind-index']);
         const pc = new PracticeCrypto(s.keyring, trx, practiceId);
         if (j.purpose === 'files') await reencryptFiles(s, pc, j, rows, newObjects, oldObjects);
         else await reencryptRows(pc, j, table, rows);
@@ -115,9 +124,11 @@ export async function runRotation(
         return next;
       });
     } catch (err) {
-      // The batch rolled back: blobs it wrote have no row; remove them.
+      // The batch rolled back: blobs it wrote have no row; remove them. The job records why it stopped.
       await Promise.all(newObjects.map((o) => s.files.delete(o)));
-      throw err;
+      const code = failureCode(err);
+      await s.db.withPractice(practiceId, actor, (trx) => trx('key_rotations').where({ id: jobId }).update({ status: 'failed', error_code: code, error_table: table ?? null, updated_at: trx.fn.now() }));
+      throw new RotationFailedError(jobId, code, table);
     }
     await Promise.all(oldObjects.map((o) => s.files.delete(o)));
     if (!job) throw new CryptoError('the rotation job is not found, or another worker is running it');
@@ -132,6 +143,13 @@ export async function runRotation(
   }
   const [job] = await s.db.withPractice(practiceId, actor, (trx) => trx<RotationJob>('key_rotations').where({ id: jobId }).select('*'));
   return job!;
+}
+
+/** Why a batch failed, as a code safe to store: the PostgreSQL error code, or the error's class name. */
+function failureCode(err: unknown): string {
+  const pg = (err as { code?: unknown } | null)?.code;
+  const s = typeof pg === 'string' && /^[0-9A-Z]{5}$/.test(pg) ? `pg_${pg}` : err instanceof Error ? err.name : 'Error';
+  return s.replace(/[^A-Za-z0-9_]/g, '_').slice(0, 60) || 'Error';
 }
 
 async function finishRotation(trx: Knex.Transaction, j: RotationJob): Promise<RotationJob> {
@@ -149,6 +167,12 @@ async function finishRotation(trx: Knex.Transaction, j: RotationJob): Promise<Ro
   return done!;
 }
 
+/**
+ * Re-encrypts (fields) or re-indexes (blind-index) one batch. SECURITY: the content is never changed:
+ * each new envelope is decrypted again and must give back exactly the old plaintext, and a value
+ * whose signed content hash (a signed note's) no longer matches stops the rotation instead of being
+ * sealed anew under the new key.
+ */
 async function reencryptRows(pc: PracticeCrypto, j: RotationJob, table: string, rows: ({ id: string } & Record<string, unknown>)[]): Promise<void> {
   const def = encryptedTables().find((t) => t.table === table)!;
   const newKey = await pc.keyring.version(pc.trx, pc.practiceId, j.purpose, j.to_version);
@@ -161,8 +185,14 @@ async function reencryptRows(pc: PracticeCrypto, j: RotationJob, table: string, 
       const version = fieldKeyVersion(envelope);
       if (j.purpose === 'fields' && version === j.to_version) continue;
       const plaintext = decryptField(await pc.keyring.version(pc.trx, pc.practiceId, 'fields', version), envelope, place);
+      const hash = def.contentHash?.column === column ? row[def.contentHash.hashColumn] : undefined;
+      if (typeof hash === 'string' && createHash('sha256').update(plaintext).digest('hex') !== hash) {
+        throw new ContentHashMismatchError(`${table} row ${row.id}: the stored ${column} does not match its content hash`);
+      }
       if (j.purpose === 'fields') {
-        update[column] = encryptField(newKey, j.to_version, plaintext, place);
+        const sealed = encryptField(newKey, j.to_version, plaintext, place);
+        if (!decryptField(newKey, sealed, place).equals(plaintext)) throw new CryptoError(`${table}.${column}: the new envelope does not decrypt to the same value`);
+        update[column] = sealed;
       } else if (spec.blindIndex) {
         const normalized = normalizeForIndex(spec.blindIndex, plaintext.toString('utf8'));
         if (normalized !== undefined) update[`${column}_bidx`] = blindIndex(newKey, spec.blindIndex, normalized);
@@ -184,33 +214,43 @@ async function reencryptFiles(s: KeyServices, pc: PracticeCrypto, j: RotationJob
   }
 }
 
-/** Running rotation jobs of a practice. */
+/** Unfinished (running or failed) rotation jobs of a practice. */
 export function runningRotations(s: KeyServices, practiceId: string, actor: Actor): Promise<RotationJob[]> {
-  return s.db.withPractice(practiceId, actor, (trx) => trx<RotationJob>('key_rotations').where({ status: 'running' }).select('*'));
+  return s.db.withPractice(practiceId, actor, (trx) => trx<RotationJob>('key_rotations').whereIn('status', ['running', 'failed']).orderBy('started_at').select('*'));
 }
 
-/** Resumes every unfinished re-encryption of every practice (start-up, `enamel keys resume`). */
+/**
+ * Resumes every unfinished re-encryption of every practice (start-up, `enamel keys resume`),
+ * failed ones included. One job failing does not stop the others (another purpose or practice):
+ * it is marked failed again with its reason and listed in `failed`.
+ */
 export async function resumeAllRotations(
   s: KeyServices,
   actor: Actor,
   options: { signal?: AbortSignal; onProgress?: (job: RotationJob) => void } = {},
-): Promise<number> {
+): Promise<{ resumed: number; failed: RotationFailedError[] }> {
   let resumed = 0;
-  for (const practiceId of await allPracticeIds(s.db.knex)) {
+  const failed: RotationFailedError[] = [];
+  for (const practiceId of await allTenantIds(s.db.knex)) {
     for (const job of await runningRotations(s, practiceId, actor)) {
-      if (options.signal?.aborted) return resumed;
-      await runRotation(s, practiceId, job.id, actor, options);
-      resumed++;
+      if (options.signal?.aborted) return { resumed, failed };
+      try {
+        await runRotation(s, practiceId, job.id, actor, options);
+        resumed++;
+      } catch (err) {
+        if (!(err instanceof RotationFailedError)) throw err;
+        failed.push(err);
+      }
     }
   }
-  return resumed;
+  return { resumed, failed };
 }
 
 /** KEK rotation: re-wraps every live data key under the provider's active KEK. Data is untouched. */
 export async function rewrapAll(s: KeyServices, actor: Actor): Promise<number> {
   const target = s.keyring.provider.activeKekId();
   let count = 0;
-  for (const practiceId of await allPracticeIds(s.db.knex)) {
+  for (const practiceId of await allTenantIds(s.db.knex)) {
     count += await s.db.withPractice(practiceId, actor, async (trx) => {
       const rows = await trx('data_keys')
         .whereNot({ status: 'destroyed' })
@@ -265,13 +305,13 @@ export interface KeyStatusRow {
 export async function keyStatus(s: KeyServices, actor: Actor): Promise<{ keys: KeyStatusRow[]; jobs: RotationJob[] }> {
   const keys: KeyStatusRow[] = [];
   const jobs: RotationJob[] = [];
-  for (const practiceId of await allPracticeIds(s.db.knex)) {
+  for (const practiceId of await allTenantIds(s.db.knex)) {
     await s.db.withPractice(practiceId, actor, async (trx) => {
       const rows = await trx('data_keys')
         .orderBy([{ column: 'purpose' }, { column: 'version' }])
         .select<{ purpose: Purpose; version: number; status: string; kek_id: string | null; created_at: Date }[]>('purpose', 'version', 'status', 'kek_id', 'created_at');
       for (const r of rows) keys.push({ practiceId, purpose: r.purpose, version: r.version, status: r.status, kekId: r.kek_id, createdAt: r.created_at });
-      jobs.push(...(await trx<RotationJob>('key_rotations').where({ status: 'running' }).select('*')));
+      jobs.push(...(await trx<RotationJob>('key_rotations').whereIn('status', ['running', 'failed']).select('*')));
     });
   }
   return { keys, jobs };

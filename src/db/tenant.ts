@@ -17,6 +17,15 @@ export interface Actor {
 
 export const ANONYMOUS: Actor = { kind: 'anonymous' };
 
+/**
+ * The installation as a tenant of its own (migration 19, `practices.kind = 'installation'`):
+ * operator sign-ins and account changes, installation alerts and the operators' access reviews live
+ * in its rows, so the same hash chain, sealer, checkpoints and verifier cover them. It has no slug,
+ * no directory entry and no per-practice jobs. The same id is the platform context under which the
+ * key provider wraps operator TOTP secrets.
+ */
+export const INSTALLATION_ID = '00000000-0000-0000-0000-000000000000';
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ACTOR_ID = /^[A-Za-z0-9_-]{1,64}$/;
 

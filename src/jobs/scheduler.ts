@@ -5,6 +5,7 @@ import type { Keyring } from '../crypto/keyring.js';
 import type { Transport } from '../messaging/transports.js';
 import type { Db } from '../db/tenant.js';
 import type { FileStore } from '../storage/file-store.js';
+import { raiseInstallationAlert } from '../services/alerts/alerts.service.js';
 
 /** What every job gets. */
 export interface JobContext {
@@ -54,6 +55,8 @@ export async function runJob(job: Job, ctx: JobContext, trigger: 'schedule' | 'm
       const errorType = err instanceof Error ? err.name.replace(/[^A-Za-z0-9_]/g, '') || 'Error' : 'Error';
       ctx.logger.error({ err, job: job.name }, 'job failed');
       await ctx.db.knex('job_runs').where({ id: run!.id }).update({ outcome: 'failed', finished_at: ctx.db.knex.fn.now(), error_type: errorType });
+      // SECURITY: a failing job is an installation alert (once while it stays open): the console shows it.
+      await raiseInstallationAlert(ctx.db, { kind: 'job_failed', severity: 'warning', details: { job: job.name } }).catch((e: unknown) => ctx.logger.error({ err: e, job: job.name }, 'could not raise the job-failure alert'));
       return { outcome: 'failed', errorType } as const;
     }
   });

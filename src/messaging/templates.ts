@@ -1,15 +1,24 @@
 import { z } from 'zod';
+import { ALERT_KINDS, ALERT_LABELS } from '../alerts/alerts.js';
 
 /**
- * Message templates. SECURITY: a template can only contain fixed text, the practice's name and a
- * link — its parameter schema allows nothing else — so no patient detail can ever reach an email or
- * an SMS (DESIGN "Patient-facing links"). test/unit/messaging.test.ts renders every template.
+ * Message templates. SECURITY: a template can only contain fixed text, the practice's name, a
+ * link and (security alerts) an alert kind from a fixed list — its parameter schema allows nothing
+ * else — so no patient detail can ever reach an email or an SMS (DESIGN "Patient-facing links"). test/unit/messaging.test.ts renders every template.
  */
 const linkParams = z.strictObject({
   practiceName: z.string().min(1).max(200),
   link: z.url({ protocol: /^https?$/ }),
 });
 type LinkParams = z.infer<typeof linkParams>;
+
+/** A security alert: the practice's name, the alert's kind (an enum) and the alerts page — nothing about who or what. */
+const alertParams = z.strictObject({
+  practiceName: z.string().min(1).max(200),
+  alertKind: z.enum(ALERT_KINDS),
+  link: z.url({ protocol: /^https?$/ }),
+});
+type AlertParams = z.infer<typeof alertParams>;
 
 export const TEMPLATES = {
   staff_password_reset: {
@@ -35,6 +44,20 @@ export const TEMPLATES = {
         `Accounts at ${p.practiceName} that nobody had used for a while were disabled automatically, and their sessions ended.`,
         '',
         `See which ones, and reactivate anyone who still needs access: ${p.link}`,
+      ].join('\n'),
+    }),
+  },
+  security_alert: {
+    channel: 'email',
+    params: alertParams,
+    render: (p: AlertParams) => ({
+      subject: `Security alert at ${p.practiceName}`,
+      text: [
+        `A security alert was raised at ${p.practiceName}: ${ALERT_LABELS[p.alertKind]}.`,
+        '',
+        `See it, and acknowledge it once you have looked into it: ${p.link}`,
+        '',
+        'You receive this because you are the practice’s security contact (or one of its owners). Sign in to see the details.',
       ].join('\n'),
     }),
   },
@@ -70,8 +93,8 @@ export function isTemplate(name: string): name is TemplateName {
 
 /** Renders a template; throws if the parameters are not exactly what the template allows. */
 export function renderTemplate(name: TemplateName, params: unknown): { subject: string; text: string } {
-  const t = TEMPLATES[name];
-  return t.render(t.params.parse(params));
+  const t = TEMPLATES[name] as { params: z.ZodType; render: (p: never) => { subject: string; text: string } };
+  return t.render(t.params.parse(params) as never);
 }
 
 /** Fixed replies to inbound text keywords (the practice's name and phone number only). */

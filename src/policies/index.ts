@@ -4,6 +4,7 @@ import type { StaffActor } from './actor.js';
 import { auditPolicy } from './audit.policy.js';
 import { compliancePolicy } from './compliance.policy.js';
 import { patientPolicy } from './patient.policy.js';
+import { practicePolicy } from './practice.policy.js';
 import { rolePolicy } from './role.policy.js';
 import { userPolicy } from './user.policy.js';
 
@@ -14,7 +15,7 @@ import { userPolicy } from './user.policy.js';
  * throw `AccessDenied` on false; app.ts turns that into the same not-found page as a missing record,
  * and audits the denial (middleware/access-denied.ts).
  */
-const POLICIES = { user: userPolicy, role: rolePolicy, audit: auditPolicy, patient: patientPolicy, compliance: compliancePolicy } as const;
+const POLICIES = { user: userPolicy, role: rolePolicy, audit: auditPolicy, patient: patientPolicy, compliance: compliancePolicy, practice: practicePolicy } as const;
 
 type Policies = typeof POLICIES;
 export type Action = { [R in keyof Policies]: `${R}.${keyof Policies[R] & string}` }[keyof Policies];

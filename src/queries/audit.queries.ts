@@ -85,3 +85,13 @@ export async function insertVerification(trx: Knex.Transaction, r: VerifyResult,
     problem_seq: r.problem?.seq ?? null,
   });
 }
+
+/** How many of these actions one user performed in the last hour (database time, like occurred_at). */
+export async function recentActionsOfUser(trx: Knex.Transaction, userId: string, actions: readonly string[]): Promise<number> {
+  const [row] = await trx('audit_events')
+    .where({ actor_type: 'user', actor_id: userId, outcome: 'allowed' })
+    .whereIn('action', actions)
+    .where('occurred_at', '>', trx.raw("now() - interval '1 hour'"))
+    .count<{ n: string }[]>({ n: '*' });
+  return Number(row?.n ?? 0);
+}

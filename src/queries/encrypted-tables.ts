@@ -11,3 +11,4 @@ import './documents.queries.js';
 import './notes.queries.js';
 import './plans.queries.js';
 import './forms.queries.js';
+import './alerts.queries.js';

@@ -3,8 +3,9 @@ import { encryptedColumns } from '../crypto/encrypted-columns.js';
 
 /** The only SQL touching clinical notes and their amendments. Runs inside withPractice. */
 
-export const noteSecrets = encryptedColumns('clinical_notes', { body: { type: 'text' } });
-export const amendmentSecrets = encryptedColumns('clinical_note_amendments', { body: { type: 'text' } });
+/** A signed note's content_hash is the SHA-256 of its body (and an amendment's of its own): key rotation checks it. */
+export const noteSecrets = encryptedColumns('clinical_notes', { body: { type: 'text' } }, { contentHash: { column: 'body', hashColumn: 'content_hash' } });
+export const amendmentSecrets = encryptedColumns('clinical_note_amendments', { body: { type: 'text' } }, { contentHash: { column: 'body', hashColumn: 'content_hash' } });
 
 export type NoteRow = {
   id: string;

@@ -38,8 +38,31 @@ export async function insertOperator(knex: Knex, row: { id: string; email: strin
   await knex('operators').insert({ ...row, email: row.email.trim().toLowerCase() });
 }
 
-export function updateOperator(knex: Knex, id: string, change: Partial<Pick<OperatorRow, 'totp_last_step' | 'failed_logins' | 'locked_until' | 'totp_kek_id' | 'totp_wrapped'>> & { last_login_at?: Date }): Promise<number> {
+export function updateOperator(
+  knex: Knex,
+  id: string,
+  change: Partial<Pick<OperatorRow, 'totp_last_step' | 'failed_logins' | 'locked_until' | 'totp_kek_id' | 'totp_wrapped' | 'status' | 'password_hash' | 'sessions_valid_after'>> & { last_login_at?: Date },
+): Promise<number> {
   return knex('operators').where({ id }).update(change);
+}
+
+export interface OperatorListRow {
+  id: string;
+  email: string;
+  display_name: string;
+  status: 'active' | 'deactivated';
+  last_login_at: Date | null;
+  created_at: Date;
+}
+
+/** Every operator account (no secrets). */
+export function listOperators(knex: Knex): Promise<OperatorListRow[]> {
+  return knex('operators').orderBy('display_name').select('id', 'email', 'display_name', 'status', 'last_login_at', 'created_at');
+}
+
+/** Deletes every stored session of an operator at once (they also end through sessions_valid_after). */
+export function deleteOperatorSessions(knex: Knex, operatorId: string): Promise<number> {
+  return knex('http_sessions').whereRaw("sess->'operator'->>'operatorId' = ?", [operatorId]).delete();
 }
 
 export function allOperatorSecrets(knex: Knex): Promise<Pick<OperatorRow, 'id' | 'totp_kek_id' | 'totp_wrapped'>[]> {
@@ -92,4 +115,9 @@ export async function insertOperatorGrant(trx: Knex.Transaction, row: Omit<Opera
 
 export function revokeOperatorGrant(trx: Knex.Transaction, id: string, by: string, now: Date): Promise<number> {
   return trx('operator_grants').where({ id }).whereNull('revoked_at').update({ revoked_at: now, revoked_by: by });
+}
+
+/** Revokes every running grant of an operator in the current practice (the operator is deactivated). */
+export function revokeGrantsOfOperator(trx: Knex.Transaction, operatorId: string, by: string, now: Date): Promise<number> {
+  return trx('operator_grants').where({ operator_id: operatorId }).whereNull('revoked_at').where('expires_at', '>', now).update({ revoked_at: now, revoked_by: by });
 }

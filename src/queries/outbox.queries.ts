@@ -67,3 +67,9 @@ export async function saveOptOut(trx: Knex.Transaction, row: { id: string; pract
   if (existing) await trx('sms_opt_outs').where({ id: row.id }).update({ opted_out: row.opted_out, keyword: row.keyword, changed_at: row.changed_at, phone: row.phone, phone_bidx: row.phone_bidx });
   else await trx('sms_opt_outs').insert(row);
 }
+
+/** Messages that have been failing since before `since`: tried at least once, not sent, not suppressed. */
+export async function failingMessages(trx: Knex.Transaction, since: Date): Promise<number> {
+  const [row] = await trx('outbox_messages').whereIn('status', ['pending', 'failed']).where('attempts', '>', 0).where('created_at', '<=', since).count<{ n: string }[]>({ n: '*' });
+  return Number(row?.n ?? 0);
+}

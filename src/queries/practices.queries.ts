@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { INSTALLATION_ID } from '../db/tenant.js';
 
 /** The only SQL touching practices and locations. All but the slug lookup need the tenant context. */
 
@@ -45,10 +46,14 @@ export interface PracticeSettingsRow {
   patient_purge_grace_days: number;
   inactive_account_days: number;
   audit_retention_years: number;
+  export_volume_threshold: number;
+  security_contact_user_id: string | null;
 }
 
+const SETTINGS_COLUMNS = ['session_idle_minutes', 'session_absolute_hours', 'mfa_required_for_all', 'portal_link_days', 'patient_purge_grace_days', 'inactive_account_days', 'audit_retention_years', 'export_volume_threshold', 'security_contact_user_id'] as const;
+
 export function findPracticeSettings(trx: Knex.Transaction): Promise<PracticeSettingsRow | undefined> {
-  return trx('practice_settings').first<PracticeSettingsRow | undefined>('session_idle_minutes', 'session_absolute_hours', 'mfa_required_for_all', 'portal_link_days', 'patient_purge_grace_days', 'inactive_account_days', 'audit_retention_years');
+  return trx('practice_settings').first<PracticeSettingsRow | undefined>(SETTINGS_COLUMNS);
 }
 
 export function listLocations(trx: Knex.Transaction): Promise<LocationRow[]> {
@@ -63,6 +68,17 @@ export async function allPracticeIds(knex: Knex): Promise<string[]> {
   return r.rows.map((x) => x.id);
 }
 
+/** Every tenant that can hold data keys: the installation and every practice (key rotation, re-wrapping, status). */
+export async function allTenantIds(knex: Knex): Promise<string[]> {
+  return [INSTALLATION_ID, ...(await allPracticeIds(knex))];
+}
+
+/** Every audit chain that still exists: the installation's and every practice's (terminated ones until their audit retention has passed). */
+export async function auditChainIds(knex: Knex): Promise<string[]> {
+  const r = await knex.raw<{ rows: { id: string }[] }>('SELECT enamel_audit_chain_ids() AS id');
+  return r.rows.map((x) => x.id);
+}
+
 /** A new practice with its settings and first location (inside withPractice for the new id). */
 export async function insertPractice(trx: Knex.Transaction, p: { id: string; slug: string; name: string; phone: string; locationName: string }): Promise<void> {
   await trx('practices').insert({ id: p.id, slug: p.slug, name: p.name, status: 'active' });
@@ -74,6 +90,6 @@ export function updatePracticeStatus(trx: Knex.Transaction, id: string, status: 
   return trx('practices').where({ id }).update({ status, updated_at: trx.fn.now() });
 }
 
-export function updatePracticeSettingsRow(trx: Knex.Transaction, change: PracticeSettingsRow): Promise<number> {
+export function updatePracticeSettingsRow(trx: Knex.Transaction, change: Partial<PracticeSettingsRow>): Promise<number> {
   return trx('practice_settings').update({ ...change, updated_at: trx.fn.now() });
 }

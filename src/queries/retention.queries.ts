@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { deleteStaleCounters } from './throttle.queries.js';
 
 /** The only SQL of retention: deletion requests, holds, the purge functions, cleanup. Tenant work runs inside withPractice. */
 
@@ -74,6 +75,18 @@ export async function practicePurgeDue(trx: Knex.Transaction, now: Date): Promis
   return row !== undefined;
 }
 
+/** Whether the current practice was purged and its audit retention has passed (not held, audit not yet purged). */
+export async function auditPurgeDue(trx: Knex.Transaction, now: Date): Promise<boolean> {
+  const row = await trx('practices').whereNotNull('purged_at').whereNull('audit_purged_at').where('audit_purge_after', '<=', now).whereNull('legal_hold_at').first('id');
+  return row !== undefined;
+}
+
+/** The audit purge function (migration 19): refuses unless due, sealed and signed; returns counts and the final head. */
+export async function purgePracticeAudit(trx: Knex.Transaction, practiceId: string, now: Date): Promise<Record<string, number>> {
+  const r = await trx.raw<{ rows: { counts: Record<string, number> }[] }>('SELECT enamel_purge_practice_audit(?, ?) AS counts', [practiceId, now]);
+  return r.rows[0]!.counts;
+}
+
 export function practiceFileNames(trx: Knex.Transaction): Promise<string[]> {
   return trx('stored_files').pluck('object_name');
 }
@@ -91,11 +104,11 @@ export function markTerminated(trx: Knex.Transaction, now: Date, purgeAfter: Dat
 const DAY = 86_400_000;
 
 export const cleanupExpired = {
-  /** Non-tenant tables: expired sessions and stale per-IP sign-in counters. */
+  /** Non-tenant tables: expired sessions and stale per-IP throttle counters. */
   async global(knex: Knex, now: Date): Promise<Record<string, number>> {
     return {
       sessions: await knex('http_sessions').where('expire', '<', now).delete(),
-      ip_counters: await knex('signin_ip_throttle').where('window_started_at', '<', new Date(now.getTime() - DAY)).where((q) => q.whereNull('blocked_until').orWhere('blocked_until', '<', now)).delete(),
+      ip_counters: await deleteStaleCounters(knex, now),
     };
   },
   /** The current practice: used-up reset tokens and invitations, patient links 90 days after expiry. */

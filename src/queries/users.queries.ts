@@ -85,10 +85,29 @@ export function updateUser(trx: Knex.Transaction, id: string, change: Partial<Pi
   return trx('users').where({ id }).update({ ...change, updated_at: trx.fn.now() });
 }
 
-/** Deactivates an account (with why) and ends every session of it at once; returns how many sessions ended. */
-export async function deactivateAccount(trx: Knex.Transaction, practiceId: string, userId: string, reason: NonNullable<UserRow['deactivated_reason']>, now: Date): Promise<number> {
-  await updateUser(trx, userId, { status: 'deactivated', deactivated_reason: reason, sessions_valid_after: now });
-  return deleteSessionsOfUser(trx, practiceId, userId);
+/** What deactivating an account removed or ended (counts only). */
+export interface DeactivationSteps {
+  sessions: number;
+  recoveryCodes: number;
+  secretDestroyed: boolean;
+  invitations: number;
+  links: number;
+}
+
+/**
+ * SECURITY: deactivation is a checklist, not a flag (seed 004, 02.2): the account is marked
+ * deactivated (with why), every session of it ends, its TOTP secret and recovery codes are destroyed
+ * (reactivation means enrolling again), and the invitations and patient links it created that are
+ * still open are revoked. Returns what each step did.
+ */
+export async function deactivateAccount(trx: Knex.Transaction, practiceId: string, userId: string, reason: NonNullable<UserRow['deactivated_reason']>, now: Date): Promise<DeactivationSteps> {
+  const before = await trx('users').where({ id: userId }).first<{ totp_secret: Buffer | null } | undefined>('totp_secret');
+  await updateUser(trx, userId, { status: 'deactivated', deactivated_reason: reason, sessions_valid_after: now, totp_secret: null, totp_last_step: null, mfa_enrolled_at: null, mfa_reset_at: now });
+  const recoveryCodes = await deleteRecoveryCodes(trx, userId);
+  const invitations = await trx('user_invitations').where((q) => q.where({ created_by: userId }).orWhere({ user_id: userId })).whereNull('used_at').whereNull('revoked_at').where('expires_at', '>', now).update({ revoked_at: now });
+  const links = await trx('patient_links').where({ created_by: userId }).whereNull('revoked_at').whereNull('locked_at').where('expires_at', '>', now).update({ revoked_at: now });
+  const sessions = await deleteSessionsOfUser(trx, practiceId, userId);
+  return { sessions, recoveryCodes, secretDestroyed: Boolean(before?.totp_secret), invitations, links };
 }
 
 /** Deletes every stored session of a user at once (they also end through sessions_valid_after). */
@@ -119,6 +138,30 @@ export function markInvitationUsed(trx: Knex.Transaction, id: string, now: Date)
 
 export function deleteRecoveryCodes(trx: Knex.Transaction, userId: string): Promise<number> {
   return trx('user_recovery_codes').where({ user_id: userId }).delete();
+}
+
+/** Replaces a user's recovery codes with these hashes. */
+export async function replaceRecoveryCodes(trx: Knex.Transaction, practiceId: string, userId: string, hashes: readonly string[]): Promise<void> {
+  await deleteRecoveryCodes(trx, userId);
+  await trx('user_recovery_codes').insert(hashes.map((code_hash) => ({ practice_id: practiceId, user_id: userId, code_hash })));
+}
+
+export function unusedRecoveryCodes(trx: Knex.Transaction, userId: string): Promise<{ id: string; code_hash: string }[]> {
+  return trx('user_recovery_codes').where({ user_id: userId }).whereNull('used_at').select<{ id: string; code_hash: string }[]>('id', 'code_hash');
+}
+
+export function markRecoveryCodeUsed(trx: Knex.Transaction, id: string, now: Date): Promise<number> {
+  return trx('user_recovery_codes').where({ id }).update({ used_at: now });
+}
+
+/** A confirmed TOTP enrolment: the sealed secret, its first time step, when. */
+export function saveTotpEnrollment(trx: Knex.Transaction, userId: string, sealed: Record<string, Buffer | null>, step: number, now: Date): Promise<number> {
+  return trx('users').where({ id: userId }).update({ ...sealed, totp_last_step: step, mfa_enrolled_at: now, updated_at: trx.fn.now() });
+}
+
+/** Stores the time step of an accepted TOTP code (replay guard). */
+export function recordTotpStep(trx: Knex.Transaction, userId: string, step: number): Promise<number> {
+  return trx('users').where({ id: userId }).update({ totp_last_step: step });
 }
 
 export async function resetTokenIssuedSince(trx: Knex.Transaction, userId: string, since: Date): Promise<boolean> {

@@ -5,7 +5,9 @@ import * as health from '../controllers/health.controller.js';
 import * as home from '../controllers/home.controller.js';
 import * as practices from '../controllers/practices.controller.js';
 import * as wellKnown from '../controllers/well-known.controller.js';
-import { requireRecentAuth, type Clock } from '../auth/staff-auth.js';
+import { requireOperatorRecentAuth, requireRecentAuth, type Clock } from '../auth/staff-auth.js';
+import { alertsController } from '../controllers/alerts.controller.js';
+import { settingsController } from '../controllers/settings.controller.js';
 import { accountController } from '../controllers/account.controller.js';
 import * as signInModule from '../controllers/signin.controller.js';
 import type { Keyring } from '../crypto/keyring.js';
@@ -48,7 +50,7 @@ export interface RouteDeps {
  */
 export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: RouteDeps): Router {
   const r = Router();
-  const signIn = signInController({ db, keyring, clock });
+  const signIn = signInController({ db, keyring, clock, production: config.isProduction });
   const account = accountController({ db, keyring, clock });
   const invitations = invitationsController({ db, clock });
   const passwordReset = passwordResetController({ db, keyring, clock, publicUrl: config.publicUrl });
@@ -65,6 +67,8 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   const compliance = complianceController({ db, clock });
   const documents = documentsController({ db, keyring, files, clock, fileUrlKey });
   const operators = operatorsController({ db, keyring, clock, publicUrl: config.publicUrl });
+  const alerts = alertsController({ db, keyring, clock });
+  const settings = settingsController({ db, clock, production: config.isProduction });
   // SECURITY: every state change below passes the CSRF check; every form page gets a token.
   const forms = [csrfToken] as const;
 
@@ -90,6 +94,16 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.get('/p/:slug/step-up', signedInRoute(), ...forms, account.showStepUp);
   r.post('/p/:slug/step-up', signedInRoute(), csrfProtection, ...forms, account.confirmStepUp);
   r.post('/p/:slug/account/recovery-codes', signedInRoute(), csrfProtection, requireRecentAuth(clock), ...forms, account.newRecoveryCodes);
+  // Two-step sign-in from the account page: set it up, or replace the authenticator (step-up checked inside: a first set-up has no factor to step up with).
+  r.get('/p/:slug/account/mfa', signedInRoute(), ...forms, account.showMfa);
+  r.post('/p/:slug/account/mfa', signedInRoute(), csrfProtection, ...forms, account.confirmMfa);
+
+  // Security alerts and the owner's security settings (step-up to open and to save).
+  r.get('/p/:slug/alerts', requirePermission('alerts.read'), ...forms, alerts.index);
+  r.post('/p/:slug/alerts/:id/acknowledge', requirePermission('alerts.read'), csrfProtection, ...forms, alerts.acknowledge);
+  const settingsStepUp = requireRecentAuth(clock, { back: (_req, slug) => `/p/${slug}/settings/security` });
+  r.get('/p/:slug/settings/security', requirePermission('settings.manage'), settingsStepUp, ...forms, settings.show);
+  r.post('/p/:slug/settings/security', requirePermission('settings.manage'), csrfProtection, settingsStepUp, ...forms, settings.update);
 
   r.get('/p/:slug/password-reset', publicRoute('password reset request: same answer for every address'), ...forms, passwordReset.show);
   r.post('/p/:slug/password-reset', publicRoute('password reset request: same answer for every address'), csrfProtection, ...forms, passwordReset.create);
@@ -110,7 +124,7 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.post('/p/:slug/users/:id/access', requirePermission('users.manage'), csrfProtection, stepUp, ...forms, users.updateAccess);
   r.post('/p/:slug/users/:id/deactivate', requirePermission('users.manage'), csrfProtection, stepUp, users.deactivate);
   r.post('/p/:slug/users/:id/reactivate', requirePermission('users.manage'), csrfProtection, stepUp, ...forms, users.reactivate);
-  r.post('/p/:slug/users/:id/sessions/end', requirePermission('users.manage'), csrfProtection, users.endSessions);
+  r.post('/p/:slug/users/:id/sessions/end', requirePermission('users.manage'), csrfProtection, stepUp, users.endSessions);
   r.post('/p/:slug/users/:id/mfa/reset', requirePermission('users.manage'), csrfProtection, stepUp, users.resetMfa);
   r.post('/p/:slug/users/:id/invitation', requirePermission('users.manage'), csrfProtection, stepUp, ...forms, users.reinvite);
 
@@ -151,14 +165,15 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   // Retention, legal holds and access reviews (compliance.manage). Deleting a patient asks for a recent step-up.
   const retentionStepUp = requireRecentAuth(clock, { back: (req, slug) => (typeof req.params.id === 'string' && isUuid(req.params.id) ? `/p/${slug}/patients/${req.params.id}/retention` : `/p/${slug}/compliance`) });
   r.get('/p/:slug/compliance', requirePermission('compliance.manage'), ...forms, compliance.index);
-  r.post('/p/:slug/compliance/legal-hold', requirePermission('compliance.manage'), csrfProtection, compliance.practiceHold);
+  const complianceStepUp = requireRecentAuth(clock, { back: (_req, slug) => `/p/${slug}/compliance` });
+  r.post('/p/:slug/compliance/legal-hold', requirePermission('compliance.manage'), csrfProtection, complianceStepUp, compliance.practiceHold);
   r.get('/p/:slug/patients/:id/retention', requirePermission('compliance.manage', onPatient), ...forms, compliance.patient);
   r.post('/p/:slug/patients/:id/deletion', requirePermission('compliance.manage', onPatient), csrfProtection, retentionStepUp, ...forms, compliance.deletion);
-  r.post('/p/:slug/patients/:id/legal-hold', requirePermission('compliance.manage', onPatient), csrfProtection, ...forms, compliance.patientHold);
+  r.post('/p/:slug/patients/:id/legal-hold', requirePermission('compliance.manage', onPatient), csrfProtection, retentionStepUp, ...forms, compliance.patientHold);
   r.post('/p/:slug/access-reviews', requirePermission('compliance.manage'), csrfProtection, compliance.startReview);
   r.get('/p/:slug/access-reviews/:id', requirePermission('compliance.manage'), ...forms, compliance.review);
   r.post('/p/:slug/access-reviews/:id/sign-off', requirePermission('compliance.manage'), csrfProtection, ...forms, compliance.signOff);
-  r.post('/p/:slug/access-review-items/:id', requirePermission('compliance.manage'), csrfProtection, ...forms, compliance.decide);
+  r.post('/p/:slug/access-review-items/:id', requirePermission('compliance.manage'), csrfProtection, complianceStepUp, ...forms, compliance.decide);
 
   // Intake and consent forms: templates (settings) and submissions (forms.review; every read audited).
   r.get('/p/:slug/forms', requirePermission('settings.manage'), formsC.index);
@@ -203,14 +218,31 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.get('/operator/sign-in', publicRoute('operator sign-in form'), ...forms, operators.showSignIn);
   r.post('/operator/sign-in', publicRoute('operator sign-in: password and TOTP'), csrfProtection, ...forms, operators.signIn);
   r.post('/operator/sign-out', publicRoute('anyone may end their own session'), csrfProtection, operators.signOut);
+  // SECURITY: operators step up (password + code, 5 minutes) before suspending, terminating, changing settings, accounts and access.
+  const practicePage = (req: Request) => (typeof req.params.id === 'string' && isUuid(req.params.id) ? `/operator/practices/${req.params.id}` : '/operator');
+  const opStepUp = requireOperatorRecentAuth(clock, { back: practicePage });
+  const opAccountsStepUp = requireOperatorRecentAuth(clock, { back: () => '/operator/operators' });
+  const opReviewStepUp = requireOperatorRecentAuth(clock, { back: () => '/operator/access-reviews' });
   r.get('/operator', operatorRoute(), ...forms, operators.index);
+  r.get('/operator/step-up', operatorRoute(), ...forms, operators.showStepUp);
+  r.post('/operator/step-up', operatorRoute(), csrfProtection, ...forms, operators.confirmStepUp);
   r.get('/operator/practices/new', operatorRoute(), ...forms, operators.new);
   r.post('/operator/practices', operatorRoute(), csrfProtection, ...forms, operators.create);
   r.get('/operator/practices/:id', operatorRoute(), ...forms, operators.show);
-  r.post('/operator/practices/:id/status', operatorRoute(), csrfProtection, ...forms, operators.status);
-  r.post('/operator/practices/:id/settings', operatorRoute(), csrfProtection, ...forms, operators.settings);
-  r.post('/operator/practices/:id/terminate', operatorRoute(), csrfProtection, ...forms, operators.terminate);
+  r.post('/operator/practices/:id/status', operatorRoute(), csrfProtection, opStepUp, ...forms, operators.status);
+  r.post('/operator/practices/:id/settings', operatorRoute(), csrfProtection, opStepUp, ...forms, operators.settings);
+  r.post('/operator/practices/:id/terminate', operatorRoute(), csrfProtection, opStepUp, ...forms, operators.terminate);
   r.get('/operator/jobs', operatorRoute(), ...forms, operators.jobs);
+  r.get('/operator/operators', operatorRoute(), ...forms, operators.operators);
+  r.post('/operator/operators/:id/deactivate', operatorRoute(), csrfProtection, opAccountsStepUp, ...forms, operators.deactivate);
+  r.post('/operator/operators/:id/reactivate', operatorRoute(), csrfProtection, opAccountsStepUp, ...forms, operators.reactivate);
+  r.get('/operator/alerts', operatorRoute(), ...forms, operators.alerts);
+  r.post('/operator/alerts/:id/acknowledge', operatorRoute(), csrfProtection, ...forms, operators.acknowledge);
+  r.get('/operator/access-reviews', operatorRoute(), ...forms, operators.reviews);
+  r.post('/operator/access-reviews', operatorRoute(), csrfProtection, operators.startReview);
+  r.get('/operator/access-reviews/:id', operatorRoute(), ...forms, operators.review);
+  r.post('/operator/access-reviews/:id/sign-off', operatorRoute(), csrfProtection, ...forms, operators.signOff);
+  r.post('/operator/access-review-items/:id', operatorRoute(), csrfProtection, opReviewStepUp, ...forms, operators.decide);
 
   r.get('/p/:slug/roles', requirePermission('roles.manage'), roles.index);
   r.get('/p/:slug/roles/new', requirePermission('roles.manage'), ...forms, roles.new);

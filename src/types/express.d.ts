@@ -24,6 +24,8 @@ declare global {
       uploadError?: 400 | 413;
       /** The patient's verified link (/portal routes only). */
       patientLink?: LinkSession;
+      /** Open warning/critical alerts: for holders of alerts.read (staff) and for operators; the layout shows a banner. */
+      alertBanner?: { count: number; critical: number; operator?: boolean };
     }
   }
 }

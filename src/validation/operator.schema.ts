@@ -15,7 +15,8 @@ export const newPracticeForm = z.object({
     .string()
     .trim()
     .toLowerCase()
-    .regex(/^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/, 'The web address part is 1–40 lowercase letters, digits and dashes, not starting or ending with a dash.'),
+    .regex(/^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/, 'The web address part is 1–40 lowercase letters, digits and dashes, not starting or ending with a dash.')
+    .refine((v) => v !== 'enamel-installation', 'That address is reserved; choose another.'),
   locationName: z.string().trim().min(1, 'Name the first location (e.g. Main Office).').max(120),
   phone: z.string().trim().min(7, 'Enter the practice’s phone number.').max(40),
   ownerName: z.string().trim().min(1, 'Enter the owner’s name.').max(120),
@@ -24,15 +25,21 @@ export const newPracticeForm = z.object({
 
 const intIn = (min: number, max: number, message: string) => z.coerce.number(message).int(message).min(min, message).max(max, message);
 
+/** The retention settings an operator keeps for a practice (the security settings are the owner's). */
 export const practiceSettingsForm = z.object({
-  sessionIdleMinutes: intIn(5, 30, 'Idle time-out is 5 to 30 minutes.'),
-  sessionAbsoluteHours: intIn(1, 12, 'The longest session is 1 to 12 hours.'),
-  portalLinkDays: intIn(1, 30, 'Patient links last 1 to 30 days.'),
-  patientPurgeGraceDays: intIn(1, 365, 'Deleted patients are purged after 1 to 365 days.').default(30),
-  inactiveAccountDays: intIn(30, 365, 'Unused accounts are disabled after 30 to 365 days.').default(90),
-  auditRetentionYears: intIn(6, 100, 'Audit events are kept 6 years at least (HIPAA), at most 100.').default(6),
-  mfaRequiredForAll: z.preprocess((v) => v === 'on' || v === 'yes', z.boolean()),
+  patientPurgeGraceDays: intIn(1, 365, 'Deleted patients are purged after 1 to 365 days.'),
+  inactiveAccountDays: intIn(30, 365, 'Unused accounts are disabled after 30 to 365 days.'),
+  auditRetentionYears: intIn(6, 100, 'Audit events are kept 6 years at least (HIPAA), at most 100.'),
 });
+
+export const operatorStepUpForm = z.object({
+  password: z.string().min(1).max(1024),
+  code: z.string().trim().regex(/^\d{6}$/),
+  next: z.string().max(300).optional(),
+});
+
+export const operatorDecisionForm = z.object({ decision: z.enum(['keep', 'revoke'], 'Choose keep or revoke.') });
+export const signOffNameForm = z.object({ name: z.string().trim().min(2, 'Type your full name to sign the review off.').max(120, 'The name is too long.') });
 
 export const terminateForm = z.object({
   tailDays: z.coerce.number('Enter the tail in days (30–60).').int('Enter whole days.').min(30, 'The tail is at least 30 days.').max(60, 'The tail is at most 60 days.'),

@@ -75,7 +75,7 @@ describe('a patient link on a phone', function () {
   before(async () => {
     fx = await buildCryptoFixture(t.current);
     p = await buildPractice(t.current.owner, { slug: 'phone', name: 'Phone Dental' });
-    coordinator = await buildStaff(t.current, { keyring: fx.keyring, now: Date.now }, p, { roles: ['treatment_coordinator'], mfa: false });
+    coordinator = await buildStaff(t.current, { keyring: fx.keyring, now: Date.now }, p, { roles: ['treatment_coordinator'] });
     built = buildTestApp(t.current, {}, { keyring: fx.keyring, files: fx.files });
     ({ base, close: closeServer } = await serveApp(built.app));
     await mkdir(SHOTS, { recursive: true });

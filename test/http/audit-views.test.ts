@@ -74,7 +74,7 @@ describe('audit log views: search, paging, CSV export, chain status', () => {
   });
 
   it('front desk cannot read the audit log (not found, audited)', async () => {
-    const desk = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['front_desk'], mfa: false });
+    const desk = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['front_desk'] });
     const d = await signIn(built.app, p.slug, desk, clock);
     expect((await d.agent.get(`/p/${p.slug}/audit`)).status).to.equal(404);
     expect((await events({ action: 'permission_denied', actor_id: desk.id }))[0]).to.deep.include({ details: { permission: 'audit.read' } });

@@ -171,7 +171,7 @@ describe('documents and images: upload pipeline, signed URLs, multipart CSRF, au
   });
 
   it('front desk uploads an insurance card but cannot view documents; deleting keeps the trail and removes the blobs', async () => {
-    const desk = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['front_desk'], mfa: false });
+    const desk = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['front_desk'] });
     const d = await signIn(built.app, p.slug, desk, clock);
     const form = await d.form(docsPath());
     expect(form.text).to.include('enctype="multipart/form-data"').and.not.include('Download original');

@@ -53,7 +53,7 @@ describe('patient links: opaque code, date of birth, lockout, one purpose', () =
     rememberPhi('Crown, porcelain', 'Crown plan');
     fx = await buildCryptoFixture(t.current);
     p = await buildPractice(t.current.owner, { slug: 'links-http' });
-    coordinator = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['treatment_coordinator'], mfa: false });
+    coordinator = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['treatment_coordinator'] });
     built = buildTestApp(t.current, {}, { keyring: fx.keyring, clock: clock.now });
   });
   after(() => fx?.cleanup());

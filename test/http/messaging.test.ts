@@ -55,7 +55,7 @@ describe('messaging: links by email and SMS, TCPA consent and opt-outs, signed w
     rememberPhi(PHONE, E164, '5550103141', 'patient-messages@example.org');
     fx = await buildCryptoFixture(t.current);
     p = await buildPractice(t.current.owner, { slug: 'messaging-http' });
-    coordinator = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['treatment_coordinator'], mfa: false });
+    coordinator = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['treatment_coordinator'] });
     built = buildTestApp(t.current, { SMS_AUTH_TOKEN: TOKEN }, { keyring: fx.keyring, clock: clock.now });
   });
   after(() => fx?.cleanup());

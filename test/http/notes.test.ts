@@ -86,7 +86,7 @@ describe('clinical notes: sign, lock, amend; front desk never reads them', () =>
 
   it('front desk and billing cannot open notes; the denial is audited with the patient', async () => {
     for (const role of ['front_desk', 'billing']) {
-      const u = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: [role], mfa: false });
+      const u = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: [role] });
       const s = await signIn(built.app, p.slug, u, clock);
       const res = await s.agent.get(notesPath());
       expect(res.status, role).to.equal(404);

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { generate } from 'otplib';
 import { createOperator } from '../../src/services/operators/operators.service.js';
+import { INSTALLATION_ID } from '../../src/db/tenant.js';
 import { buildTestApp } from '../support/app.js';
 import { browser } from '../support/browser.js';
 import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
@@ -105,21 +106,47 @@ describe('operators: a separate kind of account, practice management without PHI
     expect((await browser(built.app).agent.get('/p/to-suspend/sign-in')).status).to.equal(200);
   });
 
-  it('changes settings within the allowed ranges only', async () => {
+  it('changes the retention settings within the allowed ranges only, each change audited with the old and new value; the security settings are not the operator\u2019s', async () => {
     const s = await operatorSession();
     const page = await s.form(`/operator/practices/${p.id}`);
-    const bad = await s.agent.post(`/operator/practices/${p.id}/settings`).type('form').send({ _csrf: page.token, sessionIdleMinutes: '90', sessionAbsoluteHours: '12', portalLinkDays: '7' });
+    expect(page.text).to.include('Save retention settings').and.not.include('name="sessionIdleMinutes"').and.not.include('name="mfaRequiredForAll"');
+    const bad = await s.agent.post(`/operator/practices/${p.id}/settings`).type('form').send({ _csrf: page.token, patientPurgeGraceDays: '0', inactiveAccountDays: '90', auditRetentionYears: '6' });
     expect(bad.status).to.equal(400);
-    expect(bad.text).to.include('Idle time-out is 5 to 30 minutes.');
-    const shortAudit = await s.agent.post(`/operator/practices/${p.id}/settings`).type('form').send({ _csrf: page.token, sessionIdleMinutes: '15', sessionAbsoluteHours: '8', portalLinkDays: '7', auditRetentionYears: '5' });
+    expect(bad.text).to.include('Deleted patients are purged after 1 to 365 days.');
+    const shortAudit = await s.agent.post(`/operator/practices/${p.id}/settings`).type('form').send({ _csrf: page.token, patientPurgeGraceDays: '30', inactiveAccountDays: '90', auditRetentionYears: '5' });
     expect(shortAudit.status, 'audit retention is never shorter than six years').to.equal(400);
     expect(shortAudit.text).to.include('Audit events are kept 6 years at least');
     expect(await inPractice(p.id, (trx) => trx('practice_settings').update({ audit_retention_years: 5 })).catch((e: Error) => e.message)).to.include('check constraint');
-    const ok = await s.agent.post(`/operator/practices/${p.id}/settings`).type('form').send({ _csrf: page.token, sessionIdleMinutes: '15', sessionAbsoluteHours: '8', portalLinkDays: '7', mfaRequiredForAll: 'yes', auditRetentionYears: '10', inactiveAccountDays: '120' });
+    // A session limit sent along is ignored: it is the owner's setting.
+    const ok = await s.agent.post(`/operator/practices/${p.id}/settings`).type('form').send({ _csrf: page.token, patientPurgeGraceDays: '30', auditRetentionYears: '10', inactiveAccountDays: '120', sessionIdleMinutes: '5' });
     expect(ok.status).to.equal(303);
-    const settings = await inPractice(p.id, (trx) => trx('practice_settings').first('session_idle_minutes', 'mfa_required_for_all', 'audit_retention_years', 'inactive_account_days'));
-    expect(settings).to.deep.equal({ session_idle_minutes: 15, mfa_required_for_all: true, audit_retention_years: 10, inactive_account_days: 120 });
-    await inPractice(p.id, (trx) => trx('practice_settings').update({ session_idle_minutes: 30, mfa_required_for_all: false }));
+    const settings = await inPractice(p.id, (trx) => trx('practice_settings').first('session_idle_minutes', 'audit_retention_years', 'inactive_account_days'));
+    expect(settings).to.deep.equal({ session_idle_minutes: 30, audit_retention_years: 10, inactive_account_days: 120 });
+    const changes = await t.current.owner('audit_events').where({ practice_id: p.id, action: 'settings_change', actor_type: 'operator' }).pluck('details');
+    expect(changes).to.deep.include.members([
+      { setting: 'audit_retention_years', from_value: 6, to_value: 10 },
+      { setting: 'inactive_account_days', from_value: 90, to_value: 120 },
+    ]);
+    expect(changes).to.have.length(2);
+    await inPractice(p.id, (trx) => trx('practice_settings').update({ audit_retention_years: 6, inactive_account_days: 90 }));
+  });
+
+  it('step-up before suspending, terminating or changing settings once the sign-in is more than five minutes old', async () => {
+    const s = await operatorSession();
+    clock.advance(6 * 60_000);
+    const page = await s.form(`/operator/practices/${p.id}`);
+    const refused = await s.agent.post(`/operator/practices/${p.id}/status`).type('form').send({ _csrf: page.token, status: 'suspended' });
+    expect(refused.status).to.equal(303);
+    expect(refused.headers.location).to.equal(`/operator/step-up?next=${encodeURIComponent(`/operator/practices/${p.id}`)}`);
+    expect(await t.current.owner('practices').where({ id: p.id }).first('status')).to.deep.equal({ status: 'active' });
+    const stepUp = await s.form(String(refused.headers.location));
+    const wrong = await s.agent.post('/operator/step-up').type('form').send({ _csrf: stepUp.token, password: op.password, code: '000000', next: `/operator/practices/${p.id}` });
+    expect(wrong.status).to.equal(401);
+    clock.advance(30_000);
+    const ok = await s.agent.post('/operator/step-up').type('form').send({ _csrf: stepUp.token, password: op.password, code: await generate({ secret: op.secret, epoch: Math.floor(clock.now() / 1000) }), next: `/operator/practices/${p.id}` });
+    expect(ok.headers.location).to.equal(`/operator/practices/${p.id}`);
+    const steps = await t.current.owner('audit_events').where({ practice_id: INSTALLATION_ID, action: 'step_up', actor_id: op.id }).pluck('outcome');
+    expect(steps).to.deep.equal(['denied', 'allowed']);
   });
 
   it('sees no PHI; with a grant from the owner sees accounts until it is revoked or expires; every step audited', async () => {
@@ -165,7 +192,7 @@ describe('operators: a separate kind of account, practice management without PHI
   });
 
   it('front desk cannot grant operator access', async () => {
-    const desk = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['front_desk'], mfa: false });
+    const desk = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['front_desk'] });
     const d = await signIn(built.app, p.slug, desk, clock);
     expect((await d.agent.get(`/p/${p.slug}/operator-access`)).status).to.equal(404);
   });

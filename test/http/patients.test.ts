@@ -48,7 +48,7 @@ describe('patients: register, search, chart, minimum necessary, location scope, 
   after(() => fx?.cleanup());
 
   it('registers a patient (encrypted at rest), opens the chart, and audits create and view with the patient id', async () => {
-    const desk = await staff({ roles: ['front_desk'], mfa: false, locations: [north] });
+    const desk = await staff({ roles: ['front_desk'], locations: [north] });
     const b = await signIn(built.app, p.slug, desk, clock);
     const form = await b.form(`/p/${p.slug}/patients/new`);
     const created = await b.agent.post(`/p/${p.slug}/patients`).type('form').send({ _csrf: form.token, ...VALID, locationId: north });
@@ -65,7 +65,7 @@ describe('patients: register, search, chart, minimum necessary, location scope, 
   });
 
   it('bad input is a 400 with the reason and creates nothing; a duplicate (same last name + DOB) is warned first', async () => {
-    const desk = await staff({ roles: ['front_desk'], mfa: false, locations: [north] });
+    const desk = await staff({ roles: ['front_desk'], locations: [north] });
     const b = await signIn(built.app, p.slug, desk, clock);
     const form = await b.form(`/p/${p.slug}/patients/new`);
     const count = () => inPractice((trx) => trx('patients').count<{ n: string }[]>({ n: '*' })).then((r) => Number(r[0]!.n));
@@ -120,7 +120,7 @@ describe('patients: register, search, chart, minimum necessary, location scope, 
   it('minimum necessary: billing sees insurance, a hygienist does not; front desk sees demographics', async () => {
     const pat = await buildPatient(t.current.db, fx.keyring, p, { memberId: 'MEMBER-42424', locationId: north });
     for (const [roles, sees] of [[['billing'], true], [['hygienist'], false], [['front_desk'], true]] as const) {
-      const u = await staff({ roles: [...roles], mfa: roles[0] === 'hygienist', locations: [north] });
+      const u = await staff({ roles: [...roles], locations: [north] });
       const b = await signIn(built.app, p.slug, u, clock);
       const chart = await b.agent.get(`/p/${p.slug}/patients/${pat.id}`);
       expect(chart.status, roles[0]).to.equal(200);
@@ -197,7 +197,7 @@ describe('patients: register, search, chart, minimum necessary, location scope, 
 
   it('break-glass is refused to roles without it and pointless for patients one already covers', async () => {
     const pat = await buildPatient(t.current.db, fx.keyring, p, { locationId: south });
-    const desk = await staff({ roles: ['front_desk'], mfa: false, locations: [north] });
+    const desk = await staff({ roles: ['front_desk'], locations: [north] });
     const d = await signIn(built.app, p.slug, desk, clock);
     expect((await d.agent.get(`/p/${p.slug}/patients/${pat.id}/break-glass`)).status).to.equal(404);
     const covering = await staff({ roles: ['provider'], locations: [north, south] });

@@ -25,7 +25,7 @@ describe('treatment plans: totals on the server, present and accept, an accepted
     rememberPhi('Phase 1 — restorative', 'Composite, 3 surfaces', 'Adult prophylaxis');
     fx = await buildCryptoFixture(t.current);
     p = await buildPractice(t.current.owner, { slug: 'plans-http' });
-    coordinator = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['treatment_coordinator'], mfa: false });
+    coordinator = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['treatment_coordinator'] });
     patientId = (await buildPatient(t.current.db, fx.keyring, p)).id;
     built = buildTestApp(t.current, {}, { keyring: fx.keyring, clock: clock.now });
   });
@@ -102,7 +102,7 @@ describe('treatment plans: totals on the server, present and accept, an accepted
 
   it('printing is audited; billing reads plans but cannot change them; front desk cannot see them', async () => {
     const plan = await inPractice((trx) => trx('treatment_plans').where({ patient_id: patientId }).first('id'));
-    const billing = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['billing'], mfa: false });
+    const billing = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['billing'] });
     const b = await signIn(built.app, p.slug, billing, clock);
     const printed = await b.agent.get(`/p/${p.slug}/plans/${plan.id}/print`);
     expect(printed.status).to.equal(200);
@@ -113,7 +113,7 @@ describe('treatment plans: totals on the server, present and accept, an accepted
     expect(page.text).to.not.include('Start a plan');
     expect((await b.agent.post(plansPath()).type('form').send({ _csrf: page.token, title: 'Nope' })).status).to.equal(404);
 
-    const desk = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['front_desk'], mfa: false });
+    const desk = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['front_desk'] });
     const d = await signIn(built.app, p.slug, desk, clock);
     expect((await d.agent.get(plansPath())).status).to.equal(404);
     expect((await d.agent.get(`/p/${p.slug}/plans/${plan.id}/print`)).status).to.equal(404);

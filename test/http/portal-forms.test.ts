@@ -47,7 +47,7 @@ describe('patient links: intake and consent forms, patient uploads', () => {
     rememberPhi('Penicillin and latex', 'Jordan Applewhite');
     fx = await buildCryptoFixture(t.current);
     p = await buildPractice(t.current.owner, { slug: 'portal-forms' });
-    coordinator = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['treatment_coordinator'], mfa: false });
+    coordinator = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['treatment_coordinator'] });
     owner = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { owner: true });
     built = buildTestApp(t.current, {}, { keyring: fx.keyring, clock: clock.now });
   });
@@ -121,7 +121,7 @@ describe('patient links: intake and consent forms, patient uploads', () => {
     expect(staffEvents).to.deep.equal(['list', 'view', 'print', 'review']);
 
     // Billing (no forms.review) gets the not-found page, and the refusal is audited.
-    const billing = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['billing'], mfa: false });
+    const billing = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['billing'] });
     const d = await signIn(built.app, p.slug, billing, clock);
     expect((await d.agent.get(`/p/${p.slug}/form-submissions/${row.id}`)).status).to.equal(404);
     expect(await t.current.owner('audit_events').where({ practice_id: p.id, actor_id: billing.id, action: 'permission_denied' })).to.have.length(1);

@@ -22,6 +22,9 @@ describe('staff sign-in over HTTP', () => {
   before(async () => {
     fx = await buildCryptoFixture(t.current);
     p = await buildPractice(t.current.owner, { slug: 'signin-http' });
+    // NOTE: these tests exercise passwords and session limits with accounts that have no second
+    // factor: an evaluation practice that relaxed MFA to administrators. The default is below.
+    await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, (trx) => trx('practice_settings').update({ mfa_required_for_all: false }));
   });
   after(() => fx?.cleanup());
 
@@ -194,11 +197,11 @@ describe('staff sign-in over HTTP', () => {
   });
 });
 
-describe('MFA required for everyone (practice setting)', () => {
+describe('MFA for every account (the default), relaxed only outside production', () => {
   const t = useTestDatabase();
   let fx: CryptoFixture;
   let p: BuiltPractice;
-  const clock = Date.now();
+  let clock = Date.now();
 
   before(async () => {
     fx = await buildCryptoFixture(t.current);
@@ -206,25 +209,106 @@ describe('MFA required for everyone (practice setting)', () => {
   });
   after(() => fx?.cleanup());
 
-  it('a signed-in user without MFA is sent to enrolment and reaches no other page once the practice requires it', async () => {
+  async function frontDesk(): Promise<{ id: string; email: string }> {
     const id = randomUUID();
     const email = `s-${id.slice(0, 8)}@clinic.example`;
-    await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, async (trx) =>
-      insertUser(trx, { id, practice_id: p.id, email, display_name: 'Front Desk', status: 'active', is_owner: false, password_hash: await hashPassword(PASSWORD) }),
-    );
-    const b = browser(buildTestApp(t.current, {}, { keyring: fx.keyring, clock: () => clock }).app);
-    const page = await b.form('/p/mfa-all/sign-in');
-    const res = await b.agent.post('/p/mfa-all/sign-in').type('form').send({ _csrf: page.token, email, password: PASSWORD });
-    expect(res.headers.location).to.equal('/p/mfa-all/home'); // not required yet
-    expect((await b.agent.get('/p/mfa-all/home')).status).to.equal(200);
+    await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, async (trx) => {
+      await insertUser(trx, { id, practice_id: p.id, email, display_name: 'Front Desk', status: 'active', is_owner: false, password_hash: await hashPassword(PASSWORD) });
+      const role = await trx('roles').where({ key: 'front_desk' }).first('id');
+      await trx('user_roles').insert({ practice_id: p.id, user_id: id, role_id: role.id });
+    });
+    return { id, email };
+  }
+  const setMfaForAll = (on: boolean) => t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, (trx) => trx('practice_settings').update({ mfa_required_for_all: on }));
+  const app = () => buildTestApp(t.current, {}, { keyring: fx.keyring, clock: () => clock }).app;
 
-    await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, (trx) => trx('practice_settings').update({ mfa_required_for_all: true }));
+  it('a new practice requires MFA for everyone (migration 19 default, and every existing practice by migration 20)', async () => {
+    const row = await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, (trx) => trx('practice_settings').first('mfa_required_for_all'));
+    expect(row.mfa_required_for_all).to.equal(true);
+  });
+
+  it('a front-desk account without MFA is sent to enrolment after its password and reaches no other page', async () => {
+    const u = await frontDesk();
+    const b = browser(app());
+    const page = await b.form('/p/mfa-all/sign-in');
+    const res = await b.agent.post('/p/mfa-all/sign-in').type('form').send({ _csrf: page.token, email: u.email, password: PASSWORD });
+    expect(res.headers.location).to.equal('/p/mfa-all/mfa/enroll');
+    for (const path of ['/p/mfa-all/home', '/p/mfa-all/patients', '/p/mfa-all/account', '/p/mfa-all/account/mfa', '/p/mfa-all/step-up']) {
+      expect((await b.agent.get(path)).headers.location, path).to.equal('/p/mfa-all/mfa/enroll');
+    }
+    const enroll = await b.form('/p/mfa-all/mfa/enroll');
+    // A POST elsewhere is not signed in either.
+    const post = await b.agent.post('/p/mfa-all/patients/search').type('form').send({ _csrf: enroll.token, lastName: 'Anyone' });
+    expect(post.status).to.equal(303);
+    expect(post.headers.location).to.equal('/p/mfa-all/sign-in');
+    expect(enroll.text).to.include('Set up two-step sign-in');
+    const secret = /<code class="secret">([A-Z2-7]+)<\/code>/.exec(enroll.text)![1]!;
+    const done = await b.agent.post('/p/mfa-all/mfa/enroll').type('form').send({ _csrf: enroll.token, code: await generate({ secret, epoch: Math.floor(clock / 1000) }) });
+    expect(done.text).to.include('Save your recovery codes');
+    expect((await b.agent.get('/p/mfa-all/home')).status).to.equal(200);
+  });
+
+  it('relaxed (evaluation only): signed in without MFA; turning it back on sends the live session to enrolment', async () => {
+    await setMfaForAll(false);
+    const u = await frontDesk();
+    const b = browser(app());
+    const page = await b.form('/p/mfa-all/sign-in');
+    const res = await b.agent.post('/p/mfa-all/sign-in').type('form').send({ _csrf: page.token, email: u.email, password: PASSWORD });
+    expect(res.headers.location).to.equal('/p/mfa-all/home');
+    expect((await b.agent.get('/p/mfa-all/home')).status).to.equal(200);
+    await setMfaForAll(true);
     const next = await b.agent.get('/p/mfa-all/home');
-    expect(next.status).to.equal(303);
     expect(next.headers.location).to.equal('/p/mfa-all/mfa/enroll');
     expect((await b.agent.get('/p/mfa-all/account')).headers.location).to.equal('/p/mfa-all/mfa/enroll');
-    const enroll = await b.form('/p/mfa-all/mfa/enroll');
-    expect(enroll.status).to.equal(200);
-    expect(enroll.text).to.include('Set up two-step sign-in');
+  });
+
+  it('step-up always asks for the second factor: an account without one cannot step up with its password, and is told to set it up', async () => {
+    await setMfaForAll(false);
+    const u = await frontDesk();
+    const b = browser(app());
+    const page = await b.form('/p/mfa-all/sign-in');
+    await b.agent.post('/p/mfa-all/sign-in').type('form').send({ _csrf: page.token, email: u.email, password: PASSWORD });
+    const stepUp = await b.form('/p/mfa-all/step-up?next=/p/mfa-all/account');
+    expect(stepUp.text).to.include('has no two-step sign-in yet').and.include('/p/mfa-all/account/mfa');
+    expect(stepUp.text, 'no password form to fill in vain').to.not.include('name="password"');
+    const token = (await b.form('/p/mfa-all/account')).token;
+    const tried = await b.agent.post('/p/mfa-all/step-up').type('form').send({ _csrf: token, password: PASSWORD, next: '/p/mfa-all/account' });
+    expect(tried.status).to.equal(401);
+    const events = await t.current.owner('audit_events').where({ practice_id: p.id, actor_id: u.id, action: 'step_up' }).pluck('outcome');
+    expect(events).to.deep.equal(['denied']);
+
+    // Self-enrolment from the account page: the password, then a code from the new app.
+    const account = await b.form('/p/mfa-all/account');
+    expect(account.text).to.include('Set up two-step sign-in');
+    const mfa = await b.form('/p/mfa-all/account/mfa');
+    const secret = /<code class="secret">([A-Z2-7]+)<\/code>/.exec(mfa.text)![1]!;
+    const wrongPassword = await b.agent.post('/p/mfa-all/account/mfa').type('form').send({ _csrf: mfa.token, password: 'not my password at all', code: await generate({ secret, epoch: Math.floor(clock / 1000) }) });
+    expect(wrongPassword.status).to.equal(400);
+    const ok = await b.agent.post('/p/mfa-all/account/mfa').type('form').send({ _csrf: mfa.token, password: PASSWORD, code: await generate({ secret, epoch: Math.floor(clock / 1000) }) });
+    expect(ok.status).to.equal(200);
+    expect(ok.text).to.include('Save your recovery codes');
+    // Re-enrolment (a new phone) needs a step-up with the old factor first.
+    clock += 6 * 60_000;
+    const again = await b.agent.get('/p/mfa-all/account/mfa');
+    expect(again.status).to.equal(303);
+    expect(again.headers.location).to.match(/^\/p\/mfa-all\/step-up\?next=/);
+    clock += 30_000;
+    const stepUp2 = await b.form(String(again.headers.location));
+    const confirmed = await b.agent.post('/p/mfa-all/step-up').type('form').send({ _csrf: stepUp2.token, password: PASSWORD, code: await generate({ secret, epoch: Math.floor(clock / 1000) }), next: '/p/mfa-all/account/mfa' });
+    expect(confirmed.headers.location).to.equal('/p/mfa-all/account/mfa');
+    const replace = await b.form('/p/mfa-all/account/mfa');
+    expect(replace.text).to.include('Replace your authenticator');
+    const newSecret = /<code class="secret">([A-Z2-7]+)<\/code>/.exec(replace.text)![1]!;
+    clock += 30_000;
+    const replaced = await b.agent.post('/p/mfa-all/account/mfa').type('form').send({ _csrf: replace.token, code: await generate({ secret: newSecret, epoch: Math.floor(clock / 1000) }) });
+    expect(replaced.text).to.include('Save your recovery codes');
+    await setMfaForAll(true);
+  });
+
+  it('production refuses “MFA off”: the service refuses the setting, and the session check requires MFA whatever is stored', async () => {
+    const { mfaRequiredForEveryone } = await import('../../src/auth/staff-auth.js');
+    expect(mfaRequiredForEveryone({ mfa_required_for_all: false }, true)).to.equal(true);
+    expect(mfaRequiredForEveryone({ mfa_required_for_all: false }, false)).to.equal(false);
+    expect(mfaRequiredForEveryone(undefined, false), 'no settings row: the safe default').to.equal(true);
   });
 });

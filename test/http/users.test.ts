@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { generate } from 'otplib';
@@ -5,7 +6,7 @@ import { browser } from '../support/browser.js';
 import { buildTestApp } from '../support/app.js';
 import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
 import { useTestDatabase } from '../support/db.js';
-import { buildPractice, type BuiltPractice } from '../support/factories.js';
+import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
 import { buildStaff, signIn, STAFF_PASSWORD, testClock, type BuiltStaff } from '../support/staff.js';
 
 const NEW_PASSWORD = 'molar incisor gumline premolar';
@@ -42,7 +43,7 @@ describe('users: invitations, access changes, deactivation, sessions, MFA reset'
     expect(page.text).to.include('Fiona Desk').and.include('Front desk').and.include('North').and.include('Olive Owner').and.include('All locations');
     expect(page.text).to.match(/<td>OFF<\/td>/);
 
-    const desk = await staff({ roles: ['front_desk'], mfa: false });
+    const desk = await staff({ roles: ['front_desk'] });
     const d = await signIn(app(), p.slug, desk, clock);
     const denied = await d.agent.get(`/p/${p.slug}/users`);
     expect(denied.status).to.equal(404);
@@ -85,7 +86,8 @@ describe('users: invitations, access changes, deactivation, sessions, MFA reset'
     const hana = browser(built.app);
     const signInPage = await hana.form(`/p/${p.slug}/sign-in`);
     const signed = await hana.agent.post(`/p/${p.slug}/sign-in`).type('form').send({ _csrf: signInPage.token, email: 'hana@clinic.example', password: NEW_PASSWORD });
-    expect(signed.headers.location).to.equal(`/p/${p.slug}/home`);
+    // Every account sets up two-step sign-in before anything else (the practice default).
+    expect(signed.headers.location).to.equal(`/p/${p.slug}/mfa/enroll`);
     expect(JSON.stringify(built.logs)).to.not.include(token);
     expect((await audits('user_invite')).length).to.be.greaterThan(0);
   });
@@ -125,8 +127,17 @@ describe('users: invitations, access changes, deactivation, sessions, MFA reset'
     expect(after).to.deep.equal(before);
   });
 
-  it('deactivation ends the user\u2019s sessions at once; reactivation lets them sign in again', async () => {
-    const desk = await staff({ roles: ['front_desk'], mfa: false });
+  it('deactivation is a checklist: sessions end at once, the TOTP secret and recovery codes are destroyed, open invitations and links revoked, each step audited; reactivation means enrolling again', async () => {
+    const desk = await staff({ roles: ['front_desk'] });
+    const patient = await buildPatient(t.current.db, fx.keyring, p);
+    const openLink = randomUUID();
+    const invited = randomUUID();
+    await inPractice(async (trx) => {
+      await trx('patient_links').insert({ id: openLink, practice_id: p.id, patient_id: patient.id, tasks: ['uploads'], code_hash: 'c'.repeat(64), created_by: desk.id, expires_at: new Date(clock.now() + 86_400_000) });
+      await trx('users').insert({ id: invited, practice_id: p.id, email: `inv-${invited.slice(0, 8)}@clinic.example`, display_name: 'Invited By Desk', status: 'invited', is_owner: false });
+      await trx('user_invitations').insert({ practice_id: p.id, user_id: invited, token_hash: 'd'.repeat(64), created_by: desk.id, expires_at: new Date(clock.now() + 86_400_000) });
+    });
+    expect(await inPractice((trx) => trx('user_recovery_codes').where({ user_id: desk.id }))).to.have.length(10);
     const d = await signIn(app(), p.slug, desk, clock);
     expect((await d.agent.get(`/p/${p.slug}/home`)).status).to.equal(200);
     const b = await signIn(app(), p.slug, owner, clock);
@@ -141,17 +152,28 @@ describe('users: invitations, access changes, deactivation, sessions, MFA reset'
     const sp = await attempt.form(`/p/${p.slug}/sign-in`);
     expect((await attempt.agent.post(`/p/${p.slug}/sign-in`).type('form').send({ _csrf: sp.token, email: desk.email, password: STAFF_PASSWORD })).status).to.equal(401);
 
+    // SECURITY: the second factor is gone from the database, not just switched off.
+    expect(await inPractice((trx) => trx('users').where({ id: desk.id }).first('totp_secret', 'mfa_enrolled_at'))).to.deep.equal({ totp_secret: null, mfa_enrolled_at: null });
+    expect(await inPractice((trx) => trx('user_recovery_codes').where({ user_id: desk.id }))).to.have.length(0);
+    expect(await inPractice((trx) => trx('patient_links').where({ id: openLink }).first('revoked_at'))).to.not.deep.equal({ revoked_at: null });
+    expect(await inPractice((trx) => trx('user_invitations').where({ user_id: invited }).first('revoked_at'))).to.not.deep.equal({ revoked_at: null });
+    const steps = await t.current.owner('audit_events').where({ practice_id: p.id, actor_id: owner.id }).whereIn('action', ['user_deactivate', 'session_revoke', 'mfa_destroy', 'invitation_revoke', 'link_revoke']).pluck('action');
+    expect(steps).to.have.members(['user_deactivate', 'session_revoke', 'mfa_destroy', 'invitation_revoke', 'link_revoke']);
+
     const again = await b.form(`/p/${p.slug}/users/${desk.id}`);
     expect(again.text).to.include('deactivated');
     expect((await b.agent.post(`/p/${p.slug}/users/${desk.id}/reactivate`).type('form').send({ _csrf: again.token })).status).to.equal(303);
     clock.advance(60_000);
-    await signIn(app(), p.slug, desk, clock);
+    const back = browser(app());
+    const form = await back.form(`/p/${p.slug}/sign-in`);
+    const res = await back.agent.post(`/p/${p.slug}/sign-in`).type('form').send({ _csrf: form.token, email: desk.email, password: STAFF_PASSWORD });
+    expect(res.headers.location, 'the old authenticator no longer works: enrol again').to.equal(`/p/${p.slug}/mfa/enroll`);
     expect((await audits('user_deactivate', desk.id))[0]).to.deep.include({ outcome: 'allowed', actor_id: owner.id });
     expect(await audits('user_reactivate', desk.id)).to.have.length(1);
   });
 
   it('an administrator ends all of a user\u2019s sessions', async () => {
-    const desk = await staff({ roles: ['front_desk'], mfa: false });
+    const desk = await staff({ roles: ['front_desk'] });
     const one = await signIn(app(), p.slug, desk, clock);
     const two = await signIn(app(), p.slug, desk, clock);
     const b = await signIn(app(), p.slug, owner, clock);
@@ -162,7 +184,7 @@ describe('users: invitations, access changes, deactivation, sessions, MFA reset'
   });
 
   it('an administrator ends every session but their own (step-up), audited', async () => {
-    const desk = await staff({ roles: ['front_desk'], mfa: false });
+    const desk = await staff({ roles: ['front_desk'] });
     const other = await signIn(app(), p.slug, desk, clock);
     const b = await signIn(app(), p.slug, owner, clock);
     const page = await b.form(`/p/${p.slug}/users`);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { openAlerts } from '../../src/alerts/alerts.js';
+import { listAlerts } from '../../src/queries/alerts.queries.js';
+import { INSTALLATION_ID } from '../../src/db/tenant.js';
 import { audit } from '../../src/audit/record.js';
 import { createCheckpoint } from '../../src/audit/checkpoints.js';
 import { createLogger } from '../../src/config/logger.js';
@@ -84,10 +85,13 @@ describe('scheduler and audit jobs', () => {
     await tamperAsSuperuser(t.current.name, "UPDATE audit_events SET outcome = 'denied' WHERE practice_id = ? AND seq = 8", [bad.id]);
     const result = await runJob(auditVerifyJob, ctx);
     expect(result.outcome === 'ok' && result.counts.broken).to.equal(1);
-    const alerts = await t.current.db.withPractice(bad.id, { kind: 'system', id: 'test' }, (trx) => openAlerts(trx));
+    const alerts = await t.current.db.withPractice(bad.id, { kind: 'system', id: 'test' }, (trx) => listAlerts(trx, { state: 'open' }, 100));
     expect(alerts.map((a) => [a.kind, a.severity])).to.deep.equal([['audit_verification_failed', 'critical']]);
-    const none = await t.current.db.withPractice(good.id, { kind: 'system', id: 'test' }, (trx) => openAlerts(trx));
+    const none = await t.current.db.withPractice(good.id, { kind: 'system', id: 'test' }, (trx) => listAlerts(trx, { state: 'open' }, 100));
     expect(none).to.deep.equal([]);
+    // The operators hear of it too: an installation alert naming the practice (ids only).
+    const installation = await t.current.db.withPractice(INSTALLATION_ID, { kind: 'system', id: 'test' }, (trx) => listAlerts(trx, { state: 'open', kind: 'audit_verification_failed' }, 100));
+    expect(installation.map((a) => a.details.target_id)).to.include(bad.id);
   });
 
   it('the incremental check trusts signed history; the nightly full check catches an edit before the checkpoint', async () => {
@@ -99,7 +103,7 @@ describe('scheduler and audit jobs', () => {
     await tamperAsSuperuser(t.current.name, "UPDATE audit_events SET action = 'print' WHERE practice_id = ? AND seq = 2", [p.id]);
     const full = await runJob(auditVerifyFullJob, ctx);
     expect(full.outcome === 'ok' && full.counts.broken).to.be.at.least(1);
-    const alerts = await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, (trx) => openAlerts(trx));
+    const alerts = await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, (trx) => listAlerts(trx, { state: 'open' }, 100));
     expect(alerts).to.have.length(1);
   });
 });

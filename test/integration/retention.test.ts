@@ -5,6 +5,10 @@ import { expect } from 'chai';
 import type { Knex } from 'knex';
 import sharp from 'sharp';
 import { sealAll } from '../../src/audit/sealer.js';
+import { audit } from '../../src/audit/record.js';
+import { INSTALLATION_ID, withPractice } from '../../src/db/tenant.js';
+import { auditChainIds } from '../../src/queries/practices.queries.js';
+import { auditVerifyFullJob } from '../../src/jobs/audit-verify.job.js';
 import { verifyPractice } from '../../src/audit/verify.js';
 import { createLogger } from '../../src/config/logger.js';
 import { PracticeCrypto } from '../../src/crypto/encrypted-columns.js';
@@ -200,10 +204,56 @@ describe('retention, legal holds, practice termination, access reviews, inactive
         const n = Number((await inPractice(q, (trx) => trx(table).where({ practice_id: q.id }).count<{ n: string }[]>({ n: '*' })))[0]!.n);
         if (n > 0) left[table] = n;
       }
-      expect(Object.keys(left).sort()).to.deep.equal(['audit_checkpoints', 'data_keys', 'key_events']);
+      // The audit log stays (ids and enums only), with its signed checkpoints and the key record.
+      expect(Object.keys(left).sort()).to.deep.equal(['audit_checkpoints', 'audit_events', 'data_keys', 'key_events']);
       expect(await inPractice(q, (trx) => trx('data_keys').whereNot({ status: 'destroyed' }))).to.have.length(0);
       expect(await t.current.owner('practices').where({ id: q.id }).first('status', 'purged_at')).to.have.property('status', 'terminated');
       expect((await browser(built.app).agent.get(`/p/${q.slug}/sign-in`)).status, 'the practice is gone').to.equal(404);
+
+      // Past its tail, the practice's audit events still verify, to the purge itself (its last event, signed).
+      const actions = await inPractice(q, (trx) => trx('audit_events').orderBy('seq', 'desc').pluck('action'));
+      expect(actions[0]).to.equal('purge');
+      const verified = await verifyPractice(t.current.db, fx.keyring.provider, q.id);
+      expect(verified).to.deep.include({ ok: true });
+      expect((await runJob(auditVerifyFullJob, ctx)).outcome).to.equal('ok');
+      const headSeq = Number(await inPractice(q, (trx) => trx('audit_events').max('seq as m').first().then((r) => r?.m)));
+      expect(await inPractice(q, (trx) => trx('audit_checkpoints').where({ seq: headSeq }))).to.have.length(1);
+      // The database refuses to delete them before the retention has passed, whoever asks.
+      const early = await inPractice(q, (trx) => trx.raw('SELECT enamel_purge_practice_audit(?, ?)', [q.id, new Date(clock.now())])).then(() => 'purged', (e: Error) => e.message);
+      expect(early).to.include('not due for purge');
+      const direct = await withPractice(t.current.owner, q.id, { kind: 'system', id: 'test' }, (trx) => trx.raw('DELETE FROM audit_events WHERE practice_id = ?', [q.id])).then(() => 'deleted', (e: Error) => e.message);
+      expect(direct).to.include('append-only');
+
+      // Six years after termination (the practice's retention: the default), the trail goes, the checkpoints stay.
+      clock.advance(5 * 365 * DAY);
+      expect(await run(retentionJob)).to.deep.include({ audit_trails: 0 });
+      expect(await inPractice(q, (trx) => trx('audit_events'))).to.not.have.length(0);
+      clock.advance(366 * DAY);
+      expect(await run(retentionJob)).to.deep.include({ audit_trails: 1 });
+      expect(await inPractice(q, (trx) => trx('audit_events'))).to.have.length(0);
+      expect(await inPractice(q, (trx) => trx('audit_checkpoints'))).to.not.have.length(0);
+      expect(await t.current.owner('practices').where({ id: q.id }).first('audit_purged_at')).to.not.deep.equal({ audit_purged_at: null });
+      const recorded = await t.current.owner('audit_events').where({ practice_id: INSTALLATION_ID, action: 'purge' }).pluck('details');
+      expect(recorded.map((x: { target_id: string }) => x.target_id)).to.include(q.id);
+      // A purged trail is no longer a chain to verify.
+      expect(await auditChainIds(t.current.db.knex)).to.not.include(q.id);
+    });
+
+    it('the audit retention setting is honoured: ten years keeps the trail past six', async () => {
+      const q = await buildPractice(t.current.owner, { slug: 'retention-ten-years' });
+      await inPractice(q, (trx) => trx('practice_settings').update({ audit_retention_years: 10 }));
+      await inPractice(q, (trx) => audit.record(trx, { practiceId: q.id, actor: { kind: 'system', id: 'test' }, action: 'view', outcome: 'allowed' }));
+      expect((await terminatePractice(t.current.db, op, q.id, 30, meta())).ok).to.equal(true);
+      const start = clock.now();
+      clock.advance(31 * DAY);
+      await run(retentionJob);
+      const row = await t.current.owner('practices').where({ id: q.id }).first('terminated_at', 'audit_purge_after');
+      expect(new Date(row.audit_purge_after).getUTCFullYear() - new Date(row.terminated_at).getUTCFullYear()).to.equal(10);
+      clock.advance(7 * 365 * DAY);
+      expect(await run(retentionJob)).to.deep.include({ audit_trails: 0 });
+      expect(await inPractice(q, (trx) => trx('audit_events'))).to.not.have.length(0);
+      clock.advance(start + 10 * 366 * DAY - clock.now());
+      expect(await run(retentionJob)).to.deep.include({ audit_trails: 1 });
     });
 
     it('a practice under legal hold is not purged after its tail', async () => {
@@ -226,6 +276,8 @@ describe('retention, legal holds, practice termination, access reviews, inactive
 
     before(async () => {
       r = await buildPractice(t.current.owner, { slug: 'retention-reviews' });
+      // An evaluation practice that relaxed MFA to administrators: the hygienist signs in without it (and is flagged).
+      await inPractice(r, (trx) => trx('practice_settings').update({ mfa_required_for_all: false }));
       owner = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, r, { owner: true, name: 'Olive Owner' });
       hygienist = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, r, { roles: ['hygienist'], mfa: false, name: 'Hana Hygienist' });
       manager = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, r, { roles: ['office_manager'], name: 'Max Manager' });

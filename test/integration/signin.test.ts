@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { hashPassword } from '../../src/auth/password-hash.js';
-import { NEUTRAL_SIGNIN_MESSAGE, SIGNIN_LOCK_MS, SIGNIN_MAX_FAILURES, IP_MAX_FAILURES, passwordStep, type SignInAttempt } from '../../src/auth/signin.service.js';
-import { openAlerts } from '../../src/alerts/alerts.js';
+import { NEUTRAL_SIGNIN_MESSAGE, passwordStep, type SignInAttempt } from '../../src/auth/signin.service.js';
+import { ACCOUNT_LOCK_MS as SIGNIN_LOCK_MS, ACCOUNT_MAX_FAILURES as SIGNIN_MAX_FAILURES, IP_LIMITS } from '../../src/auth/throttle.js';
+
+const IP_MAX_FAILURES = IP_LIMITS.password.max;
+import { listAlerts } from '../../src/queries/alerts.queries.js';
 import { insertUser } from '../../src/queries/users.queries.js';
 import { useTestDatabase } from '../support/db.js';
 import { buildPractice, type BuiltPractice } from '../support/factories.js';
@@ -64,7 +67,7 @@ describe('sign-in: password step (throttling, lockout, neutral answers)', () => 
     }
     // Locked: even the right password is refused, with the same answer.
     expect(await attempt(u.email, PASSWORD, now)).to.deep.equal({ ok: false, message: NEUTRAL_SIGNIN_MESSAGE });
-    const alerts = await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, (trx) => openAlerts(trx));
+    const alerts = await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, (trx) => listAlerts(trx, { state: 'open' }, 100));
     expect(alerts.map((a) => a.kind)).to.include('signin_lockout');
     const events = await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, (trx) => trx('audit_events').where({ resource_id: u.id }).pluck('action'));
     expect(events.filter((e: string) => e === 'login_failed')).to.have.length(SIGNIN_MAX_FAILURES + 1);

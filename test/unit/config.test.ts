@@ -3,8 +3,8 @@ import { ConfigError, loadConfig } from '../../src/config/env.js';
 
 const SAFE_PRODUCTION = {
   NODE_ENV: 'production',
-  DATABASE_URL: 'postgres://enamel_app:secret@db.internal:5432/enamel',
-  MIGRATION_DATABASE_URL: 'postgres://enamel_owner:secret@db.internal:5432/enamel',
+  DATABASE_URL: 'postgres://enamel_app:secret@db.internal:5432/enamel?sslmode=verify-full',
+  MIGRATION_DATABASE_URL: 'postgres://enamel_owner:secret@db.internal:5432/enamel?sslmode=verify-full',
   PUBLIC_URL: 'https://enamel.practice.example',
   TRUST_PROXY: '10.0.0.0/8',
   SESSION_SECRET: 'x'.repeat(48),
@@ -53,6 +53,13 @@ describe('configuration', () => {
     ['no security contact', { SECURITY_CONTACT: undefined }, 'SECURITY_CONTACT'],
     ['the demo seed', { SEED_DEMO: 'true' }, 'SEED_DEMO'],
     ['generated evaluation keys (no KEK configured)', { KEK_FILE: undefined }, 'KEK_FILE'],
+    ['a remote database without TLS', { DATABASE_URL: 'postgres://enamel_app:secret@db.internal:5432/enamel' }, 'DATABASE_URL'],
+    ['a remote database with sslmode=disable', { DATABASE_URL: 'postgres://enamel_app:secret@db.internal/enamel?sslmode=disable' }, 'DATABASE_URL'],
+    ['a remote database with sslmode=prefer (falls back to clear text)', { DATABASE_URL: 'postgres://enamel_app:secret@10.0.0.5/enamel?sslmode=prefer' }, 'DATABASE_URL'],
+    ['a remote migration database without TLS', { MIGRATION_DATABASE_URL: 'postgres://enamel_owner:secret@db.internal/enamel' }, 'MIGRATION_DATABASE_URL'],
+    ['plaintext SMTP', { MAIL_TRANSPORT: 'smtp', SMTP_URL: 'smtp://user:pw@mail.example:25' }, 'SMTP_URL'],
+    ['SMTP with STARTTLS optional', { MAIL_TRANSPORT: 'smtp', SMTP_URL: 'smtp://user:pw@mail.example:587?requireTLS=false' }, 'SMTP_URL'],
+    ['SMTPS without certificate checks', { MAIL_TRANSPORT: 'smtp', SMTP_URL: 'smtps://user:pw@mail.example:465?tls.rejectUnauthorized=false' }, 'SMTP_URL'],
   ];
   for (const [what, change, setting] of unsafe) {
     it(`refuses production with ${what}, naming ${setting}`, () => {
@@ -61,6 +68,15 @@ describe('configuration', () => {
       expect(message).to.include(`${setting}:`);
     });
   }
+
+  it('accepts encrypted transports in production: smtps, STARTTLS required, TLS to a remote database, or a database on this host', () => {
+    for (const url of ['smtps://user:pw@mail.example:465', 'smtp://user:pw@mail.example:587?requireTLS=true']) {
+      expect(loadConfig({ ...SAFE_PRODUCTION, MAIL_TRANSPORT: 'smtp', SMTP_URL: url }).mail.transport, url).to.equal('smtp');
+    }
+    for (const db of ['postgres://a:b@db.internal/e?sslmode=require', 'postgres://a:b@10.1.2.3/e?sslmode=no-verify', 'postgres://a:b@127.0.0.1:5432/e', 'postgres://a:b@localhost/e', 'postgres://a:b@[::1]/e', 'postgres://a:b@/e?host=%2Fvar%2Frun%2Fpostgresql']) {
+      expect(loadConfig({ ...SAFE_PRODUCTION, DATABASE_URL: db, MIGRATION_DATABASE_URL: `${db}${db.includes('?') ? '&' : '?'}application_name=migrate` }).database.kind, db).to.equal('external');
+    }
+  });
 
   it('accepts built-in TLS instead of a proxy in production', () => {
     const c = loadConfig({ ...SAFE_PRODUCTION, TRUST_PROXY: undefined, TLS_CERT_FILE: '/certs/c.pem', TLS_KEY_FILE: '/certs/k.pem' });

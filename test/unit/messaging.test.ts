@@ -7,10 +7,12 @@ const PATIENT = { givenName: 'Marisol', familyName: 'Quintanilla', dateOfBirth: 
 describe('message templates', () => {
   for (const name of Object.keys(TEMPLATES) as TemplateName[]) {
     it(`${name}: renders only the practice name, the link and fixed text; no patient field can get in`, () => {
-      const out = renderTemplate(name, { practiceName: 'Bright Smiles', link: 'https://enamel.example/p/x/password-reset/abc' });
+      const extra = name === 'security_alert' ? { alertKind: 'signin_lockout' } : {};
+      const out = renderTemplate(name, { practiceName: 'Bright Smiles', link: 'https://enamel.example/p/x/password-reset/abc', ...extra });
       expect(out.text).to.include('Bright Smiles').and.include('https://enamel.example/p/x/password-reset/abc');
-      expect(() => renderTemplate(name, { practiceName: 'Bright Smiles', link: 'https://enamel.example/x', ...PATIENT })).to.throw();
-      expect(() => renderTemplate(name, { practiceName: 'Bright Smiles', link: 'javascript:alert(1)' })).to.throw();
+      expect(() => renderTemplate(name, { practiceName: 'Bright Smiles', link: 'https://enamel.example/x', ...extra, ...PATIENT })).to.throw();
+      expect(() => renderTemplate(name, { practiceName: 'Bright Smiles', link: 'javascript:alert(1)', ...extra })).to.throw();
+      if (name === 'security_alert') expect(() => renderTemplate(name, { practiceName: 'Bright Smiles', link: 'https://enamel.example/x', alertKind: PATIENT.familyName })).to.throw();
       const withPatientInParams = JSON.stringify(out);
       for (const value of Object.values(PATIENT)) expect(withPatientInParams).to.not.include(value);
     });

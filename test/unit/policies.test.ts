@@ -39,6 +39,8 @@ const ACTIONS: { action: string; needs: Permission; check: (a: StaffActor) => bo
   { action: 'compliance.manageRetention', needs: 'compliance.manage', check: (a) => authorize(a, 'compliance.manageRetention', { practiceId: PRACTICE }) },
   { action: 'compliance.holdPractice', needs: 'compliance.manage', check: (a) => authorize(a, 'compliance.holdPractice') },
   { action: 'compliance.reviewAccess', needs: 'compliance.manage', check: (a) => authorize(a, 'compliance.reviewAccess') },
+  { action: 'practice.readAlerts', needs: 'alerts.read', check: (a) => authorize(a, 'practice.readAlerts') },
+  { action: 'practice.acknowledgeAlert', needs: 'alerts.read', check: (a) => authorize(a, 'practice.acknowledgeAlert', { practiceId: PRACTICE }) },
 ];
 
 describe('policies: every default role × every guarded action', () => {
@@ -78,6 +80,14 @@ describe('policies: every default role × every guarded action', () => {
     expect(authorize(manager, 'role.assign', clinical)).to.equal(false);
     const ownerRole: RoleRecord = { practiceId: PRACTICE, id: '20000000-0000-4000-8000-000000000009', isSystem: true, permissions: ALL_PERMISSIONS };
     expect(authorize(actorWith(ALL_PERMISSIONS, { isOwner: true }), 'role.update', ownerRole, { permissions: [] })).to.equal(false);
+  });
+
+  it('the practice security settings are the owner\u2019s alone, even for holders of settings.manage', () => {
+    const manager = actorWith(DEFAULT_ROLES.find((r) => r.key === 'office_manager')!.permissions);
+    expect(manager.permissions.has('settings.manage')).to.equal(true);
+    expect(authorize(manager, 'practice.securitySettings')).to.equal(false);
+    expect(authorize(actorWith(ALL_PERMISSIONS, { isOwner: true }), 'practice.securitySettings')).to.equal(true);
+    expect(authorize(actorWith(ALL_PERMISSIONS, { isOwner: true }), 'practice.acknowledgeAlert', { practiceId: OTHER_PRACTICE })).to.equal(false);
   });
 
   it('an unknown action throws', () => {

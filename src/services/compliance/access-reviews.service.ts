@@ -29,7 +29,8 @@ import {
 } from '../../queries/access-reviews.queries.js';
 import { allPracticeIds, findCurrentPractice } from '../../queries/practices.queries.js';
 import { findPracticeRetention } from '../../queries/retention.queries.js';
-import { deactivateAccount, findUserById } from '../../queries/users.queries.js';
+import { findUserById } from '../../queries/users.queries.js';
+import { deactivateWithChecklist } from '../users/deactivation.js';
 import { accessOfAccounts } from '../users/account-access.js';
 import { staffEvent as event, staffWork as work, type Meta } from '../staff-work.js';
 import type { FormResult } from '../users/users.service.js';
@@ -122,10 +123,7 @@ export async function disableInactiveAccounts(d: { db: Db; keyring: Keyring; pub
       const r = await findPracticeRetention(trx);
       if (r.purged_at) return;
       const stale = await inactiveAccounts(trx, new Date(now.getTime() - r.inactive_account_days * DAY));
-      for (const u of stale) {
-        const ended = await deactivateAccount(trx, practiceId, u.id, 'inactive', now);
-        await audit.record(trx, { practiceId, actor: system, action: 'user_deactivate', resource: { type: 'user', id: u.id }, outcome: 'allowed', details: { count: ended } });
-      }
+      for (const u of stale) await deactivateWithChecklist(trx, practiceId, u.id, 'inactive', now, (e) => ({ practiceId, actor: system, ...e }));
       if (stale.length === 0) return;
       disabled += stale.length;
       await raiseAlert(trx, { practiceId, kind: 'accounts_disabled', severity: 'info', details: { count: stale.length } });
@@ -216,10 +214,7 @@ export async function decideReviewItem(db: Db, actor: StaffActor, itemId: string
       if (user && !authorize(actor, 'user.deactivate', { practiceId: user.practice_id, id: user.id, isOwner: user.is_owner })) {
         return { reviewId: review.id, error: 'You cannot revoke your own access or an owner’s here.' };
       }
-      if (user && user.status !== 'deactivated') {
-        const ended = await deactivateAccount(trx, actor.practiceId, user.id, 'access_review', meta.now);
-        await audit.record(trx, event(actor, meta, { action: 'user_deactivate', resource: { type: 'user', id: user.id }, outcome: 'allowed', details: { count: ended, reference_id: review.id } }));
-      }
+      if (user && user.status !== 'deactivated') await deactivateWithChecklist(trx, actor.practiceId, user.id, 'access_review', meta.now, (e) => event(actor, meta, e), review.id);
     }
     await decideItem(trx, itemId, { decision, decided_by: actor.id, decided_at: meta.now });
     await audit.record(trx, event(actor, meta, { action: 'access_review_decide', resource: { type: 'access_review', id: review.id }, outcome: 'allowed', details: { target_type: 'user', target_id: item.user_id } }));

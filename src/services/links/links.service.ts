@@ -2,7 +2,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { raiseAlert } from '../../alerts/alerts.js';
 import { audit } from '../../audit/record.js';
-import { countIpFailure, ipBlocked } from '../../auth/signin.service.js';
+import { ACCOUNT_MAX_FAILURES, countIpFailure, ipBlocked } from '../../auth/throttle.js';
 import { normalizeDate } from '../../crypto/blind-index.js';
 import { PracticeCrypto } from '../../crypto/encrypted-columns.js';
 import type { Keyring } from '../../crypto/keyring.js';
@@ -27,7 +27,8 @@ import type { FormResult } from '../users/users.service.js';
  * stored only as SHA-256; five wrong dates of birth lock the link for good and alert the practice;
  * per-IP limits as for sign-in. Every patient action is audited with actor type "patient link".
  */
-export const MAX_DOB_ATTEMPTS = 5;
+/** Wrong dates of birth before a link locks for good (the shared throttle's account limit). */
+export const MAX_DOB_ATTEMPTS = ACCOUNT_MAX_FAILURES;
 /** Not a practice: the tenant context used when a code matches nothing, so both paths do the same work. */
 const NO_PRACTICE = '00000000-0000-0000-0000-000000000000';
 
@@ -178,10 +179,10 @@ export type DobResult =
 /**
  * The date-of-birth check. SECURITY: the same answer and the same database work for an unknown
  * code and a wrong date; the fifth wrong date locks the link for good (later right dates are
- * refused too) and raises an alert; per-IP failures share the sign-in throttle.
+ * refused too) and raises an alert; per-IP failures count in the shared throttle (scope `dob`).
  */
 export async function verifyDob(d: { db: Db; keyring: Keyring }, code: string, dob: string, meta: Meta): Promise<DobResult> {
-  if (await ipBlocked(d.db.knex, meta.ip, meta.now)) return { ok: false, gone: false, phone: null };
+  if (await ipBlocked(d.db.knex, 'dob', meta.ip, meta.now)) return { ok: false, gone: false, phone: null };
   const hash = codeHash(code);
   const practiceId = await linkPracticeId(d.db.knex, hash);
   const outcome = await d.db.withPractice(practiceId ?? NO_PRACTICE, { kind: 'anonymous' }, async (trx): Promise<DobResult> => {
@@ -210,7 +211,7 @@ export async function verifyDob(d: { db: Db; keyring: Keyring }, code: string, d
     await audit.record(trx, { ...base, action: 'link_open', outcome: 'allowed' });
     return { ok: true, practiceId: link.practice_id, linkId: link.id, patientId: link.patient_id, tasks: link.tasks, planId: link.plan_id, formTemplateIds: link.form_template_ids };
   });
-  if (!outcome.ok && !outcome.gone) await countIpFailure(d.db.knex, meta.ip, meta.now);
+  if (!outcome.ok && !outcome.gone) await countIpFailure(d.db.knex, 'dob', meta.ip, meta.now);
   return outcome;
 }
 

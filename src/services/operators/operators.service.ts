@@ -1,17 +1,15 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { audit } from '../../audit/record.js';
-import { dummyHash, hashPassword, verifyPassword } from '../../auth/password-hash.js';
-import { countIpFailure, growingDelayMs, ipBlocked, NEUTRAL_SIGNIN_MESSAGE, SIGNIN_LOCK_MS, SIGNIN_MAX_FAILURES } from '../../auth/signin.service.js';
-import { newTotpSecret, totpUri, verifyTotp } from '../../auth/totp.js';
+import { hashPassword } from '../../auth/password-hash.js';
+import { newTotpSecret, totpUri } from '../../auth/totp.js';
 import type { KeyProvider, WrapContext } from '../../crypto/key-provider.js';
-import type { Db } from '../../db/tenant.js';
+import { INSTALLATION_ID, type Db } from '../../db/tenant.js';
 import { AccessDenied } from '../../policies/index.js';
 import {
   activeOperatorGrant,
   allOperatorSecrets,
   findOperatorByEmail,
-  findOperatorByEmailForUpdate,
   findOperatorById,
   findOperatorGrant,
   insertOperator,
@@ -24,7 +22,8 @@ import {
   type DirectoryRow,
   type OperatorRow,
 } from '../../queries/operators.queries.js';
-import { findPracticeSettings, insertPractice, updatePracticeSettingsRow, updatePracticeStatus, type PracticeSettingsRow } from '../../queries/practices.queries.js';
+import { findPracticeSettings, insertPractice, updatePracticeStatus, type PracticeSettingsRow } from '../../queries/practices.queries.js';
+import { applySettings } from '../practices/practice-settings.service.js';
 import { listUsers } from '../../queries/users.queries.js';
 import { findPracticeRetention, markTerminated, type PracticeRetentionRow } from '../../queries/retention.queries.js';
 import { jobRuns } from '../../queries/jobs.queries.js';
@@ -40,16 +39,15 @@ import { issueOwnerInvitation } from '../users/users.service.js';
  * type "operator".
  */
 
-/** The platform context under which the key provider wraps operator TOTP secrets (not a practice). */
-export const PLATFORM_ID = '00000000-0000-0000-0000-000000000000';
-const totpContext = (operatorId: string): WrapContext => ({ practiceId: PLATFORM_ID, purpose: `operator-totp|${operatorId}`, version: 1 });
+/** The platform context under which the key provider wraps operator TOTP secrets (the installation's id). */
+const totpContext = (operatorId: string): WrapContext => ({ practiceId: INSTALLATION_ID, purpose: `operator-totp|${operatorId}`, version: 1 });
 
 export async function sealOperatorTotp(provider: KeyProvider, operatorId: string, secret: string): Promise<{ totp_kek_id: string; totp_wrapped: Buffer }> {
   const { kekId, wrapped } = await provider.wrap(Buffer.from(secret, 'utf8'), totpContext(operatorId));
   return { totp_kek_id: kekId, totp_wrapped: wrapped };
 }
 
-async function openOperatorTotp(provider: KeyProvider, row: Pick<OperatorRow, 'id' | 'totp_kek_id' | 'totp_wrapped'>): Promise<string> {
+export async function openOperatorTotp(provider: KeyProvider, row: Pick<OperatorRow, 'id' | 'totp_kek_id' | 'totp_wrapped'>): Promise<string> {
   const bytes = await provider.unwrap(row.totp_kek_id, row.totp_wrapped, totpContext(row.id));
   return bytes.toString('utf8');
 }
@@ -73,39 +71,6 @@ export async function createOperator(knex: Knex, provider: KeyProvider, input: {
   const secret = newTotpSecret();
   await insertOperator(knex, { id, email: input.email, display_name: input.displayName, password_hash: await hashPassword(password), ...(await sealOperatorTotp(provider, id, secret)) });
   return { id, password, secret, uri: totpUri(secret, input.email, 'Enamel operator') };
-}
-
-export type OperatorSignIn = { ok: true; operatorId: string } | { ok: false; message: string };
-
-/**
- * Operator sign-in: email, password and TOTP code in one step (operators always use MFA). The same
- * throttles as staff sign-in (growing delay, lock after 5, per-IP block) and one neutral message.
- */
-export async function operatorSignIn(db: Db, provider: KeyProvider, a: { email: string; password: string; code: string; ip: string; now: Date }): Promise<OperatorSignIn> {
-  const failure = { ok: false, message: NEUTRAL_SIGNIN_MESSAGE } as const;
-  if (await ipBlocked(db.knex, a.ip, a.now)) {
-    await verifyPassword(await dummyHash(), a.password);
-    return failure;
-  }
-  const result = await db.knex.transaction(async (trx) => {
-    const op = await findOperatorByEmailForUpdate(trx, a.email);
-    const passwordOk = await verifyPassword(op?.password_hash ?? (await dummyHash()), a.password);
-    if (!op || op.status !== 'active' || (op.locked_until && op.locked_until > a.now)) return 'failed' as const;
-    const step = passwordOk ? await verifyTotp(await openOperatorTotp(provider, op), a.code, { lastTimeStep: op.totp_last_step === null ? null : Number(op.totp_last_step), epochSeconds: Math.floor(a.now.getTime() / 1000) }) : undefined;
-    if (step === undefined) {
-      const failures = op.failed_logins + 1;
-      const locked = failures >= SIGNIN_MAX_FAILURES;
-      await updateOperator(trx, op.id, { failed_logins: failures, locked_until: new Date(a.now.getTime() + (locked ? SIGNIN_LOCK_MS : growingDelayMs(failures))) });
-      return 'failed' as const;
-    }
-    await updateOperator(trx, op.id, { failed_logins: 0, locked_until: null, totp_last_step: String(step), last_login_at: a.now });
-    return op.id;
-  });
-  if (result === 'failed') {
-    await countIpFailure(db.knex, a.ip, a.now);
-    return failure;
-  }
-  return { ok: true, operatorId: result };
 }
 
 /** The signed-in operator, if still active and the session not revoked. */
@@ -223,25 +188,17 @@ export function recentJobRuns(db: Db): Promise<{ id: string; job: string; trigge
   return jobRuns(db.knex, 200);
 }
 
-export async function updatePracticeSettings(
-  db: Db,
-  op: OperatorActor,
-  id: string,
-  s: { sessionIdleMinutes: number; sessionAbsoluteHours: number; mfaRequiredForAll: boolean; portalLinkDays: number; patientPurgeGraceDays: number; inactiveAccountDays: number; auditRetentionYears: number },
-  meta: Meta,
-): Promise<void> {
+/**
+ * The retention settings an operator keeps for a practice (deleted-patient grace, inactivity,
+ * audit retention ≥ 6 years); each change audited with old and new values. The security settings
+ * (session limits, MFA, links, export threshold, contact) are the practice owner's.
+ */
+export async function updatePracticeSettings(db: Db, op: OperatorActor, id: string, s: { patientPurgeGraceDays: number; inactiveAccountDays: number; auditRetentionYears: number }, meta: Meta): Promise<number> {
   await practiceOf(db, id);
-  await db.withPractice(id, { kind: 'operator', id: op.id }, async (trx) => {
-    await updatePracticeSettingsRow(trx, {
-      session_idle_minutes: s.sessionIdleMinutes,
-      session_absolute_hours: s.sessionAbsoluteHours,
-      mfa_required_for_all: s.mfaRequiredForAll,
-      portal_link_days: s.portalLinkDays,
-      patient_purge_grace_days: s.patientPurgeGraceDays,
-      inactive_account_days: s.inactiveAccountDays,
-      audit_retention_years: s.auditRetentionYears,
-    });
-    await audit.record(trx, { ...operatorEvent(op, id, meta), action: 'settings_change', resource: { type: 'setting' }, outcome: 'allowed', details: { mfa_required: s.mfaRequiredForAll } });
+  return db.withPractice(id, { kind: 'operator', id: op.id }, async (trx) => {
+    const before = await findPracticeSettings(trx);
+    if (!before) throw new AccessDenied({ resource: { type: 'practice', id } });
+    return applySettings(trx, before, { patient_purge_grace_days: s.patientPurgeGraceDays, inactive_account_days: s.inactiveAccountDays, audit_retention_years: s.auditRetentionYears }, (e) => ({ ...operatorEvent(op, id, meta), ...e }));
   });
 }
 

@@ -2,7 +2,6 @@ import type { Knex } from 'knex';
 import { audit } from '../../audit/record.js';
 import { shredPractice } from '../../crypto/key-management.js';
 import type { Keyring } from '../../crypto/keyring.js';
-import type { Db } from '../../db/tenant.js';
 import { authorize, ensure, type StaffActor } from '../../policies/index.js';
 import { allPracticeIds } from '../../queries/practices.queries.js';
 import {
@@ -17,7 +16,11 @@ import {
   setPatientHold,
   setPracticeHold,
   practicePurgeDue,
+  auditPurgeDue,
+  purgePracticeAudit,
 } from '../../queries/retention.queries.js';
+import { createCheckpoint } from '../../audit/checkpoints.js';
+import { INSTALLATION_ID, type Db } from '../../db/tenant.js';
 import { deleteStoredFiles, objectNames } from '../../queries/documents.queries.js';
 import type { FileStore } from '../../storage/file-store.js';
 import { loadPatientRecord } from '../patients/patients.service.js';
@@ -152,8 +155,10 @@ export async function purgeDuePatients(d: RetentionDeps, now: Date): Promise<{ p
 
 /**
  * Purges each terminated practice whose tail has passed: its data keys are shredded first (so even
- * a backup of the rows is unreadable), then its rows go; the checkpoints, key events and destroyed
- * key rows stay as the record of what existed. Then its file blobs.
+ * a backup of the rows is unreadable), then its rows go, then its file blobs. The audit log stays
+ * (ids and enums only, no PHI: HIPAA keeps documentation six years) with its checkpoints, its
+ * verifications, the key events and the destroyed key rows; its head is signed as the data goes,
+ * and the purge itself is its last event. purgeExpiredAuditTrails() removes it years later.
  */
 export async function purgeTerminatedPractices(d: RetentionDeps, now: Date): Promise<{ practices: number }> {
   let done = 0;
@@ -161,12 +166,38 @@ export async function purgeTerminatedPractices(d: RetentionDeps, now: Date): Pro
   for (const practiceId of await allPracticeIds(d.db.knex)) {
     if (!(await d.db.withPractice(practiceId, actor, (trx) => practicePurgeDue(trx, now)))) continue;
     const names = await d.db.withPractice(practiceId, actor, (trx) => practiceFileNames(trx));
+    await createCheckpoint(d.db, d.keyring.provider, practiceId);
     await shredPractice(d, practiceId, actor);
-    await d.db.withPractice(practiceId, actor, (trx) => purgePracticeRows(trx, practiceId, now));
+    await d.db.withPractice(practiceId, actor, async (trx) => {
+      const counts = await purgePracticeRows(trx, practiceId, now);
+      await audit.record(trx, { practiceId, actor, action: 'purge', resource: { type: 'practice', id: practiceId }, outcome: 'allowed', details: { count: Object.values(counts).reduce((a, b) => a + b, 0) } });
+    });
+    await createCheckpoint(d.db, d.keyring.provider, practiceId);
     await Promise.all(names.map((b) => d.files.delete(b)));
     done++;
   }
   return { practices: done };
+}
+
+/**
+ * SECURITY: the end of a purged practice's audit trail, once its audit retention (years after
+ * termination, at least six) has passed and it is not under legal hold: every event is sealed, the
+ * final head is signed (the checkpoints stay for good), then the database's purge function removes
+ * the events — refusing unless due, sealed and signed. Recorded in the installation's chain.
+ */
+export async function purgeExpiredAuditTrails(d: RetentionDeps, now: Date): Promise<{ audit_trails: number }> {
+  let done = 0;
+  const actor = { kind: 'system', id: 'retention' } as const;
+  for (const practiceId of await allPracticeIds(d.db.knex)) {
+    if (!(await d.db.withPractice(practiceId, actor, (trx) => auditPurgeDue(trx, now)))) continue;
+    await createCheckpoint(d.db, d.keyring.provider, practiceId);
+    const counts = await d.db.withPractice(practiceId, actor, (trx) => purgePracticeAudit(trx, practiceId, now));
+    await d.db.withPractice(INSTALLATION_ID, actor, (trx) =>
+      audit.record(trx, { practiceId: INSTALLATION_ID, actor, action: 'purge', resource: { type: 'audit_log', id: String(counts.head_seq ?? 0) }, outcome: 'allowed', details: { count: counts.audit_events ?? 0, target_type: 'practice', target_id: practiceId } }),
+    );
+    done++;
+  }
+  return { audit_trails: done };
 }
 
 /** Expired sessions, patient links (90 days after expiry), reset tokens, invitations, temporary files older than a day. */

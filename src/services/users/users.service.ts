@@ -9,7 +9,6 @@ import type { UserRecord } from '../../policies/user.policy.js';
 import { findCurrentPractice, listLocations } from '../../queries/practices.queries.js';
 import { findRole, listRoles, locationIdsOfUsers, roleIdsOfUsers, setUserLocations, setUserRoles, type RoleRow } from '../../queries/roles.queries.js';
 import {
-  deactivateAccount,
   deleteRecoveryCodes,
   deleteSessionsOfPractice,
   deleteSessionsOfUser,
@@ -22,8 +21,10 @@ import {
   listUsers,
   markInvitationUsed,
   updateUser,
+  type DeactivationSteps,
   type UserRow,
 } from '../../queries/users.queries.js';
+import { deactivateWithChecklist } from './deactivation.js';
 import { staffEvent as event, staffWork as work, type Meta } from '../staff-work.js';
 import { accessOfAccounts } from './account-access.js';
 
@@ -217,17 +218,19 @@ export async function updateAccess(db: Db, actor: StaffActor, id: string, input:
   });
 }
 
-/** Deactivates an account: every session of it ends at once. */
-export async function deactivateUser(db: Db, actor: StaffActor, id: string, meta: Meta): Promise<void> {
-  await work(db, actor, async (trx) => {
+/**
+ * Deactivates an account, as a checklist: every session ends at once, the TOTP secret and recovery
+ * codes are destroyed, open invitations and patient links it created are revoked; each step audited.
+ */
+export async function deactivateUser(db: Db, actor: StaffActor, id: string, meta: Meta): Promise<DeactivationSteps> {
+  return work(db, actor, async (trx) => {
     const u = await target(trx, actor, id);
     ensure(authorize(actor, 'user.deactivate', u.record), { resource: { type: 'user', id } });
-    const ended = await deactivateAccount(trx, actor.practiceId, id, 'manual', meta.now);
-    await audit.record(trx, event(actor, meta, { action: 'user_deactivate', outcome: 'allowed', resource: { type: 'user', id }, details: { count: ended } }));
+    return deactivateWithChecklist(trx, actor.practiceId, id, 'manual', meta.now, (e) => event(actor, meta, e));
   });
 }
 
-/** Reactivates a deactivated account (an invited one stays invited until it is accepted). */
+/** Reactivates a deactivated account (an invited one stays invited until it is accepted); its owner enrols a second factor again at the next sign-in. */
 export async function reactivateUser(db: Db, actor: StaffActor, id: string, meta: Meta): Promise<FormResult<null>> {
   return work(db, actor, async (trx) => {
     const u = await target(trx, actor, id);
