@@ -296,11 +296,24 @@ export async function up(knex: Knex): Promise<void> {
       END $$;
     REVOKE ALL ON FUNCTION enamel_purge_practice_audit(uuid, timestamptz) FROM PUBLIC;
     GRANT EXECUTE ON FUNCTION enamel_purge_practice_audit(uuid, timestamptz) TO enamel_app;
+
+    -- The cleanup job's orphan sweep: which of these blob names some practice's stored_files row
+    -- still names (names only; no practice, no content). The function runs as the schema owner,
+    -- which forced RLS would blind: a read-only policy for the owner role alone, as for the sealer.
+    CREATE POLICY stored_files_owner_read ON stored_files FOR SELECT TO CURRENT_USER USING (true);
+    CREATE FUNCTION enamel_known_objects(p_names text[]) RETURNS SETOF text
+      LANGUAGE sql STABLE SECURITY DEFINER
+      SET search_path = pg_catalog, public
+      AS $$ SELECT object_name FROM stored_files WHERE object_name = ANY(p_names) $$;
+    REVOKE ALL ON FUNCTION enamel_known_objects(text[]) FROM PUBLIC;
+    GRANT EXECUTE ON FUNCTION enamel_known_objects(text[]) TO enamel_app;
   `);
 }
 
 export async function down(knex: Knex): Promise<void> {
   await knex.raw(`
+    DROP FUNCTION enamel_known_objects(text[]);
+    DROP POLICY stored_files_owner_read ON stored_files;
     DROP FUNCTION enamel_purge_practice_audit(uuid, timestamptz);
     DROP TRIGGER clinical_note_amendments_reencrypt ON clinical_note_amendments;
     DROP TRIGGER form_submissions_reencrypt ON form_submissions;

@@ -26,10 +26,12 @@ import { JOBS, findJob } from '../jobs/index.js';
 import { runJob } from '../jobs/scheduler.js';
 import { createDb, isUuid, type Actor, type Db } from '../db/tenant.js';
 import { insertVerification } from '../queries/audit.queries.js';
-import { allPracticeIds } from '../queries/practices.queries.js';
+import { auditChainIds } from '../queries/practices.queries.js';
 import { expectedMigrations, migrateLatest, pendingMigrations } from '../db/migrations.js';
 import { permissionsTable, withPermissionsTable } from '../permissions.js';
 import { createOperator, rewrapOperatorSecrets } from '../services/operators/operators.service.js';
+import { deactivateOperator, operatorIdByEmail, reactivateOperator } from '../services/operators/operator-accounts.service.js';
+import { listOperators } from '../queries/operators.queries.js';
 
 /**
  * The operator's command line. Today: migrations against an external database (for deployments
@@ -47,7 +49,7 @@ Commands:
   keys rewrap                     re-wrap every data key under the active KEK (after adding a KEK)
   keys shred --practice ID --confirm ID
                                   destroy every data key of a practice (irreversible)
-  audit verify [--practice ID]    recompute every hash chain and check signed checkpoints; exit 1 on a break
+  audit verify [--practice ID]    recompute every hash chain (the installation's and each practice's) and check signed checkpoints; exit 1 on a break
   audit checkpoint [--practice ID] [--out DIR]
                                   seal, sign the chain heads, and write each checkpoint as a text file
   audit check-file FILE           verify an exported checkpoint file with the public key it carries
@@ -55,6 +57,11 @@ Commands:
   jobs run NAME                   run one job now (under the same lock as the schedule)
   operators create --email EMAIL --name NAME
                                   a platform operator account; prints its one-time password and TOTP secret
+  operators list                  every operator account with its status and last sign-in
+  operators deactivate --email EMAIL
+                                  ends the operator's sessions, replaces its credentials, revokes its support grants
+  operators reactivate --email EMAIL
+                                  active again with a new one-time password and TOTP secret (printed once)
   permissions table [--write FILE] print the role × permission table (or replace it in FILE)
   help                            show this text
 
@@ -126,8 +133,7 @@ async function keys(args: string[]): Promise<number> {
     process.stderr.write(USAGE);
     return 2;
   }
-  const user = (process.env.USER ?? 'unknown').replace(/[^A-Za-z0-9_-]/g, '').slice(0, 40) || 'unknown';
-  const actor: Actor = { kind: 'operator', id: `cli-${user}` };
+  const actor: Actor = { kind: 'operator', id: `cli-${cliUser()}` };
   return withRuntime('key', async ({ db, keyring, files }) => {
     const s: KeyServices = { db, keyring, files };
     const practiceId = option(args, 'practice');
@@ -214,7 +220,7 @@ async function auditCommand(args: string[]): Promise<number> {
     return 2;
   }
   return withRuntime('audit', async ({ knex, db, keyring }) => {
-    const practices = practiceArg ? [practiceArg] : await allPracticeIds(knex);
+    const practices = practiceArg ? [practiceArg] : await auditChainIds(knex);
     if (sub === 'verify') {
       await sealAll(db);
       let broken = 0;
@@ -275,11 +281,51 @@ async function jobsCommand(args: string[]): Promise<number> {
   });
 }
 
+/** The person at the terminal, as an audit actor token (lowercase letters, digits, dashes). */
+function cliUser(): string {
+  return (process.env.USER ?? 'unknown').toLowerCase().replace(/[^a-z0-9-]/g, '').slice(0, 30) || 'unknown';
+}
+
 async function operatorsCommand(args: string[]): Promise<number> {
+  const [sub] = args;
   const email = option(args, 'email')?.trim().toLowerCase();
+  const usage = 'Usage: enamel operators create --email EMAIL --name NAME | list | deactivate --email EMAIL | reactivate --email EMAIL\n';
+  if (sub === 'list') {
+    return withRuntime('operator', async ({ knex }) => {
+      for (const o of await listOperators(knex)) process.stdout.write(`${o.status.padEnd(12)} ${o.email.padEnd(40)} ${o.display_name}  last sign-in ${o.last_login_at ? o.last_login_at.toISOString() : 'never'}\n`);
+      return 0;
+    });
+  }
+  if ((sub === 'deactivate' || sub === 'reactivate') && email) {
+    return withRuntime('operator', async ({ db, keyring }) => {
+      const id = await operatorIdByEmail(db, email);
+      if (!id) {
+        process.stderr.write(`No operator with the email ${email}.\n`);
+        return 1;
+      }
+      const meta = { ip: '127.0.0.1', requestId: `cli-${Date.now()}`, now: new Date() };
+      const by = { kind: 'operator' as const, cli: cliUser() };
+      if (sub === 'deactivate') {
+        const r = await deactivateOperator(db, keyring.provider, by, id, meta);
+        if (!r.ok) {
+          process.stderr.write(`${r.error}\n`);
+          return 1;
+        }
+        process.stdout.write(`Operator ${email} deactivated: ${r.value.sessions} session(s) ended, password and authenticator replaced, ${r.value.grants} support grant(s) revoked.\n`);
+        return 0;
+      }
+      const r = await reactivateOperator(db, keyring.provider, by, id, meta);
+      if (!r.ok) {
+        process.stderr.write(`${r.error}\n`);
+        return 1;
+      }
+      process.stdout.write([`Operator ${email} reactivated. Hand these over in person; they are shown only now.`, `Password:     ${r.value.password}`, `TOTP secret:  ${r.value.secret}`, `TOTP URI:     ${r.value.uri}`, ''].join('\n'));
+      return 0;
+    });
+  }
   const name = option(args, 'name')?.trim();
-  if (args[0] !== 'create' || !email || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email) || !name || name.length > 120) {
-    process.stderr.write('Usage: enamel operators create --email EMAIL --name NAME\n');
+  if (sub !== 'create' || !email || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email) || !name || name.length > 120) {
+    process.stderr.write(usage);
     return 2;
   }
   return withRuntime('operator', async ({ knex, keyring }) => {

@@ -6,8 +6,8 @@ import type { Db } from '../db/tenant.js';
 import { AccessDenied } from '../policies/index.js';
 import { DOCUMENT_KINDS, deleteDocument, documentsPage, readDocument, uploadDocument } from '../services/patients/documents.service.js';
 import type { Meta } from '../services/users/users.service.js';
-import type { FileStore } from '../storage/file-store.js';
-import { uploadErrorMessage } from '../uploads/multipart.js';
+import { StorageError, type FileStore } from '../storage/file-store.js';
+import { STORAGE_FAILED_MESSAGE, uploadErrorMessage } from '../uploads/multipart.js';
 import { processUpload, UploadRefused } from '../uploads/pipeline.js';
 import { signFileUrl, verifyFileUrl, type Variant } from '../uploads/signed-urls.js';
 import { firstError } from '../validation/users.schema.js';
@@ -59,6 +59,10 @@ export function documentsController(d: DocumentsControllerDeps) {
         await uploadDocument(d, actor, patientId, form.data, accepted, meta(req));
       } catch (err) {
         if (err instanceof UploadRefused) return render(req, res, patientId, err.status, { error: err.message });
+        if (err instanceof StorageError) {
+          req.log.error({ code: err.code }, 'file store could not write; upload refused');
+          return render(req, res, patientId, 503, { error: STORAGE_FAILED_MESSAGE });
+        }
         throw err;
       }
       res.redirect(303, `/p/${actor.slug}/patients/${patientId}/documents?done=uploaded`);

@@ -10,6 +10,7 @@ import { linkUploads, PATIENT_UPLOADS, uploadByLink, type PatientUploadSlot } fr
 import { decideByLink, planForLink } from '../services/patients/plans.service.js';
 import type { FileStore } from '../storage/file-store.js';
 import { uploadErrorMessage } from '../uploads/multipart.js';
+import { StorageError } from '../storage/file-store.js';
 import { processUpload, UploadRefused } from '../uploads/pipeline.js';
 import { signerFields, signerOf } from '../validation/signature.schema.js';
 import { requestMeta } from './request.js';
@@ -111,6 +112,10 @@ export function portalController(d: PortalControllerDeps) {
         await uploadByLink(d, linkOf(res), form.data.slot, accepted, meta(req));
       } catch (err) {
         if (err instanceof UploadRefused) return uploadsPage(res, err.status, { error: err.message });
+        if (err instanceof StorageError) {
+          req.log.error({ code: err.code }, 'file store could not write; upload refused');
+          return uploadsPage(res, 503, { error: 'Your photo could not be stored; nothing was saved. Please try again later, or call the office.' });
+        }
         throw err;
       }
       res.redirect(303, '/portal/uploads?done=1');

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { afterRollback } from '../db/tenant.js';
 import type { FileStore } from '../storage/file-store.js';
 import type { PracticeCrypto } from './encrypted-columns.js';
 import { KeyNotFoundError } from './errors.js';
@@ -10,9 +11,9 @@ import { FileDecryptor, FileEncryptor } from './file-cipher.js';
  * Encrypted files: a stream in, an encrypted blob in the FileStore, a `stored_files` row in the
  * caller's tenant transaction. Reading streams the blob back through the decryptor.
  *
- * NOTE: if the caller's transaction rolls back after save(), the blob stays without a row; the
- * retention job's orphan sweep removes such blobs. Deleting a row removes its blob after commit
- * (deleteAfterCommit).
+ * A blob whose transaction rolls back after save() (an audit insert failing, say) is removed once
+ * the rollback is done (afterRollback); a process killed between the write and the commit leaves
+ * one, which the cleanup job's orphan sweep removes. Deleting a row removes its blob after commit.
  */
 export interface SavedFile {
   id: string;
@@ -24,6 +25,8 @@ export async function saveFile(pc: PracticeCrypto, store: FileStore, source: Rea
   const { version, key } = await pc.keyring.active(pc.trx, pc.practiceId, 'files');
   const encryptor = new FileEncryptor(key, version, { practiceId: pc.practiceId, fileId: id });
   const { objectName } = await store.put(source, encryptor);
+  // SECURITY (no half state): the blob goes if the transaction that would keep its row rolls back.
+  afterRollback(pc.trx, () => store.delete(objectName));
   try {
     await pc.trx('stored_files').insert({
       id,

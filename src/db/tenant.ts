@@ -45,15 +45,38 @@ export interface Db {
   withPractice<T>(practiceId: string, actor: Actor, work: TenantWork<T>): Promise<T>;
 }
 
+/** Clean-ups to run if a tenant transaction rolls back (afterRollback), by transaction. */
+const rollbackCleanups = new WeakMap<Knex.Transaction, (() => Promise<void>)[]>();
+
 /** SECURITY: the one place the tenant context is set. */
 export async function withPractice<T>(knex: Knex, practiceId: string, actor: Actor, work: TenantWork<T>): Promise<T> {
   if (!isUuid(practiceId)) throw new TypeError('withPractice: practiceId must be a UUID');
   if (actor.id !== undefined && !ACTOR_ID.test(actor.id)) throw new TypeError('withPractice: actor id must be an id, not free text');
   const actorSetting = actor.id ? `${actor.kind}:${actor.id}` : actor.kind;
-  return knex.transaction(async (trx) => {
-    await trx.raw("SELECT set_config('app.practice_id', ?, true), set_config('app.actor', ?, true)", [practiceId, actorSetting]);
-    return work(trx);
-  });
+  const cleanups: (() => Promise<void>)[] = [];
+  try {
+    return await knex.transaction(async (trx) => {
+      rollbackCleanups.set(trx, cleanups);
+      await trx.raw("SELECT set_config('app.practice_id', ?, true), set_config('app.actor', ?, true)", [practiceId, actorSetting]);
+      return work(trx);
+    });
+  } catch (err) {
+    // The transaction rolled back: undo what it did outside the database, before the caller hears of it.
+    for (const cleanup of cleanups) await cleanup().catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * Runs `cleanup` once `trx` has rolled back (or failed to commit) — never after a commit. For work
+ * outside the database that the transaction's rows stand for (a blob written before its row): a
+ * failure midway leaves no half state. Inside withPractice the clean-up has finished before the
+ * caller sees the error; for any other transaction it runs when the rollback settles.
+ */
+export function afterRollback(trx: Knex.Transaction, cleanup: () => Promise<void>): void {
+  const list = rollbackCleanups.get(trx);
+  if (list) list.push(cleanup);
+  else trx.executionPromise.then(undefined, () => cleanup().catch(() => undefined));
 }
 
 export function createDb(knex: Knex): Db {

@@ -101,6 +101,13 @@ export function markTerminated(trx: Knex.Transaction, now: Date, purgeAfter: Dat
   return trx('practices').whereNull('terminated_at').update({ terminated_at: now, purge_after: purgeAfter, updated_at: trx.fn.now() });
 }
 
+/** Which of these blob names a stored_files row (any practice's) still names: SECURITY DEFINER, names only. */
+export async function knownObjects(knex: Knex, names: readonly string[]): Promise<Set<string>> {
+  if (names.length === 0) return new Set();
+  const r = await knex.raw<{ rows: { name: string }[] }>('SELECT enamel_known_objects(?::text[]) AS name', [[...names]]);
+  return new Set(r.rows.map((x) => x.name));
+}
+
 const DAY = 86_400_000;
 
 export const cleanupExpired = {

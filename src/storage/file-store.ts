@@ -18,6 +18,27 @@ export interface FileStore {
   delete(objectName: string): Promise<void>;
   /** Removes temporary files a crashed write left behind (older than `before`); returns how many. */
   removeStaleTemp(before: Date): Promise<number>;
+  /** Every object name last written before `before` (the cleanup job's orphan sweep). */
+  listObjects(before: Date): AsyncIterable<string>;
+}
+
+/**
+ * The store itself failed (full, read-only, no permission, I/O error) — not the upload. Callers
+ * tell the user nothing was saved and raise an installation alert; `code` is the system error code.
+ */
+export class StorageError extends Error {
+  override name = 'StorageError';
+  constructor(readonly code: string) {
+    super(`the file store could not write (${code})`);
+  }
+}
+
+const STORAGE_CODES = new Set(['ENOSPC', 'EROFS', 'EACCES', 'EPERM', 'EDQUOT', 'EIO', 'EMFILE', 'ENFILE']);
+
+/** A file-system failure of the store itself becomes a StorageError; anything else (a stream error of the source) passes through. */
+function storageFailure(err: unknown): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && STORAGE_CODES.has(code) ? new StorageError(code) : err;
 }
 
 const OBJECT_NAME = /^[a-f0-9]{32}$/;
@@ -34,8 +55,12 @@ export class LocalFileStore implements FileStore {
     const objectName = randomBytes(16).toString('hex');
     const final = this.#path(objectName);
     const tmpDir = path.join(this.dir, 'tmp');
-    await mkdir(tmpDir, { recursive: true, mode: 0o700 });
-    await mkdir(path.dirname(final), { recursive: true, mode: 0o700 });
+    try {
+      await mkdir(tmpDir, { recursive: true, mode: 0o700 });
+      await mkdir(path.dirname(final), { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw storageFailure(err);
+    }
     const temp = path.join(tmpDir, `${objectName}.${randomBytes(4).toString('hex')}.part`);
     const out = createWriteStream(temp, { mode: 0o600, flags: 'wx' });
     try {
@@ -55,8 +80,8 @@ export class LocalFileStore implements FileStore {
       }
       return { objectName, bytes: out.bytesWritten };
     } catch (err) {
-      await rm(temp, { force: true });
-      throw err;
+      await rm(temp, { force: true }).catch(() => undefined);
+      throw storageFailure(err);
     }
   }
 
@@ -66,6 +91,18 @@ export class LocalFileStore implements FileStore {
 
   async delete(objectName: string): Promise<void> {
     await rm(this.#path(objectName), { force: true });
+  }
+
+  async *listObjects(before: Date): AsyncIterable<string> {
+    const shards = await readdir(this.dir).catch(() => [] as string[]);
+    for (const shard of shards) {
+      if (!/^[a-f0-9]{2}$/.test(shard)) continue;
+      for (const name of await readdir(path.join(this.dir, shard)).catch(() => [] as string[])) {
+        if (!OBJECT_NAME.test(name) || !name.startsWith(shard)) continue;
+        const info = await stat(path.join(this.dir, shard, name)).catch(() => undefined);
+        if (info && info.mtime < before) yield name;
+      }
+    }
   }
 
   async removeStaleTemp(before: Date): Promise<number> {

@@ -25,3 +25,6 @@ export const parseUpload: RequestHandler = (req, res, next) => {
 export function uploadErrorMessage(code: 400 | 413): string {
   return code === 413 ? 'The file is larger than 15 MB.' : 'The upload could not be read. Choose one file and try again.';
 }
+
+/** What the user reads when the file store itself failed (full, read-only): nothing was saved, and whom to tell. */
+export const STORAGE_FAILED_MESSAGE = 'The document could not be stored; nothing was saved — tell your administrator.';

@@ -3,6 +3,14 @@ import type { Knex } from 'knex';
 import { generate } from 'otplib';
 import { createOperator } from '../../src/services/operators/operators.service.js';
 import { INSTALLATION_ID } from '../../src/db/tenant.js';
+import { ACCOUNT_MAX_FAILURES } from '../../src/auth/throttle.js';
+import { sealAll } from '../../src/audit/sealer.js';
+import { verifyPractice } from '../../src/audit/verify.js';
+import { auditChainIds } from '../../src/queries/practices.queries.js';
+import { accessReviewsJob } from '../../src/jobs/access-reviews.job.js';
+import { runJob } from '../../src/jobs/scheduler.js';
+import { createLogger } from '../../src/config/logger.js';
+import { MemoryTransport } from '../support/mail.js';
 import { buildTestApp } from '../support/app.js';
 import { browser } from '../support/browser.js';
 import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
@@ -222,5 +230,97 @@ describe('operators: a separate kind of account, practice management without PHI
     expect(jobs.text).to.include('retention').and.include('purged: 3');
     const d = await signIn(built.app, p.slug, owner, clock);
     expect((await d.agent.get('/operator/jobs')).headers.location).to.equal('/operator/sign-in');
+  });
+
+  it('operator sign-in failures lock after five and raise an installation alert; success, failure and lockout are in the installation chain, which verifies', async () => {
+    const locked = await createOperator(t.current.db.knex, fx.keyring.provider, { email: 'lockme@platform.example', displayName: 'Lock Me' });
+    const b = browser(built.app);
+    const page = await b.form('/operator/sign-in');
+    for (let i = 0; i < ACCOUNT_MAX_FAILURES; i++) {
+      await b.agent.post('/operator/sign-in').type('form').send({ _csrf: page.token, email: 'lockme@platform.example', password: locked.password, code: '000000' });
+      clock.advance(10_000);
+    }
+    const right = await b.agent.post('/operator/sign-in').type('form').send({ _csrf: page.token, email: 'lockme@platform.example', password: locked.password, code: await generate({ secret: locked.secret, epoch: Math.floor(clock.now() / 1000) }) });
+    expect(right.status, 'locked: even the right code is refused').to.equal(401);
+    const events = await t.current.owner('audit_events').where({ practice_id: INSTALLATION_ID, resource_id: locked.id }).pluck('action');
+    expect(events.filter((e: string) => e === 'login_failed')).to.have.length(ACCOUNT_MAX_FAILURES + 1);
+    expect(events).to.include('lockout');
+    const alerts = await t.current.db.withPractice(INSTALLATION_ID, { kind: 'system', id: 'test' }, (trx) => trx('security_alerts').where({ kind: 'signin_lockout' }).pluck('details'));
+    expect(alerts.map((d: { target_id: string }) => d.target_id)).to.include(locked.id);
+    await operatorSession();
+    expect(await t.current.owner('audit_events').where({ practice_id: INSTALLATION_ID, action: 'login', actor_id: op.id })).to.not.have.length(0);
+    await sealAll(t.current.db);
+    const verified = await verifyPractice(t.current.db, fx.keyring.provider, INSTALLATION_ID);
+    expect(verified).to.deep.include({ ok: true });
+    expect(verified.checked).to.be.greaterThan(ACCOUNT_MAX_FAILURES);
+    // The installation chain is one of the chains `enamel audit verify` and the jobs check.
+    expect(await auditChainIds(t.current.db.knex)).to.include(INSTALLATION_ID);
+  });
+
+  it('deactivating an operator (step-up) ends its session and its sign-in; reactivation issues new credentials; never oneself or the last one', async () => {
+    const other = await createOperator(t.current.db.knex, fx.keyring.provider, { email: 'other-op@platform.example', displayName: 'Otto Other' });
+    clock.advance(30_000);
+    const theirs = browser(built.app);
+    const signInPage = await theirs.form('/operator/sign-in');
+    await theirs.agent.post('/operator/sign-in').type('form').send({ _csrf: signInPage.token, email: 'other-op@platform.example', password: other.password, code: await generate({ secret: other.secret, epoch: Math.floor(clock.now() / 1000) }) });
+    expect((await theirs.agent.get('/operator')).status).to.equal(200);
+
+    const s = await operatorSession();
+    const list = await s.form('/operator/operators');
+    expect(list.text).to.include('Otto Other').and.include('Olga Operator (you)');
+    const self = await s.agent.post(`/operator/operators/${op.id}/deactivate`).type('form').send({ _csrf: list.token });
+    expect(self.status).to.equal(409);
+    expect(self.text).to.include('cannot deactivate your own account');
+    clock.advance(6 * 60_000);
+    const stale = await s.agent.post(`/operator/operators/${other.id}/deactivate`).type('form').send({ _csrf: list.token });
+    expect(stale.headers.location, 'step-up first').to.match(/^\/operator\/step-up\?next=/);
+    const stepUp = await s.form(String(stale.headers.location));
+    await s.agent.post('/operator/step-up').type('form').send({ _csrf: stepUp.token, password: op.password, code: await generate({ secret: op.secret, epoch: Math.floor(clock.now() / 1000) }), next: '/operator/operators' });
+    const fresh0 = await s.form('/operator/operators'); // a new session id after the step-up: a new form token
+    const done = await s.agent.post(`/operator/operators/${other.id}/deactivate`).type('form').send({ _csrf: fresh0.token });
+    expect(done.status).to.equal(303);
+    expect((await theirs.agent.get('/operator')).headers.location, 'their session ended at once').to.match(/^\/operator\/sign-in/);
+    clock.advance(30_000);
+    const again = browser(built.app);
+    const p2 = await again.form('/operator/sign-in');
+    const refused = await again.agent.post('/operator/sign-in').type('form').send({ _csrf: p2.token, email: 'other-op@platform.example', password: other.password, code: await generate({ secret: other.secret, epoch: Math.floor(clock.now() / 1000) }) });
+    expect(refused.status, 'a deactivated operator cannot sign in').to.equal(401);
+
+    const reactivated = await s.agent.post(`/operator/operators/${other.id}/reactivate`).type('form').send({ _csrf: fresh0.token });
+    expect(reactivated.status).to.equal(200);
+    const password = /One-time password<\/dt><dd><code class="secret">([^<]+)</.exec(reactivated.text)![1]!;
+    const secret = /Authenticator key<\/dt><dd><code class="secret">([A-Z2-7]+)</.exec(reactivated.text)![1]!;
+    clock.advance(30_000);
+    const old = await again.agent.post('/operator/sign-in').type('form').send({ _csrf: p2.token, email: 'other-op@platform.example', password: other.password, code: await generate({ secret: other.secret, epoch: Math.floor(clock.now() / 1000) }) });
+    expect(old.status, 'the old credentials are gone').to.equal(401);
+    clock.advance(10_000);
+    const fresh = await again.agent.post('/operator/sign-in').type('form').send({ _csrf: p2.token, email: 'other-op@platform.example', password, code: await generate({ secret, epoch: Math.floor(clock.now() / 1000) }) });
+    expect(fresh.headers.location).to.equal('/operator');
+    const trail = await t.current.owner('audit_events').where({ practice_id: INSTALLATION_ID, resource_id: other.id, actor_id: op.id }).pluck('action');
+    expect(trail).to.include.members(['user_deactivate', 'session_revoke', 'mfa_destroy', 'user_reactivate']);
+  });
+
+  it('the quarterly operator access review: every operator listed; another operator revokes (deactivating the account) and signs off', async () => {
+    const stale = await createOperator(t.current.db.knex, fx.keyring.provider, { email: 'stale-op@platform.example', displayName: 'Stella Stale' });
+    const ctx = { db: t.current.db, provider: fx.keyring.provider, keyring: fx.keyring, transport: new MemoryTransport(), files: fx.files, logger: createLogger('silent'), clock: clock.now };
+    expect(await runJob(accessReviewsJob, ctx)).to.deep.include({ outcome: 'ok' });
+    const s = await operatorSession();
+    const reviews = await s.agent.get('/operator/access-reviews');
+    const reviewId = /\/operator\/access-reviews\/([0-9a-f-]{36})/.exec(reviews.text)![1]!;
+    const page = await s.form(`/operator/access-reviews/${reviewId}`);
+    expect(page.text).to.include('Stella Stale').and.include('Olga Operator').and.include('privileged');
+    const items = await t.current.db.withPractice(INSTALLATION_ID, { kind: 'system', id: 'test' }, (trx) => trx('access_review_items').where({ review_id: reviewId }).select('id', 'user_id'));
+    const line = (id: string) => items.find((i: { user_id: string }) => i.user_id === id).id;
+    const early = await s.agent.post(`/operator/access-reviews/${reviewId}/sign-off`).type('form').send({ _csrf: page.token, name: 'Olga Operator' });
+    expect(early.status).to.equal(409);
+    expect((await s.agent.post(`/operator/access-review-items/${line(op.id)}`).type('form').send({ _csrf: page.token, decision: 'revoke' })).status, 'not one\u2019s own').to.equal(409);
+    for (const i of items) {
+      const decision = i.user_id === stale.id ? 'revoke' : 'keep';
+      expect((await s.agent.post(`/operator/access-review-items/${i.id}`).type('form').send({ _csrf: page.token, decision })).status).to.equal(303);
+    }
+    expect(await t.current.owner('operators').where({ id: stale.id }).first('status')).to.deep.equal({ status: 'deactivated' });
+    expect((await s.agent.post(`/operator/access-reviews/${reviewId}/sign-off`).type('form').send({ _csrf: page.token, name: 'Olga Operator' })).status).to.equal(303);
+    const signed = await t.current.db.withPractice(INSTALLATION_ID, { kind: 'system', id: 'test' }, (trx) => trx('access_reviews').where({ id: reviewId }).first('signed_off_name'));
+    expect(signed.signed_off_name).to.equal('Olga Operator');
   });
 });

@@ -4,6 +4,7 @@ import { generate } from 'otplib';
 import { confirmEnrollment, startEnrollment, verifySecondFactor } from '../../src/auth/mfa.service.js';
 import { hashPassword } from '../../src/auth/password-hash.js';
 import { insertUser } from '../../src/queries/users.queries.js';
+import { ACCOUNT_MAX_FAILURES, IP_LIMITS } from '../../src/auth/throttle.js';
 import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
 import { useTestDatabase } from '../support/db.js';
 import { buildPractice, type BuiltPractice } from '../support/factories.js';
@@ -66,5 +67,39 @@ describe('MFA: enrolment, second factor, recovery codes', () => {
     const actions = await t.current.db.withPractice(p.id, { kind: 'system', id: 't' }, (trx) => trx('audit_events').where({ resource_id: userId }).pluck('action'));
     expect(actions.filter((a: string) => a === 'login')).to.have.length(2);
     expect(actions).to.include('mfa_failure');
+  });
+
+  it('wrong codes lock the account at the documented count (with a lockout event and an alert); from one IP they block the address across accounts', async () => {
+    const at = new Date(now.getTime() + 3_600_000);
+    const users: { id: string; secret: string }[] = [];
+    for (let i = 0; i < 6; i++) {
+      const id = await addUser();
+      const { secret } = await startEnrollment(`ip${i}@clinic.example`, 'Enamel');
+      await confirmEnrollment(fx, p.id, id, secret, await generate({ secret, epoch }), meta());
+      users.push({ id, secret });
+    }
+    const ip = '203.0.113.201';
+    const attempt = (u: { id: string }, code: string, when: Date, from = ip) => verifySecondFactor(fx, p.id, u.id, code, { ip: from, requestId: randomUUID(), now: when });
+
+    // Five wrong codes lock one account: the right code is then refused, and the lock is recorded.
+    for (let i = 0; i < ACCOUNT_MAX_FAILURES; i++) expect(await attempt(users[0]!, '000000', at, '203.0.113.250')).to.deep.equal({ ok: false });
+    const right = await generate({ secret: users[0]!.secret, epoch: Math.floor(at.getTime() / 1000) + 60 });
+    expect(await attempt(users[0]!, right, new Date(at.getTime() + 60_000), '203.0.113.251')).to.deep.equal({ ok: false });
+    const events = await t.current.db.withPractice(p.id, { kind: 'system', id: 't' }, (trx) => trx('audit_events').where({ resource_id: users[0]!.id }).pluck('action'));
+    expect(events).to.include('lockout');
+    const alerts = await t.current.db.withPractice(p.id, { kind: 'system', id: 't' }, (trx) => trx('security_alerts').where({ kind: 'signin_lockout' }).select('details'));
+    expect(alerts.map((a: { details: { target_id: string } }) => a.details.target_id)).to.include(users[0]!.id);
+
+    // Spread over accounts (never five on one), the address is blocked after IP_LIMITS.second_factor.max failures.
+    const max = IP_LIMITS.second_factor.max;
+    for (let i = 0; i < max; i++) await attempt(users[1 + (i % 5)]!, '111111', new Date(at.getTime() + i));
+    const later = new Date(at.getTime() + 120_000);
+    const code = await generate({ secret: users[1]!.secret, epoch: Math.floor(later.getTime() / 1000) });
+    // The account is not locked (at most four failures each)…
+    const rows = await t.current.db.withPractice(p.id, { kind: 'system', id: 't' }, (trx) => trx('users').whereIn('id', users.slice(1).map((u) => u.id)).pluck('failed_logins'));
+    expect(Math.max(...rows)).to.be.lessThan(ACCOUNT_MAX_FAILURES);
+    // …but the address is: even the right code is refused from it, and accepted from another.
+    expect(await attempt(users[1]!, code, later)).to.deep.equal({ ok: false });
+    expect(await attempt(users[1]!, code, later, '203.0.113.202')).to.deep.equal({ ok: true, via: 'totp' });
   });
 });

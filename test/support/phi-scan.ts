@@ -2,13 +2,15 @@ import type { Knex } from 'knex';
 
 /**
  * The PHI scan: every fake patient value a test creates is remembered here (`rememberPhi`), every
- * log line an app writes in a test is collected (`collectLogs`), and before each test database is
- * dropped, its audit rows and the collected log lines (which carry every request path) are searched
- * for those values. A hit fails the file's "after all" hook with the table and column (or log
+ * log line an app writes in a test is collected (`collectLogs`), every email and text a test
+ * transport sends (`collectMessages`), and before each test database is dropped, its audit rows,
+ * the outbox's plain columns, the collected log lines (which carry every request path) and the
+ * messages are searched for those values. A hit fails the file's "after all" hook with the table and column (or log
  * field) where it was found — never with the value itself.
  */
 const markers = new Set<string>();
 const logs: Record<string, unknown>[][] = [];
+const messages: { subject?: string; text: string }[][] = [];
 
 /** Values shorter than this are too likely to occur by chance in ids and timings. */
 const MIN_LENGTH = 6;
@@ -24,6 +26,11 @@ export function forgetPhi(value: string): void {
 
 export function collectLogs(lines: Record<string, unknown>[]): void {
   logs.push(lines);
+}
+
+/** Every email and text a test transport delivers (test/support/mail.ts) is scanned too. */
+export function collectMessages(sent: { subject?: string; text: string }[]): void {
+  messages.push(sent);
 }
 
 function found(text: string): boolean {
@@ -52,6 +59,15 @@ export async function scanForPhi(owner: Knex): Promise<string[]> {
       }
     }
   }
+  for (const list of messages) {
+    for (const m of list) if (found(`${m.subject ?? ''}\n${m.text}`)) problems.push(`an outgoing message (${(m.subject ?? 'text').slice(0, 40)})`);
+  }
+  if (await owner.schema.hasTable('outbox_messages')) {
+    for (const row of (await owner('outbox_messages').select('template', 'last_error')) as Record<string, unknown>[]) {
+      for (const [column, value] of Object.entries(row)) if (typeof value === 'string' && found(value)) problems.push(`outbox_messages.${column}`);
+    }
+  }
   logs.length = 0;
+  messages.length = 0;
   return problems;
 }

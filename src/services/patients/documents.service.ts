@@ -11,7 +11,8 @@ import { deleteStoredFiles, documentSecrets, findDocument, insertDocument, linkD
 import { patientSecrets } from '../../queries/patients.queries.js';
 import { listLocations } from '../../queries/practices.queries.js';
 import { listUsers } from '../../queries/users.queries.js';
-import type { FileStore } from '../../storage/file-store.js';
+import { StorageError, type FileStore } from '../../storage/file-store.js';
+import { raiseInstallationAlert } from '../alerts/alerts.service.js';
 import type { Accepted } from '../../uploads/pipeline.js';
 import type { Variant } from '../../uploads/signed-urls.js';
 import type { Meta } from '../users/users.service.js';
@@ -107,16 +108,30 @@ async function storeDocument(pc: PracticeCrypto, files: FileStore, row: { id: st
   return main.id;
 }
 
+/**
+ * SECURITY: a file store that cannot write (full, read-only, no permission) is an installation
+ * alert; the caller tells the user nothing was saved (the transaction rolled back, and a blob
+ * written before the failure is removed after the rollback).
+ */
+async function storing<T>(d: DocumentDeps, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof StorageError) await raiseInstallationAlert(d.db, { kind: 'storage_failed', severity: 'critical' }).catch(() => undefined);
+    throw err;
+  }
+}
+
 /** Stores an accepted upload (already sniffed and re-encoded) for a patient. Returns the document id. */
 export async function uploadDocument(d: DocumentDeps, actor: StaffActor, patientId: string, input: { kind: DocumentKind; title: string | null }, file: Accepted, meta: Meta): Promise<string> {
-  return d.db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, async (trx) => {
+  return storing(d, () => d.db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, async (trx) => {
     const { record } = await loadPatientRecord(trx, actor, patientId, meta.now);
     ensure(authorize(actor, 'patient.uploadDocument', record, meta.now), { resource: { type: 'patient', id: patientId }, patientId, permission: 'documents.upload' });
     const id = randomUUID();
     const fileId = await storeDocument(new PracticeCrypto(d.keyring, trx, actor.practiceId), d.files, { id, patient_id: patientId, kind: input.kind, title: input.title, uploaded_by: actor.id, uploaded_via_link: null }, file);
     await audit.record(trx, { practiceId: actor.practiceId, actor: { kind: 'user', id: actor.id }, action: 'upload', resource: { type: 'document', id }, patientId, outcome: 'allowed', ip: meta.ip, requestId: meta.requestId, details: { file_id: fileId } });
     return id;
-  });
+  }));
 }
 
 /** What a patient may upload through a link, and how it is filed. */
@@ -130,11 +145,11 @@ export type PatientUploadSlot = keyof typeof PATIENT_UPLOADS;
 /** A patient's upload through an uploads link (same pipeline, same encrypted store), audited as the link. */
 export async function uploadByLink(d: DocumentDeps, link: LinkSession, slot: PatientUploadSlot, file: Accepted, meta: Meta): Promise<void> {
   if (!link.tasks.includes('uploads')) throw new AccessDenied({ resource: { type: 'document' } });
-  await linkWork(d, link, async (trx, pc) => {
+  await storing(d, () => linkWork(d, link, async (trx, pc) => {
     const id = randomUUID();
     const fileId = await storeDocument(pc, d.files, { id, patient_id: link.patientId, kind: PATIENT_UPLOADS[slot].kind, title: PATIENT_UPLOADS[slot].title, uploaded_by: null, uploaded_via_link: link.linkId }, file);
     await audit.record(trx, linkEvent(link, meta, { action: 'upload', resource: { type: 'document', id }, outcome: 'allowed', details: { file_id: fileId } }));
-  });
+  }));
 }
 
 /** The titles and times of what this link has uploaded (the patient sees their own uploads listed, not shown). */

@@ -17,6 +17,7 @@ import {
   setPracticeHold,
   practicePurgeDue,
   auditPurgeDue,
+  knownObjects,
   purgePracticeAudit,
 } from '../../queries/retention.queries.js';
 import { createCheckpoint } from '../../audit/checkpoints.js';
@@ -200,10 +201,37 @@ export async function purgeExpiredAuditTrails(d: RetentionDeps, now: Date): Prom
   return { audit_trails: done };
 }
 
-/** Expired sessions, patient links (90 days after expiry), reset tokens, invitations, temporary files older than a day. */
+/** How old a blob without a row must be before the sweep removes it (an upload in flight has its row within seconds). */
+export const ORPHAN_BLOB_AGE_MS = 3_600_000;
+
+/**
+ * SECURITY (no half state): removes blobs no stored_files row names — what a process killed between
+ * writing a blob and committing its row leaves behind — once they are an hour old. Returns how many.
+ */
+export async function sweepOrphanBlobs(d: { db: Db; files: FileStore }, now: Date): Promise<number> {
+  let removed = 0;
+  let batch: string[] = [];
+  const flush = async () => {
+    const known = await knownObjects(d.db.knex, batch);
+    for (const name of batch) {
+      if (known.has(name)) continue;
+      await d.files.delete(name);
+      removed++;
+    }
+    batch = [];
+  };
+  for await (const name of d.files.listObjects(new Date(now.getTime() - ORPHAN_BLOB_AGE_MS))) {
+    batch.push(name);
+    if (batch.length >= 500) await flush();
+  }
+  await flush();
+  return removed;
+}
+
+/** Expired sessions, patient links (90 days after expiry), reset tokens, invitations, temporary files older than a day, blobs without a row. */
 export async function cleanupExpiredRecords(d: { db: Db; files: FileStore }, now: Date): Promise<Record<string, number>> {
   const db = d.db;
-  const totals: Record<string, number> = { temp_files: await d.files.removeStaleTemp(new Date(now.getTime() - 86_400_000)) };
+  const totals: Record<string, number> = { temp_files: await d.files.removeStaleTemp(new Date(now.getTime() - 86_400_000)), orphan_blobs: await sweepOrphanBlobs(d, now) };
   const add = (counts: Record<string, number>) => Object.entries(counts).forEach(([k, v]) => (totals[k] = (totals[k] ?? 0) + v));
   add(await cleanupExpired.global(db.knex, now));
   for (const practiceId of await allPracticeIds(db.knex)) add(await db.withPractice(practiceId, { kind: 'system', id: 'cleanup' }, (trx) => cleanupExpired.practice(trx, now)));
