@@ -3,7 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Express } from 'express';
 import { createApp } from './app.js';
-import { ConfigError, loadConfig, type Config } from './config/env.js';
+import { ConfigError, configWarnings, loadConfig, type Config } from './config/env.js';
 import { createLogger, type Logger } from './config/logger.js';
 import { startSealer } from './audit/sealer.js';
 import { JOBS } from './jobs/index.js';
@@ -51,6 +51,7 @@ export async function start(config: Config, logger: Logger): Promise<{ server: h
       config.dataDir,
     );
   }
+  for (const warning of configWarnings(config)) logger.warn(warning);
   // Keys first: production without proper KEKs stops here, before touching the database.
   const crypto = await createCrypto(config, logger);
   const database: OpenDatabase = await openDatabase(config, logger, crypto.keyring, crypto.files);

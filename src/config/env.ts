@@ -259,6 +259,17 @@ export function productionProblems(config: Config, e: Env): string[] {
   return problems;
 }
 
+/** Settings production accepts but an operator should know about (logged at start). */
+export function configWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  if (config.database.kind === 'external') {
+    for (const [name, url] of [['DATABASE_URL', config.database.runtimeUrl], ['MIGRATION_DATABASE_URL', config.database.migrationUrl]] as const) {
+      if (url && /[?&]sslmode=no-verify(&|$)/.test(url)) warnings.push(`${name}: sslmode=no-verify encrypts but does not check the server's certificate; use verify-full with the database's CA when it has one`);
+    }
+  }
+  return warnings;
+}
+
 /** Whether an SMTP URL encrypts: smtps://, or smtp:// with STARTTLS required; certificate checks not switched off. */
 export function smtpIsEncrypted(url: string): boolean {
   const u = new URL(url);

@@ -12,7 +12,16 @@ const { csrfSynchronisedProtection, generateToken } = csrfSync({
   errorConfig: { statusCode: 403, message: 'invalid csrf token', code: 'EBADCSRFTOKEN' },
 });
 
-export const csrfProtection: RequestHandler = csrfSynchronisedProtection;
+/**
+ * The check; once it passes, the page this request renders (a form again, with its errors) carries
+ * the token too, so a person can correct the form and send it again.
+ */
+export const csrfProtection: RequestHandler = (req, res, next) => {
+  csrfSynchronisedProtection(req, res, (err?: unknown) => {
+    if (!err) res.locals.csrfToken = generateToken(req);
+    next(err);
+  });
+};
 
 /** Puts a token in res.locals.csrfToken for the forms of this page (creating the session if needed). */
 export const csrfToken: RequestHandler = (req, res, next) => {

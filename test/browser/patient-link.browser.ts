@@ -12,7 +12,7 @@ import { buildTestApp } from '../support/app.js';
 import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
 import { useTestDatabase } from '../support/db.js';
 import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
-import { buildStaff, signIn, type BuiltStaff } from '../support/staff.js';
+import { buildStaff, signIn, testClock, type BuiltStaff } from '../support/staff.js';
 
 /**
  * The patient's side on a phone-sized screen (Debian's Chromium, touch, 390×844): open the link →
@@ -26,7 +26,9 @@ const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch:
 describe('a patient link on a phone', function () {
   this.timeout(90_000);
   const t = useTestDatabase();
-  const clock = { now: () => Date.now(), advance: () => undefined };
+  // NOTE: one clock for the app and the authenticator codes: each staff sign-in moves it 30 s, so two
+  // sign-ins never reuse a code (replay is refused).
+  const clock = testClock();
   let fx: CryptoFixture;
   let p: BuiltPractice;
   let coordinator: BuiltStaff;
@@ -75,8 +77,8 @@ describe('a patient link on a phone', function () {
   before(async () => {
     fx = await buildCryptoFixture(t.current);
     p = await buildPractice(t.current.owner, { slug: 'phone', name: 'Phone Dental' });
-    coordinator = await buildStaff(t.current, { keyring: fx.keyring, now: Date.now }, p, { roles: ['treatment_coordinator'] });
-    built = buildTestApp(t.current, {}, { keyring: fx.keyring, files: fx.files });
+    coordinator = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['treatment_coordinator'] });
+    built = buildTestApp(t.current, {}, { keyring: fx.keyring, files: fx.files, clock: clock.now });
     ({ base, close: closeServer } = await serveApp(built.app));
     await mkdir(SHOTS, { recursive: true });
     await sharp({ create: { width: 1000, height: 630, channels: 3, background: { r: 210, g: 225, b: 240 } } }).jpeg().toFile(card);

@@ -60,7 +60,7 @@ describe('security alerts reach people: page, banner, home count, email to the s
     expect((await o.agent.get(`/p/${p.slug}/home`)).text).to.include('One open security alert.');
     const list = await o.agent.get(`/p/${p.slug}/alerts`);
     expect(list.status).to.equal(200);
-    expect(list.text).to.include(ALERT_LABELS.signin_lockout).and.include(`user ${desk.id.slice(0, 8)}`);
+    expect(list.text).to.include(ALERT_LABELS.signin_lockout).and.include('account Fran Desk');
 
     clock.advance(16 * 60_000); // the lock passes
     const d = await signIn(built.app, p.slug, desk, clock);

@@ -112,6 +112,20 @@ describe('staff sign-in over HTTP', () => {
     expect(home.status).to.equal(303);
   });
 
+  it('a failed sign-in gives the form again with a working token: the second try is not refused as forged', async () => {
+    const u = await addUser(false);
+    const b = browser(app());
+    const page = await b.form('/p/signin-http/sign-in');
+    clock += 20_000;
+    const first = await b.agent.post('/p/signin-http/sign-in').type('form').send({ _csrf: page.token, email: u.email, password: 'a typo in the password' });
+    expect(first.status).to.equal(401);
+    const token = /name="_csrf" value="([^"]+)"/.exec(first.text)?.[1];
+    expect(token, 'the re-rendered form carries a token').to.be.a('string').and.not.equal('');
+    clock += 20_000;
+    const second = await b.agent.post('/p/signin-http/sign-in').type('form').send({ _csrf: token, email: u.email, password: PASSWORD });
+    expect(second.status).to.equal(303);
+  });
+
   it('unknown user and wrong password give identical pages', async () => {
     const u = await addUser(false);
     const b = browser(app());
@@ -305,7 +319,7 @@ describe('MFA for every account (the default), relaxed only outside production',
     await setMfaForAll(true);
   });
 
-  it('production refuses “MFA off”: the service refuses the setting, and the session check requires MFA whatever is stored', async () => {
+  it('in production the session check requires MFA whatever the stored setting says (the settings page refuses to store “off”: security-settings.test.ts)', async () => {
     const { mfaRequiredForEveryone } = await import('../../src/auth/staff-auth.js');
     expect(mfaRequiredForEveryone({ mfa_required_for_all: false }, true)).to.equal(true);
     expect(mfaRequiredForEveryone({ mfa_required_for_all: false }, false)).to.equal(false);

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { ConfigError, loadConfig } from '../../src/config/env.js';
+import { ConfigError, configWarnings, loadConfig } from '../../src/config/env.js';
 
 const SAFE_PRODUCTION = {
   NODE_ENV: 'production',
@@ -76,6 +76,13 @@ describe('configuration', () => {
     for (const db of ['postgres://a:b@db.internal/e?sslmode=require', 'postgres://a:b@10.1.2.3/e?sslmode=no-verify', 'postgres://a:b@127.0.0.1:5432/e', 'postgres://a:b@localhost/e', 'postgres://a:b@[::1]/e', 'postgres://a:b@/e?host=%2Fvar%2Frun%2Fpostgresql']) {
       expect(loadConfig({ ...SAFE_PRODUCTION, DATABASE_URL: db, MIGRATION_DATABASE_URL: `${db}${db.includes('?') ? '&' : '?'}application_name=migrate` }).database.kind, db).to.equal('external');
     }
+  });
+
+  it('warns (without refusing) about a database connection that does not check the certificate', () => {
+    const c = loadConfig({ ...SAFE_PRODUCTION, DATABASE_URL: 'postgres://a:b@db/e?sslmode=no-verify' });
+    expect(configWarnings(c)).to.have.length(1);
+    expect(configWarnings(c)[0]).to.include('DATABASE_URL: sslmode=no-verify');
+    expect(configWarnings(loadConfig(SAFE_PRODUCTION))).to.deep.equal([]);
   });
 
   it('accepts built-in TLS instead of a proxy in production', () => {

@@ -9,7 +9,7 @@ import { AccessDenied, authorize, ensure, type StaffActor } from '../../policies
 import { acknowledgeAlert, alertSecrets, countOpenAlerts, findAlert, listAlerts, markAlertsNotified, openAlertExists, openAlertSummary, unnotifiedAlerts, type AlertFilter, type AlertRow } from '../../queries/alerts.queries.js';
 import { failingMessages } from '../../queries/outbox.queries.js';
 import { activeOwnerEmails } from '../../queries/access-reviews.queries.js';
-import { operatorNames } from '../../queries/operators.queries.js';
+import { operatorNames, practiceDirectory } from '../../queries/operators.queries.js';
 import { allPracticeIds, findCurrentPractice, findPracticeSettings } from '../../queries/practices.queries.js';
 import { findUserById, listUsers } from '../../queries/users.queries.js';
 import { staffEvent as event, type Meta } from '../staff-work.js';
@@ -31,8 +31,10 @@ export interface AlertView {
   label: string;
   severity: string;
   createdAt: Date;
-  /** What the alert is about, in ids and counts (no patient data). */
+  /** What the alert is about: accounts and practices by name, other records by kind, counts (no patient data). */
   facts: string;
+  /** Where to look into it, when there is a page for that. */
+  next?: { href: string; label: string };
   acknowledgedAt: Date | null;
   acknowledgedBy: string | null;
   note: string | null;
@@ -41,25 +43,47 @@ export interface AlertView {
 
 export const ALERT_PAGE_SIZE = 100;
 
-function facts(details: Record<string, unknown>): string {
+const TARGET_WORDS: Record<string, string> = { user: 'account', operator: 'operator', practice: 'practice', portal_link: 'a patient link', break_glass_grant: 'an emergency access', access_review: 'an access review' };
+
+/** The alert's details in words: named accounts, operators and practices; other records by kind only. */
+function facts(details: Record<string, unknown>, names: Map<string, string>): string {
   const parts: string[] = [];
-  if (typeof details.target_type === 'string') parts.push(`${String(details.target_type).replace(/_/g, ' ')} ${typeof details.target_id === 'string' ? details.target_id.slice(0, 8) : ''}`.trim());
+  const type = typeof details.target_type === 'string' ? details.target_type : undefined;
+  const id = typeof details.target_id === 'string' ? details.target_id : undefined;
+  if (type) parts.push(type === 'user' || type === 'operator' || type === 'practice' ? `${TARGET_WORDS[type]} ${(id && names.get(id)) ?? (id ? id.slice(0, 8) : '')}`.trim() : (TARGET_WORDS[type] ?? type.replace(/_/g, ' ')));
   if (typeof details.job === 'string') parts.push(`job ${details.job}`);
   if (typeof details.count === 'number') parts.push(`count ${details.count}`);
   if (typeof details.seq === 'number') parts.push(`at event ${details.seq}`);
   return parts.join(' · ');
 }
 
-async function present(pc: PracticeCrypto, rows: AlertRow[], names: Map<string, string>): Promise<AlertView[]> {
+/** The page where a practice's alert is looked into (the owner's and manager's own pages). */
+function nextStep(kind: string, details: Record<string, unknown>, slug: string | undefined): AlertView['next'] {
+  if (!slug) return undefined;
+  const account = details.target_type === 'user' && typeof details.target_id === 'string' ? details.target_id : undefined;
+  const pages: Record<string, AlertView['next']> = {
+    signin_lockout: account ? { href: `/p/${slug}/users/${account}`, label: 'the account' } : { href: `/p/${slug}/users`, label: 'Users' },
+    accounts_disabled: { href: `/p/${slug}/users`, label: 'Users' },
+    break_glass: { href: `/p/${slug}/break-glass`, label: 'Emergency access review' },
+    review_overdue: { href: `/p/${slug}/compliance`, label: 'Compliance' },
+    export_volume: { href: `/p/${slug}/audit`, label: 'Audit log' },
+    audit_verification_failed: { href: `/p/${slug}/audit`, label: 'Audit log' },
+  };
+  return pages[kind];
+}
+
+async function present(pc: PracticeCrypto, rows: AlertRow[], names: Map<string, string>, slug?: string): Promise<AlertView[]> {
   const out: AlertView[] = [];
   for (const r of rows) {
+    const next = nextStep(r.kind, r.details, slug);
     out.push({
       id: r.id,
       kind: r.kind,
       label: ALERT_LABELS[r.kind as AlertKind] ?? r.kind,
       severity: r.severity,
       createdAt: r.created_at,
-      facts: facts(r.details),
+      facts: facts(r.details, names),
+      ...(next ? { next } : {}),
       acknowledgedAt: r.acknowledged_at,
       acknowledgedBy: r.acknowledged_by ? (names.get(r.acknowledged_by) ?? 'someone no longer listed') : null,
       note: r.acknowledged_note ? ((await alertSecrets.open(pc, r)).acknowledged_note ?? null) : null,
@@ -76,7 +100,7 @@ export async function practiceAlerts(d: { db: Db; keyring: Keyring }, actor: Sta
     const rows = await listAlerts(trx, filter, ALERT_PAGE_SIZE);
     await audit.record(trx, event(actor, meta, { action: 'list', resource: { type: 'security_alert' }, outcome: 'allowed', details: { count: rows.length } }));
     const names = new Map((await listUsers(trx)).map((u) => [u.id, u.display_name]));
-    return present(new PracticeCrypto(d.keyring, trx, actor.practiceId), rows, names);
+    return present(new PracticeCrypto(d.keyring, trx, actor.practiceId), rows, names, actor.slug);
   });
 }
 
@@ -128,8 +152,9 @@ export async function installationAlerts(d: { db: Db; keyring: Keyring }, op: Op
   return d.db.withPractice(INSTALLATION_ID, { kind: 'operator', id: op.id }, async (trx) => {
     const rows = await listAlerts(trx, filter, ALERT_PAGE_SIZE);
     await audit.record(trx, { practiceId: INSTALLATION_ID, actor: { kind: 'operator', id: op.id }, ip: meta.ip, requestId: meta.requestId, action: 'list', resource: { type: 'security_alert' }, outcome: 'allowed', details: { count: rows.length } });
-    const ids = [...new Set(rows.map((r) => r.acknowledged_by).filter((x): x is string => Boolean(x)))];
+    const ids = [...new Set(rows.flatMap((r) => [r.acknowledged_by, typeof r.details.target_id === 'string' ? r.details.target_id : null]).filter((x): x is string => Boolean(x)))];
     const names = new Map((await operatorNames(trx, ids)).map((o) => [o.id, o.display_name]));
+    for (const p of await practiceDirectory(trx)) names.set(p.id, p.name);
     return present(new PracticeCrypto(d.keyring, trx, INSTALLATION_ID), rows, names);
   });
 }

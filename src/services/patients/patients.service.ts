@@ -240,7 +240,7 @@ export async function breakGlassAllowed(d: PatientDeps, actor: StaffActor, id: s
 /**
  * Break-glass: after step-up (route) and a written reason, the actor may open this one patient for
  * BREAK_GLASS_MINUTES. Audited with the reason code (the written reason is stored encrypted and
- * referenced by id), and the owner is alerted at once.
+ * referenced by id), and an alert is raised at once (alerts page and banner; the security contact is emailed).
  */
 export async function breakGlass(d: PatientDeps, actor: StaffActor, id: string, input: { reasonCode: 'emergency' | 'continuity_of_care' | 'patient_request' | 'other'; justification: string }, meta: Meta): Promise<{ grantId: string; expiresAt: Date }> {
   return work(d, actor, async (trx, pc) => {
@@ -259,7 +259,7 @@ export async function breakGlass(d: PatientDeps, actor: StaffActor, id: string, 
       ...(await breakGlassSecrets.seal(pc, grantId, { justification: input.justification })),
     });
     await audit.record(trx, event(actor, meta, { action: 'break_glass', resource: { type: 'break_glass_grant', id: grantId }, patientId: id, outcome: 'allowed', reason: input.reasonCode, details: { reference_id: grantId, minutes: BREAK_GLASS_MINUTES, step_up: true } }));
-    // SECURITY: the owner learns of it at once (dashboard now; email once messaging exists).
+    // SECURITY: the practice hears of it at once: the alerts page, the banner and an email to the security contact.
     await raiseAlert(trx, { practiceId: actor.practiceId, kind: 'break_glass', severity: 'warning', details: { target_type: 'break_glass_grant', target_id: grantId } });
     return { grantId, expiresAt };
   });
