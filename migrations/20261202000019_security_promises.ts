@@ -40,7 +40,7 @@ export async function up(knex: Knex): Promise<void> {
     CREATE FUNCTION enamel_audit_chain_ids() RETURNS SETOF uuid
       LANGUAGE sql STABLE SECURITY DEFINER
       SET search_path = pg_catalog, public
-      AS $$ SELECT id FROM practices WHERE audit_purged_at IS NULL ORDER BY kind DESC, id $$;
+      AS $$ SELECT id FROM practices WHERE audit_purged_at IS NULL ORDER BY kind = 'installation' DESC, id $$;
     REVOKE ALL ON FUNCTION enamel_audit_chain_ids() FROM PUBLIC;
     GRANT EXECUTE ON FUNCTION enamel_audit_chain_ids() TO enamel_app;
 

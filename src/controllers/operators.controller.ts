@@ -65,6 +65,16 @@ export function operatorsController(d: OperatorsControllerDeps) {
     const alerts = await installationAlerts(d, op, { ...(filter.state === 'all' ? {} : { state: filter.state }), ...(filter.kind ? { kind: filter.kind } : {}), ...(filter.severity ? { severity: filter.severity } : {}) }, meta(req));
     res.status(status).render('operator/alerts', { title: 'Installation alerts', operator: op, alerts, filter, kinds: ALERT_KINDS, labels: ALERT_LABELS, severities: SEVERITIES, action: (id: string) => `/operator/alerts/${id}/acknowledge`, csrfToken: res.locals.csrfToken, error: undefined, errorFor: undefined, notice: undefined, note: '', ...extra });
   };
+  const operatorsPage = async (res: Response, status: number, extra: { error?: string; notice?: string }) => {
+    const op = operatorOf(res);
+    res.status(status).render('operator/operators', { title: 'Operators', operator: op, operators: await operatorAccounts(d.db, op), csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, ...extra });
+  };
+  /** `:id` of an operator account; a malformed one is the not-found page. */
+  const targetOperator = (req: Request): string => {
+    const p = idParams.safeParse(req.params);
+    if (!p.success) throw new AccessDenied({ resource: { type: 'operator' } });
+    return p.data.id;
+  };
   const reviewPage = async (_req: Request, res: Response, id: string, status: number, extra: { error?: string; notice?: string } = {}) => {
     const op = operatorOf(res);
     res.status(status).render('operator/review', { title: 'Operator access review', operator: op, review: await installationReview(d.db, op, id, new Date(d.clock())), csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, ...extra });
@@ -177,29 +187,20 @@ export function operatorsController(d: OperatorsControllerDeps) {
     }) satisfies RequestHandler,
 
     /** GET /operator/operators — every operator account. */
-    operators: (async (req, res) => {
-      const op = operatorOf(res);
-      const done = typeof req.query.done === 'string' ? ({ deactivated: 'Deactivated: their sessions ended and their password and authenticator no longer work.' } as Record<string, string>)[req.query.done] : undefined;
-      res.render('operator/operators', { title: 'Operators', operator: op, operators: await operatorAccounts(d.db, op), csrfToken: res.locals.csrfToken, error: undefined, notice: done });
-    }) satisfies RequestHandler,
+    operators: (async (req, res) => operatorsPage(res, 200, req.query.done === 'deactivated' ? { notice: 'Deactivated: their sessions ended and their password and authenticator no longer work.' } : {})) satisfies RequestHandler,
 
     /** POST /operator/operators/:id/deactivate — behind operator step-up. */
     deactivate: (async (req, res) => {
-      const op = operatorOf(res);
-      const p = idParams.safeParse(req.params);
-      if (!p.success) throw new AccessDenied({ resource: { type: 'operator' } });
-      const result = await deactivateOperator(d.db, d.keyring.provider, { kind: 'operator', id: op.id }, p.data.id, meta(req));
-      if (!result.ok) return res.status(409).render('operator/operators', { title: 'Operators', operator: op, operators: await operatorAccounts(d.db, op), csrfToken: res.locals.csrfToken, error: result.error, notice: undefined });
+      const result = await deactivateOperator(d.db, d.keyring.provider, { kind: 'operator', id: operatorOf(res).id }, targetOperator(req), meta(req));
+      if (!result.ok) return operatorsPage(res, 409, { error: result.error });
       res.redirect(303, '/operator/operators?done=deactivated');
     }) satisfies RequestHandler,
 
     /** POST /operator/operators/:id/reactivate — behind operator step-up; shows the new credentials once. */
     reactivate: (async (req, res) => {
       const op = operatorOf(res);
-      const p = idParams.safeParse(req.params);
-      if (!p.success) throw new AccessDenied({ resource: { type: 'operator' } });
-      const result = await reactivateOperator(d.db, d.keyring.provider, { kind: 'operator', id: op.id }, p.data.id, meta(req));
-      if (!result.ok) return res.status(409).render('operator/operators', { title: 'Operators', operator: op, operators: await operatorAccounts(d.db, op), csrfToken: res.locals.csrfToken, error: result.error, notice: undefined });
+      const result = await reactivateOperator(d.db, d.keyring.provider, { kind: 'operator', id: op.id }, targetOperator(req), meta(req));
+      if (!result.ok) return operatorsPage(res, 409, { error: result.error });
       res.render('operator/reactivated', { title: 'Operator reactivated', operator: op, credentials: result.value, csrfToken: res.locals.csrfToken });
     }) satisfies RequestHandler,
 

@@ -9,7 +9,7 @@ import { outboxJob } from '../../src/jobs/outbox.job.js';
 import { runJob } from '../../src/jobs/scheduler.js';
 import { LogTransport } from '../../src/messaging/transports.js';
 import { buildTestApp } from '../support/app.js';
-import { launchChromium, serveApp } from '../support/chromium.js';
+import { launchChromium, serveApp, watchedPage } from '../support/chromium.js';
 import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
 import { useTestDatabase } from '../support/db.js';
 import { buildPractice, type BuiltPractice } from '../support/factories.js';
@@ -54,15 +54,8 @@ describe('security alerts in a real browser: a lockout reaches the owner', funct
     await fx?.cleanup();
   });
 
-  async function newPage(): Promise<Page> {
-    const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
-    page.on('console', (m) => {
-      // NOTE: a failed sign-in (401) and the empty note (400) answer so on purpose; Chromium logs them as resource errors.
-      if (m.type() === 'error' && !/status of 40[01]/.test(m.text())) problems.push(m.text());
-    });
-    page.on('pageerror', (e) => problems.push(e.message));
-    return page;
-  }
+  // NOTE: a failed sign-in (401) and the empty note (400) answer so on purpose; Chromium logs them as resource errors.
+  const newPage = (): Promise<Page> => watchedPage(browser, problems, { width: 1100, expectedStatuses: [400, 401] });
 
   it('five wrong passwords lock the account; the owner sees the banner on every page, the alert on the alerts page, and acknowledges it', async () => {
     const attacker = await newPage();

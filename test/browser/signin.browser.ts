@@ -6,7 +6,7 @@ import { generate } from 'otplib';
 import type { Browser, Page } from 'playwright-core';
 import { hashPassword } from '../../src/auth/password-hash.js';
 import { insertUser } from '../../src/queries/users.queries.js';
-import { launchChromium, serveApp } from '../support/chromium.js';
+import { launchChromium, serveApp, watchedPage } from '../support/chromium.js';
 import { buildTestApp } from '../support/app.js';
 import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
 import { useTestDatabase } from '../support/db.js';
@@ -49,15 +49,8 @@ describe('sign-in pages in a real browser', function () {
     await fx?.cleanup();
   });
 
-  async function newPage(): Promise<Page> {
-    const page = await browser.newPage({ viewport: { width: 1000, height: 800 } });
-    page.on('console', (m) => {
-      // NOTE: a failed sign-in answers 401 on purpose; Chromium logs that as a resource error.
-      if (m.type() === 'error' && !/status of 401/.test(m.text())) problems.push(m.text());
-    });
-    page.on('pageerror', (e) => problems.push(e.message));
-    return page;
-  }
+  // NOTE: a failed sign-in answers 401 on purpose; Chromium logs that as a resource error.
+  const newPage = (): Promise<Page> => watchedPage(browser, problems, { expectedStatuses: [401] });
 
   it('signs in an owner: password, enrolment with a visible QR code, recovery codes, home', async () => {
     const page = await newPage();

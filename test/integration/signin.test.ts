@@ -58,7 +58,7 @@ describe('sign-in: password step (throttling, lockout, neutral answers)', () => 
     for (const d of durations) expect(d).to.be.greaterThan(5);
   });
 
-  it('delays after each failure, locks after the documented count, alerts the owner, and recovers after the lock', async () => {
+  it('delays after each failure, locks after the documented count, raises an alert, and recovers after the lock', async () => {
     const u = await addUser();
     let now = t0;
     for (let i = 1; i <= SIGNIN_MAX_FAILURES; i++) {

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 
 /** Debian's Chromium (apt-get install chromium); never a browser downloaded by npm. */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -19,4 +19,21 @@ export async function serveApp(app: Express): Promise<{ base: string; close: () 
   const server = http.createServer(app);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+/**
+ * A page whose console errors and page errors are collected into `problems` (a test then asserts
+ * none), except resource errors with a status the test asks for on purpose (e.g. 401 for a wrong
+ * password).
+ */
+export async function watchedPage(browser: Browser, problems: string[], options: { width?: number; height?: number; expectedStatuses?: number[] } = {}): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: options.width ?? 1000, height: options.height ?? 800 } });
+  const expected = options.expectedStatuses ?? [];
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    const status = /status of (\d{3})/.exec(m.text())?.[1];
+    if (!status || !expected.includes(Number(status))) problems.push(m.text());
+  });
+  page.on('pageerror', (e) => problems.push(e.message));
+  return page;
 }
