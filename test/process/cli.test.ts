@@ -101,6 +101,29 @@ describe('enamel CLI: keys', () => {
     const actors = await t.current.db.withPractice(practiceId, { kind: 'system', id: 'test' }, (trx) => trx('key_events').distinct().pluck('actor'));
     expect(actors).to.include('operator:cli-opsperson');
   });
+
+  it('lists, deactivates and reactivates an operator (new one-time credentials), each step in the installation chain', async () => {
+    const env = { DATABASE_URL: t.current.runtimeUrl, ENAMEL_KEKS: kek1, USER: 'opsperson', KEYS_DIR: keysDir };
+    expect((await enamel(['operators', 'create', '--email', 'second@platform.example', '--name', 'Second Op'], env)).code).to.equal(0);
+    const off = await enamel(['operators', 'deactivate', '--email', 'second@platform.example'], env);
+    expect(off.code, off.stderr).to.equal(0);
+    expect(off.stdout).to.include('deactivated').and.include('session(s) ended');
+    const again = await enamel(['operators', 'deactivate', '--email', 'second@platform.example'], env);
+    expect(again.code).to.equal(1);
+    expect(again.stderr).to.include('already deactivated');
+    expect((await enamel(['operators', 'deactivate', '--email', 'nobody@platform.example'], env)).stderr).to.include('No operator with the email');
+    expect((await enamel(['operators', 'list'], env)).stdout).to.match(/^deactivated\s+second@platform\.example/m);
+    const on = await enamel(['operators', 'reactivate', '--email', 'second@platform.example'], env);
+    expect(on.code, on.stderr).to.equal(0);
+    expect(on.stdout).to.match(/Password:\s+\S{20,}/).and.match(/TOTP secret:\s+[A-Z2-7]{16,}/);
+    expect((await enamel(['operators', 'list'], env)).stdout).to.match(/^active\s+second@platform\.example/m);
+    const { INSTALLATION_ID } = await import('../../src/db/tenant.js');
+    const trail = await t.current.owner('audit_events').where({ practice_id: INSTALLATION_ID, actor_id: 'cli-opsperson' }).pluck('action');
+    expect(trail).to.include.members(['user_deactivate', 'session_revoke', 'mfa_destroy', 'user_reactivate']);
+    const verified = await enamel(['audit', 'verify'], env);
+    expect(verified.code, verified.stdout).to.equal(0);
+    expect(verified.stdout).to.match(new RegExp(`^ok\\s+${INSTALLATION_ID}\\s+\\d+ events`, 'm'));
+  });
 });
 
 describe('enamel CLI: audit', () => {
