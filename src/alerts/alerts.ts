@@ -19,6 +19,10 @@ export const ALERT_KINDS = [
 ] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 
+/** The kinds each alerts page can show (its filter lists only these). */
+export const PRACTICE_ALERT_KINDS: readonly AlertKind[] = ['signin_lockout', 'link_lockout', 'break_glass', 'export_volume', 'review_overdue', 'accounts_disabled', 'audit_verification_failed'];
+export const INSTALLATION_ALERT_KINDS: readonly AlertKind[] = ['audit_verification_failed', 'job_failed', 'outbox_failing', 'storage_failed', 'signin_lockout', 'review_overdue'];
+
 /** What each kind means, in the words of the alerts page and the email (no detail of the event). */
 export const ALERT_LABELS: Record<AlertKind, string> = {
   audit_verification_failed: 'The audit log failed its integrity check',

@@ -16,7 +16,7 @@ export const AUDIT_ACTIONS = [
   'deletion_request', 'deletion_cancel', 'purge', 'legal_hold', 'legal_hold_release', 'practice_terminate',
   'access_review_create', 'access_review_decide', 'access_review_signoff', 'alert',
   'submit', 'review', 'message_queue', 'message_suppressed', 'sms_opt_out', 'sms_opt_in', 'form_template_change',
-  'alert_acknowledge', 'invitation_revoke', 'mfa_destroy',
+  'alert_acknowledge', 'invitation_revoke', 'mfa_destroy', 'user_unlock',
 ] as const;
 
 export const RESOURCE_TYPES = [

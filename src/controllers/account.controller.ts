@@ -1,7 +1,8 @@
 import type { Request, RequestHandler } from 'express';
 import { z } from 'zod';
 import { changePassword, confirmOwnPassword, regenerateRecoveryCodes, stepUp } from '../auth/account.service.js';
-import { confirmEnrollment, newEnrollment, openPendingSecret, qrDataUrl, sealPendingSecret } from '../auth/mfa.service.js';
+import { confirmEnrollment, openPendingSecret, qrDataUrl } from '../auth/mfa.service.js';
+import { pendingEnrollment } from './enrollment.js';
 import { totpUri } from '../auth/totp.js';
 import { renewSession } from '../auth/session.js';
 import { endOwnSessions, listOwnSessions } from '../auth/sessions.service.js';
@@ -111,9 +112,7 @@ export function accountController(d: AccountControllerDeps) {
       if (!user) return renderError(res, 404);
       const enrolled = Boolean(user.mfa_enrolled_at);
       if (enrolled && !recent(req)) return res.redirect(303, `/p/${c.slug}/step-up?next=${encodeURIComponent(`/p/${c.slug}/account/mfa`)}`);
-      const { secret, uri } = newEnrollment(user.email, 'Enamel');
-      req.session.enroll = { secret: await sealPendingSecret(d, c.practiceId, c.userId, secret), account: user.email, startedAt: d.clock() };
-      await new Promise<void>((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
+      const { secret, uri } = await pendingEnrollment(d, req, c.practiceId, c.userId, user.email);
       res.render('account/mfa', { title: enrolled ? 'Replace your authenticator' : 'Set up two-step sign-in', slug: c.slug, enrolled, secret, qrDataUrl: await qrDataUrl(uri), csrfToken: res.locals.csrfToken, error: undefined });
     }) satisfies RequestHandler,
 

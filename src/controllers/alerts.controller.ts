@@ -1,5 +1,5 @@
 import type { Request, RequestHandler, Response } from 'express';
-import { ALERT_KINDS, ALERT_LABELS, SEVERITIES } from '../alerts/alerts.js';
+import { ALERT_LABELS, PRACTICE_ALERT_KINDS, SEVERITIES } from '../alerts/alerts.js';
 import type { Clock } from '../auth/staff-auth.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
@@ -20,7 +20,7 @@ export function alertsController(d: AlertsControllerDeps) {
     const actor = actorOf(res);
     const filter = alertFilterQuery.parse(req.query ?? {});
     const alerts = await practiceAlerts(d, actor, { ...(filter.state === 'all' ? {} : { state: filter.state }), ...(filter.kind ? { kind: filter.kind } : {}), ...(filter.severity ? { severity: filter.severity } : {}) }, requestMeta(req, d.clock));
-    res.status(status).render('alerts/index', { title: 'Security alerts', slug: actor.slug, actor, alerts, filter, kinds: ALERT_KINDS, labels: ALERT_LABELS, severities: SEVERITIES, action: (id: string) => `/p/${actor.slug}/alerts/${id}/acknowledge`, csrfToken: res.locals.csrfToken, error: undefined, errorFor: undefined, notice: undefined, note: '', ...extra });
+    res.status(status).render('alerts/index', { title: 'Security alerts', slug: actor.slug, actor, alerts, filter, kinds: PRACTICE_ALERT_KINDS, labels: ALERT_LABELS, severities: SEVERITIES, action: (id: string) => `/p/${actor.slug}/alerts/${id}/acknowledge`, csrfToken: res.locals.csrfToken, error: undefined, errorFor: undefined, notice: undefined, note: '', ...extra });
   };
   return {
     /** GET /p/:slug/alerts */

@@ -18,7 +18,7 @@ import type { Meta } from '../services/users/users.service.js';
 import { deactivateOperator, operatorAccounts, operatorSignedOut, operatorSignIn, operatorStepUp, reactivateOperator } from '../services/operators/operator-accounts.service.js';
 import { decideInstallationItem, installationReview, installationReviewOfItem, installationReviews, signOffInstallationReview, startInstallationReview } from '../services/operators/operator-reviews.service.js';
 import { acknowledgeInstallationAlert, installationAlerts } from '../services/alerts/alerts.service.js';
-import { ALERT_KINDS, ALERT_LABELS, SEVERITIES } from '../alerts/alerts.js';
+import { ALERT_LABELS, INSTALLATION_ALERT_KINDS, SEVERITIES } from '../alerts/alerts.js';
 import { acknowledgeForm, alertFilterQuery } from '../validation/alerts.schema.js';
 import { newPracticeForm, operatorDecisionForm, operatorGrantForm, operatorSignInForm, operatorStepUpForm, practiceSettingsForm, practiceStatusForm, signOffNameForm, terminateForm } from '../validation/operator.schema.js';
 import { idParams } from '../validation/users.schema.js';
@@ -63,7 +63,7 @@ export function operatorsController(d: OperatorsControllerDeps) {
     const op = operatorOf(res);
     const filter = alertFilterQuery.parse(req.query ?? {});
     const alerts = await installationAlerts(d, op, { ...(filter.state === 'all' ? {} : { state: filter.state }), ...(filter.kind ? { kind: filter.kind } : {}), ...(filter.severity ? { severity: filter.severity } : {}) }, meta(req));
-    res.status(status).render('operator/alerts', { title: 'Installation alerts', operator: op, alerts, filter, kinds: ALERT_KINDS, labels: ALERT_LABELS, severities: SEVERITIES, action: (id: string) => `/operator/alerts/${id}/acknowledge`, csrfToken: res.locals.csrfToken, error: undefined, errorFor: undefined, notice: undefined, note: '', ...extra });
+    res.status(status).render('operator/alerts', { title: 'Installation alerts', operator: op, alerts, filter, kinds: INSTALLATION_ALERT_KINDS, labels: ALERT_LABELS, severities: SEVERITIES, action: (id: string) => `/operator/alerts/${id}/acknowledge`, csrfToken: res.locals.csrfToken, error: undefined, errorFor: undefined, notice: undefined, note: '', ...extra });
   };
   const operatorsPage = async (res: Response, status: number, extra: { error?: string; notice?: string }) => {
     const op = operatorOf(res);

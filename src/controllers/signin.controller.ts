@@ -1,6 +1,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { audit } from '../audit/record.js';
-import { confirmEnrollment, newEnrollment, openPendingSecret, qrDataUrl, sealPendingSecret, verifySecondFactor } from '../auth/mfa.service.js';
+import { confirmEnrollment, openPendingSecret, qrDataUrl, verifySecondFactor } from '../auth/mfa.service.js';
+import { pendingEnrollment } from './enrollment.js';
 import { renewSession, type StaffSession } from '../auth/session.js';
 import { passwordStep } from '../auth/signin.service.js';
 import { totpUri } from '../auth/totp.js';
@@ -38,7 +39,6 @@ export function signInController(d: SignInDeps) {
     res.status(status).render(view, { title: 'Sign in', csrfToken: res.locals.csrfToken, ...locals });
   };
 
-  const sealEnrollSecret = (practiceId: string, userId: string, secret: string) => sealPendingSecret(d, practiceId, userId, secret);
   const openEnrollSecret = (practiceId: string, userId: string, sealed: string) => openPendingSecret(d, practiceId, userId, sealed);
 
   const pending = (req: Request, practiceId: string, next: 'totp' | 'enroll'): StaffSession | undefined => {
@@ -108,9 +108,7 @@ export function signInController(d: SignInDeps) {
       if (!s) return res.redirect(303, `/p/${practice.slug}/sign-in`);
       const user = await d.db.withPractice(practice.id, { kind: 'user', id: s.userId }, (trx) => findUserById(trx, s.userId));
       if (!user) return res.redirect(303, `/p/${practice.slug}/sign-in`);
-      const { secret, uri } = newEnrollment(user.email, 'Enamel');
-      req.session.enroll = { secret: await sealEnrollSecret(practice.id, s.userId, secret), account: user.email, startedAt: d.clock() };
-      await new Promise<void>((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
+      const { secret, uri } = await pendingEnrollment(d, req, practice.id, s.userId, user.email);
       render(res, 'auth/enroll', 200, { slug: practice.slug, secret, qrDataUrl: await qrDataUrl(uri), error: undefined });
     }) satisfies RequestHandler,
 

@@ -8,6 +8,7 @@ import {
   endUserSessions,
   inviteUser,
   reactivateUser,
+  unlockUser,
   reinviteUser,
   resetUserMfa,
   updateAccess,
@@ -26,8 +27,9 @@ export interface UsersControllerDeps {
 
 export const DONE_NOTICES: Record<string, string> = {
   access: 'Roles and locations saved. They apply from this person’s next click.',
-  deactivated: 'The account is deactivated and all of its sessions have ended.',
-  reactivated: 'The account is active again.',
+  deactivated: 'The account is deactivated: its sessions have ended, its authenticator and recovery codes are destroyed, and the invitations and patient links it had sent and that were still open are revoked.',
+  reactivated: 'The account is active again. They set up two-step sign-in again at their next sign-in.',
+  unlocked: 'Sign-in is unlocked. The failed attempts are still in the audit log.',
   sessions: 'All of this person’s sessions have ended.',
   mfa: 'Two-step sign-in was reset. This person must set it up again at their next sign-in.',
 };
@@ -108,6 +110,15 @@ export function usersController(d: UsersControllerDeps) {
       const result = await reactivateUser(d.db, actor, id, meta(req));
       if (!result.ok) return showDetail(req, res, id, 409, { error: result.error });
       res.redirect(303, `/p/${actor.slug}/users/${id}?done=reactivated`);
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/users/:id/unlock — lift a sign-in lock early (behind step-up). */
+    unlock: (async (req, res) => {
+      const actor = actorOf(res);
+      const id = idOf(req, 'user');
+      const result = await unlockUser(d.db, actor, id, meta(req));
+      if (!result.ok) return showDetail(req, res, id, 409, { error: result.error });
+      res.redirect(303, `/p/${actor.slug}/users/${id}?done=unlocked`);
     }) satisfies RequestHandler,
 
     /** POST /p/:slug/users/:id/sessions/end */

@@ -29,6 +29,8 @@ export interface NewMessage {
   linkId?: string;
   /** Record the message without sending it (a number that opted out): status 'suppressed'. */
   suppressed?: 'opted_out';
+  /** When it is first due (default: now, by the database's clock). */
+  at?: Date;
 }
 
 export async function enqueue(trx: Knex.Transaction, keyring: Keyring, m: NewMessage): Promise<string> {
@@ -41,6 +43,7 @@ export async function enqueue(trx: Knex.Transaction, keyring: Keyring, m: NewMes
     channel: TEMPLATES[m.template].channel,
     template: m.template,
     link_id: m.linkId ?? null,
+    ...(m.at ? { next_attempt_at: m.at } : {}),
     ...(m.suppressed ? { status: 'suppressed', last_error: m.suppressed } : {}),
     ...sealed,
   });

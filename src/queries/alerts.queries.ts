@@ -80,8 +80,8 @@ export async function openAlertExists(trx: Knex.Transaction, kind: string, match
 }
 
 /** Alerts nobody has been told about yet (the outbox job emails the security contact). */
-export function unnotifiedAlerts(trx: Knex.Transaction, limit: number): Promise<Pick<AlertRow, 'id' | 'kind' | 'severity'>[]> {
-  return trx('security_alerts').whereNull('notified_at').orderBy('created_at').limit(limit).select('id', 'kind', 'severity');
+export function unnotifiedAlerts(trx: Knex.Transaction, limit: number): Promise<Pick<AlertRow, 'id' | 'kind' | 'severity' | 'acknowledged_at'>[]> {
+  return trx('security_alerts').whereNull('notified_at').orderBy('created_at').limit(limit).select('id', 'kind', 'severity', 'acknowledged_at');
 }
 
 export function markAlertsNotified(trx: Knex.Transaction, ids: readonly string[], now: Date): Promise<number> {

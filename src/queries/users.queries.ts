@@ -75,10 +75,11 @@ export interface UserListRow {
   is_owner: boolean;
   mfa_enrolled_at: Date | null;
   last_login_at: Date | null;
+  locked_until: Date | null;
 }
 
 export function listUsers(trx: Knex.Transaction): Promise<UserListRow[]> {
-  return trx('users').orderBy([{ column: 'status' }, { column: 'display_name' }]).select('id', 'email', 'display_name', 'status', 'is_owner', 'mfa_enrolled_at', 'last_login_at');
+  return trx('users').orderBy([{ column: 'status' }, { column: 'display_name' }]).select('id', 'email', 'display_name', 'status', 'is_owner', 'mfa_enrolled_at', 'last_login_at', 'locked_until');
 }
 
 export function updateUser(trx: Knex.Transaction, id: string, change: Partial<Pick<UserRow, 'status' | 'deactivated_reason' | 'sessions_valid_after' | 'password_hash' | 'totp_secret' | 'totp_last_step' | 'mfa_enrolled_at' | 'mfa_reset_at' | 'failed_logins' | 'locked_until'>> & { password_changed_at?: Date }): Promise<number> {

@@ -124,6 +124,7 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.post('/p/:slug/users/:id/access', requirePermission('users.manage'), csrfProtection, stepUp, ...forms, users.updateAccess);
   r.post('/p/:slug/users/:id/deactivate', requirePermission('users.manage'), csrfProtection, stepUp, users.deactivate);
   r.post('/p/:slug/users/:id/reactivate', requirePermission('users.manage'), csrfProtection, stepUp, ...forms, users.reactivate);
+  r.post('/p/:slug/users/:id/unlock', requirePermission('users.manage'), csrfProtection, stepUp, ...forms, users.unlock);
   r.post('/p/:slug/users/:id/sessions/end', requirePermission('users.manage'), csrfProtection, stepUp, users.endSessions);
   r.post('/p/:slug/users/:id/mfa/reset', requirePermission('users.manage'), csrfProtection, stepUp, users.resetMfa);
   r.post('/p/:slug/users/:id/invitation', requirePermission('users.manage'), csrfProtection, stepUp, ...forms, users.reinvite);

@@ -112,6 +112,13 @@ describe('security alerts reach people: page, banner, home count, email to the s
     await inPractice((trx) => raiseAlert(trx, { practiceId: p.id, kind: 'break_glass', severity: 'warning' }));
     await run(outboxJob);
     expect(mail.sent.map((e) => e.to), 'a deactivated contact is skipped: the owners hear of it').to.deep.equal([owner.email]);
+    // An alert acknowledged before the job came round is not emailed: someone already knows.
+    mail.sent.length = 0;
+    const seen = await inPractice((trx) => raiseAlert(trx, { practiceId: p.id, kind: 'break_glass', severity: 'warning' }));
+    await inPractice((trx) => trx('security_alerts').where({ id: seen }).update({ acknowledged_by: owner.id, acknowledged_at: new Date() }));
+    await run(outboxJob);
+    expect(mail.sent).to.have.length(0);
+    expect(await inPractice((trx) => trx('security_alerts').where({ id: seen }).first('notified_at'))).to.not.deep.equal({ notified_at: null });
     await inPractice((trx) => trx('practice_settings').update({ security_contact_user_id: manager.id }));
   });
 

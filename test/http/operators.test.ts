@@ -300,25 +300,37 @@ describe('operators: a separate kind of account, practice management without PHI
     expect(trail).to.include.members(['user_deactivate', 'session_revoke', 'mfa_destroy', 'user_reactivate']);
   });
 
-  it('the quarterly operator access review: every operator listed; another operator revokes (deactivating the account) and signs off', async () => {
+  it('the quarterly operator access review: every operator listed; nobody decides their own line; another operator revokes (deactivating the account) and signs off', async () => {
     const stale = await createOperator(t.current.db.knex, fx.keyring.provider, { email: 'stale-op@platform.example', displayName: 'Stella Stale' });
+    const reviewer = await createOperator(t.current.db.knex, fx.keyring.provider, { email: 'reviewer-op@platform.example', displayName: 'Rita Reviewer' });
     const ctx = { db: t.current.db, provider: fx.keyring.provider, keyring: fx.keyring, transport: new MemoryTransport(), files: fx.files, logger: createLogger('silent'), clock: clock.now };
     expect(await runJob(accessReviewsJob, ctx)).to.deep.include({ outcome: 'ok' });
     const s = await operatorSession();
     const reviews = await s.agent.get('/operator/access-reviews');
     const reviewId = /\/operator\/access-reviews\/([0-9a-f-]{36})/.exec(reviews.text)![1]!;
     const page = await s.form(`/operator/access-reviews/${reviewId}`);
-    expect(page.text).to.include('Stella Stale').and.include('Olga Operator').and.include('privileged');
+    expect(page.text).to.include('Stella Stale').and.include('Olga Operator').and.include('privileged').and.include('Your own line: another operator decides it.');
     const items = await t.current.db.withPractice(INSTALLATION_ID, { kind: 'system', id: 'test' }, (trx) => trx('access_review_items').where({ review_id: reviewId }).select('id', 'user_id'));
     const line = (id: string) => items.find((i: { user_id: string }) => i.user_id === id).id;
     const early = await s.agent.post(`/operator/access-reviews/${reviewId}/sign-off`).type('form').send({ _csrf: page.token, name: 'Olga Operator' });
     expect(early.status).to.equal(409);
-    expect((await s.agent.post(`/operator/access-review-items/${line(op.id)}`).type('form').send({ _csrf: page.token, decision: 'revoke' })).status, 'not one\u2019s own').to.equal(409);
-    for (const i of items) {
+    for (const decision of ['keep', 'revoke']) {
+      const own = await s.agent.post(`/operator/access-review-items/${line(op.id)}`).type('form').send({ _csrf: page.token, decision });
+      expect(own.status, `${decision} one\u2019s own line`).to.equal(409);
+      expect(own.text).to.include('cannot decide on your own access');
+    }
+    for (const i of items.filter((x: { user_id: string }) => x.user_id !== op.id)) {
       const decision = i.user_id === stale.id ? 'revoke' : 'keep';
       expect((await s.agent.post(`/operator/access-review-items/${i.id}`).type('form').send({ _csrf: page.token, decision })).status).to.equal(303);
     }
     expect(await t.current.owner('operators').where({ id: stale.id }).first('status')).to.deep.equal({ status: 'deactivated' });
+    // The reviewer decides Olga's line, then the review can be signed off.
+    clock.advance(30_000);
+    const r = browser(built.app);
+    const rp = await r.form('/operator/sign-in');
+    await r.agent.post('/operator/sign-in').type('form').send({ _csrf: rp.token, email: 'reviewer-op@platform.example', password: reviewer.password, code: await generate({ secret: reviewer.secret, epoch: Math.floor(clock.now() / 1000) }) });
+    const rr = await r.form(`/operator/access-reviews/${reviewId}`);
+    expect((await r.agent.post(`/operator/access-review-items/${line(op.id)}`).type('form').send({ _csrf: rr.token, decision: 'keep' })).status).to.equal(303);
     expect((await s.agent.post(`/operator/access-reviews/${reviewId}/sign-off`).type('form').send({ _csrf: page.token, name: 'Olga Operator' })).status).to.equal(303);
     const signed = await t.current.db.withPractice(INSTALLATION_ID, { kind: 'system', id: 'test' }, (trx) => trx('access_reviews').where({ id: reviewId }).first('signed_off_name'));
     expect(signed.signed_off_name).to.equal('Olga Operator');

@@ -257,6 +257,9 @@ describe('MFA for every account (the default), relaxed only outside production',
     expect(post.headers.location).to.equal('/p/mfa-all/sign-in');
     expect(enroll.text).to.include('Set up two-step sign-in');
     const secret = /<code class="secret">([A-Z2-7]+)<\/code>/.exec(enroll.text)![1]!;
+    // A reload (or a second tab) offers the same key, so the one already scanned still works.
+    const reloaded = await b.form('/p/mfa-all/mfa/enroll');
+    expect(/<code class="secret">([A-Z2-7]+)<\/code>/.exec(reloaded.text)![1]).to.equal(secret);
     const done = await b.agent.post('/p/mfa-all/mfa/enroll').type('form').send({ _csrf: enroll.token, code: await generate({ secret, epoch: Math.floor(clock / 1000) }) });
     expect(done.text).to.include('Save your recovery codes');
     expect((await b.agent.get('/p/mfa-all/home')).status).to.equal(200);

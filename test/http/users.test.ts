@@ -127,6 +127,26 @@ describe('users: invitations, access changes, deactivation, sessions, MFA reset'
     expect(after).to.deep.equal(before);
   });
 
+  it('a locked account shows as locked on the users page and the account page; an administrator can unlock it (step-up, audited)', async () => {
+    const desk = await staff({ roles: ['front_desk'], name: 'Lola Locked' });
+    const g = browser(app());
+    const form = await g.form(`/p/${p.slug}/sign-in`);
+    for (let i = 0; i < 5; i++) {
+      await g.agent.post(`/p/${p.slug}/sign-in`).type('form').send({ _csrf: form.token, email: desk.email, password: `wrong password ${i}` });
+      clock.advance(10_000);
+    }
+    const b = await signIn(app(), p.slug, owner, clock);
+    expect((await b.agent.get(`/p/${p.slug}/users`)).text).to.include('sign-in locked until');
+    const page = await b.form(`/p/${p.slug}/users/${desk.id}`);
+    expect(page.text).to.include('Sign-in is locked until').and.include('Unlock sign-in');
+    expect((await b.agent.post(`/p/${p.slug}/users/${desk.id}/unlock`).type('form').send({ _csrf: page.token })).status).to.equal(303);
+    expect(await userRow(desk.id)).to.include({ status: 'active' });
+    expect((await audits('user_unlock', desk.id)).map((a) => a.actor_id)).to.deep.equal([owner.id]);
+    const again = await b.agent.post(`/p/${p.slug}/users/${desk.id}/unlock`).type('form').send({ _csrf: page.token });
+    expect(again.status).to.equal(409);
+    await signIn(app(), p.slug, desk, clock); // the right password works again at once
+  });
+
   it('deactivation is a checklist: sessions end at once, the TOTP secret and recovery codes are destroyed, open invitations and links revoked, each step audited; reactivation means enrolling again', async () => {
     const desk = await staff({ roles: ['front_desk'] });
     const patient = await buildPatient(t.current.db, fx.keyring, p);

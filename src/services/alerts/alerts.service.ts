@@ -173,8 +173,9 @@ export async function acknowledgeInstallationAlert(d: { db: Db; keyring: Keyring
  * The outbox job's first step, inside the practice's transaction: every alert nobody has been told
  * about yet gets one email to the practice's security contact (an active account), or to every
  * active owner when no contact is named — template `security_alert`: the practice name, the kind
- * and a link to the alerts page, nothing else. Then the alerts are marked notified. Returns how many
- * emails were queued.
+ * and a link to the alerts page, nothing else — due at once, so the same run sends it. An alert
+ * acknowledged before the job came round is not emailed. Then the alerts are marked notified.
+ * Returns how many emails were queued.
  */
 export async function notifyAlerts(trx: Knex.Transaction, keyring: Keyring, practiceId: string, publicUrl: URL, now: Date): Promise<number> {
   const pending = await unnotifiedAlerts(trx, 50);
@@ -188,9 +189,10 @@ export async function notifyAlerts(trx: Knex.Transaction, keyring: Keyring, prac
     const link = new URL(`/p/${practice.slug}/alerts`, publicUrl).toString();
     for (const a of pending) {
       const alertKind = ALERT_KINDS.includes(a.kind as AlertKind) ? (a.kind as AlertKind) : undefined;
-      if (!alertKind) continue;
+      // CASE: someone acknowledged it before the job came round: they know; no email.
+      if (!alertKind || a.acknowledged_at) continue;
       for (const to of recipients) {
-        await enqueue(trx, keyring, { practiceId, template: 'security_alert', to, params: { practiceName: practice.name, alertKind, link } });
+        await enqueue(trx, keyring, { practiceId, template: 'security_alert', to, params: { practiceName: practice.name, alertKind, link }, at: now });
         queued++;
       }
     }

@@ -120,12 +120,13 @@ export async function decideInstallationItem(db: Db, provider: KeyProvider, op: 
   const { item, review } = found;
   if (review.signed_off_at) return { reviewId: review.id, error: 'This review is signed off; start a new one to change access.' };
   if (item.decision) return { reviewId: review.id };
+  // SECURITY: a review of oneself is not a review: another operator decides this line (keep or revoke).
+  if (item.user_id === op.id) return { reviewId: review.id, error: 'You cannot decide on your own access; another operator reviews your line. (An installation with one operator: create a second with `enamel operators create`.)' };
   const record = async (trx: Knex.Transaction) => {
     await decideItem(trx, itemId, { decision, decided_by: op.id, decided_at: meta.now });
     await audit.record(trx, event(asOperator(op), meta, { action: 'access_review_decide', resource: { type: 'access_review', id: review.id }, outcome: 'allowed', details: { target_type: 'operator', target_id: item.user_id } }));
   };
   if (decision === 'revoke') {
-    if (item.user_id === op.id) return { reviewId: review.id, error: 'You cannot revoke your own access; another operator decides that line.' };
     // The deactivation and the decision commit together.
     const done = await deactivateOperator(db, provider, { kind: 'operator', id: op.id }, item.user_id, meta, record);
     if (done.ok) return { reviewId: review.id };

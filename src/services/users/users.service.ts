@@ -47,12 +47,14 @@ export interface UserOverview {
   isOwner: boolean;
   mfa: boolean;
   lastLoginAt: Date | null;
+  /** Until when sign-in is locked after repeated failures (only when it still is). */
+  lockedUntil: Date | null;
   roles: string[];
   locations: string[];
 }
 
 /** The facts of an account both the users page and one account's page show. */
-const accountFacts = (u: Pick<UserRow, 'id' | 'display_name' | 'email' | 'status' | 'is_owner' | 'mfa_enrolled_at' | 'last_login_at'>) => ({
+const accountFacts = (u: Pick<UserRow, 'id' | 'display_name' | 'email' | 'status' | 'is_owner' | 'mfa_enrolled_at' | 'last_login_at' | 'locked_until'>, now: Date) => ({
   id: u.id,
   displayName: u.display_name,
   email: u.email,
@@ -60,6 +62,7 @@ const accountFacts = (u: Pick<UserRow, 'id' | 'display_name' | 'email' | 'status
   isOwner: u.is_owner,
   mfa: Boolean(u.mfa_enrolled_at),
   lastLoginAt: u.last_login_at,
+  lockedUntil: u.locked_until && u.locked_until > now && u.status === 'active' ? u.locked_until : null,
 });
 
 const tokenHash = (token: string): string => createHash('sha256').update(token, 'utf8').digest('hex');
@@ -80,7 +83,7 @@ export async function usersOverview(db: Db, actor: StaffActor, meta: Meta): Prom
     const users = await listUsers(trx);
     const access = await accessOfAccounts(trx, users);
     await audit.record(trx, event(actor, meta, { action: 'list', outcome: 'allowed', resource: { type: 'user' }, details: { count: users.length } }));
-    return users.map((u) => ({ ...accountFacts(u), roles: access.get(u.id)?.roleNames ?? [], locations: access.get(u.id)?.locationNames ?? [] }));
+    return users.map((u) => ({ ...accountFacts(u, meta.now), roles: access.get(u.id)?.roleNames ?? [], locations: access.get(u.id)?.locationNames ?? [] }));
   });
 }
 
@@ -110,7 +113,7 @@ export async function userDetail(db: Db, actor: StaffActor, id: string, meta: Me
     ensure(authorize(actor, 'user.show', u.record), { resource: { type: 'user', id } });
     await audit.record(trx, event(actor, meta, { action: 'view', outcome: 'allowed', resource: { type: 'user', id } }));
     return {
-      ...accountFacts(u),
+      ...accountFacts(u, meta.now),
       roleIds: (await roleIdsOfUsers(trx, [id])).get(id) ?? [],
       locationIds: (await locationIdsOfUsers(trx, [id])).get(id) ?? [],
     };
@@ -238,6 +241,18 @@ export async function reactivateUser(db: Db, actor: StaffActor, id: string, meta
     if (u.status !== 'deactivated') return { ok: false, error: 'This account is not deactivated.' };
     await updateUser(trx, id, { status: u.password_hash ? 'active' : 'invited', deactivated_reason: null, failed_logins: 0, locked_until: null });
     await audit.record(trx, event(actor, meta, { action: 'user_reactivate', outcome: 'allowed', resource: { type: 'user', id } }));
+    return { ok: true, value: null };
+  });
+}
+
+/** Lifts a sign-in lock early (the person called; the alert was looked into). Audited. */
+export async function unlockUser(db: Db, actor: StaffActor, id: string, meta: Meta): Promise<FormResult<null>> {
+  return work(db, actor, async (trx) => {
+    const u = await target(trx, actor, id);
+    ensure(authorize(actor, 'user.update', u.record), { resource: { type: 'user', id } });
+    if (!u.locked_until || u.locked_until <= meta.now) return { ok: false, error: 'This account is not locked.' };
+    await updateUser(trx, id, { failed_logins: 0, locked_until: null });
+    await audit.record(trx, event(actor, meta, { action: 'user_unlock', outcome: 'allowed', resource: { type: 'user', id }, details: { count: u.failed_logins } }));
     return { ok: true, value: null };
   });
 }
