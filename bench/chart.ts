@@ -8,6 +8,7 @@
  *   npm run bench:chart            BENCH_SECONDS=5 BENCH_CONNECTIONS=16 npm run bench:chart
  */
 import { randomBytes } from 'node:crypto';
+import { generate } from 'otplib';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -64,7 +65,7 @@ async function listen(handler: http.RequestListener): Promise<string> {
 }
 
 /** Cookie-keeping form POST with the page's CSRF token. */
-async function signInCookie(base: string, email: string): Promise<string> {
+async function signInCookie(base: string, email: string, secret: string): Promise<string> {
   let cookie = '';
   const keep = (res: Response) => {
     const set = res.headers.getSetCookie().map((c) => c.split(';')[0]!).find((c) => c.startsWith('enamel='));
@@ -80,9 +81,11 @@ async function signInCookie(base: string, email: string): Promise<string> {
     keep(res);
     return res;
   };
-  // A provider without TOTP (not required for that role): sixteen sessions need sixteen sign-ins.
-  const done = await post('/p/bench/sign-in', { _csrf: await form('/p/bench/sign-in'), email, password: STAFF_PASSWORD });
-  if (done.headers.get('location') !== '/p/bench/home') throw new Error('bench sign-in failed');
+  // Every account uses two-step sign-in: the password, then the current code of this account's app.
+  const first = await post('/p/bench/sign-in', { _csrf: await form('/p/bench/sign-in'), email, password: STAFF_PASSWORD });
+  if (first.headers.get('location') !== '/p/bench/sign-in/code') throw new Error('bench sign-in failed (password step)');
+  const done = await post('/p/bench/sign-in/code', { _csrf: await form('/p/bench/sign-in/code'), code: await generate({ secret, epoch: Math.floor(Date.now() / 1000) + 30 }) }); // the enrolment used this window's code
+  if (done.headers.get('location') !== '/p/bench/home') throw new Error('bench sign-in failed (code step)');
   return cookie;
 }
 
@@ -119,7 +122,9 @@ try {
   await migrateLatest(owner);
   const keyring = new Keyring(new LocalKeyProvider({ k1: randomBytes(32).toString('base64') }, 'k1', { practiceKeysDir: path.join(dir, 'keys') }));
   const p = await buildPractice(owner, { slug: 'bench', name: 'Bench Dental' });
-  const staff = await buildStaff({ db, owner } as never, { keyring, now: Date.now }, p, { roles: ['provider'], mfa: false });
+  // One provider per connection (one user's session is not shared by sixteen connections in real life).
+  const staff: { id: string; email: string; secret?: string }[] = [];
+  for (let i = 0; i < connections; i++) staff.push(await buildStaff({ db, owner } as never, { keyring, now: Date.now }, p, { roles: ['provider'] }));
   const patients = await generatePatients((work) => db.withPractice(p.id, { kind: 'system', id: 'bench' }, work), keyring, p.id, p.locationIds, 1000);
   const target = patients[0]!;
 
@@ -127,7 +132,7 @@ try {
   const config = loadConfig({ NODE_ENV: 'development', DATABASE_URL: runtimeUrl, SESSION_SECRET: randomBytes(32).toString('hex'), LOG_LEVEL: 'warn' });
   const on = await listen(createApp({ config, logger, db, keyring, sessionStore: store, files: new LocalFileStore(path.join(dir, 'files')) }));
   const cookies: string[] = [];
-  for (let i = 0; i < connections; i++) cookies.push(await signInCookie(on, staff.email));
+  for (const s of staff) cookies.push(await signInCookie(on, s.email, s.secret!));
 
   // Security off: a plaintext copy of the same row, no session, no tenant context, no audit; same template.
   const row = await db.withPractice(p.id, { kind: 'system', id: 'bench' }, (trx) => trx('patients').where({ id: target.id }).first<PatientRow>());
@@ -135,7 +140,7 @@ try {
   await owner.raw('CREATE TABLE bench_plain (id uuid PRIMARY KEY, row jsonb NOT NULL, plain jsonb NOT NULL); GRANT SELECT ON bench_plain TO enamel_app');
   await owner('bench_plain').insert({ id: target.id, row: JSON.stringify({ ...row, given_name: null, family_name: null, date_of_birth: null }), plain: JSON.stringify(plain) });
   const locations = new Map([[p.locationIds[0]!, 'Main']]);
-  const actor = { kind: 'user' as const, id: staff.id, practiceId: p.id, slug: 'bench', displayName: 'Bench', permissions: new Set(ALL_PERMISSIONS), locations: 'all' as const, isOwner: true, authAt: Date.now() };
+  const actor = { kind: 'user' as const, id: staff[0]!.id, practiceId: p.id, slug: 'bench', displayName: 'Bench', permissions: new Set(ALL_PERMISSIONS), locations: 'all' as const, isOwner: true, authAt: Date.now() };
   const off = express();
   off.set('view engine', 'ejs');
   off.set('views', viewsDir);
