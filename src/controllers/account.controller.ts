@@ -1,5 +1,6 @@
 import type { Request, RequestHandler } from 'express';
 import { z } from 'zod';
+import { form } from '../validation/text.js';
 import { changePassword, confirmOwnPassword, regenerateRecoveryCodes, stepUp } from '../auth/account.service.js';
 import { confirmEnrollment, openPendingSecret, qrDataUrl } from '../auth/mfa.service.js';
 import { pendingEnrollment } from './enrollment.js';
@@ -15,9 +16,9 @@ import { practiceFromParams, signedInStaff } from './practice-context.js';
 import { requestMeta } from './request.js';
 import type { Meta } from '../services/staff-work.js';
 
-const passwordForm = z.object({ current: z.string().min(1).max(1024), password: z.string().min(1).max(1024) });
-const stepUpForm = z.object({ password: z.string().min(1).max(1024), code: z.string().trim().max(40).optional(), next: z.string().max(300).optional() });
-const mfaForm = z.object({ code: z.string().trim().regex(/^\d{6}$/), password: z.string().max(1024).optional() });
+const passwordForm = form({ current: z.string().min(1).max(1024), password: z.string().min(1).max(1024) });
+const stepUpForm = form({ password: z.string().min(1).max(1024), code: z.string().trim().max(40).optional(), next: z.string().max(300).optional() });
+const mfaForm = form({ code: z.string().trim().regex(/^\d{6}$/), password: z.string().max(1024).optional() });
 
 export interface AccountControllerDeps {
   db: Db;

@@ -1,5 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
+import { form } from '../validation/text.js';
 import type { Clock } from '../auth/staff-auth.js';
 import type { Db } from '../db/tenant.js';
 import { accessReview, accessReviews, decideReviewItem, reviewOfItem, signOff, startReview } from '../services/compliance/access-reviews.service.js';
@@ -11,10 +12,10 @@ export interface ComplianceControllerDeps {
   clock: Clock;
 }
 
-const deletionForm = z.object({ action: z.enum(['request', 'cancel'], 'Choose request or cancel.') });
-const holdForm = z.object({ action: z.enum(['on', 'off'], 'Choose to place or release the hold.') });
-const decisionForm = z.object({ decision: z.enum(['keep', 'revoke'], 'Choose keep or revoke.') });
-const signOffForm = z.object({ name: z.string().trim().min(2, 'Type your full name to sign the review off.').max(120, 'The name is too long.') });
+const deletionForm = form({ action: z.enum(['request', 'cancel'], 'Choose request or cancel.') });
+const holdForm = form({ action: z.enum(['on', 'off'], 'Choose to place or release the hold.') });
+const decisionForm = form({ decision: z.enum(['keep', 'revoke'], 'Choose keep or revoke.') });
+const signOffForm = form({ name: z.string().trim().min(2, 'Type your full name to sign the review off.').max(120, 'The name is too long.') });
 
 /** Retention (deletion requests, legal holds) and access reviews: compliance.manage pages. */
 export function complianceController(d: ComplianceControllerDeps) {

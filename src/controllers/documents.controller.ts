@@ -1,5 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
+import { form } from '../validation/text.js';
 import { STEP_UP_MAX_AGE_MS, type Clock } from '../auth/staff-auth.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
@@ -21,7 +22,7 @@ export interface DocumentsControllerDeps {
   fileUrlKey: Buffer;
 }
 
-const uploadForm = z.object({
+const uploadForm = form({
   kind: z.enum(DOCUMENT_KINDS, 'Choose what kind of document this is.'),
   title: z.string().trim().max(200, 'Keep the title under 200 characters.').optional().transform((v) => (v ? v : null)),
 });

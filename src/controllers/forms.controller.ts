@@ -1,5 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
+import { form } from '../validation/text.js';
 import type { Clock } from '../auth/staff-auth.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
@@ -13,7 +14,7 @@ export interface FormsControllerDeps {
   clock: Clock;
 }
 
-const templateForm = z.object({
+const templateForm = form({
   title: z.string().max(200).default(''),
   notice: z.string().max(25_000).default(''),
   fields: z.string().max(30_000, 'The field list is too long.').default(''),

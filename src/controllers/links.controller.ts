@@ -1,5 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
+import { form } from '../validation/text.js';
 import { endSession, type Clock } from '../auth/staff-auth.js';
 import { renewPatientSession } from '../auth/session.js';
 import type { Keyring } from '../crypto/keyring.js';
@@ -19,10 +20,10 @@ export interface LinksControllerDeps {
 }
 
 const codeParams = z.object({ code: z.string().regex(/^[A-Za-z0-9_-]{43}$/) });
-const dobForm = z.object({ dob: z.string().trim().min(1).max(20) });
+const dobForm = form({ dob: z.string().trim().min(1).max(20) });
 /** A form field that may repeat (checkboxes): always an array. */
 const many = <T extends z.ZodType>(item: T) => z.union([item, z.array(item).max(20)]).optional().transform((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]));
-const linkForm = z.object({
+const linkForm = form({
   tasks: many(z.enum(LINK_TASKS, 'Choose what the link is for.')),
   planId: z.union([z.uuid('Choose a presented treatment plan.'), z.literal('')]).optional().transform((v) => v || undefined),
   forms: many(z.uuid('Choose one or more of the practice’s forms.')),

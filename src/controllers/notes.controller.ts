@@ -1,5 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
+import { form } from '../validation/text.js';
 import type { Clock } from '../auth/staff-auth.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
@@ -14,13 +15,13 @@ export interface NotesControllerDeps {
   clock: Clock;
 }
 
-const noteForm = z.object({
+const noteForm = form({
   body: z.string().trim().min(1, 'Write the note before saving it.').max(20_000, 'A note holds at most 20,000 characters; split it or attach a document.'),
   action: z.enum(['draft', 'sign']).default('draft'),
 });
 
 /** Draft edits and amendments: length-checked here, emptiness in the service (after the access check). */
-const changeForm = z.object({ body: z.string().trim().max(20_000).default(''), action: z.enum(['draft', 'sign']).default('draft') });
+const changeForm = form({ body: z.string().trim().max(20_000).default(''), action: z.enum(['draft', 'sign']).default('draft') });
 
 
 /** Clinical notes of a patient: list with amendments, write (draft or sign), edit own draft, amend. */

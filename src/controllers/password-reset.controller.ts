@@ -1,5 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
+import { form } from '../validation/text.js';
 import { checkResetToken, requestPasswordReset, resetPassword } from '../auth/password-reset.service.js';
 import type { Clock } from '../auth/staff-auth.js';
 import type { Keyring } from '../crypto/keyring.js';
@@ -19,7 +20,7 @@ export interface PasswordResetControllerDeps {
 
 const SENT = 'If that address belongs to an account here, a link to choose a new password is on its way. It works once, for 30 minutes.';
 const GONE = 'This link has expired or was already used. Ask for a new one below.';
-const requestForm = z.object({ email: z.string().trim().min(3).max(254) });
+const requestForm = form({ email: z.string().trim().min(3).max(254) });
 
 /** Password reset by email: request a link (same answer for every address), then choose a password. */
 export function passwordResetController(d: PasswordResetControllerDeps) {

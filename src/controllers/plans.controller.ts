@@ -1,5 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
+import { form } from '../validation/text.js';
 import type { Clock } from '../auth/staff-auth.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
@@ -36,8 +37,8 @@ const itemForm = z
   })
   .refine((f) => f.insurance <= f.fee, { message: 'The insurance estimate cannot be more than the fee.', path: ['insurance'] });
 
-const planForm = z.object({ title: z.string().trim().min(1, 'Give the plan a title, e.g. Phase 1 — restorative.').max(120, 'Keep the title under 120 characters.') });
-const stepForm = z.object({ step: z.enum(['present', 'accept', 'decline']) });
+const planForm = form({ title: z.string().trim().min(1, 'Give the plan a title, e.g. Phase 1 — restorative.').max(120, 'Keep the title under 120 characters.') });
+const stepForm = form({ step: z.enum(['present', 'accept', 'decline']) });
 
 
 /** Treatment plans: list with totals, new plan, items, present / accept / decline, print. */

@@ -1,5 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
+import { form } from '../validation/text.js';
 import type { Clock } from '../auth/staff-auth.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
@@ -22,9 +23,9 @@ export interface PortalControllerDeps {
   clock: Clock;
 }
 
-const decisionForm = z.object({ decision: z.enum(['accepted', 'declined'], 'Choose accept or decline.'), ...signerFields });
-const formSubmission = z.object({ versionId: z.uuid('Reload the page and try again.'), ...signerFields });
-const uploadForm = z.object({ slot: z.enum(Object.keys(PATIENT_UPLOADS) as [PatientUploadSlot, ...PatientUploadSlot[]], 'Choose what you are uploading.') });
+const decisionForm = form({ decision: z.enum(['accepted', 'declined'], 'Choose accept or decline.'), ...signerFields });
+const formSubmission = form({ versionId: z.uuid('Reload the page and try again.'), ...signerFields });
+const uploadForm = form({ slot: z.enum(Object.keys(PATIENT_UPLOADS) as [PatientUploadSlot, ...PatientUploadSlot[]], 'Choose what you are uploading.') });
 const templateParams = z.object({ id: z.uuid() });
 
 /**

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { NUL_MESSAGE } from '../validation/text.js';
 import { normalizeDate } from '../crypto/blind-index.js';
 
 /**
@@ -93,6 +94,10 @@ export function checkAnswers(def: FormDefinition, body: Record<string, unknown>)
     if (value === '') {
       if (f.required) errors[f.name] = 'This is required.';
       answers[f.name] = null;
+      continue;
+    }
+    if (value.includes('\u0000')) {
+      errors[f.name] = NUL_MESSAGE;
       continue;
     }
     const max = f.type === 'textarea' ? 4000 : 500;

@@ -47,6 +47,10 @@ export const errorHandler: ErrorRequestHandler = (err: unknown, req, res, _next)
 };
 
 function clientStatus(err: unknown): number | undefined {
+  // CASE: PostgreSQL refuses a NUL byte in text (22021) or a JSON string (22P05). The form schemas
+  // refuse it first (validation/text.ts); a field they miss is still bad input, not a server fault.
+  const pg = (err as { code?: unknown } | null)?.code;
+  if (pg === '22021' || pg === '22P05') return 400;
   const status = (err as { status?: unknown; statusCode?: unknown } | null)?.status ?? (err as { statusCode?: unknown } | null)?.statusCode;
   return typeof status === 'number' && status >= 400 && status < 500 ? status : undefined;
 }

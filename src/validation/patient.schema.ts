@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { form } from './text.js';
 import { normalizeDate, normalizeForIndex } from '../crypto/blind-index.js';
 
 const text = (max: number, label: string) => z.string().trim().max(max, `${label} is too long (${max} characters at most).`);
@@ -15,7 +16,7 @@ export const EDITABLE_STATUSES = ['active', 'inactive', 'deceased'] as const;
 /** TCPA: whether and how the patient agreed to text messages (recorded with the time it was given). */
 export const SMS_CONSENT_CHOICES = ['none', 'written', 'verbal', 'online'] as const;
 
-export const patientForm = z.object({
+export const patientForm = form({
   givenName: text(100, 'The first name').min(1, 'Enter the first name.'),
   familyName: text(100, 'The last name').min(1, 'Enter the last name.'),
   dateOfBirth: z
@@ -52,11 +53,11 @@ export const patientForm = z.object({
 export type PatientForm = z.output<typeof patientForm>;
 
 /** Search: one box; its shape decides what it is (email, date of birth, phone, or last name). */
-export const patientSearchForm = z.object({ q: z.string().trim().min(2, 'Type at least two characters.').max(254, 'That is too long to be a name, date, phone or email.') });
+export const patientSearchForm = form({ q: z.string().trim().min(2, 'Type at least two characters.').max(254, 'That is too long to be a name, date, phone or email.') });
 
 export const BREAK_GLASS_REASONS = ['emergency', 'continuity_of_care', 'patient_request', 'other'] as const;
 
-export const breakGlassForm = z.object({
+export const breakGlassForm = form({
   reasonCode: z.enum(BREAK_GLASS_REASONS, 'Choose why you need access.'),
   justification: z.string().trim().min(10, 'Write at least a sentence (10 characters or more) saying why.').max(1000, 'Keep the reason under 1,000 characters.'),
 });

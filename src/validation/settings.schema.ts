@@ -1,9 +1,10 @@
 import { z } from 'zod';
+import { form } from './text.js';
 
 const intIn = (min: number, max: number, message: string) => z.coerce.number(message).int(message).min(min, message).max(max, message);
 
 /** The owner's security settings form. Each field's message names its range. */
-export const securitySettingsForm = z.object({
+export const securitySettingsForm = form({
   sessionIdleMinutes: intIn(5, 30, 'Sign out after 5 to 30 minutes without activity.'),
   sessionAbsoluteHours: intIn(1, 12, 'The longest session is 1 to 12 hours.'),
   mfaPolicy: z.enum(['everyone', 'administrators'], 'Choose who must use two-step sign-in.'),

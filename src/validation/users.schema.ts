@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { form } from './text.js';
 import { isPermission, type Permission } from '../permissions.js';
 
 /** Checkbox groups arrive as nothing, one string or many strings: always an array here. */
@@ -9,25 +10,25 @@ const uuid = z.uuid();
 /** `:id` in /users/:id and /roles/:id. A malformed id is the not-found page, like a missing one. */
 export const idParams = z.object({ id: uuid });
 
-export const inviteForm = z.object({
+export const inviteForm = form({
   displayName: z.string().trim().min(1, 'Enter the person’s name.').max(120, 'The name is too long (120 characters at most).'),
   email: z.string().trim().toLowerCase().max(254).pipe(z.email('Enter a valid email address.')),
   roleIds: many(uuid),
   locationIds: many(uuid),
 });
 
-export const accessForm = z.object({
+export const accessForm = form({
   roleIds: many(uuid),
   locationIds: many(uuid),
 });
 
-export const roleForm = z.object({
+export const roleForm = form({
   name: z.string().trim().min(1, 'Give the role a name.').max(60, 'The name is too long (60 characters at most).'),
   description: z.string().trim().max(200, 'The description is too long (200 characters at most).').default(''),
   permissions: many(z.string().refine(isPermission, 'Choose permissions from the list.')).transform((v) => [...new Set(v)] as Permission[]),
 });
 
-export const invitationForm = z.object({
+export const invitationForm = form({
   password: z.string().min(1, 'Choose a password.').max(1024),
   confirm: z.string().max(1024),
 });

@@ -9,26 +9,13 @@ import { breakGlassSecrets } from '../../src/queries/patients.queries.js';
 import { submissionSecrets } from '../../src/queries/forms.queries.js';
 import { createOperator } from '../../src/services/operators/operators.service.js';
 import { raiseAlert } from '../../src/alerts/alerts.js';
-import { accessOf } from '../../src/routes/access.js';
-import { buildRouter } from '../../src/routes/index.js';
+import { routeTable } from '../support/routes.js';
 import { buildTestApp } from '../support/app.js';
 import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
 import { useTestDatabase } from '../support/db.js';
 import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
 import { buildStaff, signIn, testClock } from '../support/staff.js';
 import { rememberPhi } from '../support/phi-scan.js';
-
-interface Layer {
-  route?: { path: string; methods: Record<string, boolean>; stack: { handle: unknown }[] };
-}
-
-/** Every route of the real route table: method, path, and its access declaration. */
-function routeTable(t: { db: Parameters<typeof buildRouter>[0]['db'] }, config: Parameters<typeof buildRouter>[0]['config']) {
-  const router = buildRouter({ config, db: t.db, keyring: undefined as never, files: undefined as never, fileUrlKey: Buffer.alloc(32), clock: Date.now });
-  return (router.stack as unknown as Layer[])
-    .filter((l) => l.route)
-    .flatMap((l) => Object.keys(l.route!.methods).map((m) => ({ method: m.toUpperCase(), path: l.route!.path, access: accessOf(l.route!.stack[0]?.handle) })));
-}
 
 /** Pages whose policy adds "the owner only" to the route's permission (policies/practice.policy.ts). */
 const OWNER_ONLY = new Set(['/p/:slug/settings/security']);
