@@ -24,6 +24,8 @@ WORKDIR /app
 COPY --from=build --chown=root:root /app/node_modules ./node_modules
 COPY --from=build --chown=root:root /app/dist ./dist
 COPY --chown=root:root package.json ./
+# The `enamel` command's launcher (it runs dist/src/cli/enamel.js): `docker exec … npx enamel audit verify`.
+COPY --chown=root:root src/cli/enamel-bin.mjs ./src/cli/enamel-bin.mjs
 COPY --chown=root:root views ./views
 COPY --chown=root:root public ./public
 # The app's files stay root-owned and read-only to the app; only /data is writable.

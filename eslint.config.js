@@ -19,6 +19,11 @@ export default defineConfig(
     },
   },
   {
+    // The `enamel` launcher is plain JavaScript run by Node.
+    files: ['src/cli/enamel-bin.mjs'],
+    languageOptions: { globals: { process: 'readonly', URL: 'readonly' } },
+  },
+  {
     // Scripts and tests talk to the terminal on purpose.
     files: ['bench/**', 'src/cli/**', 'test/**'],
     rules: { 'no-console': 'off' },

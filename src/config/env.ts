@@ -101,7 +101,7 @@ export interface Config {
   port: number;
   publicUrl: URL;
   database:
-    | { kind: 'embedded'; port: number }
+    | { kind: 'embedded'; port: number; /** EMBEDDED_PG_PORT was set: a taken port is an error, not a reason to pick another. */ portExplicit: boolean }
     | { kind: 'external'; runtimeUrl: string; migrationUrl: string | undefined };
   migrateOnStart: boolean;
   poolMax: number;
@@ -168,7 +168,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, now: Date = 
     publicUrl: new URL(e.PUBLIC_URL ?? defaultPublicUrl),
     database: e.DATABASE_URL
       ? { kind: 'external', runtimeUrl: e.DATABASE_URL, migrationUrl: e.MIGRATION_DATABASE_URL }
-      : { kind: 'embedded', port: e.EMBEDDED_PG_PORT },
+      : { kind: 'embedded', port: e.EMBEDDED_PG_PORT, portExplicit: source.EMBEDDED_PG_PORT !== undefined && source.EMBEDDED_PG_PORT !== '' },
     migrateOnStart: e.MIGRATE_ON_START,
     poolMax: e.DB_POOL_MAX,
     dataDir: path.resolve(e.DATA_DIR),

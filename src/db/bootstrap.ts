@@ -11,7 +11,7 @@ import { syncPracticeDefaults } from '../services/practices/practice-defaults.js
 import { seedDemoPatients } from '../../seeds/demo-patients.js';
 import { seed as seedDemoPractice } from '../../seeds/demo-practice.js';
 import type { Keyring } from '../crypto/keyring.js';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
+import { embeddedInitialised, runningEmbeddedPort, startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
 import { createKnex } from './knex.js';
 import { migrateLatest } from './migrations.js';
 import { OWNER_ROLE, RUNTIME_ROLE, createDatabase, provisionRoles, urlFor } from './provision.js';
@@ -50,7 +50,7 @@ export async function openDatabase(config: Config, logger: Logger, keyring?: Key
   let migrationUrl: string | undefined;
 
   if (config.database.kind === 'embedded') {
-    embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.database.port, logger });
+    embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.database.port, portExplicit: config.database.portExplicit, logger });
     try {
       const creds = await loadOrCreateRoleCredentials(path.join(config.dataDir, 'pg-roles.json'));
       const superuserUrl = embedded.superuserUrl();
@@ -105,6 +105,43 @@ export async function openDatabase(config: Config, logger: Logger, keyring?: Key
     throw err;
   }
   return { db: createDb(knex), runtimeUrl, close };
+}
+
+/** The connection strings of an embedded database, for the operator's command line. */
+export interface EmbeddedConnection {
+  runtimeUrl: string;
+  ownerUrl: string;
+  /** Whether this command started the server (then `close` stops it again). */
+  started: boolean;
+  close(): Promise<void>;
+}
+
+/**
+ * The embedded database for a CLI command with no DATABASE_URL: the server `npm start` is running
+ * on the same DATA_DIR (found by its postmaster.pid), or — when none is — started for the command
+ * and stopped again by `close`. It never creates one: without a database under DATA_DIR it says to
+ * run `npm start` first.
+ */
+export async function embeddedForCli(config: Config, logger: Logger): Promise<EmbeddedConnection> {
+  if (config.database.kind !== 'embedded') throw new Error('embeddedForCli: DATABASE_URL is set');
+  const rolesFile = path.join(config.dataDir, 'pg-roles.json');
+  if (!embeddedInitialised(config.dataDir) || !existsSync(rolesFile)) {
+    throw new Error(`There is no evaluation database under ${config.dataDir} yet: run \`npm start\` once (or set DATABASE_URL to your PostgreSQL server).`);
+  }
+  const roles = JSON.parse(await readFile(rolesFile, 'utf8')) as RoleCredentials;
+  const superuser = JSON.parse(await readFile(path.join(config.dataDir, 'pg-superuser.json'), 'utf8')) as { superuserPassword: string };
+  const running = await runningEmbeddedPort(config.dataDir);
+  let embedded: EmbeddedPostgres | undefined;
+  const port = running ?? (embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.database.port, portExplicit: config.database.portExplicit, logger })).port;
+  const superuserUrl = `postgres://postgres:${encodeURIComponent(superuser.superuserPassword)}@127.0.0.1:${port}/postgres`;
+  return {
+    runtimeUrl: urlFor(superuserUrl, RUNTIME_ROLE, roles.runtime, EMBEDDED_DATABASE),
+    ownerUrl: urlFor(superuserUrl, OWNER_ROLE, roles.owner, EMBEDDED_DATABASE),
+    started: embedded !== undefined,
+    close: async () => {
+      await embedded?.stop();
+    },
+  };
 }
 
 /**

@@ -2,6 +2,7 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../config/logger.js';
@@ -115,9 +116,48 @@ async function stopOrphan(pgdata: string, logger: Logger): Promise<void> {
   if (isAlive(pid)) throw new Error(`Could not stop the earlier embedded PostgreSQL (pid ${pid}); stop it and start again.`);
 }
 
-/** Starts (initialising on first use) the embedded PostgreSQL under `dataDir`. */
-export async function startEmbeddedPostgres(options: { dataDir: string; port: number; logger: Logger }): Promise<EmbeddedPostgres> {
-  const { dataDir, port, logger } = options;
+/** Whether something already listens on 127.0.0.1:`port`. */
+function portTaken(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', () => resolve(true));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(false)));
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** The port of the embedded server already running on this data directory (npm start), if one is. */
+export async function runningEmbeddedPort(dataDir: string): Promise<number | undefined> {
+  const pidFile = path.join(dataDir, 'pg', 'postmaster.pid');
+  if (!existsSync(pidFile)) return undefined;
+  const lines = (await readFile(pidFile, 'utf8').catch(() => '')).split('\n');
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  return Number.isInteger(pid) && pid > 0 && isAlive(pid) && Number.isInteger(port) && port > 0 ? port : undefined;
+}
+
+/** Whether `dataDir` holds an initialised embedded database. */
+export function embeddedInitialised(dataDir: string): boolean {
+  return existsSync(path.join(dataDir, 'pg', 'PG_VERSION'));
+}
+
+/**
+ * Starts (initialising on first use) the embedded PostgreSQL under `dataDir`. When the port was not
+ * chosen explicitly and another program holds it, a free port is used instead, with a warning.
+ */
+export async function startEmbeddedPostgres(options: { dataDir: string; port: number; portExplicit?: boolean; logger: Logger }): Promise<EmbeddedPostgres> {
+  const { dataDir, logger } = options;
+  let port = options.port;
   const bins = await loadBinaries();
   const user = postgresUser();
   const pgdata = path.join(dataDir, 'pg');
@@ -151,6 +191,13 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port: nu
   } else {
     logger.info({ dataDir }, 'reusing embedded PostgreSQL data');
     await stopOrphan(pgdata, logger);
+  }
+
+  if (await portTaken(port)) {
+    if (options.portExplicit) throw new Error(`Port ${port} (EMBEDDED_PG_PORT) is taken by another program: choose a free port.`);
+    const taken = port;
+    port = await freePort();
+    logger.warn({ taken, port }, `port ${taken} is taken by another program; the embedded PostgreSQL uses port ${port} this time (set EMBEDDED_PG_PORT to choose one)`);
   }
 
   const child = spawn(

@@ -23,10 +23,13 @@ async function enamel(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: n
 describe('enamel CLI: migrate', () => {
   const t = useTestDatabase({ migrated: false });
 
-  it('refuses to run without MIGRATION_DATABASE_URL', async () => {
-    const r = await enamel(['migrate'], {});
+  it('refuses to run without MIGRATION_DATABASE_URL beside a DATABASE_URL, or without any database', async () => {
+    const r = await enamel(['migrate'], { DATABASE_URL: t.current.runtimeUrl });
     expect(r.code).to.equal(2);
     expect(r.stderr).to.include('MIGRATION_DATABASE_URL is not set');
+    const none = await enamel(['migrate'], { DATA_DIR: path.join(os.tmpdir(), `enamel-nothing-${process.pid}`) });
+    expect(none.code).to.equal(2);
+    expect(none.stderr).to.include('run `npm start` once');
   });
 
   it('shows pending migrations, applies them, then reports them applied', async () => {
@@ -48,6 +51,21 @@ describe('enamel CLI: migrate', () => {
     const r = await enamel(['frobnicate'], {});
     expect(r.code).to.equal(2);
     expect(r.stderr).to.include('Unknown command: frobnicate');
+    const sub = await enamel(['keys', 'spin'], {});
+    expect(sub.code).to.equal(2);
+    expect(sub.stderr).to.include('Unknown keys command: spin').and.include('keys rotate');
+  });
+
+  it('parses flags with util.parseArgs: unknown flags refused with the usage, --help generated from the options', async () => {
+    const unknown = await enamel(['keys', 'rotate', '--practise', 'x'], {});
+    expect(unknown.code).to.equal(2);
+    expect(unknown.stderr).to.include("Unknown option '--practise'").and.include('Usage: enamel keys rotate --practice ID [--purpose fields|blind-index|files]');
+    const help = await enamel(['keys', 'rotate', '--help'], {});
+    expect(help.code).to.equal(0);
+    expect(help.stdout).to.include('--practice=ID').and.include('--purpose=fields|blind-index|files');
+    const extra = await enamel(['jobs', 'run'], {});
+    expect(extra.code).to.equal(2);
+    expect(extra.stderr).to.include('missing NAME');
   });
 });
 
@@ -66,7 +84,7 @@ describe('enamel CLI: keys', () => {
   after(() => rm(keysDir, { recursive: true, force: true }));
 
   it('needs DATABASE_URL and a practice id, and refuses a shred without confirmation', async () => {
-    expect((await enamel(['keys', 'status'], { ENAMEL_KEKS: kek1 })).stderr).to.include('DATABASE_URL is not set');
+    expect((await enamel(['keys', 'status'], { ENAMEL_KEKS: kek1, DATA_DIR: path.join(os.tmpdir(), `enamel-nothing-${process.pid}`) })).stderr).to.include('no evaluation database under');
     const env = { DATABASE_URL: t.current.runtimeUrl, ENAMEL_KEKS: kek1, KEYS_DIR: keysDir };
     const noId = await enamel(['keys', 'rotate'], env);
     expect(noId.code).to.equal(2);
@@ -78,7 +96,7 @@ describe('enamel CLI: keys', () => {
 
   it('rotates, re-wraps under a new KEK and reports status, recording each action', async () => {
     const env = { DATABASE_URL: t.current.runtimeUrl, ENAMEL_KEKS: kek1, USER: 'opsperson', KEYS_DIR: keysDir };
-    const rotated = await enamel(['keys', 'rotate', '--practice', practiceId, '--purpose', 'fields'], env);
+    const rotated = await enamel(['keys', 'rotate', `--practice=${practiceId}`, '--purpose=fields'], env);
     expect(rotated.code, rotated.stderr).to.equal(0);
     expect(rotated.stdout).to.include('rotated fields to v2');
 
