@@ -12,6 +12,6 @@ export function show(db: Db): RequestHandler {
     if (!params.success) return renderError(res, 404);
     const page = await getFrontPage(db, params.data.slug);
     if (!page) return renderError(res, 404);
-    res.render('practices/show', { title: page.name, practice: page });
+    res.render('practices/show', { title: page.name, practice: page, slug: params.data.slug });
   };
 }

@@ -23,6 +23,8 @@ export interface SignInDeps {
   clock: Clock;
   /** Production: MFA for every account, whatever the practice's stored setting. */
   production: boolean;
+  /** Evaluation installs: where the demo accounts' credentials were written (shown on the sign-in page). */
+  demoCredentialsFile?: string;
 }
 
 const ENDED: Record<string, string> = {
@@ -36,7 +38,7 @@ const ENDED: Record<string, string> = {
 
 export function signInController(d: SignInDeps) {
   const render = (res: Response, view: string, status: number, locals: Record<string, unknown>): void => {
-    res.status(status).render(view, { title: 'Sign in', csrfToken: res.locals.csrfToken, ...locals });
+    res.status(status).render(view, { title: 'Sign in', csrfToken: res.locals.csrfToken, demoCredentialsFile: d.demoCredentialsFile, ...locals });
   };
 
   const openEnrollSecret = (practiceId: string, userId: string, sealed: string) => openPendingSecret(d, practiceId, userId, sealed);

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { Router, type Request } from 'express';
 import type { Config } from '../config/env.js';
 import { isUuid, type Db } from '../db/tenant.js';
@@ -50,7 +51,7 @@ export interface RouteDeps {
  */
 export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: RouteDeps): Router {
   const r = Router();
-  const signIn = signInController({ db, keyring, clock, production: config.isProduction });
+  const signIn = signInController({ db, keyring, clock, production: config.isProduction, ...(config.seedDemo && !config.isProduction ? { demoCredentialsFile: path.join(config.dataDir, 'demo-owner.txt') } : {}) });
   const account = accountController({ db, keyring, clock });
   const invitations = invitationsController({ db, clock });
   const passwordReset = passwordResetController({ db, keyring, clock, publicUrl: config.publicUrl });
@@ -76,7 +77,7 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.get('/readyz', publicRoute('readiness probe for the load balancer'), health.ready(db));
   r.get('/.well-known/security.txt', publicRoute('RFC 9116 vulnerability-report contact'), wellKnown.securityTxt(config));
 
-  r.get('/', publicRoute('start page, shows no practice data'), home.index(config));
+  r.get('/', publicRoute('the front door: the one practice\u2019s sign-in, or a box for a practice\u2019s address; never the list'), home.index(config, db));
   r.get('/p/:slug', publicRoute('practice front page: business name, addresses, phone; no PHI'), practices.show(db));
 
   r.get('/p/:slug/sign-in', publicRoute('staff sign-in form'), ...forms, signIn.show);

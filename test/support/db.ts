@@ -39,7 +39,8 @@ export async function createTestDatabase(options: { migrated?: boolean } = {}): 
     owner,
     app,
     db: createDb(app),
-    sessionStore: () => (store ??= createSessionStore(runtimeUrl, { prune: false })),
+    // NOTE: every test app adds its session middleware's listeners to the one store of the file.
+    sessionStore: () => (store ??= createSessionStore(runtimeUrl, { prune: false }).setMaxListeners(200) as Store),
     closeStore: async () => {
       if (store) await (store as unknown as { close(): Promise<void> }).close();
     },

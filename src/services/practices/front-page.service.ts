@@ -1,6 +1,7 @@
 import type { Db } from '../../db/tenant.js';
 import { ANONYMOUS } from '../../db/tenant.js';
 import { findActivePracticeIdBySlug, findCurrentPractice, findPracticePhone, listLocations } from '../../queries/practices.queries.js';
+import { practiceDirectory } from '../../queries/operators.queries.js';
 
 /** What a practice's public front page shows: business information only, never PHI. */
 export interface FrontPage {
@@ -28,4 +29,18 @@ export async function getFrontPage(db: Db, slug: string): Promise<FrontPage | un
       })),
     };
   });
+}
+
+/** What the start page offers: the one practice's sign-in, or a box for a practice's address (several), or none yet. Never the list of practices. */
+export type StartPage = { kind: 'one'; slug: string } | { kind: 'several' } | { kind: 'none' };
+
+export async function startPage(db: Db): Promise<StartPage> {
+  const active = (await practiceDirectory(db.knex)).filter((p) => p.status === 'active');
+  if (active.length === 1) return { kind: 'one', slug: active[0]!.slug };
+  return active.length === 0 ? { kind: 'none' } : { kind: 'several' };
+}
+
+/** An active practice's address name, or undefined (the start page's "your practice" box). */
+export async function activePracticeSlug(db: Db, slug: string): Promise<string | undefined> {
+  return (await findActivePracticeIdBySlug(db.knex, slug)) ? slug : undefined;
 }
