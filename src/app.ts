@@ -15,6 +15,7 @@ import type { Store } from 'express-session';
 import type { FileStore } from './storage/file-store.js';
 import { fileUrlKey } from './uploads/signed-urls.js';
 import { dummyHash } from './auth/password-hash.js';
+import { formatter } from './presenters/format.js';
 
 export interface AppDeps {
   config: Config;
@@ -45,6 +46,7 @@ export function createApp({ config, logger, db, keyring, sessionStore, files, cl
 
   app.use(requestContext(logger, { trustIncomingId: config.trustProxy !== false })); // 1. request id + access log
   app.use(refuseTrace); //                                                             2. no TRACE/TRACK
+  app.use((_req, res, next) => { res.locals.fmt = formatter(); next(); }); //            (dates: UTC ISO until a practice says otherwise)
   app.use(cspNonce, securityHeaders({ https: config.publicUrl.protocol === 'https:' }), hsts, permissionsPolicy); // 3. headers
   app.use('/static', express.static(publicDir, { index: false, dotfiles: 'ignore', maxAge: '1h', fallthrough: true })); // 4. assets (cacheable)
   app.use(noStore); //                                                                  5. everything else: no-store

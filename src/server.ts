@@ -11,7 +11,7 @@ import { startScheduler } from './jobs/scheduler.js';
 import { createTransport } from './messaging/transports.js';
 import { createSessionStore } from './auth/session.js';
 import { createCrypto } from './crypto/index.js';
-import { resumeAllRotations } from './crypto/key-management.js';
+import { fillMissingIndexes, resumeAllRotations } from './crypto/key-management.js';
 import { raiseInstallationAlert } from './services/alerts/alerts.service.js';
 import { openDatabase, type OpenDatabase } from './db/bootstrap.js';
 
@@ -67,7 +67,12 @@ export async function start(config: Config, logger: Logger): Promise<{ server: h
       if (failed.length > 0) await raiseInstallationAlert(database.db, { kind: 'job_failed', severity: 'critical', details: { job: 'key-rotation', count: failed.length } });
     },
     (err: unknown) => logger.error({ err }, 're-encryption failed; run `enamel keys resume`'),
-  );
+  ).then(async () => {
+    // CASE: rows written before a search index existed (migration 21) get it in the background.
+    if (background.signal.aborted) return;
+    const filled = await fillMissingIndexes({ db: database.db, keyring: crypto.keyring, files: crypto.files }, { kind: 'system', id: 'key-rotation' }, { signal: background.signal });
+    if (filled > 0) logger.info({ rows: filled }, 'search indexes filled in');
+  }).catch((err: unknown) => logger.error({ err }, 'filling in search indexes failed; run `enamel keys resume`'));
   // SECURITY: audit events are sealed into their hash chains within about a second.
   const stopSealer = startSealer(database.db, logger);
   const stopScheduler = startScheduler(JOBS, { db: database.db, provider: crypto.keyring.provider, keyring: crypto.keyring, transport: createTransport(config, logger), files: crypto.files, publicUrl: config.publicUrl, logger });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DATE_FORMATS } from '../presenters/format.js';
 import { ALL_PERMISSIONS } from '../permissions.js';
 
 /**
@@ -30,7 +31,11 @@ export const RESOURCE_TYPES = [
 export const SETTING_NAMES = [
   'session_idle_minutes', 'session_absolute_hours', 'mfa_required_for_all', 'portal_link_days', 'export_volume_threshold',
   'security_contact_user_id', 'audit_retention_years', 'patient_purge_grace_days', 'inactive_account_days',
+  'date_format', 'timezone', 'phone', 'logo',
 ] as const;
+
+/** An IANA time zone name ("America/Chicago"): a system token, never free text. */
+const TIME_ZONE = /^[A-Za-z][A-Za-z0-9_+-]{0,30}(\/[A-Za-z0-9_+-]{1,30}){0,2}$/;
 
 export const REASON_CODES = ['emergency', 'continuity_of_care', 'patient_request', 'support_case', 'legal', 'other'] as const;
 
@@ -61,9 +66,12 @@ export const DETAIL_FIELDS = {
   channel: z.enum(['email', 'sms']),
   suppressed_because: z.enum(['opted_out', 'no_consent', 'no_address']),
   setting: z.enum(SETTING_NAMES),
-  /** A setting's value before and after: a number, a yes/no, or an account id (never text). */
-  from_value: z.union([count, z.boolean(), uuid]).nullable(),
-  to_value: z.union([count, z.boolean(), uuid]).nullable(),
+  /**
+   * A setting's value before and after: a number, a yes/no, an account id, a date format or a
+   * time zone — never free text (a changed phone number or logo is recorded without its values).
+   */
+  from_value: z.union([count, z.boolean(), uuid, z.enum(DATE_FORMATS), z.string().regex(TIME_ZONE)]).nullable(),
+  to_value: z.union([count, z.boolean(), uuid, z.enum(DATE_FORMATS), z.string().regex(TIME_ZONE)]).nullable(),
   /** A scheduled job's name (system-defined tokens only). */
   job: z.string().regex(/^[a-z][a-z0-9-]{1,48}$/),
 } as const;

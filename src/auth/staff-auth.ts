@@ -1,6 +1,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Db } from '../db/tenant.js';
 import type { StaffSession } from './session.js';
+import { formatter, type Formatter } from '../presenters/format.js';
 import { loadGrants, mfaRequiredFor, type StaffActor } from '../policies/actor.js';
 import { findActivePracticeIdBySlug, findPracticeSettings } from '../queries/practices.queries.js';
 import { findUserById, mustReenroll } from '../queries/users.queries.js';
@@ -74,6 +75,7 @@ export function staffSession(db: Db, clock: Clock, options: { mfaAlwaysRequired?
     // SECURITY: a session acts only inside its own practice; elsewhere it is simply not signed in.
     if (s.stage === 'signed_in' && checked.grants && slug && (await findActivePracticeIdBySlug(db.knex, slug)) === s.practiceId) {
       res.locals.actor = { kind: 'user', id: s.userId, practiceId: s.practiceId, slug, displayName: checked.displayName, isOwner: checked.isOwner, authAt: s.authAt, ...checked.grants };
+      if (checked.fmt) res.locals.fmt = checked.fmt;
       // SECURITY: holders of alerts.read see a banner on every page while a warning or critical alert is open.
       if (checked.alerts) res.locals.alertBanner = checked.alerts;
     }
@@ -87,6 +89,8 @@ interface SessionCheck {
   displayName: string;
   isOwner: boolean;
   alerts?: BannerState;
+  /** The practice's date format and time zone. */
+  fmt?: Formatter;
 }
 
 async function checkSession(db: Db, s: StaffSession, now: number, mfaAlwaysRequired: boolean): Promise<SessionCheck> {
@@ -105,7 +109,7 @@ async function checkSession(db: Db, s: StaffSession, now: number, mfaAlwaysRequi
   if (now - s.createdAt > absolute) return { ...base, end: 'absolute' };
   if (now - s.lastSeenAt > idle) return { ...base, end: 'idle' };
   if (s.stage === 'signed_in' && !user.mfa_enrolled_at && (mfaRequiredFor(grants.permissions, user.is_owner) || mustReenroll(user) || mfaRequiredForEveryone(settings, mfaAlwaysRequired))) return { ...base, end: 'enroll' };
-  return { ...base, grants, ...(alerts ? { alerts } : {}) };
+  return { ...base, grants, ...(alerts ? { alerts } : {}), ...(settings ? { fmt: formatter(settings.date_format, settings.timezone) } : {}) };
 }
 
 /** How recent a full sign-in (or step-up) must be for sensitive actions. */
@@ -186,13 +190,19 @@ export function patientSession(db: Db, clock: Clock): RequestHandler {
     const s = req.session?.patient;
     if (!s) return next();
     const now = clock();
-    const link = now - s.lastSeenAt > PATIENT_IDLE_MS ? undefined : await sessionLink(db, s.practiceId, s.linkId, new Date(now));
-    if (!link) {
+    const found = now - s.lastSeenAt > PATIENT_IDLE_MS ? undefined : await sessionLink(db, s.practiceId, s.linkId, new Date(now));
+    if (!found) {
       await endSession(req, res);
       return res.redirect(303, '/portal/ended');
     }
     if (now - s.lastSeenAt >= SESSION_TOUCH_MS) s.lastSeenAt = now;
+    const { link, brand } = found;
     res.locals.patientLink = { practiceId: s.practiceId, linkId: s.linkId, patientId: s.patientId, tasks: link.tasks, planId: link.plan_id, formTemplateIds: link.form_template_ids };
+    // The practice's name, phone and logo head every patient page; its dates read in its format.
+    if (brand) {
+      res.locals.brand = brand;
+      res.locals.fmt = brand.fmt;
+    }
     next();
   };
 }

@@ -8,7 +8,7 @@ import { createCheckpoint, exportCheckpoint, parseCheckpointFile, sealAll, verif
 import { loadConfig, type Config } from '../config/env.js';
 import { createLogger, type Logger } from '../config/logger.js';
 import { createCrypto } from '../crypto/index.js';
-import { PURPOSES, keyStatus, resumeAllRotations, rewrapAll, rotateDataKey, runRotation, shredPractice, type KeyServices, type RotationJob } from '../crypto/key-management.js';
+import { PURPOSES, fillMissingIndexes, keyStatus, resumeAllRotations, rewrapAll, rotateDataKey, runRotation, shredPractice, type KeyServices, type RotationJob } from '../crypto/key-management.js';
 import type { Keyring, Purpose } from '../crypto/keyring.js';
 import { embeddedForCli } from '../db/bootstrap.js';
 import { createKnex } from '../db/knex.js';
@@ -164,11 +164,13 @@ const COMMANDS: Command[] = [
   },
   {
     name: 'keys resume',
-    summary: 'finish every interrupted or failed re-encryption (exit 1 naming each that still fails)',
+    summary: 'finish every interrupted or failed re-encryption and fill in missing search indexes (exit 1 naming each that still fails)',
     async run() {
       return withRuntime(async ({ db, keyring, files }) => {
         const { resumed, failed } = await resumeAllRotations({ db, keyring, files }, cliActor(), { onProgress: progress });
         out(resumed ? `finished ${resumed} re-encryption(s)\n` : failed.length ? '' : 'no interrupted re-encryption\n');
+        const filled = await fillMissingIndexes({ db, keyring, files }, cliActor());
+        if (filled > 0) out(`filled in the search indexes of ${filled} row(s)\n`);
         for (const f of failed) err(`FAILED ${f.message}\n`);
         return failed.length ? 1 : 0;
       });

@@ -10,6 +10,7 @@ import { formTemplates } from '../services/forms/forms.service.js';
 import { createLink, linkState, patientLinks, revokeLink, verifyDob, type CreatedLink } from '../services/links/links.service.js';
 import { listPlanChoices } from '../services/patients/plans.service.js';
 import type { Meta } from '../services/staff-work.js';
+import type { PracticeBrand } from '../presenters/format.js';
 import { actorOf, idOf, requestMeta } from './request.js';
 
 export interface LinksControllerDeps {
@@ -44,8 +45,20 @@ export function linksController(d: LinksControllerDeps) {
     const forms = (await formTemplates(d.db, actor)).filter((f) => !f.archived);
     res.status(status).render('links/index', { title: 'Patient links', slug: actor.slug, actor, patientId: id, links, plans, forms, csrfToken: res.locals.csrfToken, error: undefined, created: undefined, ...extra });
   };
-  const gone = (res: Response, phone: string | null) => res.status(410).render('links/gone', { title: 'Link unavailable', message: GONE, phone });
-  const dobPage = (res: Response, status: number, code: string, error?: string) => res.status(status).render('links/verify', { title: 'Confirm it is you', code, csrfToken: res.locals.csrfToken, error });
+  const branded = (res: Response, brand: PracticeBrand | undefined) => {
+    if (brand) {
+      res.locals.brand = brand;
+      res.locals.fmt = brand.fmt;
+    }
+  };
+  const gone = (res: Response, phone: string | null, brand?: PracticeBrand) => {
+    branded(res, brand);
+    res.status(410).render('links/gone', { title: 'Link unavailable', message: GONE, phone });
+  };
+  const dobPage = (res: Response, status: number, code: string, extra: { error?: string; warning?: string; brand?: PracticeBrand } = {}) => {
+    branded(res, extra.brand);
+    res.status(status).render('links/verify', { title: 'Confirm it is you', code, csrfToken: res.locals.csrfToken, error: extra.error, warning: extra.warning });
+  };
 
   return {
     /** GET /p/:slug/patients/:id/links */
@@ -74,8 +87,8 @@ export function linksController(d: LinksControllerDeps) {
       const p = codeParams.safeParse(req.params);
       if (!p.success) return gone(res, null);
       const state = await linkState(d.db, p.data.code, new Date(d.clock()));
-      if (state.state === 'gone') return gone(res, state.phone);
-      dobPage(res, 200, p.data.code);
+      if (state.state === 'gone') return gone(res, state.phone, state.brand);
+      dobPage(res, 200, p.data.code, { brand: state.brand });
     }) satisfies RequestHandler,
 
     /** POST /l/:code — the date of birth. */
@@ -83,9 +96,15 @@ export function linksController(d: LinksControllerDeps) {
       const p = codeParams.safeParse(req.params);
       if (!p.success) return gone(res, null);
       const form = dobForm.safeParse(req.body ?? {});
-      if (!form.success) return dobPage(res, 400, p.data.code, 'Enter your date of birth.');
+      if (!form.success) return dobPage(res, 400, p.data.code, { error: 'Enter your date of birth.' });
       const result = await verifyDob(d, p.data.code, form.data.dob, meta(req));
-      if (!result.ok) return result.gone ? gone(res, result.phone) : dobPage(res, 401, p.data.code, 'That did not match our records. Enter your date of birth as MM/DD/YYYY.');
+      if (!result.ok) {
+        if (result.gone) return gone(res, result.phone, result.brand);
+        if (result.formatError) return dobPage(res, 400, p.data.code, { error: result.formatError, brand: result.brand });
+        const hint = result.brand?.fmt.dateHint ?? 'MM/DD/YYYY';
+        const warning = result.remaining === 1 ? `One try left. After one more date that does not match, this link stops working${result.phone ? ` and you will need to call the office at ${result.phone}` : ' and you will need to call the office'}.` : undefined;
+        return dobPage(res, 401, p.data.code, { error: `That did not match our records. Enter your date of birth as ${hint}, or as digits only.`, ...(warning ? { warning } : {}), brand: result.brand });
+      }
       const now = d.clock();
       await renewPatientSession(req, { practiceId: result.practiceId, linkId: result.linkId, patientId: result.patientId, createdAt: now, lastSeenAt: now });
       res.redirect(303, '/portal');

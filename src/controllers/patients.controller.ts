@@ -1,4 +1,5 @@
 import type { Request, RequestHandler, Response } from 'express';
+import type { ZodError } from 'zod';
 import type { Clock } from '../auth/staff-auth.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
@@ -19,8 +20,9 @@ import {
   BREAK_GLASS_MINUTES,
 } from '../services/patients/patients.service.js';
 import type { Meta } from '../services/users/users.service.js';
-import { BREAK_GLASS_REASONS, CONTACT_METHODS, EDITABLE_STATUSES, SEXES, breakGlassForm, patientForm, patientSearchForm, SMS_CONSENT_CHOICES } from '../validation/patient.schema.js';
+import { BREAK_GLASS_REASONS, CONTACT_METHODS, EDITABLE_STATUSES, SEXES, breakGlassForm, patientFormFor, patientSearchForm, SMS_CONSENT_CHOICES } from '../validation/patient.schema.js';
 import { firstError } from '../validation/users.schema.js';
+import { errorSummary, fieldErrors } from '../validation/text.js';
 import { actorOf, idOf, requestMeta } from './request.js';
 
 export interface PatientsControllerDeps {
@@ -42,6 +44,12 @@ function echo(body: unknown): typeof EMPTY_FORM {
 
 const patientId = (req: Request): string => idOf(req, 'patient');
 
+/** Every field's error beside it, and the count above the form. */
+function formErrors(error: ZodError): { errors: Record<string, string>; error: string } {
+  const errors = fieldErrors(error);
+  return { errors, error: errorSummary(errors) };
+}
+
 /** Patients: search, recent, register, chart, edit, access history, break-glass and its review. */
 export function patientsController(d: PatientsControllerDeps) {
   const meta = (req: Request): Meta => requestMeta(req, d.clock);
@@ -52,10 +60,10 @@ export function patientsController(d: PatientsControllerDeps) {
     const recent = await recentPatients(d, actor, meta(req));
     res.status(status).render('patients/index', { title: 'Patients', slug: actor.slug, actor, recent, results: undefined, q: '', error: undefined, csrfToken: res.locals.csrfToken, ...extra });
   };
-  const renderForm = async (res: Response, status: number, view: { id?: string; form: typeof EMPTY_FORM; error?: string; duplicates?: unknown[] }) => {
+  const renderForm = async (res: Response, status: number, view: { id?: string; form: typeof EMPTY_FORM; error?: string; errors?: Record<string, string>; duplicates?: unknown[] }) => {
     const actor = actorOf(res);
     const locations = await patientLocations(d, actor);
-    res.status(status).render('patients/form', { title: view.id ? 'Edit patient' : 'New patient', slug: actor.slug, actor, locations, ...choices, csrfToken: res.locals.csrfToken, error: undefined, duplicates: undefined, id: undefined, ...view });
+    res.status(status).render('patients/form', { title: view.id ? 'Edit patient' : 'New patient', slug: actor.slug, actor, locations, ...choices, csrfToken: res.locals.csrfToken, error: undefined, errors: {}, duplicates: undefined, id: undefined, ...view });
   };
 
   return {
@@ -68,7 +76,7 @@ export function patientsController(d: PatientsControllerDeps) {
       const form = patientSearchForm.safeParse(req.body ?? {});
       const q = typeof (req.body as { q?: unknown } | undefined)?.q === 'string' ? String((req.body as { q: string }).q).slice(0, 254) : '';
       if (!form.success) return renderIndex(req, res, 400, { q, error: firstError(form.error) });
-      const results = await searchPatients(d, actor, form.data.q, meta(req));
+      const results = await searchPatients(d, actor, form.data.q, meta(req), res.locals.fmt.format);
       await renderIndex(req, res, 200, { q, results });
     }) satisfies RequestHandler,
 
@@ -81,8 +89,8 @@ export function patientsController(d: PatientsControllerDeps) {
     /** POST /p/:slug/patients */
     create: (async (req, res) => {
       const actor = actorOf(res);
-      const parsed = patientForm.safeParse(req.body ?? {});
-      if (!parsed.success) return renderForm(res, 400, { form: echo(req.body), error: firstError(parsed.error) });
+      const parsed = patientFormFor(res.locals.fmt.format).safeParse(req.body ?? {});
+      if (!parsed.success) return renderForm(res, 400, { form: echo(req.body), ...formErrors(parsed.error) });
       const result = await createPatient(d, actor, parsed.data, meta(req));
       if (result.ok) return res.redirect(303, `/p/${actor.slug}/patients/${result.id}`);
       if ('duplicates' in result) return renderForm(res, 409, { form: echo(req.body), duplicates: result.duplicates, error: 'A patient with the same last name and date of birth already exists. Open them below, or confirm that this is a different person.' });
@@ -107,10 +115,10 @@ export function patientsController(d: PatientsControllerDeps) {
     update: (async (req, res) => {
       const actor = actorOf(res);
       const id = patientId(req);
-      const parsed = patientForm.safeParse(req.body ?? {});
+      const parsed = patientFormFor(res.locals.fmt.format).safeParse(req.body ?? {});
       if (!parsed.success) {
         await patientForEdit(d, actor, id, meta(req)); // SECURITY: same access check before echoing the form
-        return renderForm(res, 400, { id, form: echo(req.body), error: firstError(parsed.error) });
+        return renderForm(res, 400, { id, form: echo(req.body), ...formErrors(parsed.error) });
       }
       const result = await changePatient(d, actor, id, parsed.data, meta(req));
       if (!result.ok) return renderForm(res, result.refused ? 403 : 400, { id, form: echo(req.body), error: result.error });

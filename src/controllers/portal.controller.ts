@@ -93,7 +93,7 @@ export function portalController(d: PortalControllerDeps) {
       if (!parsed.success) return again(400, parsed.error.issues[0]?.message ?? 'Check the form.');
       const signer = await signerOf(parsed.data);
       if (!signer.ok) return again(400, signer.error);
-      const result = await submitForm(d, link, id, { versionId: parsed.data.versionId, body, signer: signer.signer, userAgent: req.get('user-agent') ?? '' }, meta(req));
+      const result = await submitForm(d, link, id, { versionId: parsed.data.versionId, body, signer: signer.signer, userAgent: req.get('user-agent') ?? '', dateFormat: res.locals.fmt.format }, meta(req));
       if (result.ok || 'done' in result) return res.redirect(303, '/portal?submitted=1');
       await again(result.error?.startsWith('The office has just updated') ? 409 : 400, result.error ?? 'Some answers need attention.', result.errors);
     }) satisfies RequestHandler,

@@ -1,8 +1,13 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Clock } from '../auth/staff-auth.js';
 import type { Db } from '../db/tenant.js';
+import { DATE_FORMATS, formatter } from '../presenters/format.js';
+import { practiceDetails, practiceLogo, setPracticeLogo, updatePracticeDetails } from '../services/practices/practice-details.service.js';
 import { securitySettings, updateSecuritySettings, type SecuritySettingsInput } from '../services/practices/practice-settings.service.js';
-import { fieldErrors, securitySettingsForm } from '../validation/settings.schema.js';
+import { processLogo, UploadRefused } from '../uploads/pipeline.js';
+import { uploadErrorMessage } from '../uploads/multipart.js';
+import { fieldErrors, practiceDetailsForm, securitySettingsForm } from '../validation/settings.schema.js';
+import { practiceFromParams } from './practice-context.js';
 import { actorOf, requestMeta } from './request.js';
 
 export interface SettingsControllerDeps {
@@ -24,7 +29,68 @@ export function settingsController(d: SettingsControllerDeps) {
     const b = (req.body ?? {}) as Record<string, unknown>;
     return Object.fromEntries(['sessionIdleMinutes', 'sessionAbsoluteHours', 'mfaPolicy', 'portalLinkDays', 'exportVolumeThreshold', 'securityContactUserId', 'auditRetentionYears'].map((k) => [k, typeof b[k] === 'string' ? (b[k] as string).slice(0, 40) : '']));
   };
+  const zones = Intl.supportedValuesOf('timeZone');
+  const example = new Date(Date.UTC(2026, 2, 31));
+  const formats = DATE_FORMATS.map((f) => ({ value: f, example: formatter(f).date(example) }));
+  const renderDetails = async (res: Response, status: number, extra: { values?: Record<string, string>; errors?: Record<string, string>; error?: string; notice?: string } = {}) => {
+    const actor = actorOf(res);
+    const current = await practiceDetails(d.db, actor);
+    const values = extra.values ?? { phone: current.phone, timeZone: current.timeZone, dateFormat: current.dateFormat };
+    res.status(status).render('settings/practice', {
+      title: 'Practice details', slug: actor.slug, actor, values, zones: zones.includes(values.timeZone ?? '') ? zones : [current.timeZone, ...zones], formats,
+      logoUpdatedAt: current.logoUpdatedAt, errors: extra.errors ?? {}, error: extra.error, notice: extra.notice, csrfToken: res.locals.csrfToken,
+    });
+  };
+  const NOTICES: Record<string, string> = { '0': 'Nothing changed.', '1': 'Saved. Each change is recorded in the audit log.', logo: 'Logo saved: patient pages show it now.', 'logo-removed': 'Logo removed.' };
   return {
+    /** GET /p/:slug/settings/practice */
+    details: (async (req, res) => renderDetails(res, 200, typeof req.query.saved === 'string' && NOTICES[req.query.saved] ? { notice: NOTICES[req.query.saved] } : {})) satisfies RequestHandler,
+
+    /** POST /p/:slug/settings/practice */
+    updateDetails: (async (req, res) => {
+      const actor = actorOf(res);
+      const form = practiceDetailsForm.safeParse(req.body ?? {});
+      if (!form.success) {
+        const b = (req.body ?? {}) as Record<string, unknown>;
+        const values = Object.fromEntries(['phone', 'timeZone', 'dateFormat'].map((k) => [k, typeof b[k] === 'string' ? (b[k] as string).slice(0, 64) : '']));
+        return renderDetails(res, 400, { values, errors: fieldErrors(form.error), error: 'Some values need attention; nothing was saved.' });
+      }
+      const changed = await updatePracticeDetails(d.db, actor, form.data, requestMeta(req, d.clock));
+      res.redirect(303, `/p/${actor.slug}/settings/practice?saved=${changed > 0 ? '1' : '0'}`);
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/settings/practice/logo (multipart) */
+    uploadLogo: (async (req, res) => {
+      const actor = actorOf(res);
+      const refuse = (status: number, message: string) => renderDetails(res, status, { errors: { file: message }, error: 'The logo was not saved.' });
+      if (res.locals.uploadError) return refuse(res.locals.uploadError, uploadErrorMessage(res.locals.uploadError));
+      if (!req.file) return refuse(400, 'Choose an image file.');
+      let png: Buffer;
+      try {
+        png = await processLogo(req.file.buffer, req.file.originalname);
+      } catch (err) {
+        if (err instanceof UploadRefused) return refuse(err.status, err.message);
+        throw err;
+      }
+      await setPracticeLogo(d.db, actor, png, requestMeta(req, d.clock));
+      res.redirect(303, `/p/${actor.slug}/settings/practice?saved=logo`);
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/settings/practice/logo/remove */
+    removeLogo: (async (req, res) => {
+      const actor = actorOf(res);
+      await setPracticeLogo(d.db, actor, null, requestMeta(req, d.clock));
+      res.redirect(303, `/p/${actor.slug}/settings/practice?saved=logo-removed`);
+    }) satisfies RequestHandler,
+
+    /** GET /p/:slug/logo.png — public branding (patient pages, the practice page). */
+    logo: (async (req, res, next) => {
+      const practice = await practiceFromParams(d.db, req);
+      const logo = practice ? await practiceLogo(d.db, practice.id) : undefined;
+      if (!logo) return next();
+      res.set('Content-Type', 'image/png').set('Cache-Control', 'public, max-age=300').set('X-Content-Type-Options', 'nosniff').send(logo.png);
+    }) satisfies RequestHandler,
+
     /** GET /p/:slug/settings/security */
     show: (async (req, res) => render(res, 200, req.query.saved !== undefined ? { notice: req.query.saved === '0' ? 'Nothing changed.' : 'Saved. Each change is recorded in the audit log.' } : {})) satisfies RequestHandler,
 

@@ -9,23 +9,27 @@ import type { SecretKey } from './secret-key.js';
  */
 export const BLIND_INDEX_BYTES = 8;
 
-export type BlindIndexKind = 'name' | 'dob' | 'phone' | 'email';
+export type BlindIndexKind = 'name' | 'dob' | 'phone' | 'email' | 'name-prefix' | 'phone-last4';
+
+/** How many leading letters a name-prefix index keeps (and the shortest prefix a search uses). */
+export const NAME_PREFIX_LENGTH = 3;
 
 /** Normalises a value for its kind; undefined when the input is not a valid value of that kind. */
 export function normalizeForIndex(kind: BlindIndexKind, raw: string): string | undefined {
   const value = raw.normalize('NFKC').trim();
   switch (kind) {
-    case 'name': {
-      // Case, spaces and punctuation do not matter: "O'Brien", "o brien", "OBRIEN" are one name.
-      const n = value.toLocaleLowerCase('en-US').replace(/[^\p{L}\p{N}]/gu, '');
-      return n.length > 0 ? n : undefined;
+    case 'name':
+      return normalizeName(value);
+    case 'name-prefix': {
+      // The first NAME_PREFIX_LENGTH letters of the normalised name; shorter names have none.
+      const n = normalizeName(value);
+      return n && n.length >= NAME_PREFIX_LENGTH ? [...n].slice(0, NAME_PREFIX_LENGTH).join('') : undefined;
     }
-    case 'phone': {
-      let digits = value.replace(/\D/g, '');
-      // CASE: North American numbers written with the country code.
-      if (digits.length === 11 && digits.startsWith('1')) digits = digits.slice(1);
-      return digits.length >= 7 && digits.length <= 15 ? digits : undefined;
-    }
+    case 'phone':
+      return normalizePhone(value);
+    case 'phone-last4':
+      // A whole phone number gives its last four digits; a search types the four digits alone.
+      return /^\d{4}$/.test(value) ? value : normalizePhone(value)?.slice(-4);
     case 'email': {
       const e = value.toLowerCase();
       return /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(e) ? e : undefined;
@@ -33,6 +37,19 @@ export function normalizeForIndex(kind: BlindIndexKind, raw: string): string | u
     case 'dob':
       return normalizeDate(value);
   }
+}
+
+/** Case, spaces and punctuation do not matter: "O'Brien", "o brien", "OBRIEN" are one name. */
+export function normalizeName(value: string): string | undefined {
+  const n = value.normalize('NFKC').trim().toLocaleLowerCase('en-US').replace(/[^\p{L}\p{N}]/gu, '');
+  return n.length > 0 ? n : undefined;
+}
+
+function normalizePhone(value: string): string | undefined {
+  let digits = value.replace(/\D/g, '');
+  // CASE: North American numbers written with the country code.
+  if (digits.length === 11 && digits.startsWith('1')) digits = digits.slice(1);
+  return digits.length >= 7 && digits.length <= 15 ? digits : undefined;
 }
 
 /**

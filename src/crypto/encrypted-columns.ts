@@ -22,7 +22,15 @@ import type { Keyring } from './keyring.js';
 export type FieldType = 'text' | 'date' | 'json';
 export interface ColumnSpec {
   type: FieldType;
+  /** Exact-match index in `<column>_bidx`. */
   blindIndex?: BlindIndexKind;
+  /** Further indexes of the same value, by column: `{ family_name_prefix_bidx: 'name-prefix' }`. */
+  moreIndexes?: Readonly<Record<string, BlindIndexKind>>;
+}
+
+/** Every blind-index column of an encrypted column, with its kind (the exact one first). */
+export function indexColumns(column: string, spec: ColumnSpec): [string, BlindIndexKind][] {
+  return [...(spec.blindIndex ? [[`${column}_bidx`, spec.blindIndex] as [string, BlindIndexKind]] : []), ...Object.entries(spec.moreIndexes ?? {})];
 }
 type ValueOf<T extends FieldType> = T extends 'json' ? unknown : string;
 export type PlainValues<S extends Record<string, ColumnSpec>> = { [K in keyof S]: ValueOf<S[K]['type']> | null };
@@ -53,8 +61,11 @@ export interface EncryptedTable<S extends Record<string, ColumnSpec>> {
   seal(pc: PracticeCrypto, rowId: string, values: Partial<PlainValues<S>>): Promise<Record<string, Buffer | null>>;
   /** Decrypts the declared columns of a row (which must include `id`). */
   open(pc: PracticeCrypto, row: { id: string } & Record<string, unknown>): Promise<PlainValues<S>>;
-  /** The blind indexes to match for a search input (one per usable key version); [] for invalid input. */
-  lookup(pc: PracticeCrypto, column: keyof S & string, input: string): Promise<Buffer[]>;
+  /**
+   * The blind indexes to match for a search input (one per usable key version); [] for invalid
+   * input. `index` is a column (its exact index) or the name of one of its `moreIndexes`.
+   */
+  lookup(pc: PracticeCrypto, index: string, input: string): Promise<Buffer[]>;
 }
 
 const registry = new Map<string, EncryptedTable<Record<string, ColumnSpec>>>();
@@ -78,7 +89,8 @@ function decodeValue(type: FieldType, bytes: Buffer): unknown {
 }
 
 export function encryptedColumns<const S extends Record<string, ColumnSpec>>(table: string, columns: S, options: { contentHash?: ContentHashSpec } = {}): EncryptedTable<S> {
-  if (!IDENT.test(table) || !Object.keys(columns).every((c) => IDENT.test(c))) throw new CryptoError(`bad table or column name in ${table}`);
+  const indexKinds = new Map(Object.entries(columns).flatMap(([c, spec]) => indexColumns(c, spec)));
+  if (!IDENT.test(table) || ![...Object.keys(columns), ...indexKinds.keys()].every((c) => IDENT.test(c))) throw new CryptoError(`bad table or column name in ${table}`);
   if (registry.has(table)) throw new CryptoError(`encrypted columns of ${table} are declared twice`);
 
   const def: EncryptedTable<S> = {
@@ -90,20 +102,16 @@ export function encryptedColumns<const S extends Record<string, ColumnSpec>>(tab
       const names = Object.keys(values).filter((c) => c in columns);
       if (names.length === 0) return out;
       const fieldKey = await pc.keyring.active(pc.trx, pc.practiceId, 'fields');
-      const needsIndex = names.some((c) => columns[c]!.blindIndex);
+      const needsIndex = names.some((c) => indexColumns(c, columns[c]!).length > 0);
       const indexKey = needsIndex ? await pc.keyring.active(pc.trx, pc.practiceId, 'blind-index') : undefined;
       for (const column of names) {
         const spec = columns[column]!;
         const value = values[column as keyof S];
-        if (value === null || value === undefined) {
-          out[column] = null;
-          if (spec.blindIndex) out[`${column}_bidx`] = null;
-          continue;
-        }
-        out[column] = encryptField(fieldKey.key, fieldKey.version, encodeValue(spec.type, value), { practiceId: pc.practiceId, table, column, rowId });
-        if (spec.blindIndex && indexKey) {
-          const normalized = normalizeForIndex(spec.blindIndex, String(value));
-          out[`${column}_bidx`] = normalized === undefined ? null : blindIndex(indexKey.key, spec.blindIndex, normalized);
+        const present = value !== null && value !== undefined;
+        out[column] = present ? encryptField(fieldKey.key, fieldKey.version, encodeValue(spec.type, value), { practiceId: pc.practiceId, table, column, rowId }) : null;
+        for (const [indexColumn, kind] of indexColumns(column, spec)) {
+          const normalized = present && indexKey ? normalizeForIndex(kind, String(value)) : undefined;
+          out[indexColumn] = normalized === undefined ? null : blindIndex(indexKey!.key, kind, normalized);
         }
       }
       return out;
@@ -122,9 +130,9 @@ export function encryptedColumns<const S extends Record<string, ColumnSpec>>(tab
       }
       return out as PlainValues<S>;
     },
-    async lookup(pc, column, input) {
-      const kind = columns[column]?.blindIndex;
-      if (!kind) throw new CryptoError(`${table}.${column} has no blind index`);
+    async lookup(pc, index, input) {
+      const kind = columns[index]?.blindIndex ?? indexKinds.get(index);
+      if (!kind) throw new CryptoError(`${table}.${index} is not a blind index`);
       const normalized = normalizeForIndex(kind, input);
       if (normalized === undefined) return [];
       const keys = await pc.keyring.usable(pc.trx, pc.practiceId, 'blind-index');

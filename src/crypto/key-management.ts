@@ -6,11 +6,12 @@ import '../queries/encrypted-tables.js';
 import type { Actor, Db } from '../db/tenant.js';
 import type { FileStore } from '../storage/file-store.js';
 import { blindIndex, normalizeForIndex } from './blind-index.js';
-import { PracticeCrypto, encryptedTables } from './encrypted-columns.js';
+import { PracticeCrypto, encryptedTables, indexColumns } from './encrypted-columns.js';
 import { decryptObject } from './encrypted-files.js';
-import { ContentHashMismatchError, CryptoError, RotationFailedError } from './errors.js';
+import { ContentHashMismatchError, CryptoError, KeyDestroyedError, RotationFailedError } from './errors.js';
 import { FileEncryptor } from './file-cipher.js';
 import { decryptField, encryptField, fieldKeyVersion } from './field-cipher.js';
+import type { SecretKey } from './secret-key.js';
 import { PURPOSES, recordKeyEvent, wrapContext, type Keyring, type Purpose } from './keyring.js';
 
 /**
@@ -42,7 +43,7 @@ export interface RotationJob {
 function tablesFor(purpose: Purpose): string[] {
   if (purpose === 'files') return ['stored_files'];
   const tables = encryptedTables();
-  return (purpose === 'blind-index' ? tables.filter((t) => Object.values(t.columns).some((c) => c.blindIndex)) : tables).map((t) => t.table);
+  return (purpose === 'blind-index' ? tables.filter((t) => Object.entries(t.columns).some(([c, spec]) => indexColumns(c, spec).length > 0)) : tables).map((t) => t.table);
 }
 
 /**
@@ -193,9 +194,11 @@ async function reencryptRows(pc: PracticeCrypto, j: RotationJob, table: string, 
         const sealed = encryptField(newKey, j.to_version, plaintext, place);
         if (!decryptField(newKey, sealed, place).equals(plaintext)) throw new CryptoError(`${table}.${column}: the new envelope does not decrypt to the same value`);
         update[column] = sealed;
-      } else if (spec.blindIndex) {
-        const normalized = normalizeForIndex(spec.blindIndex, plaintext.toString('utf8'));
-        if (normalized !== undefined) update[`${column}_bidx`] = blindIndex(newKey, spec.blindIndex, normalized);
+      } else {
+        for (const [indexColumn, kind] of indexColumns(column, spec)) {
+          const normalized = normalizeForIndex(kind, plaintext.toString('utf8'));
+          if (normalized !== undefined) update[indexColumn] = blindIndex(newKey, kind, normalized);
+        }
       }
     }
     if (Object.keys(update).length > 0) await pc.trx(table).where({ id: row.id }).update(update);
@@ -244,6 +247,65 @@ export async function resumeAllRotations(
     }
   }
   return { resumed, failed };
+}
+
+/**
+ * Computes the blind indexes a row lacks: rows written before an index was declared (migration 21
+ * added the name-prefix and phone last-four indexes). Walks each table by id in batches with the
+ * active blind-index key; a value that gives no index (a name shorter than the prefix) stays NULL.
+ * Start-up and `enamel keys resume` run it; a shredded practice is skipped. Returns rows updated.
+ */
+export async function fillMissingIndexes(s: KeyServices, actor: Actor, options: { batchSize?: number; signal?: AbortSignal } = {}): Promise<number> {
+  const batchSize = options.batchSize ?? 500;
+  let filled = 0;
+  for (const def of encryptedTables()) {
+    // NOTE: only the further indexes (moreIndexes): an exact index was always written with its value.
+    const indexed = Object.entries(def.columns).flatMap(([column, spec]) => Object.entries(spec.moreIndexes ?? {}).map(([indexColumn, kind]) => ({ column, indexColumn, kind })));
+    if (indexed.length === 0) continue;
+    for (const practiceId of await allTenantIds(s.db.knex)) {
+      let cursor: string | undefined;
+      try {
+        while (!options.signal?.aborted) {
+          const batch = await s.db.withPractice(practiceId, actor, async (trx) => {
+            const query = trx(def.table)
+              .where((w) => { for (const i of indexed) w.orWhere((x) => x.whereNull(i.indexColumn).whereNotNull(i.column)); })
+              .orderBy('id')
+              .limit(batchSize)
+              .select<({ id: string } & Record<string, unknown>)[]>(['id', ...new Set(indexed.flatMap((i) => [i.column, i.indexColumn]))]);
+            if (cursor) query.where('id', '>', cursor);
+            const rows = await query;
+            if (rows.length === 0) return undefined;
+            const pc = new PracticeCrypto(s.keyring, trx, practiceId);
+            let key: SecretKey | undefined;
+            let updated = 0;
+            for (const row of rows) {
+              const update: Record<string, Buffer> = {};
+              for (const i of indexed) {
+                const envelope = row[i.column];
+                if (row[i.indexColumn] !== null || !Buffer.isBuffer(envelope)) continue;
+                const plain = decryptField(await pc.keyring.version(trx, practiceId, 'fields', fieldKeyVersion(envelope)), envelope, { practiceId, table: def.table, column: i.column, rowId: row.id });
+                const normalized = normalizeForIndex(i.kind, plain.toString('utf8'));
+                if (normalized === undefined) continue;
+                key ??= (await s.keyring.active(trx, practiceId, 'blind-index')).key;
+                update[i.indexColumn] = blindIndex(key, i.kind, normalized);
+              }
+              if (Object.keys(update).length === 0) continue;
+              await trx(def.table).where({ id: row.id }).update(update);
+              updated++;
+            }
+            return { last: rows[rows.length - 1]!.id, updated };
+          });
+          if (!batch) break;
+          cursor = batch.last;
+          filled += batch.updated;
+        }
+      } catch (err) {
+        // CASE: a shredded practice's values can no longer be read, so they need no index.
+        if (!(err instanceof KeyDestroyedError)) throw err;
+      }
+    }
+  }
+  return filled;
 }
 
 /** KEK rotation: re-wraps every live data key under the provider's active KEK. Data is untouched. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { NUL_MESSAGE } from '../validation/text.js';
-import { normalizeDate } from '../crypto/blind-index.js';
+import type { DateFormat } from '../presenters/format.js';
+import { readDate } from '../validation/dates.js';
 
 /**
  * Intake and consent form definitions: a title, the notice text the patient reads, and fields with
@@ -75,7 +76,7 @@ export type Answers = Record<string, string | boolean | null>;
  * Checks a patient's answers against a definition: every required field answered, dates real,
  * choices among the options, lengths bounded. Unknown keys are ignored (only defined fields are kept).
  */
-export function checkAnswers(def: FormDefinition, body: Record<string, unknown>): { ok: true; answers: Answers } | { ok: false; errors: Record<string, string> } {
+export function checkAnswers(def: FormDefinition, body: Record<string, unknown>, dateFormat: DateFormat = 'MM/DD/YYYY'): { ok: true; answers: Answers } | { ok: false; errors: Record<string, string> } {
   const answers: Answers = {};
   const errors: Record<string, string> = {};
   for (const f of def.fields) {
@@ -106,9 +107,9 @@ export function checkAnswers(def: FormDefinition, body: Record<string, unknown>)
       continue;
     }
     if (f.type === 'date') {
-      const iso = normalizeDate(value);
-      if (!iso) errors[f.name] = 'Enter a date as MM/DD/YYYY.';
-      else answers[f.name] = iso;
+      const read = readDate(value, dateFormat);
+      if (!read.ok) errors[f.name] = read.error;
+      else answers[f.name] = read.iso;
     } else if (f.type === 'yes_no') {
       if (value !== 'yes' && value !== 'no') errors[f.name] = 'Choose yes or no.';
       else answers[f.name] = value;

@@ -8,6 +8,8 @@ import { can, type StaffActor } from './actor.js';
  */
 export const practicePolicy = {
   securitySettings: (actor: StaffActor) => actor.isOwner && can(actor, 'settings.manage'),
+  /** The practice's phone, logo, date format and time zone: whoever manages settings. */
+  practiceDetails: (actor: StaffActor) => can(actor, 'settings.manage'),
   readAlerts: (actor: StaffActor) => can(actor, 'alerts.read'),
   acknowledgeAlert: (actor: StaffActor, a: { practiceId: string }) => can(actor, 'alerts.read') && a.practiceId === actor.practiceId,
 };

@@ -14,8 +14,27 @@ export interface PatientSummaryView {
   id: string;
   name: string;
   dateOfBirth: string;
+  /** Whole years on `now` ('' without a date of birth). */
+  age: string;
+  /** The phone with all but its last four digits hidden ('' without one): enough to tell two Smiths apart. */
+  maskedPhone: string;
   location: string;
   status: string;
+}
+
+/** Whole years between an ISO date of birth and `now` (UTC calendar). */
+export function ageOn(dateOfBirth: string, now: Date): string {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(dateOfBirth);
+  if (!m) return '';
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const before = now.getUTCMonth() + 1 < mo || (now.getUTCMonth() + 1 === mo && now.getUTCDate() < d);
+  const years = now.getUTCFullYear() - y - (before ? 1 : 0);
+  return years >= 0 ? String(years) : '';
+}
+
+export function maskPhone(phone: string): string {
+  const digits = phone.replace(/\D/g, '');
+  return digits.length >= 4 ? `•••-•••-${digits.slice(-4)}` : '';
 }
 
 interface Address {
@@ -79,8 +98,16 @@ export interface PatientFormValues {
 
 const s = (v: unknown): string => (typeof v === 'string' ? v : '');
 
-export function presentSummary(row: Pick<PatientRow, 'id' | 'location_id' | 'status'>, plain: PatientPlain, locations: Map<string, string>): PatientSummaryView {
-  return { id: row.id, name: `${s(plain.family_name)}, ${s(plain.given_name)}`, dateOfBirth: s(plain.date_of_birth), location: locations.get(row.location_id) ?? '', status: row.status };
+export function presentSummary(row: Pick<PatientRow, 'id' | 'location_id' | 'status'>, plain: PatientPlain, locations: Map<string, string>, now: Date = new Date()): PatientSummaryView {
+  return {
+    id: row.id,
+    name: `${s(plain.family_name)}, ${s(plain.given_name)}`,
+    dateOfBirth: s(plain.date_of_birth),
+    age: ageOn(s(plain.date_of_birth), now),
+    maskedPhone: maskPhone(s(plain.phone)),
+    location: locations.get(row.location_id) ?? '',
+    status: row.status,
+  };
 }
 
 export function presentChart(actor: StaffActor, row: PatientRow, plain: PatientPlain, locations: Map<string, string>, record: PatientRecord, now: Date): PatientChartView {

@@ -6,10 +6,10 @@ import { encryptedColumns } from '../crypto/encrypted-columns.js';
 /** Every demographic field is encrypted; names, DOB, phone and email are searchable by blind index. */
 export const patientSecrets = encryptedColumns('patients', {
   given_name: { type: 'text', blindIndex: 'name' },
-  family_name: { type: 'text', blindIndex: 'name' },
+  family_name: { type: 'text', blindIndex: 'name', moreIndexes: { family_name_prefix_bidx: 'name-prefix' } },
   date_of_birth: { type: 'date', blindIndex: 'dob' },
   sex: { type: 'text' },
-  phone: { type: 'text', blindIndex: 'phone' },
+  phone: { type: 'text', blindIndex: 'phone', moreIndexes: { phone_last4_bidx: 'phone-last4' } },
   email: { type: 'text', blindIndex: 'email' },
   address: { type: 'json' },
   preferred_contact: { type: 'text' },
@@ -66,7 +66,9 @@ export function findPatients(trx: Knex.Transaction, ids: readonly string[]): Pro
 }
 
 /** Patients whose blind index `column` is one of `indexes` (newest first, bounded). */
-export function findPatientsByIndex(trx: Knex.Transaction, column: 'family_name_bidx' | 'date_of_birth_bidx' | 'phone_bidx' | 'email_bidx', indexes: readonly Buffer[], limit: number): Promise<PatientRow[]> {
+export type PatientIndex = 'family_name_bidx' | 'family_name_prefix_bidx' | 'date_of_birth_bidx' | 'phone_bidx' | 'phone_last4_bidx' | 'email_bidx';
+
+export function findPatientsByIndex(trx: Knex.Transaction, column: PatientIndex, indexes: readonly Buffer[], limit: number): Promise<PatientRow[]> {
   if (indexes.length === 0) return Promise.resolve([]);
   // A patient whose deletion is requested is hidden from search at once (soft delete).
   return trx('patients').whereIn(column, indexes).whereNull('deletion_requested_at').orderBy('created_at', 'desc').limit(limit).select<PatientRow[]>(COLUMNS);

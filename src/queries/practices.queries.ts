@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { INSTALLATION_ID } from '../db/tenant.js';
+import type { DateFormat } from '../presenters/format.js';
 
 /** The only SQL touching practices and locations. All but the slug lookup need the tenant context. */
 
@@ -48,9 +49,40 @@ export interface PracticeSettingsRow {
   audit_retention_years: number;
   export_volume_threshold: number;
   security_contact_user_id: string | null;
+  /** IANA zone the practice's times are shown in. */
+  timezone: string;
+  date_format: DateFormat;
+  phone: string | null;
+  logo_updated_at: Date | null;
 }
 
-const SETTINGS_COLUMNS = ['session_idle_minutes', 'session_absolute_hours', 'mfa_required_for_all', 'portal_link_days', 'patient_purge_grace_days', 'inactive_account_days', 'audit_retention_years', 'export_volume_threshold', 'security_contact_user_id'] as const;
+const SETTINGS_COLUMNS = [
+  'session_idle_minutes', 'session_absolute_hours', 'mfa_required_for_all', 'portal_link_days', 'patient_purge_grace_days', 'inactive_account_days', 'audit_retention_years',
+  'export_volume_threshold', 'security_contact_user_id', 'timezone', 'date_format', 'phone', 'logo_updated_at',
+] as const;
+
+export interface PracticeBrandRow {
+  name: string;
+  slug: string;
+  phone: string | null;
+  logo_updated_at: Date | null;
+  date_format: DateFormat;
+  timezone: string;
+}
+
+/** What a patient page shows of the practice in context: name, phone, logo, date format, zone. */
+export function findPracticeBrand(trx: Knex.Transaction): Promise<PracticeBrandRow | undefined> {
+  return trx('practices as p').join('practice_settings as s', 's.practice_id', 'p.id').first<PracticeBrandRow | undefined>('p.name', 'p.slug', 's.phone', 's.logo_updated_at', 's.date_format', 's.timezone');
+}
+
+/** The practice's logo (a PNG sharp made), if it has one. */
+export function findPracticeLogo(trx: Knex.Transaction): Promise<{ logo_png: Buffer; logo_updated_at: Date } | undefined> {
+  return trx('practice_settings').whereNotNull('logo_png').first('logo_png', 'logo_updated_at');
+}
+
+export function updatePracticeLogo(trx: Knex.Transaction, png: Buffer | null, now: Date): Promise<number> {
+  return trx('practice_settings').update({ logo_png: png, logo_updated_at: png ? now : null, updated_at: trx.fn.now() });
+}
 
 export function findPracticeSettings(trx: Knex.Transaction): Promise<PracticeSettingsRow | undefined> {
   return trx('practice_settings').first<PracticeSettingsRow | undefined>(SETTINGS_COLUMNS);

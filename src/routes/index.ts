@@ -104,6 +104,12 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.post('/p/:slug/alerts/:id/acknowledge', requirePermission('alerts.read'), csrfProtection, ...forms, alerts.acknowledge);
   const settingsStepUp = requireRecentAuth(clock, { back: (_req, slug) => `/p/${slug}/settings/security` });
   r.get('/p/:slug/settings/security', requirePermission('settings.manage'), settingsStepUp, ...forms, settings.show);
+  // The practice's phone, logo, date format and time zone (no step-up: not a security control).
+  r.get('/p/:slug/settings/practice', requirePermission('settings.manage'), ...forms, settings.details);
+  r.post('/p/:slug/settings/practice', requirePermission('settings.manage'), csrfProtection, ...forms, settings.updateDetails);
+  r.post('/p/:slug/settings/practice/logo', requirePermission('settings.manage'), parseUpload, csrfProtection, ...forms, settings.uploadLogo);
+  r.post('/p/:slug/settings/practice/logo/remove', requirePermission('settings.manage'), csrfProtection, settings.removeLogo);
+  r.get('/p/:slug/logo.png', publicRoute('the practice logo: public branding shown on patient pages, no PHI'), settings.logo);
   r.post('/p/:slug/settings/security', requirePermission('settings.manage'), csrfProtection, settingsStepUp, ...forms, settings.update);
 
   r.get('/p/:slug/password-reset', publicRoute('password reset request: same answer for every address'), ...forms, passwordReset.show);

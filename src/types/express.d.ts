@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { StaffActor } from '../policies/actor.js';
+import type { Formatter, PracticeBrand } from '../presenters/format.js';
 import type { OperatorActor } from '../services/operators/operators.service.js';
 import type { LinkSession } from '../services/links/link-work.js';
 
@@ -26,6 +27,10 @@ declare global {
       patientLink?: LinkSession;
       /** Open warning/critical alerts: for holders of alerts.read (staff) and for operators; the layout shows a banner. */
       alertBanner?: { count: number; critical: number; operator?: boolean };
+      /** How dates and times are shown: the practice's format and zone; UTC and ISO outside a practice (presenters/format.ts). */
+      fmt: Formatter;
+      /** The practice heading a patient page: name, phone, logo (links and /portal). */
+      brand?: PracticeBrand;
     }
   }
 }

@@ -76,3 +76,20 @@ async function reencode(bytes: Buffer, type: Exclude<AllowedType, 'application/p
     throw new UploadRefused(422, 'The image could not be read. Save it again and retry.');
   }
 }
+
+/** The largest logo kept: it is scaled down to fit, never up. */
+export const LOGO_BOX = { width: 600, height: 200 } as const;
+
+/**
+ * A practice logo: a JPEG, PNG or WebP image (checked like any upload), re-encoded as a PNG that
+ * fits LOGO_BOX, with no metadata.
+ */
+export async function processLogo(bytes: Buffer, clientName: string): Promise<Buffer> {
+  const accepted = await processUpload(bytes, clientName);
+  if (accepted.contentType === 'application/pdf') throw new UploadRefused(415, 'A logo is an image: upload a JPEG, PNG or WebP file.');
+  try {
+    return await sharp(accepted.data).resize({ ...LOGO_BOX, fit: 'inside', withoutEnlargement: true }).png({ compressionLevel: 9, palette: true }).toBuffer();
+  } catch {
+    throw new UploadRefused(422, 'The image could not be read. Save it again and retry.');
+  }
+}

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { form } from './text.js';
-import { normalizeDate, normalizeForIndex } from '../crypto/blind-index.js';
+import { normalizeForIndex } from '../crypto/blind-index.js';
+import type { DateFormat } from '../presenters/format.js';
+import { readDate } from './dates.js';
 
 const text = (max: number, label: string) => z.string().trim().max(max, `${label} is too long (${max} characters at most).`);
 const optionalText = (max: number, label: string) => z.preprocess((v) => v ?? '', text(max, label)).transform((v) => (v === '' ? null : v));
@@ -16,20 +18,29 @@ export const EDITABLE_STATUSES = ['active', 'inactive', 'deceased'] as const;
 /** TCPA: whether and how the patient agreed to text messages (recorded with the time it was given). */
 export const SMS_CONSENT_CHOICES = ['none', 'written', 'verbal', 'online'] as const;
 
-export const patientForm = form({
+/** A date of birth typed in the practice's format (validation/dates.ts): a real date, not in the future. */
+const dateOfBirth = (format: DateFormat) =>
+  z.string('Enter the date of birth.').transform((v, ctx) => {
+    if (v.trim() === '') {
+      ctx.addIssue({ code: 'custom', message: `Enter the date of birth (${format}).` });
+      return z.NEVER;
+    }
+    const read = readDate(v, format, 'the date of birth');
+    if (!read.ok) {
+      ctx.addIssue({ code: 'custom', message: read.error });
+      return z.NEVER;
+    }
+    if (read.iso > new Date().toISOString().slice(0, 10)) {
+      ctx.addIssue({ code: 'custom', message: 'A date of birth cannot be in the future. Check the year.' });
+      return z.NEVER;
+    }
+    return read.iso;
+  });
+
+const patientShape = (format: DateFormat) => ({
   givenName: text(100, 'The first name').min(1, 'Enter the first name.'),
   familyName: text(100, 'The last name').min(1, 'Enter the last name.'),
-  dateOfBirth: z
-    .string()
-    .trim()
-    .transform((v, ctx) => {
-      const iso = normalizeDate(v);
-      if (!iso || iso > new Date().toISOString().slice(0, 10)) {
-        ctx.addIssue({ code: 'custom', message: 'Enter the date of birth as MM/DD/YYYY or YYYY-MM-DD (a real date, not in the future).' });
-        return z.NEVER;
-      }
-      return iso;
-    }),
+  dateOfBirth: dateOfBirth(format),
   sex: z.enum(SEXES, 'Choose a sex from the list.'),
   phone: optionalText(40, 'The phone number').refine((v) => v === null || normalizeForIndex('phone', v) !== undefined, 'Enter a phone number with 7 to 15 digits.'),
   email: optionalText(254, 'The email address').refine((v) => v === null || normalizeForIndex('email', v) !== undefined, 'Enter a valid email address.'),
@@ -50,7 +61,9 @@ export const patientForm = form({
   confirmDuplicate: z.literal('yes').optional(),
 });
 
-export type PatientForm = z.output<typeof patientForm>;
+/** The patient form of a practice that writes dates as `format`. */
+export const patientFormFor = (format: DateFormat) => form(patientShape(format));
+export type PatientForm = z.output<ReturnType<typeof patientFormFor>>;
 
 /** Search: one box; its shape decides what it is (email, date of birth, phone, or last name). */
 export const patientSearchForm = form({ q: z.string().trim().min(2, 'Type at least two characters.').max(254, 'That is too long to be a name, date, phone or email.') });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DATE_FORMATS, isTimeZone } from '../presenters/format.js';
 import { form } from './text.js';
 
 const intIn = (min: number, max: number, message: string) => z.coerce.number(message).int(message).min(min, message).max(max, message);
@@ -16,12 +17,15 @@ export const securitySettingsForm = form({
 
 export type SecuritySettingsFields = keyof z.input<typeof securitySettingsForm>;
 
-/** Every problem of the form at once, by field (the page shows each next to its field). */
-export function fieldErrors(error: z.ZodError): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const issue of error.issues) {
-    const field = String(issue.path[0] ?? '');
-    if (field && !out[field]) out[field] = issue.message.startsWith('Invalid') ? 'Check this value.' : issue.message;
-  }
-  return out;
-}
+export { fieldErrors } from './text.js';
+
+/** The practice details form: phone, time zone, date format (the logo is its own upload form). */
+export const practiceDetailsForm = form({
+  phone: z
+    .string()
+    .trim()
+    .max(40, 'The phone number is at most 40 characters.')
+    .refine((v) => v === '' || /^[\d\s()+.-]{7,40}$/.test(v), 'Enter the phone number with digits, spaces, ( ) + . or - only.'),
+  timeZone: z.string().trim().refine(isTimeZone, 'Choose the time zone from the list.'),
+  dateFormat: z.enum(DATE_FORMATS, 'Choose how dates are written.'),
+});

@@ -32,3 +32,22 @@ export function form<S extends z.ZodRawShape>(shape: S) {
     for (const path of found) ctx.addIssue({ code: 'custom', path, message: NUL_MESSAGE });
   });
 }
+
+/**
+ * Every problem of a form at once, by field (the page shows each next to its field, linked by
+ * aria-describedby). zod's own "Invalid …" wording becomes "Check this value."
+ */
+export function fieldErrors(error: z.ZodError): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const issue of error.issues) {
+    const field = String(issue.path[0] ?? '');
+    if (field && !out[field]) out[field] = issue.message.startsWith('Invalid') ? 'Check this value.' : issue.message;
+  }
+  return out;
+}
+
+/** The summary above a form with errors: how many fields need attention. */
+export function errorSummary(errors: Record<string, string>): string {
+  const n = Object.keys(errors).length;
+  return n === 1 ? 'One field needs attention; nothing was saved.' : `${n} fields need attention; nothing was saved.`;
+}

@@ -73,7 +73,8 @@ describe('patients: register, search, chart, minimum necessary, location scope, 
     const post = (over: object) => b.agent.post(`/p/${p.slug}/patients`).type('form').send({ _csrf: form.token, ...VALID, familyName: 'Okonkwo', locationId: north, ...over });
     for (const [over, message] of [
       [{ dateOfBirth: '02/30/1990' }, 'Enter the date of birth as MM/DD/YYYY'],
-      [{ dateOfBirth: '01/01/2999' }, 'not in the future'],
+      [{ dateOfBirth: '01/01/2999' }, 'cannot be in the future'],
+      [{ dateOfBirth: '1/2/90' }, 'Use a four-digit year'],
       [{ givenName: '' }, 'Enter the first name.'],
       [{ phone: '12' }, 'Enter a phone number with 7 to 15 digits.'],
       [{ email: 'nope' }, 'Enter a valid email address.'],
@@ -83,6 +84,14 @@ describe('patients: register, search, chart, minimum necessary, location scope, 
       const res = await post(over);
       expect(res.status, JSON.stringify(over)).to.equal(400);
       expect(res.text).to.include(message);
+    }
+    // Every error at once, each beside its field (aria-describedby → the message's id).
+    const all = await post({ givenName: '', dateOfBirth: '13/45/1990', phone: '12', email: 'nope' });
+    expect(all.status).to.equal(400);
+    expect(all.text).to.include('4 fields need attention');
+    for (const [field, message] of [['givenName', 'Enter the first name.'], ['dateOfBirth', 'That date does not exist'], ['phone', '7 to 15 digits'], ['email', 'valid email']] as const) {
+      expect(all.text, field).to.match(new RegExp(`<input id="${field}"[^>]*aria-invalid="true"[^>]*aria-describedby="[^"]*${field}-err`));
+      expect(all.text, field).to.match(new RegExp(`<p class="field-error" id="${field}-err">[^<]*${message}`));
     }
     const elsewhere = await post({ locationId: south });
     expect(elsewhere.status).to.equal(403);

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import '../../src/crypto/key-management.js';
-import { encryptedTables } from '../../src/crypto/encrypted-columns.js';
+import { encryptedTables, indexColumns } from '../../src/crypto/encrypted-columns.js';
 import { useTestDatabase } from '../support/db.js';
 
 /** bytea columns that are not encrypted field values, and why. */
@@ -11,6 +11,7 @@ const NOT_FIELDS = new Set([
   'audit_events.hash',
   'audit_checkpoints.head_hash', // signed chain head
   'audit_checkpoints.signature', // Ed25519 signature
+  'practice_settings.logo_png', // the practice's logo: public branding, shown before sign-in
 ]);
 
 describe('encrypted schema', () => {
@@ -25,7 +26,7 @@ describe('encrypted schema', () => {
     for (const def of encryptedTables()) {
       for (const [column, spec] of Object.entries(def.columns)) {
         declared.add(`${def.table}.${column}`);
-        if (spec.blindIndex) declared.add(`${def.table}.${column}_bidx`);
+        for (const [indexColumn] of indexColumns(column, spec)) declared.add(`${def.table}.${indexColumn}`);
       }
     }
     const undeclared = r.rows.map((c) => `${c.table_name}.${c.column_name}`).filter((c) => !declared.has(c) && !NOT_FIELDS.has(c));

@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import { audit } from '../../audit/record.js';
 import type { Keyring } from '../../crypto/keyring.js';
 import type { Db } from '../../db/tenant.js';
+import type { DateFormat } from '../../presenters/format.js';
 import { checkAnswers, DEFAULT_FORMS, formDefinition, type Answers, type FormDefinition } from '../../forms/definition.js';
 import { AccessDenied, authorize, ensure, type StaffActor } from '../../policies/index.js';
 import { presentSummary, type PatientSummaryView } from '../../presenters/patient.presenter.js';
@@ -143,14 +144,14 @@ export async function submitForm(
   d: FormsDeps,
   link: LinkSession,
   templateId: string,
-  input: { versionId: string; body: Record<string, unknown>; signer: Signer; userAgent: string },
+  input: { versionId: string; body: Record<string, unknown>; signer: Signer; userAgent: string; dateFormat?: DateFormat },
   meta: Meta,
 ): Promise<SubmitResult> {
   return linkWork(d, link, async (trx, pc) => {
     const t = await openForm(trx, link, templateId);
     if ('done' in t) return { ok: false, done: true };
     if (t.version_id !== input.versionId) return { ok: false, errors: {}, error: 'The office has just updated this form. Please check the answers below and submit again.' };
-    const checked = checkAnswers(t.definition, input.body);
+    const checked = checkAnswers(t.definition, input.body, input.dateFormat);
     if (!checked.ok) return { ok: false, errors: checked.errors, error: 'Some answers need attention.' };
     const id = randomUUID();
     const content = { answers: checked.answers, signer: input.signer };

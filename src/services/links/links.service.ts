@@ -3,7 +3,6 @@ import type { Knex } from 'knex';
 import { raiseAlert } from '../../alerts/alerts.js';
 import { audit } from '../../audit/record.js';
 import { ACCOUNT_MAX_FAILURES, countIpFailure, ipBlocked } from '../../auth/throttle.js';
-import { normalizeDate } from '../../crypto/blind-index.js';
 import { PracticeCrypto } from '../../crypto/encrypted-columns.js';
 import type { Keyring } from '../../crypto/keyring.js';
 import type { Db } from '../../db/tenant.js';
@@ -16,7 +15,9 @@ import { isOptedOut, toE164 } from '../../messaging/sms-consent.js';
 import type { LinkSession } from './link-work.js';
 import { findPatient, patientSecrets } from '../../queries/patients.queries.js';
 import { findPlan } from '../../queries/plans.queries.js';
-import { findCurrentPractice, findPracticePhone, findPracticeSettings } from '../../queries/practices.queries.js';
+import { findCurrentPractice, findPracticeBrand, findPracticePhone, findPracticeSettings } from '../../queries/practices.queries.js';
+import { presentBrand, type PracticeBrand } from '../../presenters/format.js';
+import { readDate } from '../../validation/dates.js';
 import { loadPatientRecord } from '../patients/patients.service.js';
 import { staffEvent as event, staffWork as work, type Meta } from '../staff-work.js';
 import type { FormResult } from '../users/users.service.js';
@@ -158,28 +159,48 @@ export async function revokeLink(db: Db, actor: StaffActor, linkId: string, meta
   });
 }
 
-export type LinkOpen = { state: 'open' } | { state: 'gone'; phone: string | null };
+export type LinkOpen = { state: 'open'; brand?: PracticeBrand } | { state: 'gone'; phone: string | null; brand?: PracticeBrand };
+
+/** The practice of the link in context, as its pages show it. */
+async function brandOf(trx: Knex.Transaction): Promise<PracticeBrand | undefined> {
+  const row = await findPracticeBrand(trx);
+  return row ? presentBrand(row) : undefined;
+}
 
 /** Whether a link can still be used (for its first page). Unknown codes look open: nothing is revealed. */
 export async function linkState(db: Db, code: string, now: Date): Promise<LinkOpen> {
   const hash = codeHash(code);
   const practiceId = await linkPracticeId(db.knex, hash);
-  return db.withPractice(practiceId ?? NO_PRACTICE, { kind: 'anonymous' }, async (trx) => {
+  return db.withPractice(practiceId ?? NO_PRACTICE, { kind: 'anonymous' }, async (trx): Promise<LinkOpen> => {
     const link = await findLinkByHashForUpdate(trx, hash);
-    if (!link) return { state: 'open' as const };
+    if (!link) return { state: 'open' };
     const state = stateOf(link, now);
-    return state === 'active' || state === 'verified' ? { state: 'open' as const } : { state: 'gone' as const, phone: await findPracticePhone(trx) };
+    const brand = await brandOf(trx);
+    const withBrand = brand ? { brand } : {};
+    return state === 'active' || state === 'verified' ? { state: 'open', ...withBrand } : { state: 'gone', phone: await findPracticePhone(trx), ...withBrand };
   });
 }
 
 export type DobResult =
   | ({ ok: true } & LinkSession)
-  | { ok: false; gone: boolean; phone: string | null };
+  | {
+      ok: false;
+      gone: boolean;
+      phone: string | null;
+      brand?: PracticeBrand;
+      /** The date could not be read (its format): nothing was counted; the message says the format. */
+      formatError?: string;
+      /** Tries left before the link locks, when it is a real link and few are left. */
+      remaining?: number;
+    };
 
 /**
- * The date-of-birth check. SECURITY: the same answer and the same database work for an unknown
- * code and a wrong date; the fifth wrong date locks the link for good (later right dates are
- * refused too) and raises an alert; per-IP failures count in the shared throttle (scope `dob`).
+ * The date-of-birth check. The date is read in the practice's format: with separators or as digits
+ * only (MMDDYYYY), or ISO; a date that cannot be read (or does not exist) is a form error and is not
+ * counted. SECURITY: every readable date counts, whatever its spelling; the same answer and the
+ * same database work for an unknown code and a wrong date (until a real link's last try, which is
+ * announced); the fifth wrong date locks the link for good (later right dates are refused too) and
+ * raises an alert; per-IP failures count in the shared throttle (scope `dob`).
  */
 export async function verifyDob(d: { db: Db; keyring: Keyring }, code: string, dob: string, meta: Meta): Promise<DobResult> {
   if (await ipBlocked(d.db.knex, 'dob', meta.ip, meta.now)) return { ok: false, gone: false, phone: null };
@@ -187,15 +208,19 @@ export async function verifyDob(d: { db: Db; keyring: Keyring }, code: string, d
   const practiceId = await linkPracticeId(d.db.knex, hash);
   const outcome = await d.db.withPractice(practiceId ?? NO_PRACTICE, { kind: 'anonymous' }, async (trx): Promise<DobResult> => {
     const link = await findLinkByHashForUpdate(trx, hash);
+    const brand = link ? await brandOf(trx) : undefined;
+    const withBrand = brand ? { brand } : {};
+    const reading = readDate(dob, brand?.fmt.format ?? 'MM/DD/YYYY', 'your date of birth');
+    if (!reading.ok) return { ok: false, gone: false, phone: null, formatError: reading.error, ...withBrand };
     if (!link) return { ok: false, gone: false, phone: null };
     const phone = await findPracticePhone(trx);
     const state = stateOf(link, meta.now);
-    if (state !== 'active' && state !== 'verified') return { ok: false, gone: true, phone };
+    if (state !== 'active' && state !== 'verified') return { ok: false, gone: true, phone, ...withBrand };
     const patient = await findPatient(trx, link.patient_id);
     const stored = patient ? (await patientSecrets.open(new PracticeCrypto(d.keyring, trx, link.practice_id), patient)).date_of_birth : null;
     const actor = { kind: 'patient_link' as const, id: link.id };
     const base = { practiceId: link.practice_id, actor, resource: { type: 'portal_link' as const, id: link.id }, patientId: link.patient_id, ip: meta.ip, requestId: meta.requestId };
-    if (!stored || normalizeDate(dob.trim()) !== stored) {
+    if (!stored || reading.iso !== stored) {
       const failures = link.failed_attempts + 1;
       const lock = failures >= MAX_DOB_ATTEMPTS;
       await updateLink(trx, link.id, { failed_attempts: failures, ...(lock ? { locked_at: meta.now } : {}) });
@@ -203,22 +228,25 @@ export async function verifyDob(d: { db: Db; keyring: Keyring }, code: string, d
       if (lock) {
         await audit.record(trx, { ...base, actor: { kind: 'system', id: 'portal' }, action: 'link_locked', outcome: 'allowed', details: { count: failures } });
         await raiseAlert(trx, { practiceId: link.practice_id, kind: 'link_lockout', severity: 'warning', details: { target_type: 'portal_link', target_id: link.id, count: failures } });
-        return { ok: false, gone: true, phone };
+        return { ok: false, gone: true, phone, ...withBrand };
       }
-      return { ok: false, gone: false, phone: null };
+      const remaining = MAX_DOB_ATTEMPTS - failures;
+      return { ok: false, gone: false, phone: remaining === 1 ? phone : null, ...withBrand, ...(remaining === 1 ? { remaining } : {}) };
     }
     await updateLink(trx, link.id, { verified_at: meta.now });
     await audit.record(trx, { ...base, action: 'link_open', outcome: 'allowed' });
     return { ok: true, practiceId: link.practice_id, linkId: link.id, patientId: link.patient_id, tasks: link.tasks, planId: link.plan_id, formTemplateIds: link.form_template_ids };
   });
-  if (!outcome.ok && !outcome.gone) await countIpFailure(d.db.knex, 'dob', meta.ip, meta.now);
+  if (!outcome.ok && !outcome.gone && !outcome.formatError) await countIpFailure(d.db.knex, 'dob', meta.ip, meta.now);
   return outcome;
 }
 
 /** The link behind a patient session, still usable (not revoked, expired or locked since). */
-export async function sessionLink(db: Db, practiceId: string, linkId: string, now: Date): Promise<LinkRow | undefined> {
+export async function sessionLink(db: Db, practiceId: string, linkId: string, now: Date): Promise<{ link: LinkRow; brand?: PracticeBrand } | undefined> {
   return db.withPractice(practiceId, { kind: 'patient_link', id: linkId }, async (trx: Knex.Transaction) => {
     const link = await findLink(trx, linkId);
-    return link && (stateOf(link, now) === 'verified' || stateOf(link, now) === 'active') ? link : undefined;
+    if (!link || (stateOf(link, now) !== 'verified' && stateOf(link, now) !== 'active')) return undefined;
+    const brand = await brandOf(trx);
+    return { link, ...(brand ? { brand } : {}) };
   });
 }

@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { raiseAlert } from '../../alerts/alerts.js';
 import { audit } from '../../audit/record.js';
-import { normalizeDate } from '../../crypto/blind-index.js';
+import { NAME_PREFIX_LENGTH, normalizeName } from '../../crypto/blind-index.js';
+import type { DateFormat } from '../../presenters/format.js';
+import { readDate } from '../../validation/dates.js';
 import type { PracticeCrypto } from '../../crypto/encrypted-columns.js';
 import type { Keyring } from '../../crypto/keyring.js';
 import type { Db } from '../../db/tenant.js';
@@ -70,31 +72,91 @@ async function disclose(trx: Knex.Transaction, pc: PracticeCrypto, actor: StaffA
   const out: PatientSummaryView[] = [];
   for (const row of visible) {
     await audit.record(trx, event(actor, meta, { action, resource: { type: 'patient', id: row.id }, patientId: row.id, outcome: 'allowed' }));
-    out.push(presentSummary(row, await patientSecrets.open(pc, row), locations));
+    out.push(presentSummary(row, await patientSecrets.open(pc, row), locations, meta.now));
   }
   return out.sort((a, b) => a.name.localeCompare(b.name) || a.dateOfBirth.localeCompare(b.dateOfBirth));
 }
 
-/** What a single search box holds: an email, a date of birth, a phone number, or a last name. */
-export function searchKind(q: string): 'email' | 'date_of_birth' | 'phone' | 'family_name' {
-  if (q.includes('@')) return 'email';
-  if (normalizeDate(q)) return 'date_of_birth';
-  if (/^[\d\s()+.-]+$/.test(q)) return 'phone';
-  return 'family_name';
+/**
+ * What a single search box holds: an email, a date of birth, the last four digits of a phone, a
+ * phone number, or a name — a last name or its first letters ("smi"), or a first and last name
+ * ("John Smith", "Smith, John", "jo smi").
+ */
+export type SearchPlan =
+  | { kind: 'exact'; index: 'email_bidx' | 'date_of_birth_bidx' | 'phone_bidx' | 'phone_last4_bidx'; column: 'email' | 'date_of_birth' | 'phone'; lookup: string; input: string }
+  | { kind: 'name'; readings: { given?: string; family: string }[] };
+
+export function searchPlan(q: string, format: DateFormat = 'MM/DD/YYYY'): SearchPlan {
+  const input = q.trim();
+  if (input.includes('@')) return { kind: 'exact', index: 'email_bidx', column: 'email', lookup: 'email', input };
+  const date = readDate(input, format);
+  if (date.ok) return { kind: 'exact', index: 'date_of_birth_bidx', column: 'date_of_birth', lookup: 'date_of_birth', input: date.iso };
+  if (/^\d{4}$/.test(input.replace(/\s/g, ''))) return { kind: 'exact', index: 'phone_last4_bidx', column: 'phone', lookup: 'phone_last4_bidx', input: input.replace(/\s/g, '') };
+  if (/^[\d\s()+.-]+$/.test(input)) return { kind: 'exact', index: 'phone_bidx', column: 'phone', lookup: 'phone', input };
+  const readings: { given?: string; family: string }[] = [];
+  const comma = input.indexOf(',');
+  if (comma >= 0) {
+    // "Smith, John": the last name first.
+    readings.push({ family: input.slice(0, comma), given: input.slice(comma + 1) });
+  } else {
+    const words = input.split(/\s+/).filter(Boolean);
+    // CASE: "Van Der Berg" is one last name as well as given "Van" + last "Der Berg".
+    readings.push({ family: input });
+    if (words.length > 1) readings.push({ given: words[0]!, family: words.slice(1).join(' ') });
+  }
+  return { kind: 'name', readings: readings.filter((r) => normalizeName(r.family)).map((r) => (r.given && normalizeName(r.given) ? r : { family: r.family })) };
 }
+
+/** At most this many patients sharing a last-name prefix are decrypted to filter one search. */
+export const PREFIX_CANDIDATES = 1000;
 
 export interface SearchResult {
   patients: PatientSummaryView[];
   /** Matches outside the actor's locations, offered for break-glass only: an id and a location, nothing else. */
   restricted: { id: string; location: string }[];
+  /** More patients matched than are shown: type more of the name. */
+  truncated: boolean;
 }
 
-export async function searchPatients(d: PatientDeps, actor: StaffActor, q: string, meta: Meta): Promise<SearchResult> {
+/**
+ * The rows a name search matches. Three or more letters of a last name go through the prefix index
+ * (its first three letters), shorter ones through the exact index; the candidates' names are then
+ * decrypted and compared: the last name starts with what was typed, and so does the first name if
+ * one was typed. SECURITY: decrypting candidates discloses nothing; only the rows shown are audited.
+ */
+async function nameMatches(trx: Knex.Transaction, pc: PracticeCrypto, readings: { given?: string; family: string }[]): Promise<{ rows: PatientRow[]; capped: boolean }> {
+  const byId = new Map<string, PatientRow>();
+  let capped = false;
+  for (const r of readings) {
+    const family = normalizeName(r.family)!;
+    const index = family.length >= NAME_PREFIX_LENGTH ? 'family_name_prefix_bidx' : 'family_name_bidx';
+    const found = await findPatientsByIndex(trx, index, await patientSecrets.lookup(pc, index === 'family_name_bidx' ? 'family_name' : index, r.family), PREFIX_CANDIDATES);
+    capped ||= found.length >= PREFIX_CANDIDATES;
+    for (const row of found) byId.set(row.id, row);
+  }
+  const rows: PatientRow[] = [];
+  for (const row of byId.values()) {
+    const names = await patientSecrets.open(pc, { id: row.id, given_name: row.given_name, family_name: row.family_name });
+    const family = normalizeName(names.family_name ?? '') ?? '';
+    const given = normalizeName(names.given_name ?? '') ?? '';
+    if (readings.some((r) => family.startsWith(normalizeName(r.family)!) && (!r.given || given.startsWith(normalizeName(r.given)!)))) rows.push(row);
+  }
+  return { rows, capped };
+}
+
+export async function searchPatients(d: PatientDeps, actor: StaffActor, q: string, meta: Meta, format?: DateFormat): Promise<SearchResult> {
   ensure(authorize(actor, 'patient.search'), { permission: 'patients.read' });
   return work(d, actor, async (trx, pc) => {
-    const kind = searchKind(q);
-    const indexes = await patientSecrets.lookup(pc, kind, q);
-    const rows = await findPatientsByIndex(trx, `${kind}_bidx`, indexes, SEARCH_LIMIT);
+    const plan = searchPlan(q, format);
+    let matched: PatientRow[];
+    let capped = false;
+    if (plan.kind === 'exact') {
+      matched = await findPatientsByIndex(trx, plan.index, await patientSecrets.lookup(pc, plan.lookup, plan.input), SEARCH_LIMIT + 1);
+    } else {
+      ({ rows: matched, capped } = await nameMatches(trx, pc, plan.readings));
+    }
+    const truncated = capped || matched.length > SEARCH_LIMIT;
+    const rows = matched.slice(0, SEARCH_LIMIT);
     if (rows.length === 0) await audit.record(trx, event(actor, meta, { action: 'search', resource: { type: 'patient' }, outcome: 'allowed', details: { count: 0 } }));
     const patients = await disclose(trx, pc, actor, rows, 'search', meta);
     const shown = new Set(patients.map((p) => p.id));
@@ -105,7 +167,7 @@ export async function searchPatients(d: PatientDeps, actor: StaffActor, q: strin
       await audit.record(trx, event(actor, meta, { action: 'search', resource: { type: 'patient', id: row.id }, patientId: row.id, outcome: 'denied' }));
       restricted.push({ id: row.id, location: locations.get(row.location_id) ?? '' });
     }
-    return { patients, restricted };
+    return { patients, restricted, truncated };
   });
 }
 

@@ -16,7 +16,10 @@ import type { FormResult } from '../users/users.service.js';
  * never text). The database checks the same ranges (sessions can only be shortened).
  */
 
-type SettingName = (typeof SETTING_NAMES)[number];
+/** The settings stored in practice_settings columns of the same name (the logo is its own write). */
+type SettingName = Exclude<(typeof SETTING_NAMES)[number], 'logo'>;
+/** Free text a practice types (its phone number): a change is recorded, its values are not. */
+const UNRECORDED_VALUES: ReadonlySet<SettingName> = new Set(['phone']);
 type Value = number | boolean | string | null;
 
 /** Writes the changed settings and one audit event per change; returns how many changed. */
@@ -25,7 +28,8 @@ export async function applySettings(trx: Knex.Transaction, before: PracticeSetti
   if (changed.length === 0) return 0;
   await updatePracticeSettingsRow(trx, Object.fromEntries(changed.map((k) => [k, next[k]])));
   for (const setting of changed) {
-    await audit.record(trx, eventOf({ action: 'settings_change', resource: { type: 'setting' }, outcome: 'allowed', details: { setting, from_value: before[setting] as Value, to_value: next[setting] as Value } }));
+    const values = UNRECORDED_VALUES.has(setting) ? {} : { from_value: before[setting] as Value, to_value: next[setting] as Value };
+    await audit.record(trx, eventOf({ action: 'settings_change', resource: { type: 'setting' }, outcome: 'allowed', details: { setting, ...values } }));
   }
   return changed.length;
 }
