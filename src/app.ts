@@ -16,6 +16,7 @@ import type { FileStore } from './storage/file-store.js';
 import { fileUrlKey } from './uploads/signed-urls.js';
 import { dummyHash } from './auth/password-hash.js';
 import { formatter } from './presenters/format.js';
+import { setStashKey, stashKey } from './auth/session-stash.js';
 
 export interface AppDeps {
   config: Config;
@@ -52,6 +53,7 @@ export function createApp({ config, logger, db, keyring, sessionStore, files, cl
   app.use(noStore); //                                                                  5. everything else: no-store
   app.use(express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 200 })); // 6. form bodies, bounded
   app.set('session cookie name', sessionCookieName(config));
+  setStashKey(app, stashKey(config.sessionSecret));
   app.use(sessionMiddleware(config, sessionStore)); //                                  7. server-side session
   app.use('/p/:slug', staffSession(db, clock, { mfaAlwaysRequired: config.isProduction })); // 8. session limits, revocation, MFA
   app.use('/operator', operatorSession(db, clock)); //                                    (operators: the same limits)

@@ -52,8 +52,11 @@ declare module 'express-session' {
 
 /** SECURITY: a new session id at each privilege change (password step, second factor, step-up). */
 export async function renewSession(req: Request, staff: StaffSession): Promise<void> {
+  // CASE: a step-up keeps the form it interrupted (session-stash.ts) — the same person's, still sealed.
+  const stash = req.session.staff?.userId === staff.userId ? req.session.stash : undefined;
   await new Promise<void>((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
   req.session.staff = staff;
+  if (stash) req.session.stash = stash;
   await new Promise<void>((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
 }
 

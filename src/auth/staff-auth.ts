@@ -1,6 +1,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Db } from '../db/tenant.js';
 import type { StaffSession } from './session.js';
+import { formStash, putStash } from './session-stash.js';
 import { formatter, type Formatter } from '../presenters/format.js';
 import { loadGrants, mfaRequiredFor, type StaffActor } from '../policies/actor.js';
 import { findActivePracticeIdBySlug, findPracticeSettings } from '../queries/practices.queries.js';
@@ -126,10 +127,23 @@ export function requireRecentAuth(clock: Clock, options: { maxAgeMs?: number; ba
     const s = req.session?.staff;
     if (s && s.stage === 'signed_in' && clock() - s.authAt <= maxAgeMs) return next();
     const slug = typeof req.params.slug === 'string' ? req.params.slug : '';
-    // The page to come back to: a GET of the same area (a POST is repeated by the user, not replayed).
+    // The page to come back to: a GET of the same area. A POST is not replayed: what was typed is
+    // stashed (sealed, in the session) and that page puts it back in the form (session-stash.ts).
+    if (req.method === 'POST' && s?.stage === 'signed_in') putStash(req, formStash(req.path), typedFields(req.body), clock());
     const back = req.method === 'GET' ? req.originalUrl : (options.back?.(req, slug) ?? `/p/${slug}/account`);
     res.redirect(303, `/p/${slug}/step-up?next=${encodeURIComponent(back)}`);
   };
+}
+
+/** The string fields of a form body (not its CSRF token), bounded: what a step-up keeps. */
+function typedFields(body: unknown): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries((body ?? {}) as Record<string, unknown>).slice(0, 60)) {
+    if (k === '_csrf') continue;
+    if (typeof v === 'string') out[k] = v.slice(0, 4000);
+    else if (Array.isArray(v)) out[k] = v.filter((x): x is string => typeof x === 'string').slice(0, 50).map((x) => x.slice(0, 400));
+  }
+  return out;
 }
 
 /** Only a path inside this practice's area may be a return target (no open redirect). */

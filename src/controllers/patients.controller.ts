@@ -1,6 +1,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { ZodError } from 'zod';
 import type { Clock } from '../auth/staff-auth.js';
+import { formStash, takeStash } from '../auth/session-stash.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import { AccessDenied } from '../policies/index.js';
@@ -137,7 +138,10 @@ export function patientsController(d: PatientsControllerDeps) {
       const actor = actorOf(res);
       const id = patientId(req);
       if (!(await breakGlassAllowed(d, actor, id, meta(req)))) throw new AccessDenied({ resource: { type: 'patient', id }, patientId: id, permission: 'breakglass.use' });
-      res.render('patients/break-glass', { title: 'Emergency access', slug: actor.slug, actor, id, reasons: BREAK_GLASS_REASONS, minutes: BREAK_GLASS_MINUTES, form: { reasonCode: '', justification: '' }, csrfToken: res.locals.csrfToken, error: undefined });
+      // CASE: back from the step-up this form asked for: what was typed is put back (sealed in the session meanwhile).
+      const typed = takeStash<Record<string, unknown>>(req, formStash(`/p/${actor.slug}/patients/${id}/break-glass`), d.clock());
+      const form = { reasonCode: typeof typed?.reasonCode === 'string' ? typed.reasonCode : '', justification: typeof typed?.justification === 'string' ? typed.justification.slice(0, 1000) : '' };
+      res.render('patients/break-glass', { title: 'Emergency access', slug: actor.slug, actor, id, reasons: BREAK_GLASS_REASONS, minutes: BREAK_GLASS_MINUTES, form, errors: {}, restored: Boolean(typed), csrfToken: res.locals.csrfToken, error: undefined });
     }) satisfies RequestHandler,
 
     /** POST /p/:slug/patients/:id/break-glass — behind step-up. */
@@ -149,7 +153,7 @@ export function patientsController(d: PatientsControllerDeps) {
         if (!(await breakGlassAllowed(d, actor, id, meta(req)))) throw new AccessDenied({ resource: { type: 'patient', id }, patientId: id, permission: 'breakglass.use' });
         const b = (req.body ?? {}) as Record<string, unknown>;
         const form = { reasonCode: typeof b.reasonCode === 'string' ? b.reasonCode : '', justification: typeof b.justification === 'string' ? b.justification.slice(0, 1000) : '' };
-        return res.status(400).render('patients/break-glass', { title: 'Emergency access', slug: actor.slug, actor, id, reasons: BREAK_GLASS_REASONS, minutes: BREAK_GLASS_MINUTES, form, csrfToken: res.locals.csrfToken, error: firstError(parsed.error) });
+        return res.status(400).render('patients/break-glass', { title: 'Emergency access', slug: actor.slug, actor, id, reasons: BREAK_GLASS_REASONS, minutes: BREAK_GLASS_MINUTES, form, restored: false, csrfToken: res.locals.csrfToken, ...formErrors(parsed.error) });
       }
       await breakGlass(d, actor, id, parsed.data, meta(req));
       res.redirect(303, `/p/${actor.slug}/patients/${id}`);

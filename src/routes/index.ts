@@ -57,7 +57,7 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   const passwordReset = passwordResetController({ db, keyring, clock, publicUrl: config.publicUrl });
   const users = usersController({ db, clock, publicUrl: config.publicUrl });
   const roles = rolesController({ db, clock });
-  const audit = auditController({ db, clock });
+  const audit = auditController({ db, keyring, clock });
   const patients = patientsController({ db, keyring, clock });
   const notes = notesController({ db, keyring, clock });
   const plans = plansController({ db, keyring, clock });
@@ -215,6 +215,7 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.post('/p/:slug/break-glass/:id/review', requirePermission('compliance.manage'), csrfProtection, patients.markReviewed);
 
   r.get('/p/:slug/audit', requirePermission('audit.read'), ...forms, audit.index);
+  r.post('/p/:slug/audit/patients', requirePermission('audit.read'), csrfProtection, ...forms, audit.findPatient);
   r.post('/p/:slug/audit/export', requirePermission('audit.read'), csrfProtection, requireRecentAuth(clock, { back: (_req, slug) => `/p/${slug}/audit` }), ...forms, audit.export);
 
   // Operator access granted by the practice (support cases).

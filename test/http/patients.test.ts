@@ -58,7 +58,7 @@ describe('patients: register, search, chart, minimum necessary, location scope, 
     expect(JSON.stringify(raw)).to.not.include('Quintanilla').and.not.include('1975').and.not.include('7788');
     const chart = await b.agent.get(`/p/${p.slug}/patients/${id}`);
     expect(chart.status).to.equal(200);
-    expect(chart.text).to.include('Quintanilla-Pereira, Marisol').and.include('1975-03-14').and.include('XMU-991122');
+    expect(chart.text).to.include('Quintanilla-Pereira, Marisol').and.include('Born 03/14/1975').and.include('XMU-991122');
     const audited = await events({ patient_id: id });
     expect(audited.map((e: { action: string }) => e.action)).to.deep.equal(['create', 'view']);
     expect(JSON.stringify(audited)).to.not.include('Quintanilla');
@@ -167,7 +167,14 @@ describe('patients: register, search, chart, minimum necessary, location scope, 
     clock.advance(30_000);
     const step = await b.form(String(demanded.headers.location));
     await b.agent.post(`/p/${p.slug}/step-up`).type('form').send({ _csrf: step.token, password: STAFF_PASSWORD, code: await generate({ secret: provider.secret!, epoch: Math.floor(clock.now() / 1000) }), next: `/p/${p.slug}/patients/${pat.id}/break-glass` });
+    // Back on the form after the step-up: the reason as typed, kept sealed in the session (never in the URL).
+    expect(String(demanded.headers.location)).to.not.include('swelling');
+    const sessions = await t.current.owner('http_sessions').select('sess');
+    expect(JSON.stringify(sessions)).to.include('"stash"').and.not.include('facial swelling');
     const again = await b.form(`/p/${p.slug}/patients/${pat.id}/break-glass`);
+    expect(again.text).to.include('Your reason is below as you typed it').and.include('>Patient in the chair with facial swelling</textarea>').and.match(/<option value="emergency" selected>/);
+    // Taken once: a reload shows the empty form.
+    expect((await b.agent.get(`/p/${p.slug}/patients/${pat.id}/break-glass`)).text).to.not.include('facial swelling');
     const tooShort = await b.agent.post(`/p/${p.slug}/patients/${pat.id}/break-glass`).type('form').send({ _csrf: again.token, reasonCode: 'emergency', justification: 'because' });
     expect(tooShort.status).to.equal(400);
     expect(tooShort.text).to.include('Write at least a sentence');
