@@ -11,6 +11,8 @@ import { createLink, linkState, patientLinks, revokeLink, verifyDob, type Create
 import { listPlanChoices } from '../services/patients/plans.service.js';
 import type { Meta } from '../services/staff-work.js';
 import type { PracticeBrand } from '../presenters/format.js';
+import { qrSvg } from '../presenters/qr.js';
+import { putStash, takeStash } from '../auth/session-stash.js';
 import { actorOf, idOf, requestMeta } from './request.js';
 
 export interface LinksControllerDeps {
@@ -31,13 +33,17 @@ const linkForm = form({
   send: z.enum(['none', 'email', 'sms'], 'Choose how the link reaches the patient.').default('none'),
 });
 
+/** The link just created, shown once on the links page after the redirect. */
+type CreatedView = Omit<CreatedLink, 'code'> & { link: string; qr: string };
+const createdStash = (slug: string, patientId: string) => `link-created:/p/${slug}/patients/${patientId}`;
+
 const GONE = 'This link no longer works. It may have expired, been replaced, or been locked after several tries.';
 
 /** Patient links: staff create, send, list and revoke; the patient opens one and proves their date of birth. */
 export function linksController(d: LinksControllerDeps) {
   const meta = (req: Request): Meta => requestMeta(req, d.clock);
   const patientId = (req: Request): string => idOf(req, 'patient');
-  const staffPage = async (req: Request, res: Response, status: number, extra: { error?: string; created?: CreatedLink & { link: string } } = {}) => {
+  const staffPage = async (req: Request, res: Response, status: number, extra: { error?: string; created?: CreatedView } = {}) => {
     const actor = actorOf(res);
     const id = patientId(req);
     const links = await patientLinks(d.db, actor, id, meta(req));
@@ -61,17 +67,29 @@ export function linksController(d: LinksControllerDeps) {
   };
 
   return {
-    /** GET /p/:slug/patients/:id/links */
-    index: (async (req, res) => staffPage(req, res, 200)) satisfies RequestHandler,
+    /** GET /p/:slug/patients/:id/links — with the link just created, once (post/redirect/get). */
+    index: (async (req, res) => {
+      const actor = actorOf(res);
+      const id = patientId(req);
+      const just = takeStash<{ link: string; expiresAt: string; message?: CreatedLink['message'] }>(req, createdStash(actor.slug, id), d.clock());
+      const created = just ? { link: just.link, expiresAt: new Date(just.expiresAt), ...(just.message ? { message: just.message } : {}), qr: await qrSvg(just.link) } : undefined;
+      await staffPage(req, res, 200, created ? { created } : {});
+    }) satisfies RequestHandler,
 
-    /** POST /p/:slug/patients/:id/links — the link is shown once, and queued by email or text if asked. */
+    /**
+     * POST /p/:slug/patients/:id/links — creates the link (and queues the message, if asked), then
+     * redirects to the links page, which shows it once: a reload creates nothing more.
+     */
     create: (async (req, res) => {
       const actor = actorOf(res);
       const form = linkForm.safeParse(req.body ?? {});
       if (!form.success) return staffPage(req, res, 400, { error: form.error.issues[0]?.message ?? 'Check the form.' });
-      const result = await createLink(d, actor, patientId(req), { tasks: form.data.tasks, planId: form.data.planId, formTemplateIds: form.data.forms, send: form.data.send }, meta(req));
+      const id = patientId(req);
+      const result = await createLink(d, actor, id, { tasks: form.data.tasks, planId: form.data.planId, formTemplateIds: form.data.forms, send: form.data.send }, meta(req));
       if (!result.ok) return staffPage(req, res, 400, { error: result.error });
-      await staffPage(req, res, 201, { created: { ...result.value, link: new URL(`/l/${result.value.code}`, d.publicUrl).toString() } });
+      // SECURITY: the code waits for the next page sealed in the session (session-stash.ts), never in the URL.
+      putStash(req, createdStash(actor.slug, id), { link: new URL(`/l/${result.value.code}`, d.publicUrl).toString(), expiresAt: result.value.expiresAt.toISOString(), ...(result.value.message ? { message: result.value.message } : {}) }, d.clock());
+      res.redirect(303, `/p/${actor.slug}/patients/${id}/links`);
     }) satisfies RequestHandler,
 
     /** POST /p/:slug/links/:id/revoke */

@@ -9,7 +9,7 @@ import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
 import { useTestDatabase } from '../support/db.js';
 import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
 import { rememberPhi } from '../support/phi-scan.js';
-import { buildStaff, signIn, testClock, type BuiltStaff } from '../support/staff.js';
+import { buildStaff, signIn, testClock, type BuiltStaff, followCreated } from '../support/staff.js';
 
 describe('patient links: opaque code, date of birth, lockout, one purpose', () => {
   const t = useTestDatabase();
@@ -33,13 +33,13 @@ describe('patient links: opaque code, date of birth, lockout, one purpose', () =
     return { patientId: patient.id, planId };
   }
 
-  async function makeLink(patientId: string, planId: string): Promise<{ path: string; code: string; res: { status: number; text: string } }> {
+  async function makeLink(patientId: string, planId: string): Promise<{ path: string; code: string; res: { status: number; text: string }; b: Awaited<ReturnType<typeof signIn>> }> {
     const b = await signIn(built.app, p.slug, coordinator, clock);
     const page = await b.form(`/p/${p.slug}/patients`); // a form page of this session (the links page has none without a presented plan)
-    const res = await b.agent.post(`/p/${p.slug}/patients/${patientId}/links`).type('form').send({ _csrf: page.token, tasks: 'plan_review', planId });
+    const res = await followCreated(b, await b.agent.post(`/p/${p.slug}/patients/${patientId}/links`).type('form').send({ _csrf: page.token, tasks: 'plan_review', planId }));
     const url = /(http[^<\s]+\/l\/[A-Za-z0-9_-]{43})/.exec(res.text)?.[1];
     const path = url ? new URL(url).pathname : '';
-    return { path, code: path.split('/').pop() ?? '', res };
+    return { path, code: path.split('/').pop() ?? '', res, b };
   }
 
   async function tryDob(path: string, dob: string) {
@@ -60,8 +60,8 @@ describe('patient links: opaque code, date of birth, lockout, one purpose', () =
 
   it('shows the code once; the database keeps only its hash; the code is in no log or audit row', async () => {
     const { patientId, planId } = await patientWithPlan('presented');
-    const { res, code } = await makeLink(patientId, planId);
-    expect(res.status).to.equal(201);
+    const { res, code, b } = await makeLink(patientId, planId);
+    expect(res.status).to.equal(200);
     expect(code).to.have.length(43);
     const stored = await inPractice((trx) => trx('patient_links').select('*'));
     expect(JSON.stringify(stored)).to.not.include(code);
@@ -69,6 +69,17 @@ describe('patient links: opaque code, date of birth, lockout, one purpose', () =
     expect(JSON.stringify(audits)).to.not.include(code);
     await browser(built.app).agent.get(`/l/${code}`);
     expect(JSON.stringify(built.logs)).to.not.include(code);
+    // Post/redirect/get: the link is on the page the POST redirects to, once, with a QR code and a
+    // copy button; reloading that page shows no code and creates nothing.
+    expect(res.text).to.include('<svg').and.include('data-copy="#created-link"');
+    const links = () => inPractice((trx) => trx('patient_links').where({ patient_id: patientId }).count<{ n: string }[]>({ n: '*' })).then((r) => Number(r[0]!.n));
+    expect(await links()).to.equal(1);
+    const reload = await b.agent.get(`/p/${p.slug}/patients/${patientId}/links`);
+    expect(reload.status).to.equal(200);
+    expect(reload.text).to.not.match(/\/l\/[A-Za-z0-9_-]{43}/).and.not.include('<svg');
+    expect(await links()).to.equal(1);
+    const sessions = await t.current.owner('http_sessions').select('sess');
+    expect(JSON.stringify(sessions), 'the code waits sealed, not in clear').to.not.include(code);
     const draft = await patientWithPlan('draft');
     expect((await makeLink(draft.patientId, draft.planId)).res.status, 'a draft plan cannot be sent').to.equal(400);
   });

@@ -13,7 +13,7 @@ import { useTestDatabase } from '../support/db.js';
 import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
 import { MemoryTransport } from '../support/mail.js';
 import { rememberPhi } from '../support/phi-scan.js';
-import { buildStaff, signIn, testClock, type BuiltStaff } from '../support/staff.js';
+import { buildStaff, signIn, testClock, type BuiltStaff, followCreated } from '../support/staff.js';
 
 const TOKEN = 'test-auth-token-0123456789abcdef';
 const PHONE = '(555) 010-3141';
@@ -39,7 +39,7 @@ describe('messaging: links by email and SMS, TCPA consent and opt-outs, signed w
   async function sendLink(patientId: string, send: 'email' | 'sms' | 'none') {
     const b = await signIn(built.app, p.slug, coordinator, clock);
     const page = await b.form(`/p/${p.slug}/patients/${patientId}/links`);
-    const res = await b.agent.post(`/p/${p.slug}/patients/${patientId}/links`).type('form').send({ _csrf: page.token, tasks: 'uploads', send });
+    const res = await followCreated(b, await b.agent.post(`/p/${p.slug}/patients/${patientId}/links`).type('form').send({ _csrf: page.token, tasks: 'uploads', send }));
     return { b, res };
   }
 
@@ -63,7 +63,7 @@ describe('messaging: links by email and SMS, TCPA consent and opt-outs, signed w
   it('emails a link: the message names the practice and carries the link, nothing about the patient; staff see it sent', async () => {
     const id = await patient(false);
     const { b, res } = await sendLink(id, 'email');
-    expect(res.status).to.equal(201);
+    expect(res.status).to.equal(200);
     expect(res.text).to.include('queued to go out by email');
     expect(await deliver()).to.deep.equal({ sent: 1, retried: 0, failed: 0, suppressed: 0 });
     const mail = transport.sent.at(-1)!;
@@ -82,7 +82,7 @@ describe('messaging: links by email and SMS, TCPA consent and opt-outs, signed w
     expect(await inPractice((trx) => trx('outbox_messages').whereNotNull('link_id').where('channel', 'sms'))).to.have.length(0);
 
     const consenting = await patient(true);
-    expect((await sendLink(consenting, 'sms')).res.status).to.equal(201);
+    expect((await sendLink(consenting, 'sms')).res.status).to.equal(200);
     const before = transport.texts.length;
     expect((await deliver()).sent).to.equal(1);
     expect(transport.texts.length).to.equal(before + 1);
@@ -112,7 +112,7 @@ describe('messaging: links by email and SMS, TCPA consent and opt-outs, signed w
     expect(help.text).to.include('(555) 010-9999').and.include('Reply STOP');
 
     // A message queued before the STOP arrives is not sent either.
-    expect((await sendLink(id, 'sms')).res.status).to.equal(201);
+    expect((await sendLink(id, 'sms')).res.status).to.equal(200);
     const stop = await inbound({ From: E164, Body: ' Stop ' });
     expect(stop.status).to.equal(200);
     expect(stop.text).to.include('no longer receive');
@@ -121,7 +121,7 @@ describe('messaging: links by email and SMS, TCPA consent and opt-outs, signed w
     expect(await deliver()).to.deep.equal({ sent: 0, retried: 0, failed: 0, suppressed: 1 });
 
     const { b, res } = await sendLink(id, 'sms');
-    expect(res.status).to.equal(201);
+    expect(res.status).to.equal(200);
     expect(res.text).to.include('opted out of text messages');
     expect(await deliver()).to.deep.equal({ sent: 0, retried: 0, failed: 0, suppressed: 0 });
     expect(transport.texts.length, 'nothing sent to an opted-out number').to.equal(before);
@@ -149,7 +149,7 @@ describe('messaging: links by email and SMS, TCPA consent and opt-outs, signed w
   it('the outbox retries a failing transport, gives up after the documented count, and staff see the status', async () => {
     await inbound({ From: E164, Body: 'START' });
     const id = await patient(true);
-    expect((await sendLink(id, 'sms')).res.status).to.equal(201);
+    expect((await sendLink(id, 'sms')).res.status).to.equal(200);
     transport.failNext = MAX_ATTEMPTS;
     let failed = 0;
     for (let i = 1; i <= MAX_ATTEMPTS; i++) {

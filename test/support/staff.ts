@@ -76,3 +76,14 @@ export function testClock(start = Date.now()): { now: () => number; advance: (ms
   let t = start;
   return { now: () => t, advance: (ms) => (t += ms) };
 }
+
+/**
+ * A link-creating POST and the page it redirects to (post/redirect/get): the links page showing
+ * the new link once. An error answers the form directly (4xx) and is returned as it is.
+ */
+export async function followCreated(b: ReturnType<typeof browser>, post: { status: number; headers: Record<string, unknown>; text: string }): Promise<{ status: number; text: string }> {
+  if (post.status !== 303) return post;
+  const location = String(post.headers.location);
+  if (!/\/patients\/[0-9a-f-]{36}\/links$/.test(location)) throw new Error(`link creation redirected to ${location}`);
+  return b.agent.get(location);
+}
