@@ -24,6 +24,13 @@ export default defineConfig(
     languageOptions: { globals: { process: 'readonly', URL: 'readonly' } },
   },
   {
+    // The few progressive-enhancement scripts run in the browser.
+    files: ['public/js/**'],
+    languageOptions: {
+      globals: { document: 'readonly', navigator: 'readonly', window: 'readonly', setTimeout: 'readonly' },
+    },
+  },
+  {
     // Scripts and tests talk to the terminal on purpose.
     files: ['bench/**', 'src/cli/**', 'test/**'],
     rules: { 'no-console': 'off' },

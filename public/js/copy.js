@@ -10,7 +10,7 @@ document.querySelectorAll('button[data-copy]').forEach(function (button) {
       button.textContent = 'Copied';
       setTimeout(function () { button.textContent = label; }, 2000);
     }, function () {
-      target.select && target.select();
+      if (target.select) target.select();
       button.textContent = 'Press Ctrl+C to copy';
     });
   });

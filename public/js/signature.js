@@ -1,4 +1,3 @@
-/* global document */
 // Drawn signatures: a canvas per [data-signature-pad]; each stroke updates the hidden field with a
 // PNG data URL. Without JavaScript the typed signature field still works.
 (function () {

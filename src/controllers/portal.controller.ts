@@ -8,12 +8,14 @@ import { AccessDenied } from '../policies/index.js';
 import { formForLink, linkForms, submitForm } from '../services/forms/forms.service.js';
 import type { LinkSession } from '../services/links/link-work.js';
 import { linkUploads, PATIENT_UPLOADS, uploadByLink, type PatientUploadSlot } from '../services/patients/documents.service.js';
-import { decideByLink, planForLink } from '../services/patients/plans.service.js';
+import { decideByLink, linkPlanStatus, planForLink } from '../services/patients/plans.service.js';
 import type { FileStore } from '../storage/file-store.js';
 import { uploadErrorMessage } from '../uploads/multipart.js';
 import { StorageError } from '../storage/file-store.js';
 import { processUpload, UploadRefused } from '../uploads/pipeline.js';
-import { signerFields, signerOf } from '../validation/signature.schema.js';
+import { signerErrors, signerFields, signerOf } from '../validation/signature.schema.js';
+import { checkAnswers } from '../forms/definition.js';
+import { plainLanguage } from '../presenters/cdt.js';
 import { requestMeta } from './request.js';
 
 export interface PortalControllerDeps {
@@ -47,14 +49,14 @@ export function portalController(d: PortalControllerDeps) {
   };
   const uploadsPage = async (res: Response, status: number, extra: { error?: string; notice?: string } = {}) =>
     res.status(status).render('portal/uploads', { title: 'Upload', uploads: await linkUploads(d, linkOf(res)), slots: PATIENT_UPLOADS, csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, ...extra });
-  const planPage = async (req: Request, res: Response, status: number, extra: { error?: string; notice?: string } = {}) =>
-    res.status(status).render('portal/plan', { title: 'Your treatment plan', plan: await planForLink(d, linkOf(res), meta(req)), csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, ...extra });
+  const planPage = async (req: Request, res: Response, status: number, extra: { error?: string; notice?: string; errors?: Record<string, string>; values?: Record<string, unknown> } = {}) =>
+    res.status(status).render('portal/plan', { title: 'Your treatment plan', plan: await planForLink(d, linkOf(res), meta(req)), plainLanguage, csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, errors: {}, values: {}, ...extra });
 
   return {
     /** GET /portal — what this link is for, and what is done. */
     home: (async (_req, res) => {
       const link = linkOf(res);
-      res.render('portal/home', { title: 'Your dental office', tasks: link.tasks, forms: await linkForms(d, link), uploads: await linkUploads(d, link), csrfToken: res.locals.csrfToken });
+      res.render('portal/home', { title: 'Your dental office', tasks: link.tasks, planStatus: await linkPlanStatus(d, link), forms: await linkForms(d, link), uploads: await linkUploads(d, link), csrfToken: res.locals.csrfToken });
     }) satisfies RequestHandler,
 
     /** GET /portal/plan */
@@ -62,10 +64,17 @@ export function portalController(d: PortalControllerDeps) {
 
     /** POST /portal/decision — accept or decline, with the typed full name and a drawn or typed signature. */
     decide: (async (req, res) => {
-      const form = decisionForm.safeParse(req.body ?? {});
-      if (!form.success) return planPage(req, res, 400, { error: form.error.issues[0]?.message ?? 'Check the form.' });
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      const values = { decision: body.decision, fullName: body.fullName, signature: body.signature };
+      const form = decisionForm.safeParse(body);
+      if (!form.success) {
+        // Every problem at once, each beside its field.
+        const errors: Record<string, string> = { ...signerErrors(form.error), ...(form.error.issues.some((i) => i.path[0] === 'decision') ? { decision: 'Choose accept or decline.' } : {}) };
+        if (!errors.signature && !errors.fullName && typeof body.signature === 'string' && body.signature.trim() === '' && (typeof body.drawing !== 'string' || body.drawing === '')) errors.signature = 'Sign by drawing in the box or by typing your signature.';
+        return planPage(req, res, 400, { error: 'Check the answers marked below.', errors, values });
+      }
       const signer = await signerOf(form.data);
-      if (!signer.ok) return planPage(req, res, 400, { error: signer.error });
+      if (!signer.ok) return planPage(req, res, 400, { error: signer.error, errors: { [signer.field]: signer.error }, values });
       const result = await decideByLink(d, linkOf(res), { decision: form.data.decision, signer: signer.signer, userAgent: req.get('user-agent') ?? '' }, meta(req));
       if (!result.ok) return planPage(req, res, 409, { error: result.error });
       res.redirect(303, '/portal/plan?done=1');
@@ -87,12 +96,18 @@ export function portalController(d: PortalControllerDeps) {
       const again = async (status: number, error: string, errors: Record<string, string> = {}) => {
         const form = await formForLink(d, link, id);
         if ('done' in form) return res.redirect(303, '/portal');
-        res.status(status).render('portal/form', { title: form.definition.title, templateId: id, form, values: body, errors, csrfToken: res.locals.csrfToken, error });
+        // Every problem at once: the answers' as well as the signature's, each beside its field.
+        const answers = checkAnswers(form.definition, body, res.locals.fmt.format);
+        const all = { ...(answers.ok ? {} : answers.errors), ...errors };
+        res.status(status).render('portal/form', { title: form.definition.title, templateId: id, form, values: body, errors: all, csrfToken: res.locals.csrfToken, error });
       };
       const parsed = formSubmission.safeParse(body);
-      if (!parsed.success) return again(400, parsed.error.issues[0]?.message ?? 'Check the form.');
+      if (!parsed.success) {
+        const errors = signerErrors(parsed.error);
+        return again(400, Object.keys(errors).length ? 'Check the answers marked below.' : (parsed.error.issues[0]?.message ?? 'Check the form.'), errors);
+      }
       const signer = await signerOf(parsed.data);
-      if (!signer.ok) return again(400, signer.error);
+      if (!signer.ok) return again(400, 'Check the answers marked below.', { [signer.field]: signer.error });
       const result = await submitForm(d, link, id, { versionId: parsed.data.versionId, body, signer: signer.signer, userAgent: req.get('user-agent') ?? '', dateFormat: res.locals.fmt.format }, meta(req));
       if (result.ok || 'done' in result) return res.redirect(303, '/portal?submitted=1');
       await again(result.error?.startsWith('The office has just updated') ? 409 : 400, result.error ?? 'Some answers need attention.', result.errors);

@@ -150,6 +150,52 @@ describe('patient links: opaque code, date of birth, lockout, one purpose', () =
     expect(alerts).to.have.length(1);
   });
 
+  it('the date of birth as digits only (MMDDYYYY) works and counts like any answer; an unreadable one is a form error, not a try; the last try is announced', async () => {
+    const { patientId, planId } = await patientWithPlan('presented');
+    const { path } = await makeLink(patientId, planId);
+    const tries = () => inPractice((trx) => trx('patient_links').where({ patient_id: patientId }).first('failed_attempts')).then((r) => r.failed_attempts as number);
+    const unreadable = await tryDob(path, '13/45/1970');
+    expect(unreadable.res.status).to.equal(400);
+    expect(unreadable.res.text).to.match(/<p class="field-error" id="dob-error" role="alert">That date does not exist. Enter your date of birth as MM\/DD\/YYYY/);
+    expect(unreadable.res.text).to.match(/<input id="dob"[^>]*aria-describedby="dob-hint dob-error"/);
+    expect((await tryDob(path, '2/3/70')).res.text).to.include('Use a four-digit year');
+    expect(await tries(), 'unreadable dates are not counted').to.equal(0);
+    for (let i = 1; i <= 3; i++) {
+      const wrong = await tryDob(path, '01011999'); // digits only, and wrong: counted like any other answer
+      expect(wrong.res.status).to.equal(401);
+      expect(wrong.res.text).to.not.include('One try left');
+    }
+    expect(await tries()).to.equal(3);
+    const fourth = await tryDob(path, '01/01/1999');
+    expect(fourth.res.text).to.include('One try left').and.include('(555) 010-9999');
+    const right = await tryDob(path, '02031970');
+    expect(right.res.status).to.equal(303);
+    expect(right.res.headers.location).to.equal('/portal');
+  });
+
+  it('every patient page carries the practice’s name and phone (and its logo once uploaded); the plan reads plainly on a phone', async () => {
+    const { patientId, planId } = await patientWithPlan('presented');
+    const { path } = await makeLink(patientId, planId);
+    const first = await browser(built.app).agent.get(path);
+    expect(first.text).to.match(/<header class="site-header practice-header">\s*<span class="brand">[^<]+<\/span>/).and.include('href="tel:5550109999"');
+    const { g } = await tryDob(path, '1970-02-03');
+    const home = await g.agent.get('/portal');
+    expect(home.text).to.include('practice-header').and.include('Review your treatment plan');
+    const plan = await g.agent.get('/portal/plan');
+    // The total first, a plain-language line per item, no empty labels.
+    expect(plan.text.indexOf('Your estimated portion: <strong>$600.00</strong>')).to.be.greaterThan(0);
+    expect(plan.text.indexOf('Your estimated portion')).to.be.lessThan(plan.text.indexOf('Crown, porcelain'));
+    expect(plan.text).to.include('A crown: a cap that covers the whole tooth').and.include('Tooth 3').and.not.include('surfaces');
+    // Errors beside their fields, all at once.
+    const page = await g.form('/portal/plan');
+    const bad = await g.agent.post('/portal/decision').type('form').send({ _csrf: page.token, fullName: '', signature: '' });
+    expect(bad.status).to.equal(400);
+    expect(bad.text).to.include('id="decision-err"').and.include('id="fullName-err"').and.match(/<input id="fullName"[^>]*aria-describedby="fullName-err"/);
+    const ok = await g.agent.post('/portal/decision').type('form').send({ _csrf: page.token, decision: 'accepted', fullName: 'Pat Testperson', signature: 'Pat Testperson' });
+    expect(ok.status).to.equal(303);
+    expect((await g.agent.get('/portal')).text).to.include('accepted, thank you').and.not.include('Review your treatment plan');
+  });
+
   it('an unknown code gets the same answers as a wrong date; an expired or revoked link shows the neutral page', async () => {
     const unknown = `/l/${'A'.repeat(43)}`;
     expect((await browser(built.app).agent.get(unknown)).status).to.equal(200);

@@ -234,6 +234,18 @@ export async function planForLink(d: PlanDeps, link: LinkSession, meta: Meta): P
   });
 }
 
+/**
+ * Whether the link's plan still waits for the patient's decision (the portal's task list): the
+ * status only — no title, item or amount, so nothing of the plan's content is read.
+ */
+export async function linkPlanStatus(d: PlanDeps, link: LinkSession): Promise<string | undefined> {
+  if (!link.planId || !link.tasks.includes('plan_review')) return undefined;
+  return d.db.withPractice(link.practiceId, { kind: 'patient_link', id: link.linkId }, async (trx) => {
+    const plan = await findPlan(trx, link.planId!);
+    return plan && plan.patient_id === link.patientId ? plan.status : undefined;
+  });
+}
+
 /** The presented plans a link can be sent for (the staff links page). */
 export async function listPlanChoices(d: PlanDeps, actor: StaffActor, patientId: string, meta: Meta): Promise<{ id: string; title: string }[]> {
   return work(d, actor, async (trx, pc) => {
