@@ -1,7 +1,11 @@
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import type { Config } from '../config/env.js';
+import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
+import type { Clock } from '../auth/staff-auth.js';
+import { todaysWork } from '../services/home/todays-work.service.js';
+import { actorOf, requestMeta } from './request.js';
 import { activePracticeSlug, startPage } from '../services/practices/front-page.service.js';
 
 const practiceQuery = z.object({ practice: z.string().trim().toLowerCase().max(60).optional() });
@@ -24,5 +28,14 @@ export function index(config: Config, db: Db): RequestHandler {
     const start = await startPage(db);
     if (start.kind === 'one') return res.redirect(303, `/p/${start.slug}/sign-in`);
     res.render('home/index', { title: 'Enamel', demo: config.seedDemo, start, typed: '', error: undefined });
+  };
+}
+
+/** GET /p/:slug/home — today's work for the signed-in staff member (each list for the roles that act on it). */
+export function staffHome(d: { db: Db; keyring: Keyring; clock: Clock }): RequestHandler {
+  return async (req, res) => {
+    const actor = actorOf(res);
+    const work = await todaysWork(d, actor, requestMeta(req, d.clock));
+    res.render('staff/home', { title: 'Home', slug: actor.slug, work, csrfToken: res.locals.csrfToken });
   };
 }

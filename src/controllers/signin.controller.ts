@@ -13,8 +13,6 @@ import { findUserById, recordLogin } from '../queries/users.queries.js';
 import { findPracticeSettings } from '../queries/practices.queries.js';
 import { codeForm, signInForm } from '../validation/signin.schema.js';
 import { practiceFromParams, signedInStaff } from './practice-context.js';
-import { reviewOverdue } from '../services/compliance/access-reviews.service.js';
-import { openAlertCount } from '../services/alerts/alerts.service.js';
 import { requestMeta } from './request.js';
 
 export interface SignInDeps {
@@ -145,19 +143,6 @@ export function signInController(d: SignInDeps) {
       }
       await endSession(req, res);
       res.redirect(303, practice ? `/p/${practice.slug}/sign-in?ended=signed_out` : '/');
-    }) satisfies RequestHandler,
-
-    /** GET /p/:slug/home — the signed-in start page. */
-    home: (async (req, res) => {
-      const practice = await practiceFromParams(d.db, req);
-      if (!practice) return renderError(res, 404);
-      const s = signedInStaff(req, practice.id);
-      if (!s) return res.redirect(303, `/p/${practice.slug}/sign-in`);
-      const user = await d.db.withPractice(practice.id, { kind: 'user', id: s.userId }, (trx) => findUserById(trx, s.userId));
-      const actor = res.locals.actor;
-      const reviewDue = actor ? await reviewOverdue(d.db, actor, new Date(d.clock())) : false;
-      const openAlerts = actor ? await openAlertCount(d.db, actor) : undefined;
-      res.render('staff/home', { title: 'Home', slug: practice.slug, displayName: user?.display_name ?? '', reviewDue, openAlerts, csrfToken: res.locals.csrfToken });
     }) satisfies RequestHandler,
   };
 }

@@ -87,7 +87,7 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.get('/p/:slug/mfa/enroll', publicRoute('MFA enrolment; needs the password step in the session'), ...forms, signIn.showEnroll);
   r.post('/p/:slug/mfa/enroll', publicRoute('MFA enrolment; needs the password step in the session'), csrfProtection, signIn.confirmEnroll);
   r.post('/p/:slug/sign-out', publicRoute('anyone may end their own session'), csrfProtection, signIn.destroy);
-  r.get('/p/:slug/home', signedInRoute(), ...forms, signIn.home);
+  r.get('/p/:slug/home', signedInRoute(), ...forms, home.staffHome({ db, keyring, clock }));
 
   r.get('/p/:slug/account', signedInRoute(), ...forms, account.show);
   r.post('/p/:slug/account/password', signedInRoute(), csrfProtection, ...forms, account.updatePassword);

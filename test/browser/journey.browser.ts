@@ -64,7 +64,7 @@ describe('the clinical journey in a real browser', function () {
 
     // Find the patient by date of birth, open the chart.
     await page.getByRole('link', { name: 'Patients' }).first().click();
-    await page.getByLabel('Last name, date of birth, phone or email').fill('09/21/1988');
+    await page.getByLabel('Name, date of birth, phone or email').fill('09/21/1988');
     await page.getByRole('button', { name: 'Find' }).click();
     expect(page.url()).to.not.include('1988');
     await page.getByRole('link', { name: 'Brightwater, Robin' }).click();

@@ -6,7 +6,7 @@ import type { Keyring } from '../../crypto/keyring.js';
 import { INSTALLATION_ID, type Db } from '../../db/tenant.js';
 import { enqueue } from '../../messaging/outbox.js';
 import { AccessDenied, authorize, ensure, type StaffActor } from '../../policies/index.js';
-import { acknowledgeAlert, alertSecrets, countOpenAlerts, findAlert, listAlerts, markAlertsNotified, openAlertExists, openAlertSummary, unnotifiedAlerts, type AlertFilter, type AlertRow } from '../../queries/alerts.queries.js';
+import { acknowledgeAlert, alertSecrets, findAlert, listAlerts, markAlertsNotified, openAlertExists, openAlertSummary, unnotifiedAlerts, type AlertFilter, type AlertRow } from '../../queries/alerts.queries.js';
 import { failingMessages } from '../../queries/outbox.queries.js';
 import { activeOwnerEmails } from '../../queries/access-reviews.queries.js';
 import { operatorNames, practiceDirectory } from '../../queries/operators.queries.js';
@@ -123,12 +123,6 @@ export async function acknowledgePracticeAlert(d: { db: Db; keyring: Keyring }, 
     await audit.record(trx, event(actor, meta, { action: 'alert_acknowledge', resource: { type: 'security_alert', id: alertId }, outcome: 'allowed' }));
     return { ok: true, value: null };
   });
-}
-
-/** How many alerts are open (the home page's count), for holders of alerts.read; undefined for others. */
-export async function openAlertCount(db: Db, actor: StaffActor): Promise<number | undefined> {
-  if (!authorize(actor, 'practice.readAlerts')) return undefined;
-  return db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, countOpenAlerts);
 }
 
 export interface BannerState {

@@ -157,12 +157,6 @@ export async function accessReviews(db: Db, actor: StaffActor, meta: Meta): Prom
   return work(db, actor, async (trx) => (await listReviews(trx)).map((r) => summary(r, meta.now)));
 }
 
-/** Whether an unsigned review is past due (the owners' banner). */
-export async function reviewOverdue(db: Db, actor: StaffActor, now: Date): Promise<boolean> {
-  if (!actor.isOwner && !authorize(actor, 'compliance.reviewAccess')) return false;
-  return work(db, actor, async (trx) => (await overdueReviews(trx, now)).length > 0);
-}
-
 export async function startReview(db: Db, actor: StaffActor, meta: Meta): Promise<string> {
   ensure(authorize(actor, 'compliance.reviewAccess'), { permission: 'compliance.manage' });
   return work(db, actor, async (trx) => {
