@@ -16,6 +16,7 @@ export const PERMISSIONS = {
   'billing.read': 'See fees, insurance and patient portions',
   'documents.upload': 'Upload documents and images',
   'documents.download': 'View and download documents and images',
+  'documents.office': 'View and download insurance cards, photo ID and signed consents (not clinical images)',
   'referrals.read': 'See referrals',
   'referrals.write': 'Create and answer referrals',
   'portal.send': 'Send patient links (plans, forms, uploads)',
@@ -87,20 +88,20 @@ export const DEFAULT_ROLES: readonly DefaultRole[] = [
   {
     key: 'front_desk',
     name: 'Front desk',
-    description: 'Demographics, intake forms, insurance cards, patient links; no clinical notes.',
-    permissions: p('patients.read', 'patients.write', 'documents.upload', 'portal.send', 'forms.review'),
+    description: 'Demographics, intake forms, insurance cards and ID, patient links; no clinical notes or images.',
+    permissions: p('patients.read', 'patients.write', 'documents.upload', 'documents.office', 'portal.send', 'forms.review'),
   },
   {
     key: 'billing',
     name: 'Billing',
-    description: 'Fees, insurance and patient portions; no clinical notes.',
-    permissions: p('patients.read', 'plans.read', 'billing.read'),
+    description: 'Fees, insurance and patient portions; insurance cards and ID; no clinical notes or images.',
+    permissions: p('patients.read', 'plans.read', 'billing.read', 'documents.office'),
   },
   {
     key: 'office_manager',
     name: 'Office manager',
     description: 'Runs the office: users, roles, settings, audit, compliance and security alerts; no clinical notes.',
-    permissions: p('patients.read', 'patients.write', 'plans.read', 'billing.read', 'documents.upload', 'portal.send', 'forms.review', 'audit.read', 'users.manage', 'roles.manage', 'settings.manage', 'compliance.manage', 'alerts.read'),
+    permissions: p('patients.read', 'patients.write', 'plans.read', 'billing.read', 'documents.upload', 'documents.office', 'portal.send', 'forms.review', 'audit.read', 'users.manage', 'roles.manage', 'settings.manage', 'compliance.manage', 'alerts.read'),
   },
 ];
 

@@ -5,7 +5,8 @@ import { STEP_UP_MAX_AGE_MS, type Clock } from '../auth/staff-auth.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import { AccessDenied } from '../policies/index.js';
-import { DOCUMENT_KINDS, deleteDocument, documentsPage, readDocument, uploadDocument } from '../services/patients/documents.service.js';
+import { DOCUMENT_KIND_LABELS } from '../documents/kinds.js';
+import { DOCUMENT_KINDS, deleteDocument, documentsPage, documentViewer, readDocument, uploadableKinds, uploadDocument } from '../services/patients/documents.service.js';
 import type { Meta } from '../services/users/users.service.js';
 import { StorageError, type FileStore } from '../storage/file-store.js';
 import { STORAGE_FAILED_MESSAGE, uploadErrorMessage } from '../uploads/multipart.js';
@@ -27,6 +28,10 @@ const uploadForm = form({
   title: z.string().trim().max(200, 'Keep the title under 200 characters.').optional().transform((v) => (v ? v : null)),
 });
 
+/** The viewer's zoom steps (CSS classes; no script needed). */
+const ZOOMS = ['fit', '100', '200', '400'] as const;
+const zoomQuery = z.object({ zoom: z.enum(ZOOMS).catch('fit') }).catch({ zoom: 'fit' as const });
+
 
 /** Documents and images: the patient's list with upload form, uploads, signed-URL views, deletion. */
 export function documentsController(d: DocumentsControllerDeps) {
@@ -36,8 +41,8 @@ export function documentsController(d: DocumentsControllerDeps) {
     const actor = actorOf(res);
     const page = await documentsPage(d, actor, patientId, meta(req));
     const sign = (docId: string, variant: Variant) => `/p/${actor.slug}/files/${signFileUrl(d.fileUrlKey, { docId, patientId, variant, sid: req.sessionID, now: d.clock() })}`;
-    const documents = page.documents.map((doc) => ({ ...doc, thumbUrl: doc.isImage ? sign(doc.id, 'thumb') : undefined, viewUrl: sign(doc.id, 'view'), originalUrl: sign(doc.id, 'original') }));
-    res.status(status).render('patients/documents', { title: `Documents: ${page.patient.name}`, slug: actor.slug, actor, page, documents, kinds: DOCUMENT_KINDS, csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, ...extra });
+    const documents = page.documents.map((doc) => ({ ...doc, thumbUrl: doc.isImage ? sign(doc.id, 'thumb') : undefined, viewerUrl: `/p/${actor.slug}/documents/${doc.id}`, originalUrl: sign(doc.id, 'original') }));
+    res.status(status).render('patients/documents', { title: `Documents: ${page.patient.name}`, slug: actor.slug, actor, page, documents, kinds: page.kinds, labels: DOCUMENT_KIND_LABELS, csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, ...extra });
   };
 
   return {
@@ -54,6 +59,7 @@ export function documentsController(d: DocumentsControllerDeps) {
       if (res.locals.uploadError) return render(req, res, patientId, res.locals.uploadError, { error: uploadErrorMessage(res.locals.uploadError) });
       const form = uploadForm.safeParse(req.body ?? {});
       if (!form.success) return render(req, res, patientId, 400, { error: firstError(form.error) });
+      if (!uploadableKinds(actor).includes(form.data.kind)) return render(req, res, patientId, 400, { error: 'Choose what kind of document this is.' });
       if (!req.file) return render(req, res, patientId, 400, { error: 'Choose a file to upload.' });
       try {
         const accepted = await processUpload(req.file.buffer, req.file.originalname);
@@ -67,6 +73,15 @@ export function documentsController(d: DocumentsControllerDeps) {
         throw err;
       }
       res.redirect(303, `/p/${actor.slug}/patients/${patientId}/documents?done=uploaded`);
+    }) satisfies RequestHandler,
+
+    /** GET /p/:slug/documents/:id — the viewer: the image at a chosen zoom (or the PDF to open), with what it is and whose. */
+    show: (async (req, res) => {
+      const actor = actorOf(res);
+      const page = await documentViewer(d, actor, idOf(req, 'document'), meta(req));
+      const { zoom } = zoomQuery.parse(req.query ?? {});
+      const sign = (variant: Variant) => `/p/${actor.slug}/files/${signFileUrl(d.fileUrlKey, { docId: page.document.id, patientId: page.patient.id, variant, sid: req.sessionID, now: d.clock() })}`;
+      res.render('patients/document', { title: `${DOCUMENT_KIND_LABELS[page.document.kind as keyof typeof DOCUMENT_KIND_LABELS] ?? 'Document'}: ${page.patient.name}`, slug: actor.slug, actor, page, labels: DOCUMENT_KIND_LABELS, zoom, zooms: ZOOMS, viewUrl: sign('view'), originalUrl: sign('original') });
     }) satisfies RequestHandler,
 
     /** GET /p/:slug/files/:token — short-lived, bound to this session; original needs a recent step-up. */

@@ -1,3 +1,4 @@
+import { isOfficeDocument } from '../documents/kinds.js';
 import { can, coversLocation, type StaffActor } from './actor.js';
 
 /** A patient as the policy sees it: ids, the location, and any running break-glass grant of the actor. */
@@ -32,7 +33,11 @@ export const patientPolicy = {
   reviewBreakGlass: (actor: StaffActor) => can(actor, 'compliance.manage'),
   /** Documents and images of a patient one can open. */
   uploadDocument: (actor: StaffActor, p: PatientRecord, now: Date) => can(actor, 'documents.upload') && reachable(actor, p, now),
-  viewDocuments: (actor: StaffActor, p: PatientRecord, now: Date) => can(actor, 'documents.download') && reachable(actor, p, now),
+  /** Some documents of this patient: all with documents.download, the office's paperwork with documents.office. */
+  viewDocuments: (actor: StaffActor, p: PatientRecord, now: Date) => (can(actor, 'documents.download') || can(actor, 'documents.office')) && reachable(actor, p, now),
+  /** This document, by its kind (src/documents/kinds.ts). */
+  viewDocument: (actor: StaffActor, p: PatientRecord, now: Date, kind: string) =>
+    (can(actor, 'documents.download') || (can(actor, 'documents.office') && isOfficeDocument(kind))) && reachable(actor, p, now),
   /** Clinical notes: clinical roles only (front desk and billing never). */
   readNotes: (actor: StaffActor, p: PatientRecord, now: Date) => can(actor, 'clinical.read') && reachable(actor, p, now),
   writeNotes: (actor: StaffActor, p: PatientRecord, now: Date) => can(actor, 'clinical.write') && reachable(actor, p, now),

@@ -13,7 +13,7 @@ import type { LinkTask } from '../queries/links.queries.js';
  */
 export const ACCESS = Symbol('enamel.access');
 
-export type Access = { kind: 'public'; reason: string } | { kind: 'signed_in' } | { kind: 'permission'; permission: Permission } | { kind: 'operator' } | { kind: 'patient_link' } | { kind: 'webhook'; reason: string };
+export type Access = { kind: 'public'; reason: string } | { kind: 'signed_in' } | { kind: 'permission'; permission: Permission; or?: readonly Permission[] } | { kind: 'operator' } | { kind: 'patient_link' } | { kind: 'webhook'; reason: string };
 
 export type AccessMarker = RequestHandler & { [ACCESS]: Access };
 
@@ -38,22 +38,24 @@ export function signedInRoute(): AccessMarker {
 
 /**
  * SECURITY: the route needs a signed-in staff member holding `name` (an unknown name throws here,
- * when the route table is built). A refusal is the not-found page plus an audited denial.
+ * when the route table is built), or any of `options.or` (the service then checks which records
+ * each one opens). A refusal is the not-found page plus an audited denial.
  */
-export function requirePermission(name: Permission, options: { patientRoute?: boolean } = {}): AccessMarker {
+export function requirePermission(name: Permission, options: { patientRoute?: boolean; or?: readonly Permission[] } = {}): AccessMarker {
   const needed = permission(name);
+  const others = (options.or ?? []).map(permission);
   return mark(
     (req, res, next) => {
       const actor = res.locals.actor;
       if (!actor) return toSignIn(req, res, next);
-      if (!actor.permissions.has(needed)) {
+      if (!actor.permissions.has(needed) && !others.some((o) => actor.permissions.has(o))) {
         // A refusal on a patient's page names the patient, so it shows in that patient's access history.
         const id = options.patientRoute && isUuid(req.params.id) ? req.params.id : undefined;
         return next(new AccessDenied({ permission: needed, ...(id ? { resource: { type: 'patient', id }, patientId: id } : {}) }));
       }
       next();
     },
-    { kind: 'permission', permission: needed },
+    others.length > 0 ? { kind: 'permission', permission: needed, or: others } : { kind: 'permission', permission: needed },
   );
 }
 

@@ -209,7 +209,8 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   // Documents and images. SECURITY: multipart is parsed under hard limits, then CSRF-checked.
   r.get('/p/:slug/patients/:id/documents', requirePermission('patients.read', onPatient), ...forms, documents.index);
   r.post('/p/:slug/patients/:id/documents', requirePermission('documents.upload', onPatient), parseUpload, csrfProtection, ...forms, documents.create);
-  r.get('/p/:slug/files/:token', requirePermission('documents.download'), documents.file);
+  r.get('/p/:slug/files/:token', requirePermission('documents.download', { or: ['documents.office'] }), documents.file);
+  r.get('/p/:slug/documents/:id', requirePermission('documents.download', { or: ['documents.office'] }), documents.show);
   r.post('/p/:slug/documents/:id/delete', requirePermission('documents.upload'), csrfProtection, requireRecentAuth(clock, { back: (_req, slug) => `/p/${slug}/patients` }), documents.destroy);
   r.get('/p/:slug/break-glass', requirePermission('compliance.manage'), ...forms, patients.review);
   r.post('/p/:slug/break-glass/:id/review', requirePermission('compliance.manage'), csrfProtection, patients.markReviewed);

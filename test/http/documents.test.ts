@@ -61,6 +61,16 @@ describe('documents and images: upload pipeline, signed URLs, multipart CSRF, au
     return req.attach('file', file, name);
   }
 
+  /** The first document's viewer page, and the signed URL of the file it shows. */
+  async function viewerOf(b: ReturnType<typeof browser>, listText: string, index = 0): Promise<{ viewer: string; file: string; text: string }> {
+    const viewers = [...listText.matchAll(/href="(\/p\/[^"]+\/documents\/[0-9a-f-]{36})">View/g)].map((m) => m[1]!);
+    const viewer = viewers[index]!;
+    const page = await b.agent.get(viewer);
+    expect(page.status, viewer).to.equal(200);
+    const file = /(?:<img src|<a class="button" href)="(\/p\/[^"]+\/files\/[^"]+)"/.exec(page.text)![1]!;
+    return { viewer, file, text: page.text };
+  }
+
   before(async () => {
     rememberPhi('Jane Doe', 'Upper left');
     fx = await buildCryptoFixture(t.current);
@@ -81,7 +91,11 @@ describe('documents and images: upload pipeline, signed URLs, multipart CSRF, au
     const page = await b.agent.get(docsPath());
     expect(page.text).to.include('Upper left').and.not.include('Jane Doe');
     const thumb = /<img src="([^"]+)"/.exec(page.text)![1]!;
-    const view = /href="(\/p\/[^"]+\/files\/[^"]+)">View/.exec(page.text)![1]!;
+    const { file: view, text: viewerPage } = await viewerOf(b, page.text);
+    // The viewer page: what it is, whose, zoom steps; the image comes through the signed URL.
+    expect(viewerPage).to.include('Intraoral photo').and.include('Upper left').and.include('?zoom=200').and.include('class="viewer zoom-fit"');
+    expect((await b.agent.get(`${(await viewerOf(b, page.text)).viewer}?zoom=400`)).text).to.include('class="viewer zoom-400"');
+    expect((await b.agent.get(`${(await viewerOf(b, page.text)).viewer}?zoom=9999`)).text, 'an unknown zoom is fit').to.include('class="viewer zoom-fit"');
 
     const t1 = await b.agent.get(thumb).buffer(true);
     expect(t1.status).to.equal(200);
@@ -144,7 +158,7 @@ describe('documents and images: upload pipeline, signed URLs, multipart CSRF, au
   it('signed URLs: refused when expired, altered, or used from another session; originals need a recent step-up', async () => {
     const b = await signIn(built.app, p.slug, hygienist, clock);
     const page = await b.agent.get(docsPath());
-    const view = /href="(\/p\/[^"]+\/files\/[^"]+)">View/.exec(page.text)![1]!;
+    const { file: view } = await viewerOf(b, page.text);
     const original = /href="(\/p\/[^"]+\/files\/[^"]+)">Download original/.exec(page.text)![1]!;
     const other = await signIn(built.app, p.slug, hygienist, clock);
     expect((await other.agent.get(view)).status, 'another session').to.equal(404);
@@ -170,19 +184,44 @@ describe('documents and images: upload pipeline, signed URLs, multipart CSRF, au
     expect(await t.current.owner('audit_events').where({ practice_id: p.id, action: 'download', patient_id: patientId })).to.have.length(2);
   });
 
-  it('front desk uploads an insurance card but cannot view documents; deleting keeps the trail and removes the blobs', async () => {
+  it('front desk and billing see insurance cards and ID, not radiographs or photos; deleting keeps the trail and removes the blobs', async () => {
     const desk = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['front_desk'] });
+    const billing = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['billing'] });
     const d = await signIn(built.app, p.slug, desk, clock);
     const form = await d.form(docsPath());
-    expect(form.text).to.include('enctype="multipart/form-data"').and.not.include('Download original');
+    expect(form.text).to.include('enctype="multipart/form-data"');
+    expect(form.text, 'the front desk files office paperwork only').to.include('value="insurance_card"').and.include('value="photo_id"').and.not.include('value="radiograph"');
     const card = await sharp({ create: { width: 300, height: 190, channels: 3, background: '#eef' } }).png().toBuffer();
-    expect((await upload(d, card, 'card.png', { kind: 'insurance_card' }, form.token)).status).to.equal(303);
+    expect((await upload(d, card, 'card.png', { kind: 'insurance_card', title: 'Delta card front' }, form.token)).status).to.equal(303);
+    const refused = await upload(d, card, 'xray.png', { kind: 'radiograph' }, form.token);
+    expect(refused.status, 'a kind the front desk may not file').to.equal(400);
+    expect(refused.text).to.include('Choose what kind of document this is.');
 
     const b = await signIn(built.app, p.slug, hygienist, clock);
-    const page = await b.agent.get(docsPath());
-    const view = /href="(\/p\/[^"]+\/files\/[^"]+)">View/.exec(page.text)![1]!;
-    expect((await d.agent.get(view)).status, 'front desk: no documents.download').to.equal(404);
+    const xrayForm = await b.form(docsPath());
+    expect((await upload(b, card, 'bitewing.png', { kind: 'radiograph', title: 'Bitewing left' }, xrayForm.token)).status).to.equal(303);
+    const clinical = await b.agent.get(docsPath());
+    expect(clinical.text).to.include('Bitewing left').and.include('Delta card front');
 
+    for (const [who, agent] of [['front desk', d], ['billing', await signIn(built.app, p.slug, billing, clock)]] as const) {
+      const list = await agent.agent.get(docsPath());
+      expect(list.status, who).to.equal(200);
+      expect(list.text, who).to.include('Delta card front').and.not.include('Bitewing left');
+      expect(list.text, who).to.match(/clinical images or documents are not shown to your role|One clinical image or document is not shown/);
+      const { file } = await viewerOf(agent, list.text);
+      expect((await agent.agent.get(file)).status, `${who}: the card`).to.equal(200);
+    }
+    // The radiograph's viewer and file, asked for directly by the front desk: not found, and the refusal audited.
+    const xrayViewer = await viewerOf(b, clinical.text, [...clinical.text.matchAll(/<strong>([^<]+)<\/strong>/g)].map((m) => m[1]).indexOf('Bitewing left'));
+    expect(xrayViewer.text).to.include('Bitewing left');
+    expect((await d.agent.get(xrayViewer.viewer)).status, 'front desk: the radiograph viewer').to.equal(404);
+    const radiographId = xrayViewer.viewer.split('/').pop()!;
+    const deskDelete = await d.agent.post(`/p/${p.slug}/documents/${radiographId}/delete`).type('form').send({ _csrf: (await d.form(docsPath())).token });
+    expect(deskDelete.status, 'front desk cannot delete what it cannot see').to.equal(404);
+    expect(await t.current.owner('audit_events').where({ practice_id: p.id, actor_id: desk.id, outcome: 'denied', resource_id: radiographId })).to.have.length.greaterThanOrEqual(2);
+
+    const page = await b.agent.get(docsPath());
+    const { file: view } = await viewerOf(b, page.text);
     const docId = /\/documents\/([0-9a-f-]{36})\/delete/.exec(page.text)![1]!;
     const before = await counts();
     const removed = await b.agent.post(`/p/${p.slug}/documents/${docId}/delete`).type('form').send({ _csrf: (await b.form(docsPath())).token });

@@ -18,7 +18,7 @@ interface Layer {
 }
 
 /** Permissions whose pages show patient information. */
-const PHI_PERMISSIONS = new Set(['patients.read', 'patients.write', 'clinical.read', 'plans.read', 'documents.download', 'audit.read', 'breakglass.use', 'forms.review', 'portal.send']);
+const PHI_PERMISSIONS = new Set(['patients.read', 'patients.write', 'clinical.read', 'plans.read', 'documents.download', 'documents.office', 'audit.read', 'breakglass.use', 'forms.review', 'portal.send']);
 
 describe('every page and download that shows PHI writes its audit event', () => {
   const t = useTestDatabase();
@@ -40,7 +40,7 @@ describe('every page and download that shows PHI writes its audit event', () => 
       .filter((l) => l.route?.methods.get)
       .map((l) => ({ path: l.route!.path, access: accessOf(l.route!.stack[0]?.handle) }))
       .filter((r) => r.access?.kind === 'permission' && PHI_PERMISSIONS.has(r.access.permission) && /:id|:token/.test(r.path));
-    expect(routes.map((r) => r.path)).to.include.members(['/p/:slug/patients/:id', '/p/:slug/patients/:id/notes', '/p/:slug/patients/:id/plans', '/p/:slug/patients/:id/documents', '/p/:slug/patients/:id/access', '/p/:slug/plans/:id/print', '/p/:slug/files/:token', '/p/:slug/patients/:id/forms', '/p/:slug/form-submissions/:id', '/p/:slug/patients/:id/links']);
+    expect(routes.map((r) => r.path)).to.include.members(['/p/:slug/patients/:id', '/p/:slug/patients/:id/notes', '/p/:slug/patients/:id/plans', '/p/:slug/patients/:id/documents', '/p/:slug/patients/:id/access', '/p/:slug/plans/:id/print', '/p/:slug/files/:token', '/p/:slug/documents/:id', '/p/:slug/patients/:id/forms', '/p/:slug/form-submissions/:id', '/p/:slug/patients/:id/links']);
 
     // One patient with a plan and a photo; the owner may open every page.
     const owner = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { owner: true });
@@ -62,10 +62,11 @@ describe('every page and download that shows PHI writes its audit event', () => 
     const jpeg = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#ddd' } }).jpeg().toBuffer();
     await b.agent.post(`/p/${p.slug}/patients/${patient.id}/documents`).field('_csrf', form.token).field('kind', 'radiograph').attach('file', jpeg, 'x.jpg');
     const docs = (await b.agent.get(`/p/${p.slug}/patients/${patient.id}/documents`)).text;
-    const fileUrl = /href="(\/p\/[^"]+\/files\/[^"]+)">View/.exec(docs)![1]!;
+    const docId = /\/documents\/([0-9a-f-]{36})">View/.exec(docs)![1]!;
+    const fileUrl = /<img src="(\/p\/[^"]+\/files\/[^"]+)"/.exec((await b.agent.get(`/p/${p.slug}/documents/${docId}`)).text)![1]!;
 
     for (const route of routes) {
-      const url = route.path === '/p/:slug/files/:token' ? fileUrl : route.path.replace(':slug', p.slug).replace(':id', route.path.startsWith('/p/:slug/plans/') ? planId : route.path.startsWith('/p/:slug/form-submissions/') ? submissionId : patient.id);
+      const url = route.path === '/p/:slug/files/:token' ? fileUrl : route.path.replace(':slug', p.slug).replace(':id', route.path.startsWith('/p/:slug/plans/') ? planId : route.path.startsWith('/p/:slug/form-submissions/') ? submissionId : route.path.startsWith('/p/:slug/documents/') ? docId : patient.id);
       // The break-glass form shows nothing of the patient (and is refused to someone who already has access).
       if (route.path.endsWith('/break-glass')) continue;
       const res = await b.agent.get(url);

@@ -1,6 +1,8 @@
 import type { Knex } from 'knex';
 import { expect } from 'chai';
-import { expectedMigrations, migrateLatest, pendingMigrations, rollbackAll } from '../../src/db/migrations.js';
+import { expectedMigrations, migrateLatest, migratorConfig, pendingMigrations, rollbackAll } from '../../src/db/migrations.js';
+import { withPractice } from '../../src/db/tenant.js';
+import { buildPractice } from '../support/factories.js';
 import { useTestDatabase } from '../support/db.js';
 
 async function tables(t: { owner: Knex }): Promise<string[]> {
@@ -42,5 +44,20 @@ describe('migrations', () => {
       expect(row.relrowsecurity, row.relname).to.equal(true);
       expect(row.relforcerowsecurity, row.relname).to.equal(true);
     }
+  });
+
+  it('the office-documents migration gives the existing front desk, billing and office manager roles documents.office, and no other role', async () => {
+    await migrateLatest(t.current.owner);
+    const p = await buildPractice(t.current.owner, { slug: 'migrate-office-docs' });
+    const roles = (): Promise<Record<string, string[]>> =>
+      withPractice(t.current.owner, p.id, { kind: 'system', id: 'test' }, async (trx) => Object.fromEntries((await trx('roles').select('key', 'permissions')).map((r: { key: string; permissions: string[] }) => [r.key, r.permissions])));
+    const name = '20261203000023_office_documents';
+    await t.current.owner.migrate.down({ ...migratorConfig(), name });
+    const before = await roles();
+    expect(Object.values(before).flat(), 'rolled back: nobody holds it').to.not.include('documents.office');
+    await t.current.owner.migrate.up({ ...migratorConfig(), name });
+    const after = await roles();
+    for (const key of ['front_desk', 'billing', 'office_manager']) expect(after[key], key).to.include('documents.office');
+    for (const key of ['provider', 'hygienist', 'treatment_coordinator']) expect(after[key], key).to.deep.equal(before[key]);
   });
 });

@@ -90,6 +90,18 @@ describe('policies: every default role × every guarded action', () => {
     expect(authorize(actorWith(ALL_PERMISSIONS, { isOwner: true }), 'practice.acknowledgeAlert', { practiceId: OTHER_PRACTICE })).to.equal(false);
   });
 
+  it('documents by kind: documents.download opens every kind, documents.office only insurance cards, photo ID and consents', () => {
+    const patient = { practiceId: PRACTICE, id: '30000000-0000-4000-8000-000000000001', locationId: '40000000-0000-4000-8000-000000000001' };
+    const kinds = ['radiograph', 'intraoral_photo', 'insurance_card', 'photo_id', 'consent', 'other'];
+    const opens = (a: StaffActor) => kinds.filter((k) => authorize(a, 'patient.viewDocument', patient, new Date(), k));
+    const role = (key: string) => actorWith(DEFAULT_ROLES.find((r) => r.key === key)!.permissions);
+    expect(opens(role('front_desk'))).to.deep.equal(['insurance_card', 'photo_id', 'consent']);
+    expect(opens(role('billing'))).to.deep.equal(['insurance_card', 'photo_id', 'consent']);
+    expect(opens(role('hygienist'))).to.deep.equal(kinds);
+    expect(opens(actorWith(['patients.read']))).to.deep.equal([]);
+    expect(opens(actorWith(['documents.download'], { practiceId: OTHER_PRACTICE })), 'another practice').to.deep.equal([]);
+  });
+
   it('an unknown action throws', () => {
     const anyAuthorize = authorize as (actor: StaffActor, action: string) => boolean;
     expect(() => anyAuthorize(actorWith([]), 'user.obliterate')).to.throw(/unknown action/);

@@ -5,9 +5,10 @@ import { PracticeCrypto } from '../../crypto/encrypted-columns.js';
 import { openFile, readFileFully, saveFile } from '../../crypto/encrypted-files.js';
 import type { Keyring } from '../../crypto/keyring.js';
 import type { Db } from '../../db/tenant.js';
+import { DOCUMENT_KINDS, OFFICE_DOCUMENT_KINDS, type DocumentKind } from '../../documents/kinds.js';
 import { AccessDenied, authorize, ensure, type StaffActor } from '../../policies/index.js';
 import { presentSummary, type PatientSummaryView } from '../../presenters/patient.presenter.js';
-import { deleteStoredFiles, documentSecrets, findDocument, insertDocument, linkDocuments, listDocuments, markDocumentDeleted, objectNames } from '../../queries/documents.queries.js';
+import { deleteStoredFiles, documentSecrets, findDocument, type DocumentRow, insertDocument, linkDocuments, listDocuments, markDocumentDeleted, objectNames } from '../../queries/documents.queries.js';
 import { patientSecrets } from '../../queries/patients.queries.js';
 import { listLocations } from '../../queries/practices.queries.js';
 import { listUsers } from '../../queries/users.queries.js';
@@ -25,8 +26,12 @@ import { loadPatientRecord } from './patients.service.js';
  * the blobs go after commit).
  */
 
-export const DOCUMENT_KINDS = ['radiograph', 'intraoral_photo', 'insurance_card', 'consent', 'other'] as const;
-export type DocumentKind = (typeof DOCUMENT_KINDS)[number];
+export { DOCUMENT_KINDS, type DocumentKind } from '../../documents/kinds.js';
+
+/** The kinds this actor may file: all of them, or only the office's paperwork for those who see only that. */
+export function uploadableKinds(actor: StaffActor): readonly DocumentKind[] {
+  return !actor.permissions.has('documents.download') && actor.permissions.has('documents.office') ? OFFICE_DOCUMENT_KINDS : DOCUMENT_KINDS;
+}
 
 export interface DocumentDeps {
   db: Db;
@@ -51,6 +56,10 @@ export interface DocumentsPage {
   patient: PatientSummaryView;
   canUpload: boolean;
   canView: boolean;
+  /** Documents of kinds this role does not see (clinical images for the front desk): a count, no more. */
+  hidden: number;
+  /** The kinds the upload form offers. */
+  kinds: readonly DocumentKind[];
   documents: DocumentView[];
 }
 
@@ -63,27 +72,51 @@ export async function documentsPage(d: DocumentDeps, actor: StaffActor, patientI
     const canView = authorize(actor, 'patient.viewDocuments', record, meta.now);
     const canUpload = authorize(actor, 'patient.uploadDocument', record, meta.now);
     ensure(canView || canUpload, { resource: { type: 'patient', id: patientId }, patientId });
-    const rows = canView ? await listDocuments(trx, patientId) : [];
+    const all = canView ? await listDocuments(trx, patientId) : [];
+    const rows = all.filter((r) => authorize(actor, 'patient.viewDocument', record, meta.now, r.kind));
     await audit.record(trx, { practiceId: actor.practiceId, actor: { kind: 'user', id: actor.id }, action: 'list', resource: { type: 'document' }, patientId, outcome: 'allowed', ip: meta.ip, requestId: meta.requestId, details: { count: rows.length } });
     const names = new Map((await listUsers(trx)).map((u) => [u.id, u.display_name]));
     const locations = new Map((await listLocations(trx)).map((l) => [l.id, l.name]));
     const documents: DocumentView[] = [];
-    for (const r of rows) {
-      documents.push({
-        id: r.id,
-        kind: r.kind,
-        title: (await documentSecrets.open(pc, r)).title ?? '',
-        contentType: r.content_type,
-        isImage: r.content_type.startsWith('image/'),
-        width: r.width,
-        height: r.height,
-        byteSize: r.byte_size,
-        createdAt: r.created_at,
-        uploadedBy: r.uploaded_by ? (names.get(r.uploaded_by) ?? 'unknown user') : 'the patient, through a link',
-      });
-    }
-    return { patient: presentSummary(row, await patientSecrets.open(pc, row), locations), canUpload, canView, documents };
+    for (const r of rows) documents.push(await present(pc, r, names));
+    return { patient: presentSummary(row, await patientSecrets.open(pc, row), locations), canUpload, canView, hidden: all.length - rows.length, kinds: uploadableKinds(actor), documents };
   });
+}
+
+/** A document's viewer page: the patient, what it is, and whether it is an image (the image itself comes through a signed URL). */
+export interface DocumentViewerPage {
+  patient: PatientSummaryView;
+  document: DocumentView;
+}
+
+/** SECURITY: the document's title and its patient are PHI: the page is an audited `list` read of that document. */
+export async function documentViewer(d: DocumentDeps, actor: StaffActor, docId: string, meta: Meta): Promise<DocumentViewerPage> {
+  return d.db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, async (trx) => {
+    const doc = await findDocument(trx, docId);
+    if (!doc || !doc.file_id) throw new AccessDenied({ resource: { type: 'document', id: docId } });
+    const { row, record } = await loadPatientRecord(trx, actor, doc.patient_id, meta.now);
+    ensure(authorize(actor, 'patient.viewDocument', record, meta.now, doc.kind), { resource: { type: 'document', id: docId }, patientId: doc.patient_id, permission: 'documents.download' });
+    await audit.record(trx, { practiceId: actor.practiceId, actor: { kind: 'user', id: actor.id }, action: 'list', resource: { type: 'document', id: docId }, patientId: doc.patient_id, outcome: 'allowed', ip: meta.ip, requestId: meta.requestId });
+    const pc = new PracticeCrypto(d.keyring, trx, actor.practiceId);
+    const names = new Map((await listUsers(trx)).map((u) => [u.id, u.display_name]));
+    const locations = new Map((await listLocations(trx)).map((l) => [l.id, l.name]));
+    return { patient: presentSummary(row, await patientSecrets.open(pc, row), locations, meta.now), document: await present(pc, doc, names) };
+  });
+}
+
+async function present(pc: PracticeCrypto, r: DocumentRow, names: Map<string, string>): Promise<DocumentView> {
+  return {
+    id: r.id,
+    kind: r.kind,
+    title: (await documentSecrets.open(pc, r)).title ?? '',
+    contentType: r.content_type,
+    isImage: r.content_type.startsWith('image/'),
+    width: r.width,
+    height: r.height,
+    byteSize: r.byte_size,
+    createdAt: r.created_at,
+    uploadedBy: r.uploaded_by ? (names.get(r.uploaded_by) ?? 'unknown user') : 'the patient, through a link',
+  };
 }
 
 /** Saves the blobs and the row of an accepted upload (one writer for staff and patient uploads). Returns the file id. */
@@ -126,7 +159,7 @@ async function storing<T>(d: DocumentDeps, work: () => Promise<T>): Promise<T> {
 export async function uploadDocument(d: DocumentDeps, actor: StaffActor, patientId: string, input: { kind: DocumentKind; title: string | null }, file: Accepted, meta: Meta): Promise<string> {
   return storing(d, () => d.db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, async (trx) => {
     const { record } = await loadPatientRecord(trx, actor, patientId, meta.now);
-    ensure(authorize(actor, 'patient.uploadDocument', record, meta.now), { resource: { type: 'patient', id: patientId }, patientId, permission: 'documents.upload' });
+    ensure(authorize(actor, 'patient.uploadDocument', record, meta.now) && uploadableKinds(actor).includes(input.kind), { resource: { type: 'patient', id: patientId }, patientId, permission: 'documents.upload' });
     const id = randomUUID();
     const fileId = await storeDocument(new PracticeCrypto(d.keyring, trx, actor.practiceId), d.files, { id, patient_id: patientId, kind: input.kind, title: input.title, uploaded_by: actor.id, uploaded_via_link: null }, file);
     await audit.record(trx, { practiceId: actor.practiceId, actor: { kind: 'user', id: actor.id }, action: 'upload', resource: { type: 'document', id }, patientId, outcome: 'allowed', ip: meta.ip, requestId: meta.requestId, details: { file_id: fileId } });
@@ -138,6 +171,7 @@ export async function uploadDocument(d: DocumentDeps, actor: StaffActor, patient
 export const PATIENT_UPLOADS = {
   card_front: { kind: 'insurance_card', title: 'Insurance card (front)' },
   card_back: { kind: 'insurance_card', title: 'Insurance card (back)' },
+  photo_id: { kind: 'photo_id', title: 'Photo ID (driver’s license or passport)' },
   photo: { kind: 'other', title: 'Photo from the patient' },
 } as const satisfies Record<string, { kind: DocumentKind; title: string }>;
 export type PatientUploadSlot = keyof typeof PATIENT_UPLOADS;
@@ -178,7 +212,7 @@ export async function readDocument(d: DocumentDeps, actor: StaffActor, docId: st
     const doc = await findDocument(trx, docId);
     if (!doc || !doc.file_id) throw new AccessDenied({ resource: { type: 'document', id: docId } });
     const { record } = await loadPatientRecord(trx, actor, doc.patient_id, meta.now);
-    ensure(authorize(actor, 'patient.viewDocuments', record, meta.now), { resource: { type: 'document', id: docId }, patientId: doc.patient_id, permission: 'documents.download' });
+    ensure(authorize(actor, 'patient.viewDocument', record, meta.now, doc.kind), { resource: { type: 'document', id: docId }, patientId: doc.patient_id, permission: 'documents.download' });
     const fileId = variant === 'thumb' && doc.thumb_file_id ? doc.thumb_file_id : doc.file_id;
     await audit.record(trx, {
       practiceId: actor.practiceId,
@@ -206,7 +240,8 @@ export async function deleteDocument(d: DocumentDeps, actor: StaffActor, docId: 
     const doc = await findDocument(trx, docId);
     if (!doc) throw new AccessDenied({ resource: { type: 'document', id: docId } });
     const { record } = await loadPatientRecord(trx, actor, doc.patient_id, meta.now);
-    ensure(authorize(actor, 'patient.uploadDocument', record, meta.now), { resource: { type: 'document', id: docId }, patientId: doc.patient_id, permission: 'documents.upload' });
+    // Deleting needs both: the right to file documents, and the right to see this one.
+    ensure(authorize(actor, 'patient.uploadDocument', record, meta.now) && authorize(actor, 'patient.viewDocument', record, meta.now, doc.kind), { resource: { type: 'document', id: docId }, patientId: doc.patient_id, permission: 'documents.upload' });
     const fileIds = [doc.file_id, doc.thumb_file_id].filter((x): x is string => Boolean(x));
     const names = await objectNames(trx, fileIds);
     await markDocumentDeleted(trx, docId, actor.id, meta.now);
