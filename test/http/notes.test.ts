@@ -41,7 +41,11 @@ describe('clinical notes: sign, lock, amend; front desk never reads them', () =>
     expect(row.status).to.equal('signed');
     expect(row.content_hash).to.equal(createHash('sha256').update(body).digest('hex'));
     expect(row.body.toString('latin1')).to.not.include('composite');
-    expect((await b.agent.get(notesPath())).text).to.include(body);
+    const shown = (await b.agent.get(notesPath())).text;
+    expect(shown).to.include(body);
+    // The header says who wrote it, when, and that it is signed; the full hash waits inside a details element.
+    expect(shown).to.match(/<h2><span>Dr Notes<\/span> <span class="muted">[^<]+<\/span> <span class="badge signed">Signed<\/span><\/h2>/);
+    expect(shown).to.match(new RegExp(`<details class="integrity"><summary>Integrity check</summary><p>SHA-256 of the signed text: <code>${row.content_hash}</code>`));
 
     const edit = await b.agent.post(`/p/${p.slug}/notes/${row.id}`).type('form').send({ _csrf: page.token, body: 'rewritten', action: 'draft' });
     expect(edit.status).to.equal(409);

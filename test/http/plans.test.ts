@@ -118,4 +118,18 @@ describe('treatment plans: totals on the server, present and accept, an accepted
     expect((await d.agent.get(plansPath())).status).to.equal(404);
     expect((await d.agent.get(`/p/${p.slug}/plans/${plan.id}/print`)).status).to.equal(404);
   });
+
+  it('an empty plan cannot be presented: the button waits for an item, and a direct request is refused with the reason', async () => {
+    const b = await signIn(built.app, p.slug, coordinator, clock);
+    const page = await b.form(plansPath());
+    const before = await inPractice((trx) => trx('treatment_plans').where({ patient_id: patientId }).pluck('id'));
+    expect((await b.agent.post(plansPath()).type('form').send({ _csrf: page.token, title: 'Empty plan' })).status).to.equal(303);
+    const plan = await inPractice((trx) => trx('treatment_plans').where({ patient_id: patientId }).whereNotIn('id', before).first('id'));
+    const shown = await b.agent.get(plansPath());
+    expect(shown.text).to.include('Add an item before presenting the plan.');
+    const refused = await b.agent.post(`/p/${p.slug}/plans/${plan.id}/status`).type('form').send({ _csrf: page.token, step: 'present' });
+    expect(refused.status).to.equal(409);
+    expect(refused.text).to.include('Add at least one item before presenting the plan.');
+    expect((await inPractice((trx) => trx('treatment_plans').where({ id: plan.id }).first('status'))).status).to.equal('draft');
+  });
 });

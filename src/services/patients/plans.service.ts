@@ -190,6 +190,7 @@ export async function decide(d: PlanDeps, actor: StaffActor, planId: string, ste
     const base = { resource: { type: 'treatment_plan' as const, id: planId }, patientId: plan.patient_id };
     if (plan.status === 'accepted' || plan.status === 'declined') return { ok: false, patientId: plan.patient_id, error: DECIDED };
     if (step === 'present') {
+      if ((await listItems(trx, [planId])).length === 0) return { ok: false, patientId: plan.patient_id, error: 'Add at least one item before presenting the plan.' };
       await updatePlan(trx, planId, { status: 'presented', presented_at: meta.now });
       await audit.record(trx, event(actor, meta, { ...base, action: 'share', outcome: 'allowed' }));
       return { ok: true, patientId: plan.patient_id };
