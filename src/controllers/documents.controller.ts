@@ -1,6 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
-import { form } from '../validation/text.js';
+import { errorSummary, fieldErrors, form } from '../validation/text.js';
 import { STEP_UP_MAX_AGE_MS, type Clock } from '../auth/staff-auth.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
@@ -12,7 +12,6 @@ import { StorageError, type FileStore } from '../storage/file-store.js';
 import { STORAGE_FAILED_MESSAGE, uploadErrorMessage } from '../uploads/multipart.js';
 import { processUpload, UploadRefused } from '../uploads/pipeline.js';
 import { signFileUrl, verifyFileUrl, type Variant } from '../uploads/signed-urls.js';
-import { firstError } from '../validation/users.schema.js';
 import { actorOf, idOf, requestMeta } from './request.js';
 
 export interface DocumentsControllerDeps {
@@ -37,12 +36,12 @@ const zoomQuery = z.object({ zoom: z.enum(ZOOMS).catch('fit') }).catch({ zoom: '
 export function documentsController(d: DocumentsControllerDeps) {
   const meta = (req: Request): Meta => requestMeta(req, d.clock);
 
-  const render = async (req: Request, res: Response, patientId: string, status: number, extra: { error?: string; notice?: string } = {}) => {
+  const render = async (req: Request, res: Response, patientId: string, status: number, extra: { error?: string; errors?: Record<string, string>; notice?: string; values?: { kind: string; title: string } } = {}) => {
     const actor = actorOf(res);
     const page = await documentsPage(d, actor, patientId, meta(req));
     const sign = (docId: string, variant: Variant) => `/p/${actor.slug}/files/${signFileUrl(d.fileUrlKey, { docId, patientId, variant, sid: req.sessionID, now: d.clock() })}`;
     const documents = page.documents.map((doc) => ({ ...doc, thumbUrl: doc.isImage ? sign(doc.id, 'thumb') : undefined, viewerUrl: `/p/${actor.slug}/documents/${doc.id}`, originalUrl: sign(doc.id, 'original') }));
-    res.status(status).render('patients/documents', { title: `Documents: ${page.patient.name}`, slug: actor.slug, actor, page, documents, kinds: page.kinds, labels: DOCUMENT_KIND_LABELS, csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, ...extra });
+    res.status(status).render('patients/documents', { title: `Documents: ${page.patient.name}`, slug: actor.slug, actor, page, documents, kinds: page.kinds, labels: DOCUMENT_KIND_LABELS, csrfToken: res.locals.csrfToken, error: undefined, errors: {}, values: { kind: '', title: '' }, notice: undefined, ...extra });
   };
 
   return {
@@ -56,19 +55,24 @@ export function documentsController(d: DocumentsControllerDeps) {
     create: (async (req, res) => {
       const actor = actorOf(res);
       const patientId = idOf(req, 'patient');
-      if (res.locals.uploadError) return render(req, res, patientId, res.locals.uploadError, { error: uploadErrorMessage(res.locals.uploadError) });
-      const form = uploadForm.safeParse(req.body ?? {});
-      if (!form.success) return render(req, res, patientId, 400, { error: firstError(form.error) });
-      if (!uploadableKinds(actor).includes(form.data.kind)) return render(req, res, patientId, 400, { error: 'Choose what kind of document this is.' });
-      if (!req.file) return render(req, res, patientId, 400, { error: 'Choose a file to upload.' });
+      const b = (req.body ?? {}) as Record<string, unknown>;
+      const values = { kind: typeof b.kind === 'string' ? b.kind.slice(0, 40) : '', title: typeof b.title === 'string' ? b.title.slice(0, 200) : '' };
+      // Every problem at once, each beside its field: the kind, the title, the file.
+      const again = (status: number, errors: Record<string, string>) => render(req, res, patientId, status, { errors, values, error: errorSummary(errors) });
+      if (res.locals.uploadError) return again(res.locals.uploadError, { file: uploadErrorMessage(res.locals.uploadError) });
+      const form = uploadForm.safeParse(b);
+      const errors: Record<string, string> = form.success ? {} : fieldErrors(form.error);
+      if (form.success && !uploadableKinds(actor).includes(form.data.kind)) errors.kind = 'Choose what kind of document this is.';
+      if (!req.file) errors.file = 'Choose a file to upload.';
+      if (!form.success || Object.keys(errors).length > 0 || !req.file) return again(400, errors);
       try {
         const accepted = await processUpload(req.file.buffer, req.file.originalname);
         await uploadDocument(d, actor, patientId, form.data, accepted, meta(req));
       } catch (err) {
-        if (err instanceof UploadRefused) return render(req, res, patientId, err.status, { error: err.message });
+        if (err instanceof UploadRefused) return again(err.status, { file: err.message });
         if (err instanceof StorageError) {
           req.log.error({ code: err.code }, 'file store could not write; upload refused');
-          return render(req, res, patientId, 503, { error: STORAGE_FAILED_MESSAGE });
+          return render(req, res, patientId, 503, { error: STORAGE_FAILED_MESSAGE, values });
         }
         throw err;
       }

@@ -20,6 +20,7 @@ import { decideInstallationItem, installationReview, installationReviewOfItem, i
 import { acknowledgeInstallationAlert, installationAlerts } from '../services/alerts/alerts.service.js';
 import { ALERT_LABELS, INSTALLATION_ALERT_KINDS, SEVERITIES } from '../alerts/alerts.js';
 import { acknowledgeForm, alertFilterQuery } from '../validation/alerts.schema.js';
+import { formProblems, resultProblems, type FormProblems } from '../validation/text.js';
 import { newPracticeForm, operatorDecisionForm, operatorGrantForm, operatorSignInForm, operatorStepUpForm, practiceSettingsForm, practiceStatusForm, signOffNameForm, terminateForm } from '../validation/operator.schema.js';
 import { idParams } from '../validation/users.schema.js';
 import { AccessDenied } from '../policies/index.js';
@@ -114,7 +115,7 @@ export function operatorsController(d: OperatorsControllerDeps) {
 
     /** GET /operator/practices/new */
     new: (async (_req, res) => {
-      res.render('operator/new-practice', { title: 'New practice', operator: operatorOf(res), form: { name: '', slug: '', locationName: '', phone: '', ownerName: '', ownerEmail: '' }, csrfToken: res.locals.csrfToken, error: undefined });
+      res.render('operator/new-practice', { title: 'New practice', operator: operatorOf(res), form: { name: '', slug: '', locationName: '', phone: '', ownerName: '', ownerEmail: '' }, csrfToken: res.locals.csrfToken, error: undefined, errors: {} });
     }) satisfies RequestHandler,
 
     /** POST /operator/practices */
@@ -123,10 +124,10 @@ export function operatorsController(d: OperatorsControllerDeps) {
       const b = (req.body ?? {}) as Record<string, unknown>;
       const echo = Object.fromEntries(['name', 'slug', 'locationName', 'phone', 'ownerName', 'ownerEmail'].map((k) => [k, typeof b[k] === 'string' ? (b[k] as string).slice(0, 254) : '']));
       const parsed = newPracticeForm.safeParse(b);
-      const again = (status: number, error: string) => res.status(status).render('operator/new-practice', { title: 'New practice', operator: op, form: echo, csrfToken: res.locals.csrfToken, error });
-      if (!parsed.success) return again(400, firstError(parsed.error));
+      const again = (status: number, problems: FormProblems) => res.status(status).render('operator/new-practice', { title: 'New practice', operator: op, form: echo, csrfToken: res.locals.csrfToken, ...problems });
+      if (!parsed.success) return again(400, formProblems(parsed.error));
       const result = await createPractice(d.db, op, parsed.data, meta(req));
-      if (!result.ok) return again(409, result.error);
+      if (!result.ok) return again(409, resultProblems(result));
       const link = new URL(`/p/${parsed.data.slug}/invitations/${result.value.invitationToken}`, d.publicUrl).toString();
       res.status(201).render('operator/created', { title: 'Practice created', operator: op, slug: parsed.data.slug, ownerEmail: parsed.data.ownerEmail, link, expiresAt: result.value.expiresAt, practiceId: result.value.practiceId });
     }) satisfies RequestHandler,

@@ -8,6 +8,7 @@ import { AccessDenied } from '../policies/index.js';
 import { addItem, createPlan, decide, planPatient, plansPage, printPlan, removeItem } from '../services/patients/plans.service.js';
 import type { Meta } from '../services/users/users.service.js';
 import { firstError } from '../validation/users.schema.js';
+import { formProblems } from '../validation/text.js';
 import { actorOf, idOf, requestMeta } from './request.js';
 
 export interface PlansControllerDeps {
@@ -35,7 +36,10 @@ const itemForm = z
     fee: money('Fee'),
     insurance: money('Insurance estimate'),
   })
-  .refine((f) => f.insurance <= f.fee, { message: 'The insurance estimate cannot be more than the fee.', path: ['insurance'] });
+  // Compared only once both amounts read (a bad fee is its own error, not the estimate's).
+  .refine((f) => typeof f.fee !== 'number' || typeof f.insurance !== 'number' || f.insurance <= f.fee, { message: 'The insurance estimate cannot be more than the fee.', path: ['insurance'] });
+
+const ITEM_FIELDS = ['phase', 'cdt', 'tooth', 'surfaces', 'description', 'fee', 'insurance'] as const;
 
 const planForm = form({ title: z.string().trim().min(1, 'Give the plan a title, e.g. Phase 1 — restorative.').max(120, 'Keep the title under 120 characters.') });
 const stepForm = form({ step: z.enum(['present', 'accept', 'decline']) });
@@ -44,10 +48,10 @@ const stepForm = form({ step: z.enum(['present', 'accept', 'decline']) });
 /** Treatment plans: list with totals, new plan, items, present / accept / decline, print. */
 export function plansController(d: PlansControllerDeps) {
   const meta = (req: Request): Meta => requestMeta(req, d.clock);
-  const render = async (req: Request, res: Response, patientId: string, status: number, extra: { error?: string; notice?: string } = {}) => {
+  const render = async (req: Request, res: Response, patientId: string, status: number, extra: { error?: string; notice?: string; item?: { planId: string; values: Record<string, string>; errors: Record<string, string> } } = {}) => {
     const actor = actorOf(res);
     const page = await plansPage(d, actor, patientId, meta(req));
-    res.status(status).render('patients/plans', { title: `Treatment plans: ${page.patient.name}`, slug: actor.slug, actor, page, csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, ...extra });
+    res.status(status).render('patients/plans', { title: `Treatment plans: ${page.patient.name}`, slug: actor.slug, actor, page, csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, item: undefined, ...extra });
   };
   const after = (res: Response, patientId: string) => res.redirect(303, `/p/${actorOf(res).slug}/patients/${patientId}/plans`);
 
@@ -70,7 +74,12 @@ export function plansController(d: PlansControllerDeps) {
       const form = itemForm.safeParse(req.body ?? {});
       // A malformed item: the plan's page again with the reason (after the same access check).
       const { phase, ...content } = form.success ? form.data : { phase: 1, cdt: '', tooth: null, surfaces: null, description: '', fee: 0, insurance: 0 };
-      if (!form.success) return render(req, res, await planPatient(d, actorOf(res), planId, meta(req)), 400, { error: firstError(form.error) });
+      if (!form.success) {
+        const problems = formProblems(form.error);
+        const b = (req.body ?? {}) as Record<string, unknown>;
+        const values = Object.fromEntries(ITEM_FIELDS.map((k) => [k, typeof b[k] === 'string' ? (b[k] as string).slice(0, 200) : '']));
+        return render(req, res, await planPatient(d, actorOf(res), planId, meta(req)), 400, { error: problems.error, item: { planId, values, errors: problems.errors } });
+      }
       const result = await addItem(d, actorOf(res), planId, phase, content, meta(req));
       if (!result.ok) return render(req, res, result.patientId, 409, { error: result.error });
       after(res, result.patientId);

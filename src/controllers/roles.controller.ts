@@ -1,9 +1,10 @@
-import type { Request, RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import type { Clock } from '../auth/staff-auth.js';
 import type { Db } from '../db/tenant.js';
-import { changeRole, createRole, roleForEdit, rolesMatrix } from '../services/roles/roles.service.js';
+import { changeRole, createRole, roleForEdit, rolesMatrix, type RoleView } from '../services/roles/roles.service.js';
 import type { Meta } from '../services/users/users.service.js';
-import { firstError, roleForm } from '../validation/users.schema.js';
+import { formProblems, resultProblems, type FormProblems } from '../validation/text.js';
+import { roleForm } from '../validation/users.schema.js';
 import { actorOf, idOf, requestMeta } from './request.js';
 
 export interface RolesControllerDeps {
@@ -19,6 +20,12 @@ export function rolesController(d: RolesControllerDeps) {
     const list = Array.isArray(b.permissions) ? b.permissions : b.permissions === undefined ? [] : [b.permissions];
     return { name: typeof b.name === 'string' ? b.name : '', description: typeof b.description === 'string' ? b.description : '', permissions: list.filter((x): x is string => typeof x === 'string') };
   };
+  /** The role form again, with each error beside its field and what was typed. */
+  const again = async (res: Response, status: number, role: RoleView | undefined, problems: FormProblems, form: ReturnType<typeof rawForm>) => {
+    const actor = actorOf(res);
+    const matrix = await rolesMatrix(d.db, actor);
+    res.status(status).render('roles/edit', { title: role ? role.name : 'New role', slug: actor.slug, actor, role, permissions: matrix.permissions, form, csrfToken: res.locals.csrfToken, ...problems });
+  };
 
   return {
     /** GET /p/:slug/roles */
@@ -33,17 +40,17 @@ export function rolesController(d: RolesControllerDeps) {
     new: (async (_req, res) => {
       const actor = actorOf(res);
       const matrix = await rolesMatrix(d.db, actor);
-      res.render('roles/edit', { title: 'New role', slug: actor.slug, actor, role: undefined, permissions: matrix.permissions, form: { name: '', description: '', permissions: [] }, csrfToken: res.locals.csrfToken, error: undefined });
+      res.render('roles/edit', { title: 'New role', slug: actor.slug, actor, role: undefined, permissions: matrix.permissions, form: { name: '', description: '', permissions: [] }, csrfToken: res.locals.csrfToken, error: undefined, errors: {} });
     }) satisfies RequestHandler,
 
     /** POST /p/:slug/roles */
     create: (async (req, res) => {
       const actor = actorOf(res);
       const parsed = roleForm.safeParse(req.body ?? {});
-      const result = parsed.success ? await createRole(d.db, actor, parsed.data, meta(req)) : { ok: false as const, error: firstError(parsed.error) };
+      if (!parsed.success) return again(res, 400, undefined, formProblems(parsed.error), rawForm(req));
+      const result = await createRole(d.db, actor, parsed.data, meta(req));
       if (result.ok) return res.redirect(303, `/p/${actor.slug}/roles?saved=1`);
-      const matrix = await rolesMatrix(d.db, actor);
-      res.status(!result.ok && 'refused' in result && result.refused ? 403 : 400).render('roles/edit', { title: 'New role', slug: actor.slug, actor, role: undefined, permissions: matrix.permissions, form: rawForm(req), csrfToken: res.locals.csrfToken, error: result.error });
+      await again(res, result.refused ? 403 : 400, undefined, resultProblems(result), rawForm(req));
     }) satisfies RequestHandler,
 
     /** GET /p/:slug/roles/:id */
@@ -51,7 +58,7 @@ export function rolesController(d: RolesControllerDeps) {
       const actor = actorOf(res);
       const role = await roleForEdit(d.db, actor, idOf(req, 'role'));
       const matrix = await rolesMatrix(d.db, actor);
-      res.render('roles/edit', { title: role.name, slug: actor.slug, actor, role, permissions: matrix.permissions, form: { name: role.name, description: role.description, permissions: role.permissions }, csrfToken: res.locals.csrfToken, error: undefined });
+      res.render('roles/edit', { title: role.name, slug: actor.slug, actor, role, permissions: matrix.permissions, form: { name: role.name, description: role.description, permissions: role.permissions }, csrfToken: res.locals.csrfToken, error: undefined, errors: {} });
     }) satisfies RequestHandler,
 
     /** POST /p/:slug/roles/:id */
@@ -60,10 +67,10 @@ export function rolesController(d: RolesControllerDeps) {
       const id = idOf(req, 'role');
       const role = await roleForEdit(d.db, actor, id);
       const parsed = roleForm.safeParse(req.body ?? {});
-      const result = parsed.success ? await changeRole(d.db, actor, id, parsed.data, meta(req)) : { ok: false as const, error: firstError(parsed.error) };
+      if (!parsed.success) return again(res, 400, role, formProblems(parsed.error), rawForm(req));
+      const result = await changeRole(d.db, actor, id, parsed.data, meta(req));
       if (result.ok) return res.redirect(303, `/p/${actor.slug}/roles?saved=1`);
-      const matrix = await rolesMatrix(d.db, actor);
-      res.status(!result.ok && 'refused' in result && result.refused ? 403 : 400).render('roles/edit', { title: role.name, slug: actor.slug, actor, role, permissions: matrix.permissions, form: rawForm(req), csrfToken: res.locals.csrfToken, error: result.error });
+      await again(res, result.refused ? 403 : 400, role, resultProblems(result), rawForm(req));
     }) satisfies RequestHandler,
   };
 }

@@ -1,6 +1,5 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Clock } from '../auth/staff-auth.js';
-import type { Db } from '../db/tenant.js';
 import {
   accessChoices,
   deactivateUser,
@@ -15,7 +14,9 @@ import {
   userDetail,
   usersOverview,
 } from '../services/users/users.service.js';
-import { accessForm, firstError, inviteForm } from '../validation/users.schema.js';
+import { accessForm, inviteForm } from '../validation/users.schema.js';
+import { formProblems, resultProblems, type FormProblems } from '../validation/text.js';
+import { isUuid, type Db } from '../db/tenant.js';
 import { actorOf, idOf, requestMeta } from './request.js';
 import type { Meta } from '../services/staff-work.js';
 
@@ -39,10 +40,10 @@ export function usersController(d: UsersControllerDeps) {
   const meta = (req: Request): Meta => requestMeta(req, d.clock);
   const invitationUrl = (slug: string, token: string): string => new URL(`/p/${slug}/invitations/${token}`, d.publicUrl).toString();
 
-  const showDetail = async (req: Request, res: Response, id: string, status: number, extra: { error?: string; notice?: string; inviteLink?: string } = {}) => {
+  const showDetail = async (req: Request, res: Response, id: string, status: number, extra: { error?: string; errors?: Record<string, string>; notice?: string; inviteLink?: string } = {}) => {
     const actor = actorOf(res);
     const [user, choices] = await Promise.all([userDetail(d.db, actor, id, meta(req)), accessChoices(d.db, actor)]);
-    res.status(status).render('users/show', { title: user.displayName, slug: actor.slug, actor, user, choices, csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, inviteLink: undefined, ...extra });
+    res.status(status).render('users/show', { title: user.displayName, slug: actor.slug, actor, user, choices, csrfToken: res.locals.csrfToken, error: undefined, errors: {}, notice: undefined, inviteLink: undefined, ...extra });
   };
 
   return {
@@ -59,7 +60,7 @@ export function usersController(d: UsersControllerDeps) {
       const actor = actorOf(res);
       const choices = await accessChoices(d.db, actor);
       const singleLocation = choices.locations.length === 1 ? [choices.locations[0]!.id] : [];
-      res.render('users/new', { title: 'Invite someone', slug: actor.slug, actor, choices, form: { displayName: '', email: '', roleIds: [], locationIds: singleLocation }, csrfToken: res.locals.csrfToken, error: undefined });
+      res.render('users/new', { title: 'Invite someone', slug: actor.slug, actor, choices, form: { displayName: '', email: '', roleIds: [], locationIds: singleLocation }, csrfToken: res.locals.csrfToken, error: undefined, errors: {} });
     }) satisfies RequestHandler,
 
     /** POST /p/:slug/users */
@@ -67,14 +68,16 @@ export function usersController(d: UsersControllerDeps) {
       const actor = actorOf(res);
       const parsed = inviteForm.safeParse(req.body ?? {});
       const raw = (req.body ?? {}) as Record<string, unknown>;
-      const again = async (status: number, error: string) => {
+      const again = async (status: number, problems: FormProblems) => {
         const choices = await accessChoices(d.db, actor);
-        const form = parsed.success ? parsed.data : { displayName: typeof raw.displayName === 'string' ? raw.displayName : '', email: typeof raw.email === 'string' ? raw.email : '', roleIds: [], locationIds: [] };
-        res.status(status).render('users/new', { title: 'Invite someone', slug: actor.slug, actor, choices, form, csrfToken: res.locals.csrfToken, error });
+        const text = (v: unknown) => (typeof v === 'string' ? v.slice(0, 254) : '');
+        const ids = (v: unknown) => (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === 'string' && isUuid(x));
+        const form = parsed.success ? parsed.data : { displayName: text(raw.displayName), email: text(raw.email), roleIds: ids(raw.roleIds), locationIds: ids(raw.locationIds) };
+        res.status(status).render('users/new', { title: 'Invite someone', slug: actor.slug, actor, choices, form, csrfToken: res.locals.csrfToken, ...problems });
       };
-      if (!parsed.success) return again(400, firstError(parsed.error));
+      if (!parsed.success) return again(400, formProblems(parsed.error));
       const result = await inviteUser(d.db, actor, parsed.data, meta(req));
-      if (!result.ok) return again(result.refused ? 403 : 400, result.error);
+      if (!result.ok) return again(result.refused ? 403 : 400, resultProblems(result));
       res.status(201).render('users/invited', { title: 'Invitation ready', slug: actor.slug, actor, email: parsed.data.email, link: invitationUrl(actor.slug, result.value.token), expiresAt: result.value.expiresAt, userId: result.value.userId });
     }) satisfies RequestHandler,
 
@@ -89,9 +92,9 @@ export function usersController(d: UsersControllerDeps) {
       const actor = actorOf(res);
       const id = idOf(req, 'user');
       const parsed = accessForm.safeParse(req.body ?? {});
-      if (!parsed.success) return showDetail(req, res, id, 400, { error: 'Choose roles and locations from the lists.' });
+      if (!parsed.success) return showDetail(req, res, id, 400, formProblems(parsed.error));
       const result = await updateAccess(d.db, actor, id, parsed.data, meta(req));
-      if (!result.ok) return showDetail(req, res, id, result.refused ? 403 : 400, { error: result.error });
+      if (!result.ok) return showDetail(req, res, id, result.refused ? 403 : 400, resultProblems(result));
       res.redirect(303, `/p/${actor.slug}/users/${id}?done=access`);
     }) satisfies RequestHandler,
 

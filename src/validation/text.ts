@@ -46,6 +46,25 @@ export function fieldErrors(error: z.ZodError): Record<string, string> {
   return out;
 }
 
+/** What a re-rendered form shows: each field's error beside it, and the summary above. */
+export interface FormProblems {
+  errors: Record<string, string>;
+  error: string;
+}
+
+/** A failed parse: every field's first error, with the summary. */
+export function formProblems(error: z.ZodError): FormProblems {
+  const errors = fieldErrors(error);
+  return Object.keys(errors).length > 0 ? { errors, error: errorSummary(errors) } : { errors, error: 'Check the form and try again.' };
+}
+
+/** A service's refusal: beside its field when it names one, else above the form. */
+export function resultProblems(result: { error: string; field?: string }): FormProblems {
+  if (!result.field) return { errors: {}, error: result.error };
+  const errors = { [result.field]: result.error };
+  return { errors, error: errorSummary(errors) };
+}
+
 /** The summary above a form with errors: how many fields need attention. */
 export function errorSummary(errors: Record<string, string>): string {
   const n = Object.keys(errors).length;

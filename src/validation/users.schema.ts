@@ -5,7 +5,7 @@ import { isPermission, type Permission } from '../permissions.js';
 /** Checkbox groups arrive as nothing, one string or many strings: always an array here. */
 const many = <T extends z.ZodType>(item: T) => z.preprocess((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]), z.array(item).max(100));
 
-const uuid = z.uuid();
+const uuid = z.uuid('Choose from the list.');
 
 /** `:id` in /users/:id and /roles/:id. A malformed id is the not-found page, like a missing one. */
 export const idParams = z.object({ id: uuid });
@@ -13,7 +13,7 @@ export const idParams = z.object({ id: uuid });
 export const inviteForm = form({
   displayName: z.string().trim().min(1, 'Enter the person’s name.').max(120, 'The name is too long (120 characters at most).'),
   email: z.string().trim().toLowerCase().max(254).pipe(z.email('Enter a valid email address.')),
-  roleIds: many(uuid),
+  roleIds: many(uuid).refine((ids) => ids.length > 0, 'Choose at least one role.'),
   locationIds: many(uuid),
 });
 

@@ -114,7 +114,7 @@ export interface NewPracticeInput {
  * over). Audited in the new practice's log.
  */
 export async function createPractice(db: Db, op: OperatorActor, input: NewPracticeInput, meta: Meta): Promise<FormResult<{ practiceId: string; invitationToken: string; expiresAt: Date }>> {
-  if ((await practiceDirectory(db.knex)).some((p) => p.slug === input.slug)) return { ok: false, error: 'That address is taken; choose another.' };
+  if ((await practiceDirectory(db.knex)).some((p) => p.slug === input.slug)) return { ok: false, error: 'That address is taken; choose another.', field: 'slug' };
   const practiceId = randomUUID();
   const value = await db.withPractice(practiceId, { kind: 'operator', id: op.id }, async (trx) => {
     await insertPractice(trx, { id: practiceId, slug: input.slug, name: input.name, phone: input.phone, locationName: input.locationName });

@@ -65,9 +65,9 @@ export async function createRole(db: Db, actor: StaffActor, input: RoleInput, me
     const refused = escalation(actor, input.permissions);
     if (refused || !authorize(actor, 'role.create', input)) {
       await audit.record(trx, { practiceId: actor.practiceId, actor: { kind: 'user', id: actor.id }, action: 'role_change', outcome: 'denied', resource: { type: 'role' }, ip: meta.ip, requestId: meta.requestId, details: { count: input.permissions.length } });
-      return { ok: false, error: refused ?? 'You cannot create roles.', refused: true };
+      return { ok: false, error: refused ?? 'You cannot create roles.', field: 'permissions', refused: true };
     }
-    if (await roleNameTaken(trx, input.name)) return { ok: false, error: 'A role with that name already exists.' };
+    if (await roleNameTaken(trx, input.name)) return { ok: false, error: 'A role with that name already exists.', field: 'name' };
     const id = await insertRole(trx, { practice_id: actor.practiceId, key: `custom_${randomBytes(6).toString('hex')}`, name: input.name, description: input.description, permissions: input.permissions, is_system: false });
     await audit.record(trx, { practiceId: actor.practiceId, actor: { kind: 'user', id: actor.id }, action: 'role_change', outcome: 'allowed', resource: { type: 'role', id }, ip: meta.ip, requestId: meta.requestId, details: { count: input.permissions.length } });
     return { ok: true, value: id };
@@ -87,7 +87,7 @@ export async function changeRole(db: Db, actor: StaffActor, id: string, input: R
         : (escalation(actor, input.permissions) ?? (missingBefore.length ? `This role holds permissions you do not hold yourself (${missingBefore.join(', ')}), so you cannot change it.` : 'You cannot change this role.'));
       return { ok: false, error: reason, refused: true };
     }
-    if (await roleNameTaken(trx, input.name, id)) return { ok: false, error: 'A role with that name already exists.' };
+    if (await roleNameTaken(trx, input.name, id)) return { ok: false, error: 'A role with that name already exists.', field: 'name' };
     await updateRole(trx, id, input);
     await audit.record(trx, { ...base, outcome: 'allowed', details: { count: input.permissions.length } });
     return { ok: true, value: null };

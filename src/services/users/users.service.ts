@@ -121,22 +121,23 @@ export async function userDetail(db: Db, actor: StaffActor, id: string, meta: Me
 }
 
 /** A form's outcome: the value, or a message for the form (`refused`: a permission problem, 403). */
-export type FormResult<T> = { ok: true; value: T } | { ok: false; error: string; refused?: boolean };
+/** A service's answer to a form: the value, or an error for the form (beside `field` when it names one). */
+export type FormResult<T> = { ok: true; value: T } | { ok: false; error: string; field?: string; refused?: boolean };
 
 /**
  * SECURITY: checks a set of role ids for assignment by this actor: each must exist in the practice
  * and grant nothing the actor lacks; changed roles only (an untouched role the actor could not
  * assign stays as it was). Returns an error for the form, or undefined.
  */
-type Problem = { ok: false; error: string; refused?: boolean };
+type Problem = { ok: false; error: string; field?: string; refused?: boolean };
 
 async function checkRoleChange(trx: Knex.Transaction, actor: StaffActor, before: readonly string[], after: readonly string[]): Promise<Problem | undefined> {
   const changed = [...after.filter((id) => !before.includes(id)), ...before.filter((id) => !after.includes(id))];
   for (const id of changed) {
     const role = await findRole(trx, id);
-    if (!role || role.is_system) return { ok: false, error: 'Choose roles from the list.' };
+    if (!role || role.is_system) return { ok: false, error: 'Choose roles from the list.', field: 'roleIds' };
     if (!authorize(actor, 'role.assign', { practiceId: actor.practiceId, id: role.id, isSystem: role.is_system, permissions: role.permissions })) {
-      return { ok: false, error: `You cannot assign or remove the role “${role.name}”: it grants permissions you do not hold yourself.`, refused: true };
+      return { ok: false, error: `You cannot assign or remove the role “${role.name}”: it grants permissions you do not hold yourself.`, field: 'roleIds', refused: true };
     }
   }
   return undefined;
@@ -144,7 +145,7 @@ async function checkRoleChange(trx: Knex.Transaction, actor: StaffActor, before:
 
 async function checkLocations(trx: Knex.Transaction, ids: readonly string[]): Promise<Problem | undefined> {
   const known = new Set((await listLocations(trx)).map((l) => l.id));
-  return ids.every((id) => known.has(id)) ? undefined : { ok: false, error: 'Choose locations from the list.' };
+  return ids.every((id) => known.has(id)) ? undefined : { ok: false, error: 'Choose locations from the list.', field: 'locationIds' };
 }
 
 /**
@@ -159,8 +160,8 @@ export async function inviteUser(
 ): Promise<FormResult<{ userId: string; token: string; expiresAt: Date }>> {
   ensure(authorize(actor, 'user.invite'), { permission: 'users.manage' });
   return work(db, actor, async (trx) => {
-    if (await emailTaken(trx, input.email)) return { ok: false, error: 'Someone in this practice already has that email address.' };
-    if (input.roleIds.length === 0) return { ok: false, error: 'Choose at least one role.' };
+    if (await emailTaken(trx, input.email)) return { ok: false, error: 'Someone in this practice already has that email address.', field: 'email' };
+    if (input.roleIds.length === 0) return { ok: false, error: 'Choose at least one role.', field: 'roleIds' };
     const problem = (await checkRoleChange(trx, actor, [], input.roleIds)) ?? (await checkLocations(trx, input.locationIds));
     if (problem) return problem;
     const userId = randomUUID();

@@ -1,0 +1,148 @@
+import { randomUUID } from 'node:crypto';
+import { expect } from 'chai';
+import type { Knex } from 'knex';
+import { generate } from 'otplib';
+import { PracticeCrypto } from '../../src/crypto/encrypted-columns.js';
+import { planSecrets } from '../../src/queries/plans.queries.js';
+import { createOperator } from '../../src/services/operators/operators.service.js';
+import { buildTestApp } from '../support/app.js';
+import { browser } from '../support/browser.js';
+import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
+import { useTestDatabase } from '../support/db.js';
+import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
+import { buildStaff, signIn, testClock, type BuiltStaff } from '../support/staff.js';
+
+/**
+ * The fields a re-rendered form marks, read from its HTML: each `field-error` element must be named
+ * by the aria-describedby of the control it belongs to (or of the fieldset around a checkbox or
+ * radio group), and that control must say it is invalid. Returns field name → message.
+ */
+export function errorsBesideFields(html: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of html.matchAll(/<(?:p|span) class="field-error" id="([^"]+)">([^<]*)</g)) {
+    const [, id, message] = m;
+    const owner = [...html.matchAll(/<(input|select|textarea|fieldset)\b([^>]*)>/g)].find((tag) => new RegExp(`aria-describedby="[^"]*\\b${id}\\b`).test(tag[2]!));
+    expect(owner, `nothing names ${id} in aria-describedby`).to.not.equal(undefined);
+    let name: string | undefined;
+    if (owner![1] === 'fieldset') {
+      const inside = html.slice(owner!.index!, html.indexOf('</fieldset>', owner!.index!));
+      name = /name="([^"]+)"/.exec(inside)?.[1];
+    } else {
+      expect(owner![2], `${id}: the control says it is invalid`).to.include('aria-invalid="true"');
+      name = /name="([^"]+)"/.exec(owner![2]!)?.[1];
+    }
+    expect(name, id).to.be.a('string');
+    expect(message!.trim(), id).to.not.equal('');
+    out[name!] = message!.trim();
+  }
+  return out;
+}
+
+const tokenOf = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)![1]!;
+
+describe('forms: every error at once, beside its field; the page again submits without a reload', () => {
+  const t = useTestDatabase();
+  const clock = testClock();
+  let fx: CryptoFixture;
+  let p: BuiltPractice;
+  let owner: BuiltStaff;
+  let built: ReturnType<typeof buildTestApp>;
+  const inPractice = <T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> => t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, fn);
+
+  before(async () => {
+    fx = await buildCryptoFixture(t.current);
+    p = await buildPractice(t.current.owner, { slug: 'form-errors' });
+    owner = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { owner: true });
+    built = buildTestApp(t.current, {}, { keyring: fx.keyring, clock: clock.now, files: fx.files });
+  });
+  after(() => fx?.cleanup());
+
+  it('invite someone: name, email and roles marked together; the roles chosen stay chosen; fixed, it succeeds', async () => {
+    const s = await signIn(built.app, p.slug, owner, clock);
+    const page = await s.form(`/p/${p.slug}/users/new`);
+    const locationId = p.locationIds[0]!;
+    const bad = await s.agent.post(`/p/${p.slug}/users`).type('form').send({ _csrf: page.token, displayName: '', email: 'not-an-email', locationIds: locationId });
+    expect(bad.status).to.equal(400);
+    expect(errorsBesideFields(bad.text)).to.deep.equal({ displayName: 'Enter the person’s name.', email: 'Enter a valid email address.', roleIds: 'Choose at least one role.' });
+    expect(bad.text).to.include('3 fields need attention; nothing was saved.');
+    expect(bad.text, 'the location chosen stays chosen').to.match(new RegExp(`value="${locationId}" checked`));
+    const billing = (await inPractice((trx) => trx('roles').where({ key: 'billing' }).first<{ id: string }>('id'))).id;
+    const taken = await s.agent.post(`/p/${p.slug}/users`).type('form').send({ _csrf: tokenOf(bad.text), displayName: 'Owner Again', email: owner.email, roleIds: billing, locationIds: locationId });
+    expect(taken.status).to.equal(400);
+    expect(errorsBesideFields(taken.text)).to.deep.equal({ email: 'Someone in this practice already has that email address.' });
+    const ok = await s.agent.post(`/p/${p.slug}/users`).type('form').send({ _csrf: tokenOf(taken.text), displayName: 'New Person', email: 'new.person@clinic.example', roleIds: billing, locationIds: locationId });
+    expect(ok.status).to.equal(201);
+  });
+
+  it('a role: name and permissions marked; a taken name beside the name', async () => {
+    const s = await signIn(built.app, p.slug, owner, clock);
+    const page = await s.form(`/p/${p.slug}/roles/new`);
+    const bad = await s.agent.post(`/p/${p.slug}/roles`).type('form').send({ _csrf: page.token, name: '', permissions: 'made.up' });
+    expect(bad.status).to.equal(400);
+    expect(errorsBesideFields(bad.text)).to.deep.equal({ name: 'Give the role a name.', permissions: 'Choose permissions from the list.' });
+    const taken = await s.agent.post(`/p/${p.slug}/roles`).type('form').send({ _csrf: tokenOf(bad.text), name: 'Billing', permissions: 'patients.read' });
+    expect(errorsBesideFields(taken.text)).to.deep.equal({ name: 'A role with that name already exists.' });
+    const ok = await s.agent.post(`/p/${p.slug}/roles`).type('form').send({ _csrf: tokenOf(taken.text), name: 'Reception', permissions: 'patients.read' });
+    expect(ok.status).to.equal(303);
+  });
+
+  it('a new patient: each missing or impossible value beside its field', async () => {
+    const s = await signIn(built.app, p.slug, owner, clock);
+    const page = await s.form(`/p/${p.slug}/patients/new`);
+    const bad = await s.agent.post(`/p/${p.slug}/patients`).type('form').send({ _csrf: page.token, givenName: '', familyName: '', dateOfBirth: '02/30/1990', locationId: p.locationIds[0]! });
+    expect(bad.status).to.equal(400);
+    const errors = errorsBesideFields(bad.text);
+    expect(errors).to.include.keys('givenName', 'familyName', 'dateOfBirth');
+    expect(errors.dateOfBirth).to.include('MM/DD/YYYY');
+  });
+
+  it('a plan item: code, tooth, description and fee marked at once, what was typed kept', async () => {
+    const patient = await buildPatient(t.current.db, fx.keyring, p);
+    const planId = randomUUID();
+    await inPractice(async (trx) => trx('treatment_plans').insert({ id: planId, practice_id: p.id, patient_id: patient.id, status: 'draft', created_by: owner.id, ...(await planSecrets.seal(new PracticeCrypto(fx.keyring, trx, p.id), planId, { title: 'Plan' })) }));
+    const s = await signIn(built.app, p.slug, owner, clock);
+    const page = await s.form(`/p/${p.slug}/patients/${patient.id}/plans`);
+    const bad = await s.agent.post(`/p/${p.slug}/plans/${planId}/items`).type('form').send({ _csrf: page.token, phase: '1', cdt: 'X1', tooth: '99', surfaces: 'O', description: '', fee: 'ten', insurance: '0' });
+    expect(bad.status).to.equal(400);
+    expect(Object.keys(errorsBesideFields(bad.text)).sort()).to.deep.equal(['cdt', 'description', 'fee', 'tooth']);
+    expect(bad.text).to.include('value="X1"').and.include('value="99"').and.include('<details open>');
+  });
+
+  it('a document upload: the kind and the missing file beside their fields', async () => {
+    const patient = await buildPatient(t.current.db, fx.keyring, p);
+    const s = await signIn(built.app, p.slug, owner, clock);
+    const page = await s.form(`/p/${p.slug}/patients/${patient.id}/documents`);
+    const bad = await s.agent.post(`/p/${p.slug}/patients/${patient.id}/documents`).field('_csrf', page.token).field('kind', '').field('title', 'Kept title');
+    expect(bad.status).to.equal(400);
+    expect(Object.keys(errorsBesideFields(bad.text)).sort()).to.deep.equal(['file', 'kind']);
+    expect(bad.text).to.include('value="Kept title"');
+  });
+
+  it('practice details: time zone and date format beside their fields', async () => {
+    const s = await signIn(built.app, p.slug, owner, clock);
+    const page = await s.form(`/p/${p.slug}/settings/practice`);
+    const bad = await s.agent.post(`/p/${p.slug}/settings/practice`).type('form').send({ _csrf: page.token, phone: '(555) 010-1234', timeZone: 'Mars/Olympus', dateFormat: 'DD.MM' });
+    expect(bad.status).to.equal(400);
+    expect(Object.keys(errorsBesideFields(bad.text)).sort()).to.deep.equal(['dateFormat', 'timeZone']);
+  });
+
+  it('the operator’s new practice: every empty field marked; a taken address beside the address', async () => {
+    const op = await createOperator(t.current.db.knex, fx.keyring.provider, { email: 'forms-op@platform.example', displayName: 'Forms Op' });
+    const o = browser(built.app);
+    const signInPage = await o.form('/operator/sign-in');
+    await o.agent.post('/operator/sign-in').type('form').send({ _csrf: signInPage.token, email: 'forms-op@platform.example', password: op.password, code: await generate({ secret: op.secret, epoch: Math.floor(clock.now() / 1000) }) });
+    const page = await o.form('/operator/practices/new');
+    const bad = await o.agent.post('/operator/practices').type('form').send({ _csrf: page.token, name: '', slug: '', locationName: '', phone: '', ownerName: '', ownerEmail: '' });
+    expect(bad.status).to.equal(400);
+    expect(Object.keys(errorsBesideFields(bad.text)).sort()).to.deep.equal(['locationName', 'name', 'ownerEmail', 'ownerName', 'phone', 'slug']);
+    const taken = await o.agent.post('/operator/practices').type('form').send({ _csrf: tokenOf(bad.text), name: 'Another', slug: p.slug, locationName: 'Main', phone: '(555) 010-2222', ownerName: 'Ann Other', ownerEmail: 'ann@other.example' });
+    expect(taken.status).to.equal(409);
+    expect(errorsBesideFields(taken.text)).to.deep.equal({ slug: 'That address is taken; choose another.' });
+  });
+
+  it('the checker itself fails on an error nothing points to, or a control that does not say it is invalid', () => {
+    expect(() => errorsBesideFields('<form><input name="a"><p class="field-error" id="a-err">Bad</p></form>')).to.throw(/nothing names a-err/);
+    expect(() => errorsBesideFields('<form><input name="a" aria-describedby="a-err"><p class="field-error" id="a-err">Bad</p></form>')).to.throw(/says it is invalid/);
+    expect(errorsBesideFields('<form><input name="a" aria-invalid="true" aria-describedby="a-hint a-err"><p class="field-error" id="a-err">Bad</p></form>')).to.deep.equal({ a: 'Bad' });
+  });
+});
