@@ -210,7 +210,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, now: Date = 
 
 /**
  * SECURITY: the production gate. Each entry names the one setting to fix, so an operator is never
- * left guessing. Later subsystems (keys, sessions) add their checks here.
+ * left guessing. A subsystem with a production requirement (keys, sessions, mail, TLS) adds its check here.
  */
 export function productionProblems(config: Config, e: Env): string[] {
   const problems: string[] = [];

@@ -181,8 +181,9 @@ export async function removeItem(d: PlanDeps, actor: StaffActor, itemId: string,
 }
 
 /**
- * present: draft → presented. accept / decline: the patient's decision, recorded by staff (patient
- * links record it themselves later). Acceptance stores the hash of exactly what was accepted.
+ * present: draft → presented (a plan needs an item first). accept / decline: the patient's decision,
+ * recorded by staff (a patient link records it itself: decideByLink). Acceptance stores the hash of
+ * exactly what was accepted.
  */
 export async function decide(d: PlanDeps, actor: StaffActor, planId: string, step: 'present' | 'accept' | 'decline', meta: Meta): Promise<PlanResult> {
   return work(d, actor, async (trx, pc) => {
