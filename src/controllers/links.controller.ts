@@ -37,6 +37,9 @@ const linkForm = form({
 type CreatedView = Omit<CreatedLink, 'code'> & { link: string; qr: string };
 const createdStash = (slug: string, patientId: string) => `link-created:/p/${slug}/patients/${patientId}`;
 
+/** What each task is, in the words of the links form. */
+const TASK_LABELS: Record<string, string> = { plan_review: 'Plan decision', intake_forms: 'Forms', uploads: 'Uploads (insurance card, ID, photos)' };
+
 const GONE = 'This link no longer works. It may have expired, been replaced, or been locked after several tries.';
 
 /** Patient links: staff create, send, list and revoke; the patient opens one and proves their date of birth. */
@@ -46,10 +49,10 @@ export function linksController(d: LinksControllerDeps) {
   const staffPage = async (req: Request, res: Response, status: number, extra: { error?: string; created?: CreatedView } = {}) => {
     const actor = actorOf(res);
     const id = patientId(req);
-    const links = await patientLinks(d.db, actor, id, meta(req));
+    const { patientName, links } = await patientLinks(d, actor, id, meta(req));
     const plans = await listPlanChoices(d, actor, id, meta(req));
     const forms = (await formTemplates(d.db, actor)).filter((f) => !f.archived);
-    res.status(status).render('links/index', { title: 'Patient links', slug: actor.slug, actor, patientId: id, links, plans, forms, csrfToken: res.locals.csrfToken, error: undefined, created: undefined, ...extra });
+    res.status(status).render('links/index', { title: `Patient links: ${patientName}`, slug: actor.slug, actor, patientId: id, patientName, taskLabels: TASK_LABELS, links, plans, forms, csrfToken: res.locals.csrfToken, error: undefined, created: undefined, ...extra });
   };
   const branded = (res: Response, brand: PracticeBrand | undefined) => {
     if (brand) {
@@ -61,9 +64,9 @@ export function linksController(d: LinksControllerDeps) {
     branded(res, brand);
     res.status(410).render('links/gone', { title: 'Link unavailable', message: GONE, phone });
   };
-  const dobPage = (res: Response, status: number, code: string, extra: { error?: string; warning?: string; brand?: PracticeBrand } = {}) => {
+  const dobPage = (res: Response, status: number, code: string, extra: { error?: string; warning?: string; brand?: PracticeBrand; typed?: string } = {}) => {
     branded(res, extra.brand);
-    res.status(status).render('links/verify', { title: 'Confirm it is you', code, csrfToken: res.locals.csrfToken, error: extra.error, warning: extra.warning });
+    res.status(status).render('links/verify', { title: 'Confirm it is you', code, csrfToken: res.locals.csrfToken, error: extra.error, warning: extra.warning, typed: extra.typed ?? '' });
   };
 
   return {
@@ -118,7 +121,8 @@ export function linksController(d: LinksControllerDeps) {
       const result = await verifyDob(d, p.data.code, form.data.dob, meta(req));
       if (!result.ok) {
         if (result.gone) return gone(res, result.phone, result.brand);
-        if (result.formatError) return dobPage(res, 400, p.data.code, { error: result.formatError, brand: result.brand });
+        // An unreadable date comes back as typed, to correct (a date that did not match does not).
+        if (result.formatError) return dobPage(res, 400, p.data.code, { error: result.formatError, brand: result.brand, typed: form.data.dob.slice(0, 10) });
         const hint = result.brand?.fmt.dateHint ?? 'MM/DD/YYYY';
         const warning = result.remaining === 1 ? `One try left. After one more date that does not match, this link stops working${result.phone ? ` and you will need to call the office at ${result.phone}` : ' and you will need to call the office'}.` : undefined;
         return dobPage(res, 401, p.data.code, { error: `That did not match our records. Enter your date of birth as ${hint}, or as digits only.`, ...(warning ? { warning } : {}), brand: result.brand });

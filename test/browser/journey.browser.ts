@@ -95,7 +95,7 @@ describe('the clinical journey in a real browser', function () {
     await page.getByRole('link', { name: 'Treatment plans' }).click();
     await page.getByLabel('New plan').fill('Phase 1 — restorative');
     await page.getByRole('button', { name: 'Start a plan' }).click();
-    await page.getByText('Add an item').click();
+    await page.getByText('Add an item', { exact: true }).click();
     await page.getByLabel('CDT code').fill('D2391');
     await page.getByLabel('Tooth').fill('30');
     await page.getByLabel('Surfaces').fill('O');

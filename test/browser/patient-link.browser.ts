@@ -60,8 +60,8 @@ describe('a patient link on a phone', function () {
   async function phonePage(problems: string[]): Promise<Page> {
     const context = await browser.newContext(PHONE);
     const page = await context.newPage();
-    // A wrong date of birth (401) and a used-up link (410) are answers the test asks for, not problems.
-    page.on('console', (m) => m.type() === 'error' && !/status of (401|410) /.test(m.text()) && problems.push(m.text()));
+    // An unreadable date (400), a wrong date of birth (401) and a used-up link (410) are answers the test asks for, not problems.
+    page.on('console', (m) => m.type() === 'error' && !/status of (400|401|410) /.test(m.text()) && problems.push(m.text()));
     page.on('pageerror', (e) => problems.push(e.message));
     return page;
   }
@@ -97,17 +97,33 @@ describe('a patient link on a phone', function () {
     const page = await phonePage(problems);
 
     await page.goto(`${base}/l/${code}`);
+    // Every patient page carries the practice's name and phone.
+    await page.getByRole('banner').getByText('Phone Dental').waitFor();
+    expect(await page.getByRole('banner').textContent()).to.include('(555) 010-9999');
+    await page.screenshot({ path: path.join(SHOTS, 'phone-verify.png') });
     await page.getByLabel(/Date of birth/).fill('01/01/1999');
     await page.getByRole('button', { name: 'Continue' }).click();
     await page.getByText('That did not match our records.').waitFor();
-    await page.getByLabel(/Date of birth/).fill('02/03/1970');
+    // An unreadable date is a form error beside the field, not a try.
+    await page.getByLabel(/Date of birth/).fill('13/45/1970');
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.locator('#dob-error').getByText(/MM\/DD\/YYYY/).waitFor();
+    await page.screenshot({ path: path.join(SHOTS, 'phone-verify-error.png') });
+    // Digits only, as a phone keypad types it.
+    await page.getByLabel(/Date of birth/).fill('02031970');
     await page.getByRole('button', { name: 'Continue' }).click();
     await page.waitForURL('**/portal');
     expect(await tooWide(page), 'home fits the phone').to.deep.equal([]);
+    await page.screenshot({ path: path.join(SHOTS, 'phone-home.png'), fullPage: true });
 
     // The plan: accept, type the name, draw the signature with a finger-like stroke.
     await page.getByRole('link', { name: 'Review your treatment plan' }).click();
     await page.getByText('Crown, porcelain').waitFor();
+    // The total first, then each item in plain words; no empty labels.
+    const summary = await page.getByLabel('Plan total').textContent();
+    expect(summary).to.include('Your estimated portion: $600.00');
+    expect(await page.content()).to.not.match(/Surfaces:\s*</);
+    await page.screenshot({ path: path.join(SHOTS, 'phone-plan-top.png') });
     await page.getByLabel(/I accept this treatment plan/).check();
     await page.getByLabel('Your full name').fill('Pat Phoneholder');
     const canvas = page.getByLabel('Signature drawing area');
@@ -130,8 +146,9 @@ describe('a patient link on a phone', function () {
     expect(decision.signer.drawing).to.match(/^data:image\/png;base64,/);
     expect(decision.signer.signature).to.equal(null);
 
-    // The intake form, signed by typing.
-    await page.getByRole('link', { name: 'Back' }).click();
+    // The intake form, signed by typing. The plan's task now shows done.
+    await page.getByRole('link', { name: /Back/ }).first().click();
+    await page.getByText('accepted, thank you').waitFor();
     await page.getByRole('link', { name: 'Medical history' }).click();
     await page.getByLabel('Allergies (medicines, latex, foods)').fill('None known');
     for (const q of ['Do you have a heart condition, artificial valve or pacemaker?', 'Do you take blood thinners?', 'Do you have diabetes?']) {
@@ -145,7 +162,7 @@ describe('a patient link on a phone', function () {
     await page.getByText('done, thank you').waitFor();
 
     // The insurance card, from the phone's camera roll.
-    await page.getByRole('link', { name: 'Upload your insurance card or photos' }).click();
+    await page.getByRole('link', { name: 'Upload your insurance card, ID or photos' }).click();
     await page.getByLabel('What is it?').selectOption('card_front');
     await page.getByLabel(/^Photo/).setInputFiles(card);
     await page.getByRole('button', { name: 'Upload' }).click();
@@ -167,6 +184,9 @@ describe('a patient link on a phone', function () {
       await page.getByRole('button', { name: 'Continue' }).click();
       await page.getByText('That did not match our records.').waitFor();
     }
+    // Before the last try, the patient is told.
+    await page.getByText(/One try left/).waitFor();
+    await page.screenshot({ path: path.join(SHOTS, 'phone-last-try.png') });
     await page.getByLabel(/Date of birth/).fill('12/31/1990');
     await page.getByRole('button', { name: 'Continue' }).click();
     await page.getByText('This link no longer works.').waitFor();

@@ -158,6 +158,7 @@ describe('patient links: opaque code, date of birth, lockout, one purpose', () =
     expect(unreadable.res.status).to.equal(400);
     expect(unreadable.res.text).to.match(/<p class="field-error" id="dob-error" role="alert">That date does not exist. Enter your date of birth as MM\/DD\/YYYY/);
     expect(unreadable.res.text).to.match(/<input id="dob"[^>]*aria-describedby="dob-hint dob-error"/);
+    expect(unreadable.res.text, 'what was typed comes back to correct').to.match(/<input id="dob" name="dob" value="13\/45\/1970"/);
     expect((await tryDob(path, '2/3/70')).res.text).to.include('Use a four-digit year');
     expect(await tries(), 'unreadable dates are not counted').to.equal(0);
     for (let i = 1; i <= 3; i++) {

@@ -52,14 +52,19 @@ export interface LinkDeps {
   publicUrl: URL;
 }
 
-export async function patientLinks(db: Db, actor: StaffActor, patientId: string, meta: Meta): Promise<LinkView[]> {
-  return work(db, actor, async (trx) => {
-    const { record } = await loadPatientRecord(trx, actor, patientId, meta.now);
+/** The links page: whose (the patient's name; the audited `list` covers it) and every link with its messages. */
+export async function patientLinks(d: { db: Db; keyring: Keyring }, actor: StaffActor, patientId: string, meta: Meta): Promise<{ patientName: string; links: LinkView[] }> {
+  return work(d.db, actor, async (trx) => {
+    const { row, record } = await loadPatientRecord(trx, actor, patientId, meta.now);
     ensure(authorize(actor, 'patient.sendLink', record, meta.now), { resource: { type: 'patient', id: patientId }, patientId, permission: 'portal.send' });
     const links = await listLinks(trx, patientId);
     const messages = await linkMessages(trx, links.map((l) => l.id));
     await audit.record(trx, event(actor, meta, { action: 'list', resource: { type: 'portal_link' }, patientId, outcome: 'allowed', details: { count: links.length } }));
-    return links.map((l) => ({ id: l.id, tasks: l.tasks, createdAt: l.created_at, expiresAt: l.expires_at, state: stateOf(l, meta.now), messages: messages.filter((m) => m.link_id === l.id) }));
+    const plain = await patientSecrets.open(new PracticeCrypto(d.keyring, trx, actor.practiceId), row);
+    return {
+      patientName: `${plain.family_name ?? ''}, ${plain.given_name ?? ''}`,
+      links: links.map((l) => ({ id: l.id, tasks: l.tasks, createdAt: l.created_at, expiresAt: l.expires_at, state: stateOf(l, meta.now), messages: messages.filter((m) => m.link_id === l.id) })),
+    };
   });
 }
 
