@@ -25,7 +25,7 @@ import { newPracticeForm, operatorDecisionForm, operatorGrantForm, operatorSignI
 import { idParams } from '../validation/users.schema.js';
 import { AccessDenied } from '../policies/index.js';
 import { firstError } from '../validation/users.schema.js';
-import { actorOf, idOf, requestMeta } from './request.js';
+import { actorOf, idOf, requestMeta, restoredForm, RESTORED_NOTICE } from './request.js';
 
 export interface OperatorsControllerDeps {
   db: Db;
@@ -261,8 +261,10 @@ export function operatorsController(d: OperatorsControllerDeps) {
     /** GET /p/:slug/operator-access */
     grants: (async (req, res) => {
       const actor = actorOf(res);
-      const notice = req.query.done === 'granted' ? 'Access granted. It ends by itself; you can revoke it sooner.' : req.query.done === 'revoked' ? 'Access revoked.' : undefined;
-      res.render('operator/grants', { title: 'Operator access', slug: actor.slug, actor, grants: await listGrants(d.db, actor, new Date(d.clock())), maxHours: MAX_GRANT_HOURS, form: { operatorEmail: '', caseReference: '', hours: '4' }, csrfToken: res.locals.csrfToken, error: undefined, notice });
+      const typed = restoredForm(req, `/p/${actor.slug}/operator-access`, d.clock);
+      const notice = typed ? RESTORED_NOTICE : req.query.done === 'granted' ? 'Access granted. It ends by itself; you can revoke it sooner.' : req.query.done === 'revoked' ? 'Access revoked.' : undefined;
+      const form = typed ? { operatorEmail: typed.text('operatorEmail', 254), caseReference: typed.text('caseReference', 40), hours: typed.text('hours', 4) } : { operatorEmail: '', caseReference: '', hours: '4' };
+      res.render('operator/grants', { title: 'Operator access', slug: actor.slug, actor, grants: await listGrants(d.db, actor, new Date(d.clock())), maxHours: MAX_GRANT_HOURS, form, csrfToken: res.locals.csrfToken, error: undefined, notice });
     }) satisfies RequestHandler,
 
     /** POST /p/:slug/operator-access — behind step-up. */

@@ -1,6 +1,7 @@
 import type { Request, Response } from 'express';
 import type { RESOURCE_TYPES } from '../audit/event.schema.js';
 import type { Clock } from '../auth/staff-auth.js';
+import { formStash, takeStash } from '../auth/session-stash.js';
 import { AccessDenied, type StaffActor } from '../policies/index.js';
 import type { Meta } from '../services/staff-work.js';
 import { idParams } from '../validation/users.schema.js';
@@ -23,3 +24,24 @@ export function idOf(req: Request, type: (typeof RESOURCE_TYPES)[number]): strin
   if (!p.success) throw new AccessDenied({ resource: { type } });
   return p.data.id;
 }
+
+/** What a step-up interrupted at the form posting to `postPath`, put back once (sealed in the session meanwhile). */
+export interface Restored {
+  text(name: string, max?: number): string;
+  list(name: string): string[];
+}
+
+export function restoredForm(req: Request, postPath: string, clock: Clock): Restored | undefined {
+  const typed = takeStash<Record<string, unknown>>(req, formStash(postPath), clock());
+  if (!typed) return undefined;
+  return {
+    text: (name, max = 1000) => (typeof typed[name] === 'string' ? (typed[name] as string).slice(0, max) : ''),
+    list: (name) => {
+      const v = typed[name];
+      return (Array.isArray(v) ? v : typeof v === 'string' ? [v] : []).filter((x): x is string => typeof x === 'string').slice(0, 100);
+    },
+  };
+}
+
+/** The notice on a form restored after a step-up. */
+export const RESTORED_NOTICE = 'You confirmed it is you. What you typed is back in the form: check it and submit again.';

@@ -5,7 +5,7 @@ import { changeRole, createRole, roleForEdit, rolesMatrix, type RoleView } from 
 import type { Meta } from '../services/users/users.service.js';
 import { formProblems, resultProblems, type FormProblems } from '../validation/text.js';
 import { roleForm } from '../validation/users.schema.js';
-import { actorOf, idOf, requestMeta } from './request.js';
+import { actorOf, idOf, requestMeta, restoredForm, RESTORED_NOTICE } from './request.js';
 
 export interface RolesControllerDeps {
   db: Db;
@@ -37,10 +37,12 @@ export function rolesController(d: RolesControllerDeps) {
     }) satisfies RequestHandler,
 
     /** GET /p/:slug/roles/new */
-    new: (async (_req, res) => {
+    new: (async (req, res) => {
       const actor = actorOf(res);
       const matrix = await rolesMatrix(d.db, actor);
-      res.render('roles/edit', { title: 'New role', slug: actor.slug, actor, role: undefined, permissions: matrix.permissions, form: { name: '', description: '', permissions: [] }, csrfToken: res.locals.csrfToken, error: undefined, errors: {} });
+      const typed = restoredForm(req, `/p/${actor.slug}/roles`, d.clock);
+      const form = typed ? { name: typed.text('name', 60), description: typed.text('description', 200), permissions: typed.list('permissions') } : { name: '', description: '', permissions: [] };
+      res.render('roles/edit', { title: 'New role', slug: actor.slug, actor, role: undefined, permissions: matrix.permissions, form, csrfToken: res.locals.csrfToken, error: undefined, errors: {}, notice: typed ? RESTORED_NOTICE : undefined });
     }) satisfies RequestHandler,
 
     /** POST /p/:slug/roles */
@@ -58,7 +60,9 @@ export function rolesController(d: RolesControllerDeps) {
       const actor = actorOf(res);
       const role = await roleForEdit(d.db, actor, idOf(req, 'role'));
       const matrix = await rolesMatrix(d.db, actor);
-      res.render('roles/edit', { title: role.name, slug: actor.slug, actor, role, permissions: matrix.permissions, form: { name: role.name, description: role.description, permissions: role.permissions }, csrfToken: res.locals.csrfToken, error: undefined, errors: {} });
+      const typed = restoredForm(req, `/p/${actor.slug}/roles/${role.id}`, d.clock);
+      const form = typed ? { name: typed.text('name', 60), description: typed.text('description', 200), permissions: typed.list('permissions') } : { name: role.name, description: role.description, permissions: role.permissions };
+      res.render('roles/edit', { title: role.name, slug: actor.slug, actor, role, permissions: matrix.permissions, form, csrfToken: res.locals.csrfToken, error: undefined, errors: {}, notice: typed ? RESTORED_NOTICE : undefined });
     }) satisfies RequestHandler,
 
     /** POST /p/:slug/roles/:id */

@@ -8,13 +8,15 @@ import { processLogo, UploadRefused } from '../uploads/pipeline.js';
 import { uploadErrorMessage } from '../uploads/multipart.js';
 import { fieldErrors, practiceDetailsForm, securitySettingsForm } from '../validation/settings.schema.js';
 import { practiceFromParams } from './practice-context.js';
-import { actorOf, requestMeta } from './request.js';
+import { actorOf, requestMeta, restoredForm, RESTORED_NOTICE } from './request.js';
 
 export interface SettingsControllerDeps {
   db: Db;
   clock: Clock;
   production: boolean;
 }
+
+const SECURITY_FIELDS = ['sessionIdleMinutes', 'sessionAbsoluteHours', 'mfaPolicy', 'portalLinkDays', 'exportVolumeThreshold', 'securityContactUserId', 'auditRetentionYears'] as const;
 
 /** The owner's security settings page (behind step-up, GET and POST). */
 export function settingsController(d: SettingsControllerDeps) {
@@ -27,7 +29,7 @@ export function settingsController(d: SettingsControllerDeps) {
   };
   const echo = (req: Request): Record<string, unknown> => {
     const b = (req.body ?? {}) as Record<string, unknown>;
-    return Object.fromEntries(['sessionIdleMinutes', 'sessionAbsoluteHours', 'mfaPolicy', 'portalLinkDays', 'exportVolumeThreshold', 'securityContactUserId', 'auditRetentionYears'].map((k) => [k, typeof b[k] === 'string' ? (b[k] as string).slice(0, 40) : '']));
+    return Object.fromEntries(SECURITY_FIELDS.map((k) => [k, typeof b[k] === 'string' ? (b[k] as string).slice(0, 40) : '']));
   };
   const zones = Intl.supportedValuesOf('timeZone');
   const example = new Date(Date.UTC(2026, 2, 31));
@@ -92,7 +94,12 @@ export function settingsController(d: SettingsControllerDeps) {
     }) satisfies RequestHandler,
 
     /** GET /p/:slug/settings/security */
-    show: (async (req, res) => render(res, 200, req.query.saved !== undefined ? { notice: req.query.saved === '0' ? 'Nothing changed.' : 'Saved. Each change is recorded in the audit log.' } : {})) satisfies RequestHandler,
+    show: (async (req, res) => {
+      // CASE: the step-up ran out while the owner was editing: what they typed is put back.
+      const typed = restoredForm(req, `/p/${actorOf(res).slug}/settings/security`, d.clock);
+      if (typed) return render(res, 200, { values: Object.fromEntries(SECURITY_FIELDS.map((k) => [k, typed.text(k, 40)])), notice: RESTORED_NOTICE });
+      await render(res, 200, req.query.saved !== undefined ? { notice: req.query.saved === '0' ? 'Nothing changed.' : 'Saved. Each change is recorded in the audit log.' } : {});
+    }) satisfies RequestHandler,
 
     /** POST /p/:slug/settings/security */
     update: (async (req, res) => {

@@ -17,7 +17,7 @@ import {
 import { accessForm, inviteForm } from '../validation/users.schema.js';
 import { formProblems, resultProblems, type FormProblems } from '../validation/text.js';
 import { isUuid, type Db } from '../db/tenant.js';
-import { actorOf, idOf, requestMeta } from './request.js';
+import { actorOf, idOf, requestMeta, restoredForm, RESTORED_NOTICE } from './request.js';
 import type { Meta } from '../services/staff-work.js';
 
 export interface UsersControllerDeps {
@@ -56,11 +56,14 @@ export function usersController(d: UsersControllerDeps) {
     }) satisfies RequestHandler,
 
     /** GET /p/:slug/users/new */
-    new: (async (_req, res) => {
+    new: (async (req, res) => {
       const actor = actorOf(res);
       const choices = await accessChoices(d.db, actor);
       const singleLocation = choices.locations.length === 1 ? [choices.locations[0]!.id] : [];
-      res.render('users/new', { title: 'Invite someone', slug: actor.slug, actor, choices, form: { displayName: '', email: '', roleIds: [], locationIds: singleLocation }, csrfToken: res.locals.csrfToken, error: undefined, errors: {} });
+      // CASE: back from the step-up the invitation asked for.
+      const typed = restoredForm(req, `/p/${actor.slug}/users`, d.clock);
+      const form = typed ? { displayName: typed.text('displayName', 120), email: typed.text('email', 254), roleIds: typed.list('roleIds'), locationIds: typed.list('locationIds') } : { displayName: '', email: '', roleIds: [], locationIds: singleLocation };
+      res.render('users/new', { title: 'Invite someone', slug: actor.slug, actor, choices, form, csrfToken: res.locals.csrfToken, error: undefined, errors: {}, notice: typed ? RESTORED_NOTICE : undefined });
     }) satisfies RequestHandler,
 
     /** POST /p/:slug/users */

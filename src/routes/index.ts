@@ -120,9 +120,9 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.post('/p/:slug/invitations/:token', publicRoute('invitation link: the single-use token is the credential'), csrfProtection, ...forms, invitations.accept);
 
   // Staff accounts and roles. SECURITY: every change needs a recent step-up (user/role/MFA changes).
-  const userPage = (req: Request, slug: string) => (typeof req.params.id === 'string' && isUuid(req.params.id) ? `/p/${slug}/users/${req.params.id}` : `/p/${slug}/users`);
+  const userPage = (req: Request, slug: string) => (typeof req.params.id === 'string' && isUuid(req.params.id) ? `/p/${slug}/users/${req.params.id}` : req.method === 'POST' && req.path === `/p/${slug}/users` ? `/p/${slug}/users/new` : `/p/${slug}/users`);
   const stepUp = requireRecentAuth(clock, { back: userPage });
-  const roleStepUp = requireRecentAuth(clock, { back: (_req, slug) => `/p/${slug}/roles` });
+  const roleStepUp = requireRecentAuth(clock, { back: (req, slug) => (typeof req.params.id === 'string' && isUuid(req.params.id) ? `/p/${slug}/roles/${req.params.id}` : `/p/${slug}/roles/new`) });
   r.get('/p/:slug/users', requirePermission('users.manage'), ...forms, users.index);
   r.post('/p/:slug/users/sessions/end', requirePermission('users.manage'), csrfProtection, stepUp, users.endAllSessions);
   r.get('/p/:slug/users/new', requirePermission('users.manage'), ...forms, users.new);

@@ -10,7 +10,7 @@ import { browser } from '../support/browser.js';
 import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
 import { useTestDatabase } from '../support/db.js';
 import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
-import { buildStaff, signIn, testClock, type BuiltStaff } from '../support/staff.js';
+import { buildStaff, signIn, STAFF_PASSWORD, testClock, type BuiltStaff } from '../support/staff.js';
 
 /**
  * The fields a re-rendered form marks, read from its HTML: each `field-error` element must be named
@@ -138,6 +138,37 @@ describe('forms: every error at once, beside its field; the page again submits w
     const taken = await o.agent.post('/operator/practices').type('form').send({ _csrf: tokenOf(bad.text), name: 'Another', slug: p.slug, locationName: 'Main', phone: '(555) 010-2222', ownerName: 'Ann Other', ownerEmail: 'ann@other.example' });
     expect(taken.status).to.equal(409);
     expect(errorsBesideFields(taken.text)).to.deep.equal({ slug: 'That address is taken; choose another.' });
+  });
+
+  it('a step-up in the middle of a form brings the person back to it with what they typed: invitation, role, operator access, security settings', async () => {
+    const s = await signIn(built.app, p.slug, owner, clock);
+    const billing = (await inPractice((trx) => trx('roles').where({ key: 'billing' }).first<{ id: string }>('id'))).id;
+    const cases: { form: string; post: string; back: string; body: Record<string, string>; shows: (string | RegExp)[] }[] = [
+      { form: `/p/${p.slug}/users/new`, post: `/p/${p.slug}/users`, back: `/p/${p.slug}/users/new`, body: { displayName: 'Step Upwood', email: 'step.upwood@clinic.example', roleIds: billing }, shows: ['value="Step Upwood"', 'value="step.upwood@clinic.example"', new RegExp(`value="${billing}" checked`)] },
+      { form: `/p/${p.slug}/roles/new`, post: `/p/${p.slug}/roles`, back: `/p/${p.slug}/roles/new`, body: { name: 'Sterilization', description: 'Keeps the instruments', permissions: 'patients.read' }, shows: ['value="Sterilization"', 'value="Keeps the instruments"', /value="patients.read" checked/] },
+      { form: `/p/${p.slug}/operator-access`, post: `/p/${p.slug}/operator-access`, back: `/p/${p.slug}/operator-access`, body: { operatorEmail: 'helper@platform.example', caseReference: 'CASE-4711', hours: '8' }, shows: ['value="helper@platform.example"', 'value="CASE-4711"'] },
+      { form: `/p/${p.slug}/settings/security`, post: `/p/${p.slug}/settings/security`, back: `/p/${p.slug}/settings/security`, body: { sessionIdleMinutes: '11', sessionAbsoluteHours: '7', mfaPolicy: 'everyone', portalLinkDays: '9', exportVolumeThreshold: '77', securityContactUserId: '', auditRetentionYears: '8' }, shows: ['value="11"', 'value="77"'] },
+    ];
+    for (const c of cases) {
+      const page = await s.form(c.form);
+      expect(page.status, c.form).to.equal(200);
+      clock.advance(6 * 60_000); // the last confirmation is now too old
+      const demanded = await s.agent.post(c.post).type('form').send({ _csrf: page.token, ...c.body });
+      expect(demanded.status, c.post).to.equal(303);
+      expect(String(demanded.headers.location), c.post).to.equal(`/p/${p.slug}/step-up?next=${encodeURIComponent(c.back)}`);
+      for (const v of Object.values(c.body)) if (v.length > 3) expect(String(demanded.headers.location), 'nothing typed in the URL').to.not.include(encodeURIComponent(v));
+      clock.advance(30_000);
+      const step = await s.form(String(demanded.headers.location));
+      const confirmed = await s.agent.post(`/p/${p.slug}/step-up`).type('form').send({ _csrf: step.token, password: STAFF_PASSWORD, code: await generate({ secret: owner.secret!, epoch: Math.floor(clock.now() / 1000) }), next: c.back });
+      expect(confirmed.headers.location, c.post).to.equal(c.back);
+      const back = await s.agent.get(c.back);
+      expect(back.text, c.form).to.include('What you typed is back in the form');
+      for (const shown of c.shows) {
+        if (typeof shown === 'string') expect(back.text, c.form).to.include(shown);
+        else expect(back.text, c.form).to.match(shown);
+      }
+      expect((await s.agent.get(c.back)).text, `${c.form}: taken once`).to.not.include('What you typed is back in the form');
+    }
   });
 
   it('the checker itself fails on an error nothing points to, or a control that does not say it is invalid', () => {
