@@ -11,18 +11,18 @@ export type AccountDeps = MfaDeps;
  * Changes a password: needs the current one; the new one must pass the policy (with the reason
  * when it does not). Other sessions end (sessions_valid_after = now); the caller renews its own.
  */
-export async function changePassword(d: AccountDeps, practiceId: string, userId: string, current: string, next: string, meta: RequestMeta): Promise<{ ok: true } | { ok: false; error: string }> {
+export async function changePassword(d: AccountDeps, practiceId: string, userId: string, current: string, next: string, meta: RequestMeta): Promise<{ ok: true } | { ok: false; error: string; field: 'current' | 'password' }> {
   return d.db.withPractice(practiceId, { kind: 'user', id: userId }, async (trx) => {
     const user = await findUserById(trx, userId);
     const practice = await trx('practices').first<{ name: string }>('name');
     const base = { practiceId, actor: { kind: 'user' as const, id: userId }, resource: { type: 'user' as const, id: userId }, ip: meta.ip, requestId: meta.requestId };
     if (!user?.password_hash || !(await verifyPassword(user.password_hash, current))) {
       await audit.record(trx, { ...base, action: 'password_change', outcome: 'denied' });
-      return { ok: false, error: 'Your current password is not right.' };
+      return { ok: false, error: 'Your current password is not right.', field: 'current' };
     }
     const problem = checkPassword(next, { practiceName: practice?.name, email: user.email });
-    if (problem) return { ok: false, error: PASSWORD_MESSAGES[problem] };
-    if (await verifyPassword(user.password_hash, next)) return { ok: false, error: 'Choose a password different from the current one.' };
+    if (problem) return { ok: false, error: PASSWORD_MESSAGES[problem], field: 'password' };
+    if (await verifyPassword(user.password_hash, next)) return { ok: false, error: 'Choose a password different from the current one.', field: 'password' };
     await trx('users').where({ id: userId }).update({ password_hash: await hashPassword(next), password_changed_at: meta.now, sessions_valid_after: meta.now, updated_at: trx.fn.now() });
     await audit.record(trx, { ...base, action: 'password_change', outcome: 'allowed' });
     return { ok: true };

@@ -1,6 +1,6 @@
 import type { Request, RequestHandler } from 'express';
 import { z } from 'zod';
-import { form } from '../validation/text.js';
+import { form, formProblems, resultProblems } from '../validation/text.js';
 import { changePassword, confirmOwnPassword, regenerateRecoveryCodes, stepUp } from '../auth/account.service.js';
 import { confirmEnrollment, openPendingSecret, qrDataUrl } from '../auth/mfa.service.js';
 import { pendingEnrollment } from './enrollment.js';
@@ -16,7 +16,7 @@ import { practiceFromParams, signedInStaff } from './practice-context.js';
 import { requestMeta } from './request.js';
 import type { Meta } from '../services/staff-work.js';
 
-const passwordForm = form({ current: z.string().min(1).max(1024), password: z.string().min(1).max(1024) });
+const passwordForm = form({ current: z.string().min(1, 'Enter your current password.').max(1024), password: z.string().min(1, 'Choose a new password.').max(1024) });
 const stepUpForm = form({ password: z.string().min(1).max(1024), code: z.string().trim().max(40).optional(), next: z.string().max(300).optional() });
 const mfaForm = form({ code: z.string().trim().regex(/^\d{6}$/), password: z.string().max(1024).optional() });
 
@@ -49,7 +49,7 @@ export function accountController(d: AccountControllerDeps) {
       const user = await d.db.withPractice(c.practiceId, { kind: 'user', id: c.userId }, (trx) => findUserById(trx, c.userId));
       const sessions = await listOwnSessions(d.db, c.practiceId, c.userId, req.sessionID);
       const ended = typeof req.query.ended === 'string' && /^\d{1,3}$/.test(req.query.ended) ? Number(req.query.ended) : undefined;
-      res.render('account/show', { title: 'Your account', slug: c.slug, email: user?.email ?? '', mfa: Boolean(user?.mfa_enrolled_at), sessions, csrfToken: res.locals.csrfToken, error: undefined, notice: ended === undefined ? undefined : `${ended} other session(s) ended.` });
+      res.render('account/show', { errors: {}, title: 'Your account', slug: c.slug, email: user?.email ?? '', mfa: Boolean(user?.mfa_enrolled_at), sessions, csrfToken: res.locals.csrfToken, error: undefined, notice: ended === undefined ? undefined : `${ended} other session(s) ended.` });
     }) satisfies RequestHandler,
 
     /** POST /p/:slug/account/sessions/end — one of the user's other sessions, or all others. */
@@ -70,12 +70,12 @@ export function accountController(d: AccountControllerDeps) {
       const view = { title: 'Your account', slug: c.slug, email: user?.email ?? '', mfa: Boolean(user?.mfa_enrolled_at), csrfToken: res.locals.csrfToken };
       const form = passwordForm.safeParse(req.body ?? {});
       const sessions = await listOwnSessions(d.db, c.practiceId, c.userId, req.sessionID);
-      if (!form.success) return res.status(400).render('account/show', { ...view, sessions, error: 'Enter your current password and a new one.', notice: undefined });
+      if (!form.success) return res.status(400).render('account/show', { ...view, sessions, ...formProblems(form.error), notice: undefined });
       const result = await changePassword(d, c.practiceId, c.userId, form.data.current, form.data.password, meta(req));
-      if (!result.ok) return res.status(400).render('account/show', { ...view, sessions, error: result.error, notice: undefined });
+      if (!result.ok) return res.status(400).render('account/show', { ...view, sessions, ...resultProblems(result), notice: undefined });
       // SECURITY: other sessions are now void (sessions_valid_after); this one is renewed.
       await renew(req);
-      res.render('account/show', { ...view, sessions: [], csrfToken: undefined, error: undefined, notice: 'Your password was changed. Any other sessions of yours were ended.' });
+      res.render('account/show', { errors: {}, ...view, sessions: [], csrfToken: undefined, error: undefined, notice: 'Your password was changed. Any other sessions of yours were ended.' });
     }) satisfies RequestHandler,
 
     /** GET /p/:slug/step-up */

@@ -1,6 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
-import { form } from '../validation/text.js';
+import { form, formProblems } from '../validation/text.js';
 import type { Clock } from '../auth/staff-auth.js';
 import type { Db } from '../db/tenant.js';
 import { accessReview, accessReviews, decideReviewItem, reviewOfItem, signOff, startReview } from '../services/compliance/access-reviews.service.js';
@@ -25,9 +25,9 @@ export function complianceController(d: ComplianceControllerDeps) {
     const id = idOf(req, 'patient');
     res.status(status).render('compliance/patient', { title: 'Deletion and legal hold', slug: actor.slug, actor, patientId: id, state: await patientRetention(d.db, actor, id, meta(req)), csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, ...extra });
   };
-  const reviewPage = async (req: Request, res: Response, id: string, status: number, extra: { error?: string; notice?: string } = {}) => {
+  const reviewPage = async (req: Request, res: Response, id: string, status: number, extra: { error?: string; errors?: Record<string, string>; notice?: string } = {}) => {
     const actor = actorOf(res);
-    res.status(status).render('compliance/review', { title: 'Access review', slug: actor.slug, actor, review: await accessReview(d.db, actor, id, meta(req)), csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, ...extra });
+    res.status(status).render('compliance/review', { title: 'Access review', slug: actor.slug, actor, review: await accessReview(d.db, actor, id, meta(req)), csrfToken: res.locals.csrfToken, error: undefined, errors: {}, notice: undefined, ...extra });
   };
 
   return {
@@ -99,7 +99,7 @@ export function complianceController(d: ComplianceControllerDeps) {
       const actor = actorOf(res);
       const id = idOf(req, 'access_review');
       const form = signOffForm.safeParse(req.body ?? {});
-      if (!form.success) return reviewPage(req, res, id, 400, { error: form.error.issues[0]?.message ?? 'Check the form.' });
+      if (!form.success) return reviewPage(req, res, id, 400, formProblems(form.error));
       const r = await signOff(d.db, actor, id, form.data.name, meta(req));
       if (!r.ok) return reviewPage(req, res, id, 409, { error: r.error });
       res.redirect(303, `/p/${actor.slug}/access-reviews/${id}?done=1`);

@@ -1,6 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
-import { form } from '../validation/text.js';
+import { form, formProblems, resultProblems } from '../validation/text.js';
 import type { Clock } from '../auth/staff-auth.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
@@ -26,20 +26,22 @@ type Values = { title: string; notice: string; fields: string; archived: boolean
 /** Forms: the practice's templates (edit = new version) and the patients' submissions (list, read, print, review). */
 export function formsController(d: FormsControllerDeps) {
   const meta = (req: Request) => requestMeta(req, d.clock);
-  const editPage = (res: Response, status: number, v: { id?: string; version?: number; values: Values; error?: string }) =>
-    res.status(status).render('forms/edit', { title: v.id ? 'Edit form' : 'New form', slug: actorOf(res).slug, actor: actorOf(res), csrfToken: res.locals.csrfToken, id: v.id, version: v.version, values: v.values, error: v.error });
+  const editPage = (res: Response, status: number, v: { id?: string; version?: number; values: Values; error?: string; errors?: Record<string, string> }) =>
+    res.status(status).render('forms/edit', { title: v.id ? 'Edit form' : 'New form', slug: actorOf(res).slug, actor: actorOf(res), csrfToken: res.locals.csrfToken, id: v.id, version: v.version, values: v.values, error: v.error, errors: v.errors ?? {} });
 
   const save = (id: string | undefined): RequestHandler =>
     (async (req, res) => {
       const actor = actorOf(res);
       if (id) await formTemplate(d.db, actor, id); // another practice's id is not found before anything else
       const form = templateForm.safeParse(req.body ?? {});
-      const values: Values = form.success ? { title: form.data.title, notice: form.data.notice, fields: form.data.fields, archived: form.data.archived === 'on' } : { title: '', notice: '', fields: '', archived: false };
-      if (!form.success) return editPage(res, 400, { ...(id ? { id } : {}), values, error: form.error.issues[0]?.message ?? 'Check the form.' });
+      const b = (req.body ?? {}) as Record<string, unknown>;
+      const typed = (k: string, max: number) => (typeof b[k] === 'string' ? (b[k] as string).slice(0, max) : '');
+      const values: Values = form.success ? { title: form.data.title, notice: form.data.notice, fields: form.data.fields, archived: form.data.archived === 'on' } : { title: typed('title', 120), notice: typed('notice', 20000), fields: typed('fields', 20000), archived: b.archived === 'on' };
+      if (!form.success) return editPage(res, 400, { ...(id ? { id } : {}), values, ...formProblems(form.error) });
       const fields = parseFieldLines(values.fields);
-      if (!fields.ok) return editPage(res, 400, { ...(id ? { id } : {}), values, error: fields.error });
+      if (!fields.ok) return editPage(res, 400, { ...(id ? { id } : {}), values, ...resultProblems({ error: fields.error, field: 'fields' }) });
       const result = await saveFormTemplate(d.db, actor, id, { definition: { title: values.title.trim(), notice: values.notice.trim(), fields: fields.fields }, archived: values.archived }, meta(req));
-      if (!result.ok) return editPage(res, 400, { ...(id ? { id } : {}), values, error: result.error });
+      if (!result.ok) return editPage(res, 400, { ...(id ? { id } : {}), values, ...resultProblems(result) });
       res.redirect(303, `/p/${actor.slug}/forms?saved=1`);
     }) satisfies RequestHandler;
 

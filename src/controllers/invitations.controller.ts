@@ -4,6 +4,7 @@ import type { Db } from '../db/tenant.js';
 import { renderError } from '../middleware/errors.js';
 import { acceptInvitation, checkInvitation } from '../services/users/users.service.js';
 import { invitationForm, invitationParams } from '../validation/users.schema.js';
+import { formProblems, resultProblems, type FormProblems } from '../validation/text.js';
 import { practiceFromParams } from './practice-context.js';
 import { requestMeta } from './request.js';
 
@@ -25,7 +26,7 @@ export function invitationsController(d: InvitationsControllerDeps) {
     }
     return { practice, token: token.success ? token.data.token : undefined };
   };
-  const gone = (res: Response, slug: string) => res.status(410).render('auth/invitation', { title: 'Invitation', slug, state: 'gone', message: GONE, csrfToken: undefined, error: undefined, email: '' });
+  const gone = (res: Response, slug: string) => res.status(410).render('auth/invitation', { title: 'Invitation', slug, state: 'gone', message: GONE, csrfToken: undefined, error: undefined, errors: {}, email: '' });
 
   return {
     /** GET /p/:slug/invitations/:token */
@@ -34,7 +35,7 @@ export function invitationsController(d: InvitationsControllerDeps) {
       if (!c) return;
       const state = c.token ? await checkInvitation(d.db, c.practice.id, c.token, new Date(d.clock())) : { ok: false as const };
       if (!state.ok) return gone(res, c.practice.slug);
-      res.render('auth/invitation', { title: 'Choose your password', slug: c.practice.slug, state: 'open', email: state.email, token: c.token, csrfToken: res.locals.csrfToken, error: undefined, message: undefined });
+      res.render('auth/invitation', { title: 'Choose your password', slug: c.practice.slug, state: 'open', email: state.email, token: c.token, csrfToken: res.locals.csrfToken, error: undefined, errors: {}, message: undefined });
     }) satisfies RequestHandler,
 
     /** POST /p/:slug/invitations/:token */
@@ -45,11 +46,10 @@ export function invitationsController(d: InvitationsControllerDeps) {
       const state = await checkInvitation(d.db, c.practice.id, c.token, new Date(d.clock()));
       if (!state.ok) return gone(res, c.practice.slug);
       const form = invitationForm.safeParse(req.body ?? {});
-      const again = (error: string) => res.status(400).render('auth/invitation', { title: 'Choose your password', slug: c.practice.slug, state: 'open', email: state.email, token: c.token, csrfToken: res.locals.csrfToken, error, message: undefined });
-      if (!form.success) return again('Choose a password and type it twice.');
-      if (form.data.password !== form.data.confirm) return again('The two passwords are not the same.');
+      const again = (problems: FormProblems) => res.status(400).render('auth/invitation', { title: 'Choose your password', slug: c.practice.slug, state: 'open', email: state.email, token: c.token, csrfToken: res.locals.csrfToken, ...problems, message: undefined });
+      if (!form.success) return again(formProblems(form.error));
       const result = await acceptInvitation(d.db, c.practice.id, c.token, form.data.password, requestMeta(req, d.clock));
-      if (!result.ok) return 'gone' in result ? gone(res, c.practice.slug) : again(result.error);
+      if (!result.ok) return 'gone' in result ? gone(res, c.practice.slug) : again(resultProblems({ error: result.error, field: 'password' }));
       res.redirect(303, `/p/${c.practice.slug}/sign-in?ended=welcome`);
     }) satisfies RequestHandler,
   };

@@ -1,6 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
-import { form } from '../validation/text.js';
+import { form, formProblems, resultProblems } from '../validation/text.js';
 import { endSession, type Clock } from '../auth/staff-auth.js';
 import { renewPatientSession } from '../auth/session.js';
 import type { Keyring } from '../crypto/keyring.js';
@@ -33,6 +33,13 @@ const linkForm = form({
   send: z.enum(['none', 'email', 'sms'], 'Choose how the link reaches the patient.').default('none'),
 });
 
+/** What a re-rendered links form keeps checked (nothing on a GET). */
+function chosen(req: Request): { tasks: string[]; forms: string[]; planId: string; send: string } {
+  const b = (req.method === 'POST' ? (req.body ?? {}) : {}) as Record<string, unknown>;
+  const list = (v: unknown) => (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === 'string').slice(0, 50);
+  return { tasks: list(b.tasks), forms: list(b.forms), planId: typeof b.planId === 'string' ? b.planId : '', send: typeof b.send === 'string' ? b.send : 'none' };
+}
+
 /** The link just created, shown once on the links page after the redirect. */
 type CreatedView = Omit<CreatedLink, 'code'> & { link: string; qr: string };
 const createdStash = (slug: string, patientId: string) => `link-created:/p/${slug}/patients/${patientId}`;
@@ -46,13 +53,13 @@ const GONE = 'This link no longer works. It may have expired, been replaced, or 
 export function linksController(d: LinksControllerDeps) {
   const meta = (req: Request): Meta => requestMeta(req, d.clock);
   const patientId = (req: Request): string => idOf(req, 'patient');
-  const staffPage = async (req: Request, res: Response, status: number, extra: { error?: string; created?: CreatedView } = {}) => {
+  const staffPage = async (req: Request, res: Response, status: number, extra: { error?: string; errors?: Record<string, string>; created?: CreatedView } = {}) => {
     const actor = actorOf(res);
     const id = patientId(req);
     const { patientName, links } = await patientLinks(d, actor, id, meta(req));
     const plans = await listPlanChoices(d, actor, id, meta(req));
     const forms = (await formTemplates(d.db, actor)).filter((f) => !f.archived);
-    res.status(status).render('links/index', { title: `Patient links: ${patientName}`, slug: actor.slug, actor, patientId: id, patientName, taskLabels: TASK_LABELS, links, plans, forms, csrfToken: res.locals.csrfToken, error: undefined, created: undefined, ...extra });
+    res.status(status).render('links/index', { title: `Patient links: ${patientName}`, slug: actor.slug, actor, patientId: id, patientName, taskLabels: TASK_LABELS, links, plans, forms, csrfToken: res.locals.csrfToken, error: undefined, errors: {}, created: undefined, values: chosen(req), ...extra });
   };
   const branded = (res: Response, brand: PracticeBrand | undefined) => {
     if (brand) {
@@ -86,10 +93,10 @@ export function linksController(d: LinksControllerDeps) {
     create: (async (req, res) => {
       const actor = actorOf(res);
       const form = linkForm.safeParse(req.body ?? {});
-      if (!form.success) return staffPage(req, res, 400, { error: form.error.issues[0]?.message ?? 'Check the form.' });
+      if (!form.success) return staffPage(req, res, 400, formProblems(form.error));
       const id = patientId(req);
       const result = await createLink(d, actor, id, { tasks: form.data.tasks, planId: form.data.planId, formTemplateIds: form.data.forms, send: form.data.send }, meta(req));
-      if (!result.ok) return staffPage(req, res, 400, { error: result.error });
+      if (!result.ok) return staffPage(req, res, 400, resultProblems(result));
       // SECURITY: the code waits for the next page sealed in the session (session-stash.ts), never in the URL.
       putStash(req, createdStash(actor.slug, id), { link: new URL(`/l/${result.value.code}`, d.publicUrl).toString(), expiresAt: result.value.expiresAt.toISOString(), ...(result.value.message ? { message: result.value.message } : {}) }, d.clock());
       res.redirect(303, `/p/${actor.slug}/patients/${id}/links`);

@@ -1,12 +1,11 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
-import { form } from '../validation/text.js';
+import { form, formProblems } from '../validation/text.js';
 import type { Clock } from '../auth/staff-auth.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import { amendNote, changeDraft, createNote, notesPage } from '../services/patients/notes.service.js';
 import type { Meta } from '../services/users/users.service.js';
-import { firstError } from '../validation/users.schema.js';
 import { actorOf, idOf, requestMeta } from './request.js';
 
 export interface NotesControllerDeps {
@@ -27,10 +26,10 @@ const changeForm = form({ body: z.string().trim().max(20_000).default(''), actio
 /** Clinical notes of a patient: list with amendments, write (draft or sign), edit own draft, amend. */
 export function notesController(d: NotesControllerDeps) {
   const meta = (req: Request): Meta => requestMeta(req, d.clock);
-  const render = async (req: Request, res: Response, patientId: string, status: number, extra: { error?: string; notice?: string; draft?: string } = {}) => {
+  const render = async (req: Request, res: Response, patientId: string, status: number, extra: { error?: string; errors?: Record<string, string>; notice?: string; draft?: string } = {}) => {
     const actor = actorOf(res);
     const page = await notesPage(d, actor, patientId, meta(req));
-    res.status(status).render('patients/notes', { title: `Notes: ${page.patient.name}`, slug: actor.slug, actor, page, csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, draft: '', ...extra });
+    res.status(status).render('patients/notes', { title: `Notes: ${page.patient.name}`, slug: actor.slug, actor, page, csrfToken: res.locals.csrfToken, error: undefined, errors: {}, notice: undefined, draft: '', ...extra });
   };
 
   return {
@@ -46,7 +45,7 @@ export function notesController(d: NotesControllerDeps) {
       const patientId = idOf(req, 'patient');
       const form = noteForm.safeParse(req.body ?? {});
       const typed = typeof (req.body as { body?: unknown } | undefined)?.body === 'string' ? String((req.body as { body: string }).body).slice(0, 20_000) : '';
-      if (!form.success) return render(req, res, patientId, 400, { error: firstError(form.error), draft: typed });
+      if (!form.success) return render(req, res, patientId, 400, { ...formProblems(form.error), draft: typed });
       await createNote(d, actor, patientId, form.data.body, form.data.action === 'sign', meta(req));
       res.redirect(303, `/p/${actor.slug}/patients/${patientId}/notes?done=${form.data.action === 'sign' ? 'signed' : 'saved'}`);
     }) satisfies RequestHandler,

@@ -54,10 +54,13 @@ export function operatorsController(d: OperatorsControllerDeps) {
   const meta = (req: Request): Meta => requestMeta(req, d.clock);
   const signInPage = (res: Response, status: number, view: { error?: string; notice?: string; email?: string }) =>
     res.status(status).render('operator/sign-in', { title: 'Operator sign-in', csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, email: '', ...view });
-  const showPractice = async (req: Request, res: Response, status: number, extra: { error?: string; notice?: string }) => {
+  const showPractice = async (req: Request, res: Response, status: number, extra: { error?: string; errors?: Record<string, string>; notice?: string }) => {
     const op = operatorOf(res);
     const overview = await practiceOverview(d.db, op, practiceId(req), meta(req));
-    res.status(status).render('operator/practice', { title: overview.practice.name, operator: op, overview, csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, ...extra });
+    // A re-rendered form keeps what was typed in it.
+    const b = (req.method === 'POST' ? (req.body ?? {}) : {}) as Record<string, unknown>;
+    const typed = Object.fromEntries(Object.entries(b).filter(([k, v]) => k !== '_csrf' && typeof v === 'string').map(([k, v]) => [k, (v as string).slice(0, 60)]));
+    res.status(status).render('operator/practice', { title: overview.practice.name, operator: op, overview, typed, csrfToken: res.locals.csrfToken, error: undefined, errors: {}, notice: undefined, ...extra });
   };
 
   const alertsPage = async (req: Request, res: Response, status: number, extra: { error?: string; errorFor?: string; notice?: string; note?: string } = {}) => {
@@ -148,9 +151,9 @@ export function operatorsController(d: OperatorsControllerDeps) {
     terminate: (async (req, res) => {
       const id = practiceId(req);
       const parsed = terminateForm.safeParse(req.body ?? {});
-      if (!parsed.success) return showPractice(req, res, 400, { error: firstError(parsed.error) });
+      if (!parsed.success) return showPractice(req, res, 400, formProblems(parsed.error));
       const slug = (await practiceOverview(d.db, operatorOf(res), id, meta(req))).practice.slug;
-      if (parsed.data.confirmSlug !== slug) return showPractice(req, res, 400, { error: `Type the practice’s address (${slug}) to confirm.` });
+      if (parsed.data.confirmSlug !== slug) return showPractice(req, res, 400, resultProblems({ error: `Type the practice’s address (${slug}) to confirm.`, field: 'confirmSlug' }));
       const result = await terminatePractice(d.db, operatorOf(res), id, parsed.data.tailDays, meta(req));
       if (!result.ok) return showPractice(req, res, 409, { error: result.error });
       res.redirect(303, `/operator/practices/${id}?saved=1`);
@@ -165,7 +168,7 @@ export function operatorsController(d: OperatorsControllerDeps) {
     settings: (async (req, res) => {
       const id = practiceId(req);
       const parsed = practiceSettingsForm.safeParse(req.body ?? {});
-      if (!parsed.success) return showPractice(req, res, 400, { error: firstError(parsed.error) });
+      if (!parsed.success) return showPractice(req, res, 400, formProblems(parsed.error));
       await updatePracticeSettings(d.db, operatorOf(res), id, parsed.data, meta(req));
       res.redirect(303, `/operator/practices/${id}?saved=1`);
     }) satisfies RequestHandler,
@@ -264,7 +267,7 @@ export function operatorsController(d: OperatorsControllerDeps) {
       const typed = restoredForm(req, `/p/${actor.slug}/operator-access`, d.clock);
       const notice = typed ? RESTORED_NOTICE : req.query.done === 'granted' ? 'Access granted. It ends by itself; you can revoke it sooner.' : req.query.done === 'revoked' ? 'Access revoked.' : undefined;
       const form = typed ? { operatorEmail: typed.text('operatorEmail', 254), caseReference: typed.text('caseReference', 40), hours: typed.text('hours', 4) } : { operatorEmail: '', caseReference: '', hours: '4' };
-      res.render('operator/grants', { title: 'Operator access', slug: actor.slug, actor, grants: await listGrants(d.db, actor, new Date(d.clock())), maxHours: MAX_GRANT_HOURS, form, csrfToken: res.locals.csrfToken, error: undefined, notice });
+      res.render('operator/grants', { title: 'Operator access', slug: actor.slug, actor, grants: await listGrants(d.db, actor, new Date(d.clock())), maxHours: MAX_GRANT_HOURS, form, csrfToken: res.locals.csrfToken, error: undefined, errors: {}, notice });
     }) satisfies RequestHandler,
 
     /** POST /p/:slug/operator-access — behind step-up. */
@@ -273,9 +276,10 @@ export function operatorsController(d: OperatorsControllerDeps) {
       const b = (req.body ?? {}) as Record<string, unknown>;
       const echo = { operatorEmail: typeof b.operatorEmail === 'string' ? b.operatorEmail.slice(0, 254) : '', caseReference: typeof b.caseReference === 'string' ? b.caseReference.slice(0, 40) : '', hours: typeof b.hours === 'string' ? b.hours.slice(0, 4) : '' };
       const parsed = operatorGrantForm.safeParse(b);
-      const result = parsed.success ? await grantOperatorAccess(d.db, actor, parsed.data, meta(req)) : { ok: false as const, error: firstError(parsed.error) };
-      if (result.ok) return res.redirect(303, `/p/${actor.slug}/operator-access?done=granted`);
-      res.status(400).render('operator/grants', { title: 'Operator access', slug: actor.slug, actor, grants: await listGrants(d.db, actor, new Date(d.clock())), maxHours: MAX_GRANT_HOURS, form: echo, csrfToken: res.locals.csrfToken, error: result.error, notice: undefined });
+      const result = parsed.success ? await grantOperatorAccess(d.db, actor, parsed.data, meta(req)) : undefined;
+      if (result?.ok) return res.redirect(303, `/p/${actor.slug}/operator-access?done=granted`);
+      const problems = result ? resultProblems(result) : formProblems(parsed.error!);
+      res.status(400).render('operator/grants', { title: 'Operator access', slug: actor.slug, actor, grants: await listGrants(d.db, actor, new Date(d.clock())), maxHours: MAX_GRANT_HOURS, form: echo, csrfToken: res.locals.csrfToken, ...problems, notice: undefined });
     }) satisfies RequestHandler,
 
     /** POST /p/:slug/operator-access/:id/revoke */

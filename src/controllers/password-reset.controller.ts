@@ -1,6 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
-import { form } from '../validation/text.js';
+import { form, formProblems, resultProblems, type FormProblems } from '../validation/text.js';
 import { checkResetToken, requestPasswordReset, resetPassword } from '../auth/password-reset.service.js';
 import type { Clock } from '../auth/staff-auth.js';
 import type { Keyring } from '../crypto/keyring.js';
@@ -26,7 +26,7 @@ const requestForm = form({ email: z.string().trim().min(3).max(254) });
 export function passwordResetController(d: PasswordResetControllerDeps) {
   const meta = (req: Request): Meta => requestMeta(req, d.clock);
   const page = (res: Response, status: number, slug: string, view: Record<string, unknown>) =>
-    res.status(status).render('auth/password-reset', { title: 'Reset your password', slug, csrfToken: res.locals.csrfToken, notice: undefined, error: undefined, step: 'request', email: '', token: '', ...view });
+    res.status(status).render('auth/password-reset', { title: 'Reset your password', slug, csrfToken: res.locals.csrfToken, notice: undefined, error: undefined, errors: {}, step: 'request', email: '', token: '', ...view });
 
   return {
     /** GET /p/:slug/password-reset */
@@ -41,7 +41,7 @@ export function passwordResetController(d: PasswordResetControllerDeps) {
       const practice = await practiceFromParams(d.db, req);
       if (!practice) return renderError(res, 404);
       const form = requestForm.safeParse(req.body ?? {});
-      if (!form.success) return page(res, 400, practice.slug, { error: 'Enter the email address of your account.' });
+      if (!form.success) return page(res, 400, practice.slug, { ...resultProblems({ error: 'Enter the email address of your account.', field: 'email' }) });
       await requestPasswordReset(d, practice.id, practice.slug, d.publicUrl, form.data.email, meta(req));
       // SECURITY: the same page whether or not the account exists.
       page(res, 200, practice.slug, { notice: SENT, step: 'sent' });
@@ -64,12 +64,11 @@ export function passwordResetController(d: PasswordResetControllerDeps) {
       const token = invitationParams.safeParse(req.params);
       const state = token.success ? await checkResetToken(d.db, practice.id, token.data.token, new Date(d.clock())) : { ok: false as const };
       if (!state.ok || !token.success) return page(res, 410, practice.slug, { error: GONE });
-      const again = (error: string) => page(res, 400, practice.slug, { step: 'choose', email: state.email, token: token.data.token, error });
+      const again = (problems: FormProblems) => page(res, 400, practice.slug, { step: 'choose', email: state.email, token: token.data.token, ...problems });
       const form = invitationForm.safeParse(req.body ?? {});
-      if (!form.success) return again('Choose a password and type it twice.');
-      if (form.data.password !== form.data.confirm) return again('The two passwords are not the same.');
+      if (!form.success) return again(formProblems(form.error));
       const result = await resetPassword(d.db, practice.id, token.data.token, form.data.password, meta(req));
-      if (!result.ok) return 'gone' in result ? page(res, 410, practice.slug, { error: GONE }) : again(result.error);
+      if (!result.ok) return 'gone' in result ? page(res, 410, practice.slug, { error: GONE }) : again(resultProblems({ error: result.error, field: 'password' }));
       res.redirect(303, `/p/${practice.slug}/sign-in?ended=reset`);
     }) satisfies RequestHandler,
   };

@@ -1,14 +1,12 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
-import { form } from '../validation/text.js';
+import { form, formProblems } from '../validation/text.js';
 import type { Clock } from '../auth/staff-auth.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import { AccessDenied } from '../policies/index.js';
 import { addItem, createPlan, decide, planPatient, plansPage, printPlan, removeItem } from '../services/patients/plans.service.js';
 import type { Meta } from '../services/users/users.service.js';
-import { firstError } from '../validation/users.schema.js';
-import { formProblems } from '../validation/text.js';
 import { actorOf, idOf, requestMeta } from './request.js';
 
 export interface PlansControllerDeps {
@@ -48,10 +46,10 @@ const stepForm = form({ step: z.enum(['present', 'accept', 'decline']) });
 /** Treatment plans: list with totals, new plan, items, present / accept / decline, print. */
 export function plansController(d: PlansControllerDeps) {
   const meta = (req: Request): Meta => requestMeta(req, d.clock);
-  const render = async (req: Request, res: Response, patientId: string, status: number, extra: { error?: string; notice?: string; item?: { planId: string; values: Record<string, string>; errors: Record<string, string> } } = {}) => {
+  const render = async (req: Request, res: Response, patientId: string, status: number, extra: { error?: string; errors?: Record<string, string>; titleTyped?: string; notice?: string; item?: { planId: string; values: Record<string, string>; errors: Record<string, string> } } = {}) => {
     const actor = actorOf(res);
     const page = await plansPage(d, actor, patientId, meta(req));
-    res.status(status).render('patients/plans', { title: `Treatment plans: ${page.patient.name}`, slug: actor.slug, actor, page, csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, item: undefined, ...extra });
+    res.status(status).render('patients/plans', { title: `Treatment plans: ${page.patient.name}`, slug: actor.slug, actor, page, csrfToken: res.locals.csrfToken, error: undefined, errors: {}, titleTyped: '', notice: undefined, item: undefined, ...extra });
   };
   const after = (res: Response, patientId: string) => res.redirect(303, `/p/${actorOf(res).slug}/patients/${patientId}/plans`);
 
@@ -63,7 +61,7 @@ export function plansController(d: PlansControllerDeps) {
     create: (async (req, res) => {
       const patientId = idOf(req, 'patient');
       const form = planForm.safeParse(req.body ?? {});
-      if (!form.success) return render(req, res, patientId, 400, { error: firstError(form.error) });
+      if (!form.success) return render(req, res, patientId, 400, { ...formProblems(form.error), titleTyped: typeof (req.body as Record<string, unknown> | undefined)?.title === 'string' ? String((req.body as Record<string, unknown>).title).slice(0, 120) : '' });
       await createPlan(d, actorOf(res), patientId, form.data.title, meta(req));
       after(res, patientId);
     }) satisfies RequestHandler,

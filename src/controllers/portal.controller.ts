@@ -47,8 +47,10 @@ export function portalController(d: PortalControllerDeps) {
     if (!p.success) throw new AccessDenied({ resource: { type: 'form_template' } });
     return p.data.id;
   };
-  const uploadsPage = async (res: Response, status: number, extra: { error?: string; notice?: string } = {}) =>
-    res.status(status).render('portal/uploads', { title: 'Upload', uploads: await linkUploads(d, linkOf(res)), slots: PATIENT_UPLOADS, csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, ...extra });
+  const uploadsPage = async (res: Response, status: number, extra: { error?: string; errors?: Record<string, string>; notice?: string } = {}) =>
+    res.status(status).render('portal/uploads', { title: 'Upload', uploads: await linkUploads(d, linkOf(res)), slots: PATIENT_UPLOADS, csrfToken: res.locals.csrfToken, error: undefined, errors: {}, notice: undefined, ...extra });
+  /** An upload problem, beside the field it is about (the photo, or what it is). */
+  const uploadProblem = (res: Response, status: number, field: 'file' | 'slot', message: string) => uploadsPage(res, status, { errors: { [field]: message }, error: 'Nothing was uploaded.' });
   const planPage = async (req: Request, res: Response, status: number, extra: { error?: string; notice?: string; errors?: Record<string, string>; values?: Record<string, unknown> } = {}) =>
     res.status(status).render('portal/plan', { title: 'Your treatment plan', plan: await planForLink(d, linkOf(res), meta(req)), plainLanguage, csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, errors: {}, values: {}, ...extra });
 
@@ -118,16 +120,16 @@ export function portalController(d: PortalControllerDeps) {
 
     /** POST /portal/uploads — multipart (parsed under limits before the CSRF check), then the upload pipeline. */
     upload: (async (req, res) => {
-      if (res.locals.uploadError) return uploadsPage(res, res.locals.uploadError, { error: uploadErrorMessage(res.locals.uploadError) });
+      if (res.locals.uploadError) return uploadProblem(res, res.locals.uploadError, 'file', uploadErrorMessage(res.locals.uploadError));
       const form = uploadForm.safeParse(req.body ?? {});
-      if (!form.success) return uploadsPage(res, 400, { error: form.error.issues[0]?.message ?? 'Check the form.' });
-      if (!req.file) return uploadsPage(res, 400, { error: 'Choose a photo to upload.' });
+      if (!form.success) return uploadProblem(res, 400, 'slot', form.error.issues[0]?.message ?? 'Choose what you are uploading.');
+      if (!req.file) return uploadProblem(res, 400, 'file', 'Choose a photo to upload.');
       try {
         const accepted = await processUpload(req.file.buffer, req.file.originalname);
-        if (!accepted.contentType.startsWith('image/')) return uploadsPage(res, 415, { error: 'Upload a photo (JPEG, PNG or WebP).' });
+        if (!accepted.contentType.startsWith('image/')) return uploadProblem(res, 415, 'file', 'Upload a photo (JPEG, PNG or WebP).');
         await uploadByLink(d, linkOf(res), form.data.slot, accepted, meta(req));
       } catch (err) {
-        if (err instanceof UploadRefused) return uploadsPage(res, err.status, { error: err.message });
+        if (err instanceof UploadRefused) return uploadProblem(res, err.status, 'file', err.message);
         if (err instanceof StorageError) {
           req.log.error({ code: err.code }, 'file store could not write; upload refused');
           return uploadsPage(res, 503, { error: 'Your photo could not be stored; nothing was saved. Please try again later, or call the office.' });

@@ -28,10 +28,11 @@ export const roleForm = form({
   permissions: many(z.string().refine(isPermission, 'Choose permissions from the list.')).transform((v) => [...new Set(v)] as Permission[]),
 });
 
+/** A new password typed twice (invitations, password reset); a mismatch is the second field's error. */
 export const invitationForm = form({
   password: z.string().min(1, 'Choose a password.').max(1024),
   confirm: z.string().max(1024),
-});
+}).refine((f) => typeof f.password !== 'string' || f.password === '' || f.password === f.confirm, { message: 'The two passwords are not the same.', path: ['confirm'] });
 
 export const invitationParams = z.object({ token: z.string().regex(/^[A-Za-z0-9_-]{43}$/) });
 

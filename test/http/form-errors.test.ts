@@ -19,7 +19,7 @@ import { buildStaff, signIn, STAFF_PASSWORD, testClock, type BuiltStaff } from '
  */
 export function errorsBesideFields(html: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const m of html.matchAll(/<(?:p|span) class="field-error" id="([^"]+)">([^<]*)</g)) {
+  for (const m of html.matchAll(/<(?:p|span) class="field-error" id="([^"]+)"[^>]*>([^<]*)</g)) {
     const [, id, message] = m;
     const owner = [...html.matchAll(/<(input|select|textarea|fieldset)\b([^>]*)>/g)].find((tag) => new RegExp(`aria-describedby="[^"]*\\b${id}\\b`).test(tag[2]!));
     expect(owner, `nothing names ${id} in aria-describedby`).to.not.equal(undefined);
@@ -169,6 +169,61 @@ describe('forms: every error at once, beside its field; the page again submits w
       }
       expect((await s.agent.get(c.back)).text, `${c.form}: taken once`).to.not.include('What you typed is back in the form');
     }
+  });
+
+  it('the other forms staff fill: password change, invitation, form editor, patient link, operator access, note, plan, search', async () => {
+    const s = await signIn(built.app, p.slug, owner, clock);
+    const patient = await buildPatient(t.current.db, fx.keyring, p);
+    const post = async (page: string, action: string, body: Record<string, string>) => {
+      const f = await s.form(page);
+      const res = await s.agent.post(action).type('form').send({ _csrf: f.token, ...body });
+      expect(res.status, action).to.be.within(400, 499);
+      return errorsBesideFields(res.text);
+    };
+    expect(await post(`/p/${p.slug}/account`, `/p/${p.slug}/account/password`, { current: 'not my password', password: 'a new long password here' })).to.deep.equal({ current: 'Your current password is not right.' });
+    expect(Object.keys(await post(`/p/${p.slug}/account`, `/p/${p.slug}/account/password`, { current: '', password: '' })).sort()).to.deep.equal(['current', 'password']);
+    const editor = await post(`/p/${p.slug}/forms/new`, `/p/${p.slug}/forms`, { title: 'Sleep questions', notice: '', fields: 'Do you snore? | sometimes | required' });
+    expect(Object.keys(editor)).to.deep.equal(['fields']);
+    expect(await post(`/p/${p.slug}/forms/new`, `/p/${p.slug}/forms`, { title: '', notice: '', fields: 'Do you snore? | yes/no | required' })).to.have.keys('title');
+    expect(await post(`/p/${p.slug}/patients/${patient.id}/links`, `/p/${p.slug}/patients/${patient.id}/links`, { send: 'none' })).to.deep.equal({ tasks: 'Choose what the link is for.' });
+    expect(await post(`/p/${p.slug}/patients/${patient.id}/links`, `/p/${p.slug}/patients/${patient.id}/links`, { tasks: 'uploads', send: 'email' })).to.have.keys('send');
+    expect(Object.keys(await post(`/p/${p.slug}/operator-access`, `/p/${p.slug}/operator-access`, { operatorEmail: 'nope', caseReference: '', hours: '900' })).sort()).to.deep.equal(['caseReference', 'hours', 'operatorEmail']);
+    expect(await post(`/p/${p.slug}/operator-access`, `/p/${p.slug}/operator-access`, { operatorEmail: 'nobody@platform.example', caseReference: 'C-1', hours: '2' })).to.deep.equal({ operatorEmail: 'There is no active operator with that email address.' });
+    expect(await post(`/p/${p.slug}/patients/${patient.id}/notes`, `/p/${p.slug}/patients/${patient.id}/notes`, { body: '', action: 'draft' })).to.have.keys('body');
+    expect(await post(`/p/${p.slug}/patients/${patient.id}/plans`, `/p/${p.slug}/patients/${patient.id}/plans`, { title: '' })).to.have.keys('title');
+    expect(await post(`/p/${p.slug}/patients`, `/p/${p.slug}/patients/search`, { q: 'x' })).to.deep.equal({ q: 'Type at least two characters.' });
+  });
+
+  it('choosing a password from an invitation: the weak one and the mismatch beside their fields', async () => {
+    const s = await signIn(built.app, p.slug, owner, clock);
+    const page = await s.form(`/p/${p.slug}/users/new`);
+    const billing = (await inPractice((trx) => trx('roles').where({ key: 'billing' }).first<{ id: string }>('id'))).id;
+    const invited = await s.agent.post(`/p/${p.slug}/users`).type('form').send({ _csrf: page.token, displayName: 'Ivy Invitee', email: 'ivy@clinic.example', roleIds: billing, locationIds: p.locationIds[0]! });
+    const link = new URL(/(http[^<\s"]+\/invitations\/[A-Za-z0-9_-]{43})/.exec(invited.text)![1]!).pathname;
+    const guest = browser(built.app);
+    const form = await guest.form(link);
+    const mismatch = await guest.agent.post(link).type('form').send({ _csrf: form.token, password: 'correct horse battery staple', confirm: 'correct horse battery stapel' });
+    expect(mismatch.status).to.equal(400);
+    expect(errorsBesideFields(mismatch.text)).to.deep.equal({ confirm: 'The two passwords are not the same.' });
+    const weak = await guest.agent.post(link).type('form').send({ _csrf: tokenOf(mismatch.text), password: 'short', confirm: 'short' });
+    expect(Object.keys(errorsBesideFields(weak.text))).to.deep.equal(['password']);
+  });
+
+  it('the operator’s practice page: the tail, the confirmation and the retention settings beside their fields, what was typed kept', async () => {
+    const op = await createOperator(t.current.db.knex, fx.keyring.provider, { email: 'forms-op2@platform.example', displayName: 'Forms Op Two' });
+    const o = browser(built.app);
+    const signInPage = await o.form('/operator/sign-in');
+    await o.agent.post('/operator/sign-in').type('form').send({ _csrf: signInPage.token, email: 'forms-op2@platform.example', password: op.password, code: await generate({ secret: op.secret, epoch: Math.floor(clock.now() / 1000) }) });
+    const page = await o.form(`/operator/practices/${p.id}`);
+    const tail = await o.agent.post(`/operator/practices/${p.id}/terminate`).type('form').send({ _csrf: page.token, tailDays: '10', confirmSlug: 'wrong' });
+    expect(tail.status).to.equal(400);
+    expect(errorsBesideFields(tail.text)).to.deep.equal({ tailDays: 'The tail is at least 30 days.' });
+    expect(tail.text).to.include('value="10"').and.include('value="wrong"');
+    const confirm = await o.agent.post(`/operator/practices/${p.id}/terminate`).type('form').send({ _csrf: tokenOf(tail.text), tailDays: '45', confirmSlug: 'wrong' });
+    expect(errorsBesideFields(confirm.text)).to.have.keys('confirmSlug');
+    const retention = await o.agent.post(`/operator/practices/${p.id}/settings`).type('form').send({ _csrf: tokenOf(confirm.text), patientPurgeGraceDays: '30', inactiveAccountDays: '90', auditRetentionYears: '2' });
+    expect(errorsBesideFields(retention.text)).to.have.keys('auditRetentionYears');
+    expect((await t.current.owner('practices').where({ id: p.id }).first('status')).status, 'nothing terminated').to.equal('active');
   });
 
   it('the checker itself fails on an error nothing points to, or a control that does not say it is invalid', () => {

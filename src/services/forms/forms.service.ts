@@ -82,7 +82,11 @@ export async function formTemplate(db: Db, actor: StaffActor, id: string): Promi
 /** Saves an edit as the next version (or a new template when `id` is undefined). */
 export async function saveFormTemplate(db: Db, actor: StaffActor, id: string | undefined, input: { definition: FormDefinition; archived: boolean }, meta: Meta): Promise<FormResult<string>> {
   const def = formDefinition.safeParse(input.definition);
-  if (!def.success) return { ok: false, error: def.error.issues[0]?.message ?? 'Check the form.' };
+  if (!def.success) {
+    // The definition's own checks name their part: the title, the notice, or a field line.
+    const part = String(def.error.issues[0]?.path[0] ?? '');
+    return { ok: false, error: def.error.issues[0]?.message ?? 'Check the form.', ...(part === 'title' || part === 'notice' ? { field: part } : part === 'fields' ? { field: 'fields' } : {}) };
+  }
   return work(db, actor, async (trx) => {
     let templateId = id;
     let version = 1;

@@ -95,16 +95,16 @@ export async function createLink(d: LinkDeps, actor: StaffActor, patientId: stri
     const { row, record } = await loadPatientRecord(trx, actor, patientId, meta.now);
     ensure(authorize(actor, 'patient.sendLink', record, meta.now), { resource: { type: 'patient', id: patientId }, patientId, permission: 'portal.send' });
     const tasks = LINK_TASKS.filter((t) => input.tasks.includes(t));
-    if (tasks.length === 0) return { ok: false, error: 'Choose what the link is for.' };
+    if (tasks.length === 0) return { ok: false, error: 'Choose what the link is for.', field: 'tasks' };
     if (tasks.includes('plan_review')) {
       const plan = input.planId ? await findPlan(trx, input.planId) : undefined;
-      if (!plan || plan.patient_id !== patientId) return { ok: false, error: 'Choose one of this patient’s treatment plans.' };
-      if (plan.status !== 'presented') return { ok: false, error: 'Only a presented plan can be sent for the patient’s decision.' };
+      if (!plan || plan.patient_id !== patientId) return { ok: false, error: 'Choose one of this patient’s treatment plans.', field: 'tasks' };
+      if (plan.status !== 'presented') return { ok: false, error: 'Only a presented plan can be sent for the patient’s decision.', field: 'tasks' };
     }
     const formIds = tasks.includes('intake_forms') ? [...new Set(input.formTemplateIds)] : [];
     if (tasks.includes('intake_forms')) {
       const templates = formIds.length > 0 ? await findTemplates(trx, formIds) : [];
-      if (formIds.length === 0 || templates.length !== formIds.length || templates.some((t) => t.archived_at)) return { ok: false, error: 'Choose one or more of the practice’s current forms.' };
+      if (formIds.length === 0 || templates.length !== formIds.length || templates.some((t) => t.archived_at)) return { ok: false, error: 'Choose one or more of the practice’s current forms.', field: 'tasks' };
     }
     const pc = new PracticeCrypto(d.keyring, trx, actor.practiceId);
     let to: string | undefined;
@@ -112,11 +112,11 @@ export async function createLink(d: LinkDeps, actor: StaffActor, patientId: stri
       const contact = await patientSecrets.open(pc, row);
       if (input.send === 'email') {
         to = contact.email ?? undefined;
-        if (!to) return { ok: false, error: 'This patient has no email address on file. Add one, or show the link instead.' };
+        if (!to) return { ok: false, error: 'This patient has no email address on file. Add one, or show the link instead.', field: 'send' };
       } else {
         to = contact.phone ? toE164(contact.phone) : undefined;
-        if (!to) return { ok: false, error: 'This patient has no mobile number on file that can receive texts.' };
-        if (!row.sms_consent_at) return { ok: false, error: 'No text-message consent is recorded for this patient. Record it on the patient’s edit page, or send by email.' };
+        if (!to) return { ok: false, error: 'This patient has no mobile number on file that can receive texts.', field: 'send' };
+        if (!row.sms_consent_at) return { ok: false, error: 'No text-message consent is recorded for this patient. Record it on the patient’s edit page, or send by email.', field: 'send' };
       }
     }
     const days = (await findPracticeSettings(trx))?.portal_link_days ?? 7;

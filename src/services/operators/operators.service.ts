@@ -225,7 +225,7 @@ export const MAX_GRANT_HOURS = 72;
 /** A time-limited grant for a support case (compliance.manage + step-up at the route). */
 export async function grantOperatorAccess(db: Db, actor: StaffActor, input: { operatorEmail: string; caseReference: string; hours: number }, meta: Meta): Promise<FormResult<string>> {
   const op = await findOperatorByEmail(db.knex, input.operatorEmail);
-  if (!op || op.status !== 'active') return { ok: false, error: 'There is no active operator with that email address.' };
+  if (!op || op.status !== 'active') return { ok: false, error: 'There is no active operator with that email address.', field: 'operatorEmail' };
   return db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, async (trx) => {
     const id = randomUUID();
     await insertOperatorGrant(trx, { id, practice_id: actor.practiceId, operator_id: op.id, case_reference: input.caseReference, granted_by: actor.id, granted_at: meta.now, expires_at: new Date(meta.now.getTime() + input.hours * 3_600_000) });
