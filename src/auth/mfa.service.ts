@@ -66,9 +66,10 @@ export async function startEnrollment(account: string, issuer: string): Promise<
 
 /**
  * Saves the secret only after a valid code from the user's app; returns the ten recovery codes
- * to show once, or undefined if the code was wrong.
+ * to show once, or undefined if the code was wrong. `signingIn`: the enrolment that follows the
+ * password at sign-in completes the sign-in, so it is recorded as one (last sign-in, `login`).
  */
-export async function confirmEnrollment(d: MfaDeps, practiceId: string, userId: string, secret: string, code: string, meta: RequestMeta): Promise<string[] | undefined> {
+export async function confirmEnrollment(d: MfaDeps, practiceId: string, userId: string, secret: string, code: string, meta: RequestMeta, options: { signingIn?: boolean } = {}): Promise<string[] | undefined> {
   const step = await verifyTotp(secret, code, { epochSeconds: Math.floor(meta.now.getTime() / 1000) });
   return d.db.withPractice(practiceId, { kind: 'user', id: userId }, async (trx) => {
     const base = { practiceId, actor: { kind: 'user' as const, id: userId }, resource: { type: 'user' as const, id: userId }, ip: meta.ip, requestId: meta.requestId };
@@ -81,6 +82,10 @@ export async function confirmEnrollment(d: MfaDeps, practiceId: string, userId: 
     const { codes, hashes } = newRecoveryCodes();
     await replaceRecoveryCodes(trx, practiceId, userId, hashes);
     await audit.record(trx, { ...base, action: 'mfa_enroll', outcome: 'allowed', details: { count: codes.length } });
+    if (options.signingIn) {
+      await recordLogin(trx, userId, meta.now);
+      await audit.record(trx, { ...base, action: 'login', outcome: 'allowed' });
+    }
     return codes;
   });
 }

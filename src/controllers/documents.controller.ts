@@ -95,7 +95,8 @@ export function documentsController(d: DocumentsControllerDeps) {
       const signed = verifyFileUrl(d.fileUrlKey, token, req.sessionID, d.clock());
       if (!signed) throw new AccessDenied({ resource: { type: 'document' } });
       if (signed.variant === 'original' && d.clock() - actor.authAt > STEP_UP_MAX_AGE_MS) {
-        return res.redirect(303, `/p/${actor.slug}/step-up?next=${encodeURIComponent(`/p/${actor.slug}/patients/${signed.patientId}/documents`)}`);
+        // Back to the document's viewer, whose download link then works (the signed URL itself expires).
+        return res.redirect(303, `/p/${actor.slug}/step-up?next=${encodeURIComponent(`/p/${actor.slug}/documents/${signed.docId}`)}`);
       }
       const content = await readDocument(d, actor, signed.docId, signed.variant, meta(req));
       if (content.patientId !== signed.patientId) throw new AccessDenied({ resource: { type: 'document', id: signed.docId } });

@@ -121,7 +121,7 @@ export function signInController(d: SignInDeps) {
       if (!s || !sealed) return res.redirect(303, `/p/${practice.slug}/sign-in`);
       const secret = await openEnrollSecret(practice.id, s.userId, sealed);
       const form = codeForm.safeParse(req.body ?? {});
-      const codes = form.success ? await confirmEnrollment(d, practice.id, s.userId, secret, form.data.code, requestMeta(req, d.clock)) : undefined;
+      const codes = form.success ? await confirmEnrollment(d, practice.id, s.userId, secret, form.data.code, requestMeta(req, d.clock), { signingIn: true }) : undefined;
       if (!codes) {
         const uri = totpUri(secret, req.session.enroll?.account ?? 'Enamel account', 'Enamel');
         return render(res, 'auth/enroll', 400, { slug: practice.slug, secret, qrDataUrl: await qrDataUrl(uri), error: 'That code is not right. Enter the 6-digit code your app shows now.' });

@@ -14,7 +14,8 @@ export const inviteForm = form({
   displayName: z.string().trim().min(1, 'Enter the person’s name.').max(120, 'The name is too long (120 characters at most).'),
   email: z.string().trim().toLowerCase().max(254).pipe(z.email('Enter a valid email address.')),
   roleIds: many(uuid).refine((ids) => ids.length > 0, 'Choose at least one role.'),
-  locationIds: many(uuid),
+  // Staff see only the patients of their locations: an account with none would find nobody.
+  locationIds: many(uuid).refine((ids) => ids.length > 0, 'Choose at least one location: staff see only the patients of their locations.'),
 });
 
 export const accessForm = form({

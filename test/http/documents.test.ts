@@ -172,11 +172,14 @@ describe('documents and images: upload pipeline, signed URLs, multipart CSRF, au
     const original2 = /href="(\/p\/[^"]+\/files\/[^"]+)">Download original/.exec(fresh.text)![1]!;
     const demanded = await b.agent.get(original2);
     expect(demanded.status).to.equal(303);
-    expect(demanded.headers.location).to.equal(`/p/${p.slug}/step-up?next=${encodeURIComponent(docsPath())}`);
+    // After the step-up, back to the document's viewer, whose download link now works.
+    const viewerPath = `/p/${p.slug}/documents/${/\/documents\/([0-9a-f-]{36})">View/.exec(fresh.text)![1]!}`;
+    expect(demanded.headers.location).to.equal(`/p/${p.slug}/step-up?next=${encodeURIComponent(viewerPath)}`);
     clock.advance(30_000);
     const step = await b.form(String(demanded.headers.location));
-    await b.agent.post(`/p/${p.slug}/step-up`).type('form').send({ _csrf: step.token, password: STAFF_PASSWORD, code: await generate({ secret: hygienist.secret!, epoch: Math.floor(clock.now() / 1000) }), next: docsPath() });
-    const again = await b.agent.get(docsPath());
+    const confirmed = await b.agent.post(`/p/${p.slug}/step-up`).type('form').send({ _csrf: step.token, password: STAFF_PASSWORD, code: await generate({ secret: hygienist.secret!, epoch: Math.floor(clock.now() / 1000) }), next: viewerPath });
+    expect(confirmed.headers.location).to.equal(viewerPath);
+    const again = await b.agent.get(viewerPath);
     const original3 = /href="(\/p\/[^"]+\/files\/[^"]+)">Download original/.exec(again.text)![1]!;
     const dl = await b.agent.get(original3);
     expect(dl.status).to.equal(200);

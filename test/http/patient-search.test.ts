@@ -62,6 +62,26 @@ describe('patient search: last-name prefix, first + last name, phone last four',
     expect((await search('tho thi')).found).to.deep.equal(['thomas']);
     expect((await search('Joanna Van der Berg')).found).to.deep.equal(['vanderberg']);
     expect((await search('Harriet Thistlewaite')).found).to.deep.equal([]);
+    // Last name first without the comma, as charts list it.
+    expect((await search('thistlewood harriet')).found).to.deep.equal(['harriet']);
+  });
+
+  it('results are in last-name order, then first name: a shorter last name comes before a longer one it begins', async () => {
+    await buildPatient(t.current.db, fx.keyring, p, { givenName: 'Avery', familyName: 'Maplestone', phone: '(555) 010-1111' });
+    await buildPatient(t.current.db, fx.keyring, p, { givenName: 'Alex', familyName: 'Maplestone-Applewood', phone: '(555) 010-2222' });
+    await buildPatient(t.current.db, fx.keyring, p, { givenName: 'Zoe', familyName: 'Maplestone', phone: '(555) 010-3333' });
+    const { text } = await search('maple');
+    const order = [...text.matchAll(/>(Maplestone[^<]*)<\/a>/g)].map((m) => m[1]);
+    expect(order).to.deep.equal(['Maplestone, Avery', 'Maplestone, Zoe', 'Maplestone-Applewood, Alex']);
+  });
+
+  it('someone assigned to no location is told why nobody is found', async () => {
+    const nowhere = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['front_desk'], locations: [] });
+    const b = await signIn(built.app, p.slug, nowhere, clock);
+    const page = await b.form(`/p/${p.slug}/patients`);
+    expect(page.text).to.include('You are not assigned to any location');
+    const res = await b.agent.post(`/p/${p.slug}/patients/search`).type('form').send({ _csrf: page.token, q: 'thi' });
+    expect(res.text).to.include('You are not assigned to any location').and.not.include(`/patients/${ids.harriet}"`);
   });
 
   it('the last four digits of a phone; results show age and only the last four digits', async () => {

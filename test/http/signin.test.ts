@@ -72,6 +72,10 @@ describe('staff sign-in over HTTP', () => {
     const home = await b.agent.get('/p/signin-http/home');
     expect(home.status).to.equal(200);
     expect(home.text).to.include('Welcome, Dana Hygienist');
+    // The enrolment finished the sign-in: it is the account's last sign-in, audited as one.
+    const row = await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, (trx) => trx('users').where({ email: u.email }).first('id', 'last_login_at'));
+    expect(row.last_login_at, 'last sign-in recorded').to.be.instanceOf(Date);
+    expect(await t.current.owner('audit_events').where({ actor_id: row.id, action: 'login', outcome: 'allowed' })).to.have.length(1);
   });
 
   it('enrolled user: password then TOTP; the session id changes twice; a wrong code is refused', async () => {

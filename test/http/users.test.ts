@@ -96,7 +96,7 @@ describe('users: invitations, access changes, deactivation, sessions, MFA reset'
     const b = await signIn(app(), p.slug, owner, clock);
     const form = await b.form(`/p/${p.slug}/users/new`);
     const billing = await roleId('billing');
-    const created = await b.agent.post(`/p/${p.slug}/users`).type('form').send({ _csrf: form.token, displayName: 'Bill Ing', email: 'bill@clinic.example', roleIds: billing });
+    const created = await b.agent.post(`/p/${p.slug}/users`).type('form').send({ _csrf: form.token, displayName: 'Bill Ing', email: 'bill@clinic.example', roleIds: billing, locationIds: p.locationIds[0]! });
     const path = new URL(/(http[^<\s]+\/invitations\/[A-Za-z0-9_-]{43})/.exec(created.text)![1]!).pathname;
     clock.advance(73 * 3_600_000);
     const g = browser(app());
@@ -105,13 +105,16 @@ describe('users: invitations, access changes, deactivation, sessions, MFA reset'
     expect((await g.agent.get(`/p/${p.slug}/invitations/short`)).status).to.equal(410);
   });
 
-  it('invite form errors: a bad email, no role, a taken email, a role one may not assign — 4xx, nothing created', async () => {
+  it('invite form errors: no location, a bad email, no role, a taken email, a role one may not assign — 4xx, nothing created', async () => {
     const manager = await staff({ roles: ['office_manager'] });
     const b = await signIn(app(), p.slug, manager, clock);
     const form = await b.form(`/p/${p.slug}/users/new`);
     const hygienist = await roleId('hygienist');
     const before = await inPractice((trx) => trx('users').count<{ n: string }[]>({ n: '*' }));
-    const post = (body: object) => b.agent.post(`/p/${p.slug}/users`).type('form').send({ _csrf: form.token, ...body });
+    const post = (body: object) => b.agent.post(`/p/${p.slug}/users`).type('form').send({ _csrf: form.token, locationIds: p.locationIds[0]!, ...body });
+    const noLocation = await b.agent.post(`/p/${p.slug}/users`).type('form').send({ _csrf: form.token, displayName: 'X', email: 'nowhere@clinic.example', roleIds: await roleId('billing') });
+    expect(noLocation.status, 'an account with no location would find no patient').to.equal(400);
+    expect(noLocation.text).to.include('Choose at least one location');
     const badEmail = await post({ displayName: 'X', email: 'not-an-email', roleIds: hygienist });
     expect(badEmail.status).to.equal(400);
     expect(badEmail.text).to.include('Enter a valid email address.');

@@ -74,7 +74,13 @@ async function disclose(trx: Knex.Transaction, pc: PracticeCrypto, actor: StaffA
     await audit.record(trx, event(actor, meta, { action, resource: { type: 'patient', id: row.id }, patientId: row.id, outcome: 'allowed' }));
     out.push(presentSummary(row, await patientSecrets.open(pc, row), locations, meta.now));
   }
-  return out.sort((a, b) => a.name.localeCompare(b.name) || a.dateOfBirth.localeCompare(b.dateOfBirth));
+  // By last name, then first name ("Maplestone, Avery" before "Maplestone-Applewood, Jo"), then birth date.
+  const parts = (name: string) => { const i = name.indexOf(', '); return i < 0 ? [name, ''] : [name.slice(0, i), name.slice(i + 2)]; };
+  return out.sort((a, b) => {
+    const [fa, ga] = parts(a.name);
+    const [fb, gb] = parts(b.name);
+    return fa!.localeCompare(fb!) || ga!.localeCompare(gb!) || a.dateOfBirth.localeCompare(b.dateOfBirth);
+  });
 }
 
 /**
@@ -102,7 +108,8 @@ export function searchPlan(q: string, format: DateFormat = 'MM/DD/YYYY'): Search
     const words = input.split(/\s+/).filter(Boolean);
     // CASE: "Van Der Berg" is one last name as well as given "Van" + last "Der Berg".
     readings.push({ family: input });
-    if (words.length > 1) readings.push({ given: words[0]!, family: words.slice(1).join(' ') });
+    // "John Smith", and the way a chart lists it without the comma: "Smith John".
+    if (words.length > 1) readings.push({ given: words[0]!, family: words.slice(1).join(' ') }, { family: words.slice(0, -1).join(' '), given: words[words.length - 1]! });
   }
   return { kind: 'name', readings: readings.filter((r) => normalizeName(r.family)).map((r) => (r.given && normalizeName(r.given) ? r : { family: r.family })) };
 }
