@@ -115,7 +115,7 @@ export function presentChart(actor: StaffActor, row: PatientRow, plain: PatientP
   const emergency = (plain.emergency_contact ?? {}) as Emergency;
   const insurance = (plain.insurance ?? {}) as Insurance;
   return {
-    ...presentSummary(row, plain, locations),
+    ...presentSummary(row, plain, locations, now),
     givenName: s(plain.given_name),
     familyName: s(plain.family_name),
     sex: s(plain.sex),
