@@ -57,6 +57,15 @@ describe('forms: every error at once, beside its field; the page again submits w
   });
   after(() => fx?.cleanup());
 
+  /** A new platform operator, signed in to the console. */
+  async function operatorSession(email: string): Promise<ReturnType<typeof browser>> {
+    const op = await createOperator(t.current.db.knex, fx.keyring.provider, { email, displayName: 'Forms Op' });
+    const o = browser(built.app);
+    const signInPage = await o.form('/operator/sign-in');
+    await o.agent.post('/operator/sign-in').type('form').send({ _csrf: signInPage.token, email, password: op.password, code: await generate({ secret: op.secret, epoch: Math.floor(clock.now() / 1000) }) });
+    return o;
+  }
+
   it('invite someone: name, email and roles marked together; the roles chosen stay chosen; fixed, it succeeds', async () => {
     const s = await signIn(built.app, p.slug, owner, clock);
     const page = await s.form(`/p/${p.slug}/users/new`);
@@ -127,10 +136,7 @@ describe('forms: every error at once, beside its field; the page again submits w
   });
 
   it('the operator’s new practice: every empty field marked; a taken address beside the address', async () => {
-    const op = await createOperator(t.current.db.knex, fx.keyring.provider, { email: 'forms-op@platform.example', displayName: 'Forms Op' });
-    const o = browser(built.app);
-    const signInPage = await o.form('/operator/sign-in');
-    await o.agent.post('/operator/sign-in').type('form').send({ _csrf: signInPage.token, email: 'forms-op@platform.example', password: op.password, code: await generate({ secret: op.secret, epoch: Math.floor(clock.now() / 1000) }) });
+    const o = await operatorSession('forms-op@platform.example');
     const page = await o.form('/operator/practices/new');
     const bad = await o.agent.post('/operator/practices').type('form').send({ _csrf: page.token, name: '', slug: '', locationName: '', phone: '', ownerName: '', ownerEmail: '' });
     expect(bad.status).to.equal(400);
@@ -210,10 +216,7 @@ describe('forms: every error at once, beside its field; the page again submits w
   });
 
   it('the operator’s practice page: the tail, the confirmation and the retention settings beside their fields, what was typed kept', async () => {
-    const op = await createOperator(t.current.db.knex, fx.keyring.provider, { email: 'forms-op2@platform.example', displayName: 'Forms Op Two' });
-    const o = browser(built.app);
-    const signInPage = await o.form('/operator/sign-in');
-    await o.agent.post('/operator/sign-in').type('form').send({ _csrf: signInPage.token, email: 'forms-op2@platform.example', password: op.password, code: await generate({ secret: op.secret, epoch: Math.floor(clock.now() / 1000) }) });
+    const o = await operatorSession('forms-op2@platform.example');
     const page = await o.form(`/operator/practices/${p.id}`);
     const tail = await o.agent.post(`/operator/practices/${p.id}/terminate`).type('form').send({ _csrf: page.token, tailDays: '10', confirmSlug: 'wrong' });
     expect(tail.status).to.equal(400);
