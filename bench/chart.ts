@@ -32,6 +32,7 @@ import { migrateLatest } from '../src/db/migrations.js';
 import { OWNER_ROLE, RUNTIME_ROLE, createDatabase, provisionRoles, urlFor } from '../src/db/provision.js';
 import { createDb } from '../src/db/tenant.js';
 import { ALL_PERMISSIONS } from '../src/permissions.js';
+import { formatter } from '../src/presenters/format.js';
 import { presentChart } from '../src/presenters/patient.presenter.js';
 import { patientSecrets, type PatientRow } from '../src/queries/patients.queries.js';
 import { LocalFileStore } from '../src/storage/file-store.js';
@@ -149,7 +150,7 @@ try {
     const r = await app('bench_plain').where({ id: req.params.id }).first<{ row: PatientRow; plain: typeof plain }>('row', 'plain');
     if (!r) return res.status(404).end();
     const patient = presentChart(actor, r.row, r.plain, locations, { practiceId: p.id, id: r.row.id, locationId: r.row.location_id }, new Date());
-    res.render('patients/show', { title: patient.name, slug: 'bench', actor, patient, saved: false, cspNonce: '' });
+    res.render('patients/show', { title: patient.name, slug: 'bench', actor, patient, saved: false, cspNonce: '', fmt: formatter('MM/DD/YYYY', 'America/New_York') });
   });
   const offBase = await listen(off);
 

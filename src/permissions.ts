@@ -107,6 +107,12 @@ export const DEFAULT_ROLES: readonly DefaultRole[] = [
 
 export const OWNER_ROLE_KEY = 'owner';
 
+/** What a stored role grants: the owner role everything (catalogue additions included), others their known names. */
+export function permissionsOfRole(row: { key: string; is_system: boolean; permissions: readonly string[] }): Permission[] {
+  if (row.is_system && row.key === OWNER_ROLE_KEY) return [...ALL_PERMISSIONS];
+  return row.permissions.filter(isPermission);
+}
+
 export function defaultRole(key: string): DefaultRole | undefined {
   return DEFAULT_ROLES.find((r) => r.key === key);
 }

@@ -2,13 +2,13 @@ import type { Request, RequestHandler, Response } from 'express';
 import type { Db } from '../db/tenant.js';
 import type { StaffSession } from './session.js';
 import { formStash, putStash } from './session-stash.js';
-import { formatter, type Formatter } from '../presenters/format.js';
-import { loadGrants, mfaRequiredFor, type StaffActor } from '../policies/actor.js';
-import { findActivePracticeIdBySlug, findPracticeSettings } from '../queries/practices.queries.js';
-import { findUserById, mustReenroll } from '../queries/users.queries.js';
+import { formatter, type DateFormat, type Formatter } from '../presenters/format.js';
+import { grantsOf, mfaRequiredFor, type StaffActor } from '../policies/actor.js';
+import { staffSessionFacts } from '../queries/session-facts.queries.js';
+import { mustReenroll } from '../queries/users.queries.js';
 import { activeOperator } from '../services/operators/operators.service.js';
 import { sessionLink } from '../services/links/links.service.js';
-import { alertBanner, installationBanner, type BannerState } from '../services/alerts/alerts.service.js';
+import { installationBanner, type BannerState } from '../services/alerts/alerts.service.js';
 
 /**
  * SECURITY: whether every account of the practice needs a second factor — the practice's MFA policy,
@@ -54,7 +54,7 @@ export function staffSession(db: Db, clock: Clock, options: { mfaAlwaysRequired?
     if (!s) return next();
     const now = clock();
     const slug = typeof req.params.slug === 'string' && /^[a-z0-9-]{1,40}$/.test(req.params.slug) ? req.params.slug : undefined;
-    const checked = await checkSession(db, s, now, options.mfaAlwaysRequired ?? false);
+    const checked = await checkSession(db, s, now, options.mfaAlwaysRequired ?? false, slug);
     if (checked.end === 'enroll') {
       // CASE: MFA became required (practice setting or a privileged role) after this session signed in without it.
       s.stage = 'password';
@@ -74,7 +74,7 @@ export function staffSession(db: Db, clock: Clock, options: { mfaAlwaysRequired?
     // every request (one write fewer per page; the idle limit keeps a one-minute granularity).
     if (now - s.lastSeenAt >= SESSION_TOUCH_MS) s.lastSeenAt = now;
     // SECURITY: a session acts only inside its own practice; elsewhere it is simply not signed in.
-    if (s.stage === 'signed_in' && checked.grants && slug && (await findActivePracticeIdBySlug(db.knex, slug)) === s.practiceId) {
+    if (s.stage === 'signed_in' && checked.grants && slug && checked.slugPracticeId === s.practiceId) {
       res.locals.actor = { kind: 'user', id: s.userId, practiceId: s.practiceId, slug, displayName: checked.displayName, isOwner: checked.isOwner, authAt: s.authAt, ...checked.grants };
       if (checked.fmt) res.locals.fmt = checked.fmt;
       // SECURITY: holders of alerts.read see a banner on every page while a warning or critical alert is open.
@@ -94,15 +94,16 @@ interface SessionCheck {
   fmt?: Formatter;
 }
 
-async function checkSession(db: Db, s: StaffSession, now: number, mfaAlwaysRequired: boolean): Promise<SessionCheck> {
-  const facts = await db.withPractice(s.practiceId, { kind: 'user', id: s.userId }, async (trx) => {
-    const user = await findUserById(trx, s.userId);
-    const settings = await findPracticeSettings(trx);
-    const grants = user && user.status === 'active' ? await loadGrants(trx, user.id, user.is_owner) : undefined;
-    const alerts = grants?.permissions.has('alerts.read') && s.stage === 'signed_in' ? await alertBanner(trx) : undefined;
-    return { user, settings, grants, alerts };
-  });
-  const { user, settings, grants, alerts } = facts;
+/**
+ * SECURITY: one statement reads everything fresh (enamel_staff_session, migration 24): the user's
+ * status and sessions-valid-after, the practice's limits, roles, locations, open alerts, and which
+ * practice the URL's slug names. Nothing about a session or a role is cached across requests.
+ */
+async function checkSession(db: Db, s: StaffSession, now: number, mfaAlwaysRequired: boolean, slug: string | undefined): Promise<SessionCheck & { slugPracticeId?: string }> {
+  const facts = await staffSessionFacts(db.knex, s.practiceId, s.userId, slug);
+  const { user, settings } = facts;
+  const grants = user && user.status === 'active' ? grantsOf(user.is_owner, facts.roles, facts.locations) : undefined;
+  const alerts = grants?.permissions.has('alerts.read') && s.stage === 'signed_in' && facts.alerts.count > 0 ? facts.alerts : undefined;
   const base = { displayName: user?.display_name ?? '', isOwner: Boolean(user?.is_owner) };
   if (!user || user.status !== 'active' || !grants || (user.sessions_valid_after && user.sessions_valid_after.getTime() > s.createdAt)) return { ...base, end: 'revoked' };
   const idle = Math.min(DEFAULT_IDLE_MS, (settings?.session_idle_minutes ?? 30) * 60_000);
@@ -110,7 +111,7 @@ async function checkSession(db: Db, s: StaffSession, now: number, mfaAlwaysRequi
   if (now - s.createdAt > absolute) return { ...base, end: 'absolute' };
   if (now - s.lastSeenAt > idle) return { ...base, end: 'idle' };
   if (s.stage === 'signed_in' && !user.mfa_enrolled_at && (mfaRequiredFor(grants.permissions, user.is_owner) || mustReenroll(user) || mfaRequiredForEveryone(settings, mfaAlwaysRequired))) return { ...base, end: 'enroll' };
-  return { ...base, grants, ...(alerts ? { alerts } : {}), ...(settings ? { fmt: formatter(settings.date_format, settings.timezone) } : {}) };
+  return { ...base, grants, ...(alerts ? { alerts } : {}), ...(settings ? { fmt: formatter(settings.date_format as DateFormat, settings.timezone) } : {}), ...(facts.slugPracticeId ? { slugPracticeId: facts.slugPracticeId } : {}) };
 }
 
 /** How recent a full sign-in (or step-up) must be for sensitive actions. */

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { ALL_PERMISSIONS, PRIVILEGED_PERMISSIONS, type Permission } from '../permissions.js';
+import { ALL_PERMISSIONS, permissionsOfRole, PRIVILEGED_PERMISSIONS, type Permission } from '../permissions.js';
 import { locationIdsOfUsers, permissionsOfUser } from '../queries/roles.queries.js';
 
 /**
@@ -32,6 +32,13 @@ export function mfaRequiredFor(permissions: ReadonlySet<Permission>, isOwner: bo
 export function coversLocation(actor: StaffActor, locationId: string | null | undefined): boolean {
   if (actor.locations === 'all') return true;
   return typeof locationId === 'string' && actor.locations.has(locationId);
+}
+
+/** The actor's permissions and locations from their stored roles and location assignments (pure). */
+export function grantsOf(isOwner: boolean, roles: readonly { key: string; is_system: boolean; permissions: readonly string[] }[], locations: readonly string[]): Pick<StaffActor, 'permissions' | 'locations'> {
+  // SECURITY: the practice owner (users.is_owner) holds the owner role: everything, everywhere.
+  if (isOwner) return { permissions: new Set(ALL_PERMISSIONS), locations: 'all' };
+  return { permissions: new Set(roles.flatMap(permissionsOfRole)), locations: new Set(locations) };
 }
 
 /** The actor's permissions and locations (inside withPractice). */

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { ALL_PERMISSIONS, isPermission, OWNER_ROLE_KEY, type Permission } from '../permissions.js';
+import { permissionsOfRole, type Permission } from '../permissions.js';
 
 /** The only SQL touching roles and user ↔ role ↔ location assignments. Runs inside withPractice. */
 
@@ -16,10 +16,7 @@ export interface RoleRow {
  * SECURITY: what a stored role grants. The system owner role is every permission of this build;
  * a stored name unknown to this build grants nothing.
  */
-function granted(row: { key: string; is_system: boolean; permissions: string[] }): Permission[] {
-  if (row.is_system && row.key === OWNER_ROLE_KEY) return [...ALL_PERMISSIONS];
-  return row.permissions.filter(isPermission);
-}
+const granted = permissionsOfRole;
 
 const toRole = (row: Omit<RoleRow, 'permissions'> & { permissions: string[] }): RoleRow => ({ ...row, permissions: granted(row) });
 

@@ -73,6 +73,34 @@ describe('tenant isolation (runtime role, row-level security)', () => {
     }
   });
 
+  it('the one-statement staff session check reads only its practice and leaves no context on the connection', async () => {
+    const { staffSessionFacts } = await import('../../src/queries/session-facts.queries.js');
+    const { buildStaff } = await import('../support/staff.js');
+    const { buildCryptoFixture } = await import('../support/crypto.js');
+    const fx = await buildCryptoFixture(t.current);
+    const single = createKnex(t.current.runtimeUrl, { poolMax: 1 });
+    try {
+      const staff = await buildStaff(t.current, { keyring: fx.keyring, now: Date.now }, a, { roles: ['front_desk'], locations: [a.locationIds[1]!] });
+      const facts = await staffSessionFacts(single, a.id, staff.id, 'alpha');
+      expect(facts.user?.status).to.equal('active');
+      expect(facts.slugPracticeId).to.equal(a.id);
+      expect(facts.locations).to.deep.equal([a.locationIds[1]]);
+      expect(facts.roles.map((r) => r.key)).to.deep.equal(['front_desk']);
+      // The same user id asked for under practice B: B's rows only, so no such user there.
+      const elsewhere = await staffSessionFacts(single, b.id, staff.id, 'alpha');
+      expect(elsewhere.user, 'another practice sees no such user').to.equal(undefined);
+      expect(elsewhere.slugPracticeId, 'the slug still names practice A, which is not the session\'s').to.equal(a.id);
+      expect((await staffSessionFacts(single, a.id, staff.id, 'no-such-practice')).slugPracticeId).to.equal(undefined);
+      const after = await single('locations').count<{ count: string }[]>('* as count');
+      expect(Number(after[0]!.count), 'no context after the statement').to.equal(0);
+      const setting = await single.raw<{ rows: { v: string | null }[] }>("SELECT current_setting('app.practice_id', true) AS v");
+      expect(setting.rows[0]!.v ?? '').to.equal('');
+    } finally {
+      await single.destroy();
+      await fx.cleanup();
+    }
+  });
+
   it('records the actor for the transaction and rolls back everything when the work throws', async () => {
     const actor = await t.current.db.withPractice(a.id, { kind: 'user', id: 'u-123' }, async (trx) => {
       const r = await trx.raw<{ rows: { v: string }[] }>("SELECT current_setting('app.actor') AS v");
