@@ -6,6 +6,7 @@
  * in the same run. Embedded PostgreSQL in a scratch directory; 127.0.0.1 only; bounded in time.
  *
  *   npm run bench:chart            BENCH_SECONDS=5 BENCH_CONNECTIONS=16 npm run bench:chart
+ *   BENCH_COUNT_QUERIES=1 prints the queries of one chart view; BENCH_ONLY=on|off loads one target.
  */
 import { randomBytes } from 'node:crypto';
 import { generate } from 'otplib';
@@ -164,9 +165,11 @@ try {
   }
   console.log(`Enamel chart bench — ${os.cpus().length} cores, Node ${process.version}, ${connections} connections, ${seconds} s per target, 1,000 patients\n`);
   console.log('target'.padEnd(46), 'req/s'.padStart(8), 'p50 ms'.padStart(8), 'p99 ms'.padStart(8), 'errors'.padStart(7));
-  const secure = await load('chart, security on (session+context+decrypt+audit)', `${on}/p/bench/patients/${target.id}`, cookies);
-  const bare = await load('chart, security off (plain row, no audit)', `${offBase}/chart/${target.id}`, []);
-  console.log(`\nratio (on / off): ${(secure.rps / bare.rps).toFixed(2)}`);
+  // BENCH_ONLY=on loads only the secured page (to profile it alone: node --cpu-prof --import tsx bench/chart.ts).
+  const only = process.env.BENCH_ONLY;
+  const secure = only === 'off' ? undefined : await load('chart, security on (session+context+decrypt+audit)', `${on}/p/bench/patients/${target.id}`, cookies);
+  const bare = only === 'on' ? undefined : await load('chart, security off (plain row, no audit)', `${offBase}/chart/${target.id}`, []);
+  if (secure && bare) console.log(`\nratio (on / off): ${(secure.rps / bare.rps).toFixed(2)}`);
   const audited = await owner('audit_events').where({ action: 'view', patient_id: target.id }).count<{ n: string }[]>({ n: '*' });
   console.log(`audit rows written for the chart views: ${Number(audited[0]!.n).toLocaleString('en-US')}`);
 } finally {

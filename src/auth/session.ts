@@ -85,6 +85,9 @@ export function createSessionStore(runtimeUrl: string, options: { prune?: boolea
     tableName: 'http_sessions',
     createTableIfMissing: false,
     pruneSessionInterval: options.prune === false ? false : 15 * 60,
+    // NOTE: no UPDATE on every request: the row (and its expiry) is rewritten only when the session
+    // changes, and staffSession changes it when the idle clock moves a minute (SESSION_TOUCH_MS).
+    disableTouch: true,
   });
 }
 

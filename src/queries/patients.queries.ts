@@ -61,6 +61,24 @@ export function findPatient(trx: Knex.Transaction, id: string): Promise<PatientR
   return trx('patients').where({ id }).first<PatientRow | undefined>(COLUMNS);
 }
 
+/**
+ * A patient opened by one user, in one statement: the row, its location's name, and when that user's
+ * running break-glass grant on it ends (null without one) — what every patient page checks first.
+ */
+export async function findPatientFor(trx: Knex.Transaction, id: string, userId: string, now: Date): Promise<{ row: PatientRow; locationName: string; grantExpiresAt: Date | null } | undefined> {
+  const r = await trx('patients as p')
+    .leftJoin('locations as l', 'l.id', 'p.location_id')
+    .where('p.id', id)
+    .first<(PatientRow & { location_name: string | null; grant_expires_at: Date | null }) | undefined>(
+      ...COLUMNS.map((c) => `p.${c}`),
+      'l.name as location_name',
+      trx.raw('(SELECT max(g.expires_at) FROM break_glass_grants g WHERE g.user_id = ? AND g.patient_id = p.id AND g.granted_at <= ? AND g.expires_at > ?) AS grant_expires_at', [userId, now, now]),
+    );
+  if (!r) return undefined;
+  const { location_name, grant_expires_at, ...row } = r;
+  return { row: row as PatientRow, locationName: location_name ?? '', grantExpiresAt: grant_expires_at };
+}
+
 export function findPatients(trx: Knex.Transaction, ids: readonly string[]): Promise<PatientRow[]> {
   return trx('patients').whereIn('id', ids).select<PatientRow[]>(COLUMNS);
 }
