@@ -13,6 +13,8 @@ import { createSessionStore } from './auth/session.js';
 import { createCrypto } from './crypto/index.js';
 import { fillMissingIndexes, resumeAllRotations } from './crypto/key-management.js';
 import { raiseInstallationAlert } from './services/alerts/alerts.service.js';
+import { seedDemo } from '../seeds/demo.js';
+import { syncPracticeDefaults } from './services/practices/practice-defaults.js';
 import { openDatabase, type OpenDatabase } from './db/bootstrap.js';
 
 /**
@@ -54,7 +56,10 @@ export async function start(config: Config, logger: Logger): Promise<{ server: h
   for (const warning of configWarnings(config)) logger.warn(warning);
   // Keys first: production without proper KEKs stops here, before touching the database.
   const crypto = await createCrypto(config, logger);
-  const database: OpenDatabase = await openDatabase(config, logger, crypto.keyring, crypto.files);
+  const database: OpenDatabase = await openDatabase(config, logger, {
+    ...(config.seedDemo ? { afterMigrate: (owner) => seedDemo(owner, { config, logger, keyring: crypto.keyring, files: crypto.files }) } : {}),
+    afterOpen: syncPracticeDefaults,
+  });
   // CASE: a re-encryption interrupted by a crash or restart continues in the background.
   const background = new AbortController();
   const resuming = resumeAllRotations({ db: database.db, keyring: crypto.keyring, files: crypto.files }, { kind: 'system', id: 'key-rotation' }, {

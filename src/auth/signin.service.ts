@@ -1,7 +1,8 @@
 import { raiseAlert } from '../alerts/alerts.js';
 import { audit } from '../audit/record.js';
 import type { Db } from '../db/tenant.js';
-import { findUserByEmailForUpdate, mustReenroll, recordFailedSignIn, recordSuccessfulPassword, type UserRow } from '../queries/users.queries.js';
+import { findUserByEmailForUpdate, findUserById, mustReenroll, recordFailedSignIn, recordLogin, recordSuccessfulPassword, type UserRow } from '../queries/users.queries.js';
+import { findPracticeSettings, type PracticeSettingsRow } from '../queries/practices.queries.js';
 import { dummyHash, verifyPassword } from './password-hash.js';
 import { mfaRequiredFor } from '../policies/actor.js';
 import { permissionsOfUser } from '../queries/roles.queries.js';
@@ -75,4 +76,29 @@ export async function passwordStep(db: Db, a: SignInAttempt): Promise<PasswordSt
 export function nextFactor(user: Pick<UserRow, 'mfa_enrolled_at'>, mfaRequired: boolean): 'totp' | 'enroll' | 'done' {
   if (user.mfa_enrolled_at) return 'totp';
   return mfaRequired ? 'enroll' : 'done';
+}
+
+/** The practice's sign-in policy facts (read before the password step). */
+export function signInSettings(db: Db, practiceId: string): Promise<PracticeSettingsRow | undefined> {
+  return db.withPractice(practiceId, { kind: 'anonymous' }, findPracticeSettings);
+}
+
+/** A sign-in completed by the password alone (a practice that does not require a second factor): recorded and audited. */
+export async function recordPasswordOnlySignIn(db: Db, practiceId: string, userId: string, meta: { ip: string; requestId: string; now: Date }): Promise<void> {
+  await db.withPractice(practiceId, { kind: 'user', id: userId }, async (trx) => {
+    await recordLogin(trx, userId, meta.now);
+    await audit.record(trx, { practiceId, actor: { kind: 'user', id: userId }, action: 'login', outcome: 'allowed', ip: meta.ip, requestId: meta.requestId, details: { mfa_required: false } });
+  });
+}
+
+/** A staff member signing out: audited before the session ends. */
+export async function recordSignOut(db: Db, practiceId: string, userId: string, meta: { ip: string; requestId: string }): Promise<void> {
+  await db.withPractice(practiceId, { kind: 'user', id: userId }, (trx) =>
+    audit.record(trx, { practiceId, actor: { kind: 'user', id: userId }, action: 'logout', outcome: 'allowed', ip: meta.ip, requestId: meta.requestId }),
+  );
+}
+
+/** The signed-in (or signing-in) staff member's own account row. */
+export function ownAccount(db: Db, practiceId: string, userId: string): Promise<UserRow | undefined> {
+  return db.withPractice(practiceId, { kind: 'user', id: userId }, (trx) => findUserById(trx, userId));
 }

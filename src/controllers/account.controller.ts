@@ -11,7 +11,7 @@ import { safeReturnPath, STEP_UP_MAX_AGE_MS, type Clock } from '../auth/staff-au
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import { renderError } from '../middleware/errors.js';
-import { findUserById } from '../queries/users.queries.js';
+import { ownAccount } from '../auth/signin.service.js';
 import { practiceFromParams, signedInStaff } from './practice-context.js';
 import { requestMeta } from './request.js';
 import type { Meta } from '../services/staff-work.js';
@@ -46,7 +46,7 @@ export function accountController(d: AccountControllerDeps) {
     show: (async (req, res) => {
       const c = await context(req);
       if (!c) return renderError(res, 404);
-      const user = await d.db.withPractice(c.practiceId, { kind: 'user', id: c.userId }, (trx) => findUserById(trx, c.userId));
+      const user = await ownAccount(d.db, c.practiceId, c.userId);
       const sessions = await listOwnSessions(d.db, c.practiceId, c.userId, req.sessionID);
       const ended = typeof req.query.ended === 'string' && /^\d{1,3}$/.test(req.query.ended) ? Number(req.query.ended) : undefined;
       res.render('account/show', { errors: {}, title: 'Your account', slug: c.slug, email: user?.email ?? '', mfa: Boolean(user?.mfa_enrolled_at), sessions, csrfToken: res.locals.csrfToken, error: undefined, notice: ended === undefined ? undefined : `${ended} other session(s) ended.` });
@@ -66,7 +66,7 @@ export function accountController(d: AccountControllerDeps) {
     updatePassword: (async (req, res) => {
       const c = await context(req);
       if (!c) return renderError(res, 404);
-      const user = await d.db.withPractice(c.practiceId, { kind: 'user', id: c.userId }, (trx) => findUserById(trx, c.userId));
+      const user = await ownAccount(d.db, c.practiceId, c.userId);
       const view = { title: 'Your account', slug: c.slug, email: user?.email ?? '', mfa: Boolean(user?.mfa_enrolled_at), csrfToken: res.locals.csrfToken };
       const form = passwordForm.safeParse(req.body ?? {});
       const sessions = await listOwnSessions(d.db, c.practiceId, c.userId, req.sessionID);
@@ -82,7 +82,7 @@ export function accountController(d: AccountControllerDeps) {
     showStepUp: (async (req, res) => {
       const c = await context(req);
       if (!c) return renderError(res, 404);
-      const user = await d.db.withPractice(c.practiceId, { kind: 'user', id: c.userId }, (trx) => findUserById(trx, c.userId));
+      const user = await ownAccount(d.db, c.practiceId, c.userId);
       res.render('account/step-up', { title: 'Confirm it is you', slug: c.slug, next: safeReturnPath(c.slug, req.query.next), mfa: Boolean(user?.mfa_enrolled_at), csrfToken: res.locals.csrfToken, error: undefined });
     }) satisfies RequestHandler,
 
@@ -94,7 +94,7 @@ export function accountController(d: AccountControllerDeps) {
       const next = safeReturnPath(c.slug, form.success ? form.data.next : undefined);
       const result = form.success ? await stepUp(d, c.practiceId, c.userId, form.data.password, form.data.code, meta(req)) : { ok: false as const, reason: 'wrong' as const };
       if (!result.ok) {
-        const user = await d.db.withPractice(c.practiceId, { kind: 'user', id: c.userId }, (trx) => findUserById(trx, c.userId));
+        const user = await ownAccount(d.db, c.practiceId, c.userId);
         const error = result.reason === 'no_second_factor' ? 'This needs two-step sign-in, and your account has none yet. Set it up first.' : 'That did not match. Enter your password and the current code from your app.';
         return res.status(401).render('account/step-up', { title: 'Confirm it is you', slug: c.slug, next, mfa: Boolean(user?.mfa_enrolled_at), csrfToken: res.locals.csrfToken, error });
       }
@@ -109,7 +109,7 @@ export function accountController(d: AccountControllerDeps) {
     showMfa: (async (req, res) => {
       const c = await context(req);
       if (!c) return renderError(res, 404);
-      const user = await d.db.withPractice(c.practiceId, { kind: 'user', id: c.userId }, (trx) => findUserById(trx, c.userId));
+      const user = await ownAccount(d.db, c.practiceId, c.userId);
       if (!user) return renderError(res, 404);
       const enrolled = Boolean(user.mfa_enrolled_at);
       if (enrolled && !recent(req)) return res.redirect(303, `/p/${c.slug}/step-up?next=${encodeURIComponent(`/p/${c.slug}/account/mfa`)}`);
@@ -121,7 +121,7 @@ export function accountController(d: AccountControllerDeps) {
     confirmMfa: (async (req, res) => {
       const c = await context(req);
       if (!c) return renderError(res, 404);
-      const user = await d.db.withPractice(c.practiceId, { kind: 'user', id: c.userId }, (trx) => findUserById(trx, c.userId));
+      const user = await ownAccount(d.db, c.practiceId, c.userId);
       const sealed = req.session?.enroll?.secret;
       if (!user || !sealed) return res.redirect(303, `/p/${c.slug}/account/mfa`);
       const enrolled = Boolean(user.mfa_enrolled_at);

@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
-import { pendingMigrations } from '../db/migrations.js';
 import type { Db } from '../db/tenant.js';
+import { readiness } from '../services/health/readiness.service.js';
 
 /** GET /healthz — the process is alive and serving. Touches nothing else. */
 export const live: RequestHandler = (_req, res) => {
@@ -13,18 +13,12 @@ export const live: RequestHandler = (_req, res) => {
  */
 export function ready(db: Db): RequestHandler {
   return async (req, res) => {
-    let pending: string[];
-    try {
-      pending = await pendingMigrations(db.knex);
-    } catch (err) {
-      req.log.warn({ err }, 'readiness check: database unavailable');
-      res.status(503).json({ status: 'unavailable', reason: 'database' });
-      return;
+    const r = await readiness(db);
+    if (r.ready) return void res.json({ status: 'ready' });
+    if (r.reason === 'database') {
+      req.log.warn({ err: r.error }, 'readiness check: database unavailable');
+      return void res.status(503).json({ status: 'unavailable', reason: 'database' });
     }
-    if (pending.length > 0) {
-      res.status(503).json({ status: 'unavailable', reason: 'migrations_pending', pending: pending.length });
-      return;
-    }
-    res.json({ status: 'ready' });
+    res.status(503).json({ status: 'unavailable', reason: 'migrations_pending', pending: r.pending });
   };
 }

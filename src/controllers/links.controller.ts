@@ -5,7 +5,7 @@ import { endSession, type Clock } from '../auth/staff-auth.js';
 import { renewPatientSession } from '../auth/session.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
-import { LINK_TASKS } from '../queries/links.queries.js';
+import { LINK_TASKS } from '../links/tasks.js';
 import { formTemplates } from '../services/forms/forms.service.js';
 import { createLink, linkState, patientLinks, revokeLink, verifyDob, type CreatedLink } from '../services/links/links.service.js';
 import { listPlanChoices } from '../services/patients/plans.service.js';

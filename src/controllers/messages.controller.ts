@@ -6,7 +6,7 @@ import type { Config } from '../config/env.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import { toE164 } from '../messaging/sms-consent.js';
-import { findActivePracticeIdBySlug } from '../queries/practices.queries.js';
+import { activePracticeId } from '../services/practices/front-page.service.js';
 import { handleInboundSms, messageStatuses } from '../services/messaging/messaging.service.js';
 import { actorOf } from './request.js';
 
@@ -61,7 +61,7 @@ export function messagesController(d: MessagesControllerDeps) {
         return;
       }
       const slug = slugParams.safeParse(req.params);
-      const practiceId = slug.success ? await findActivePracticeIdBySlug(d.db.knex, slug.data.slug) : undefined;
+      const practiceId = slug.success ? await activePracticeId(d.db, slug.data.slug) : undefined;
       if (!practiceId) {
         res.status(404).type('text/plain').send('Not found');
         return;

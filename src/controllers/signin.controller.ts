@@ -1,16 +1,13 @@
 import type { Request, RequestHandler, Response } from 'express';
-import { audit } from '../audit/record.js';
 import { confirmEnrollment, openPendingSecret, qrDataUrl, verifySecondFactor } from '../auth/mfa.service.js';
 import { pendingEnrollment } from './enrollment.js';
 import { renewSession, type StaffSession } from '../auth/session.js';
-import { passwordStep } from '../auth/signin.service.js';
+import { ownAccount, passwordStep, recordPasswordOnlySignIn, recordSignOut, signInSettings } from '../auth/signin.service.js';
 import { totpUri } from '../auth/totp.js';
 import { endSession, mfaRequiredForEveryone, type Clock } from '../auth/staff-auth.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import { renderError } from '../middleware/errors.js';
-import { findUserById, recordLogin } from '../queries/users.queries.js';
-import { findPracticeSettings } from '../queries/practices.queries.js';
 import { codeForm, signInForm } from '../validation/signin.schema.js';
 import { practiceFromParams, signedInStaff } from './practice-context.js';
 import { requestMeta } from './request.js';
@@ -62,17 +59,14 @@ export function signInController(d: SignInDeps) {
       if (!practice) return renderError(res, 404);
       const form = signInForm.safeParse(req.body ?? {});
       if (!form.success) return render(res, 'auth/sign-in', 400, { slug: practice.slug, error: 'Enter your email address and password.', email: '' });
-      const settings = await d.db.withPractice(practice.id, { kind: 'anonymous' }, findPracticeSettings);
+      const settings = await signInSettings(d.db, practice.id);
       const now = d.clock();
       const result = await passwordStep(d.db, { practiceId: practice.id, email: form.data.email, password: form.data.password, ip: req.ip ?? '0.0.0.0', requestId: req.id, now: new Date(now), mfaRequiredForAll: mfaRequiredForEveryone(settings, d.production) });
       if (!result.ok) return render(res, 'auth/sign-in', 401, { slug: practice.slug, error: result.message, email: form.data.email });
       const done = result.next === 'done';
       await renewSession(req, { practiceId: practice.id, userId: result.userId, stage: done ? 'signed_in' : 'password', next: result.next, createdAt: now, lastSeenAt: now, authAt: now });
       if (done) {
-        await d.db.withPractice(practice.id, { kind: 'user', id: result.userId }, async (trx) => {
-          await recordLogin(trx, result.userId, new Date(now));
-          await audit.record(trx, { practiceId: practice.id, actor: { kind: 'user', id: result.userId }, action: 'login', outcome: 'allowed', ip: req.ip, requestId: req.id, details: { mfa_required: false } });
-        });
+        await recordPasswordOnlySignIn(d.db, practice.id, result.userId, requestMeta(req, () => now));
         return res.redirect(303, `/p/${practice.slug}/home`);
       }
       res.redirect(303, result.next === 'totp' ? `/p/${practice.slug}/sign-in/code` : `/p/${practice.slug}/mfa/enroll`);
@@ -106,7 +100,7 @@ export function signInController(d: SignInDeps) {
       if (!practice) return renderError(res, 404);
       const s = pending(req, practice.id, 'enroll');
       if (!s) return res.redirect(303, `/p/${practice.slug}/sign-in`);
-      const user = await d.db.withPractice(practice.id, { kind: 'user', id: s.userId }, (trx) => findUserById(trx, s.userId));
+      const user = await ownAccount(d.db, practice.id, s.userId);
       if (!user) return res.redirect(303, `/p/${practice.slug}/sign-in`);
       const { secret, uri } = await pendingEnrollment(d, req, practice.id, s.userId, user.email);
       render(res, 'auth/enroll', 200, { slug: practice.slug, secret, qrDataUrl: await qrDataUrl(uri), error: undefined });
@@ -137,9 +131,7 @@ export function signInController(d: SignInDeps) {
       const practice = await practiceFromParams(d.db, req);
       const s = req.session?.staff;
       if (practice && s && s.practiceId === practice.id) {
-        await d.db.withPractice(practice.id, { kind: 'user', id: s.userId }, (trx) =>
-          audit.record(trx, { practiceId: practice.id, actor: { kind: 'user', id: s.userId }, action: 'logout', outcome: 'allowed', ip: req.ip, requestId: req.id }),
-        );
+        await recordSignOut(d.db, practice.id, s.userId, requestMeta(req, d.clock));
       }
       await endSession(req, res);
       res.redirect(303, practice ? `/p/${practice.slug}/sign-in?ended=signed_out` : '/');

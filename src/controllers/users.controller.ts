@@ -16,7 +16,8 @@ import {
 } from '../services/users/users.service.js';
 import { accessForm, inviteForm } from '../validation/users.schema.js';
 import { formProblems, resultProblems, type FormProblems } from '../validation/text.js';
-import { isUuid, type Db } from '../db/tenant.js';
+import type { Db } from '../db/tenant.js';
+import { isUuid } from '../validation/ids.js';
 import { actorOf, idOf, requestMeta, restoredForm, RESTORED_NOTICE } from './request.js';
 import type { Meta } from '../services/staff-work.js';
 

@@ -5,12 +5,6 @@ import path from 'node:path';
 import type { Knex } from 'knex';
 import type { Config } from '../config/env.js';
 import type { Logger } from '../config/logger.js';
-import { DEMO_OWNER_FILE, demoOwnerId, seedDemoOwner } from '../../seeds/demo-owner.js';
-import type { FileStore } from '../storage/file-store.js';
-import { syncPracticeDefaults } from '../services/practices/practice-defaults.js';
-import { seedDemoPatients } from '../../seeds/demo-patients.js';
-import { seed as seedDemoPractice } from '../../seeds/demo-practice.js';
-import type { Keyring } from '../crypto/keyring.js';
 import { embeddedInitialised, runningEmbeddedPort, startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
 import { createKnex } from './knex.js';
 import { migrateLatest } from './migrations.js';
@@ -39,12 +33,20 @@ async function loadOrCreateRoleCredentials(file: string): Promise<RoleCredential
   return creds;
 }
 
+/** What the caller (server.ts) adds to the start: the demo seed after migrations, the practice defaults once open. */
+export interface OpenHooks {
+  /** Runs with the owner role's connection right after the migrations (when they run). */
+  afterMigrate?: (owner: Knex) => Promise<void>;
+  /** Runs with the runtime role's database before it is handed out. */
+  afterOpen?: (db: Db) => Promise<void>;
+}
+
 /**
  * Connects the app to its database: the embedded server under DATA_DIR by default, or
- * DATABASE_URL. Runs migrations as the owner role (when configured), seeds the demo practice
- * when asked, checks the runtime role is safe, and returns the runtime role's pool.
+ * DATABASE_URL. Runs migrations as the owner role (when configured), then the caller's hooks,
+ * checks the runtime role is safe, and returns the runtime role's pool.
  */
-export async function openDatabase(config: Config, logger: Logger, keyring?: Keyring, files?: FileStore): Promise<OpenDatabase> {
+export async function openDatabase(config: Config, logger: Logger, hooks: OpenHooks = {}): Promise<OpenDatabase> {
   let embedded: EmbeddedPostgres | undefined;
   let runtimeUrl: string;
   let migrationUrl: string | undefined;
@@ -78,20 +80,7 @@ export async function openDatabase(config: Config, logger: Logger, keyring?: Key
       try {
         const applied = await migrateLatest(owner);
         logger.info({ count: applied.length }, applied.length ? 'migrations applied' : 'migrations current');
-        if (config.seedDemo) {
-          const result = await seedDemoPractice(owner);
-          if (result.created) logger.info('demo practice seeded (fake data) at /p/demo');
-          const credentials = keyring ? await seedDemoOwner(owner, keyring, result.practiceId, config.dataDir, config.publicUrl.toString()) : undefined;
-          const demoOwner = await demoOwnerId(owner, result.practiceId);
-          if (keyring && files && demoOwner) {
-            const made = await seedDemoPatients(owner, keyring, files, result.practiceId, demoOwner);
-            if (made) logger.info({ patients: made }, 'demo patients seeded (fake data)');
-          }
-          if (credentials) {
-            // NOTE: printed once to the terminal (never to the log stream) and kept in a 0600 file.
-            process.stdout.write(`\n${'='.repeat(78)}\n${credentials}(also written to ${config.dataDir}/${DEMO_OWNER_FILE}, readable only by you)\n${'='.repeat(78)}\n\n`);
-          }
-        }
+        await hooks.afterMigrate?.(owner);
       } finally {
         await owner.destroy();
       }
@@ -99,7 +88,7 @@ export async function openDatabase(config: Config, logger: Logger, keyring?: Key
       logger.warn('MIGRATION_DATABASE_URL is not set: migrations were not run (run `enamel migrate` as the owner role)');
     }
     await checkRuntimeRole(knex, config, logger);
-    await syncPracticeDefaults(createDb(knex));
+    await hooks.afterOpen?.(createDb(knex));
   } catch (err) {
     await close();
     throw err;

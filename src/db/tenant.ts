@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { isUuid } from '../validation/ids.js';
 
 /**
  * Tenant context. Every tenant table carries `practice_id` and a forced row-level-security policy
@@ -26,12 +27,9 @@ export const ANONYMOUS: Actor = { kind: 'anonymous' };
  */
 export const INSTALLATION_ID = '00000000-0000-0000-0000-000000000000';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ACTOR_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
-export function isUuid(value: unknown): value is string {
-  return typeof value === 'string' && UUID.test(value);
-}
+export { isUuid };
 
 export type TenantWork<T> = (trx: Knex.Transaction) => Promise<T>;
 

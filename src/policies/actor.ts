@@ -1,6 +1,4 @@
-import type { Knex } from 'knex';
 import { ALL_PERMISSIONS, permissionsOfRole, PRIVILEGED_PERMISSIONS, type Permission } from '../permissions.js';
-import { locationIdsOfUsers, permissionsOfUser } from '../queries/roles.queries.js';
 
 /**
  * The signed-in staff member as authorization sees them, loaded fresh on every request (so a role
@@ -41,11 +39,3 @@ export function grantsOf(isOwner: boolean, roles: readonly { key: string; is_sys
   return { permissions: new Set(roles.flatMap(permissionsOfRole)), locations: new Set(locations) };
 }
 
-/** The actor's permissions and locations (inside withPractice). */
-export async function loadGrants(trx: Knex.Transaction, userId: string, isOwner: boolean): Promise<Pick<StaffActor, 'permissions' | 'locations'>> {
-  // SECURITY: the practice owner (users.is_owner) holds the owner role: everything, everywhere.
-  if (isOwner) return { permissions: new Set(ALL_PERMISSIONS), locations: 'all' };
-  const permissions = await permissionsOfUser(trx, userId);
-  const locations = (await locationIdsOfUsers(trx, [userId])).get(userId) ?? [];
-  return { permissions, locations: new Set(locations) };
-}

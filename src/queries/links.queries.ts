@@ -2,8 +2,9 @@ import type { Knex } from 'knex';
 
 /** The only SQL touching patient links. All but the practice lookup run inside withPractice. */
 
-export const LINK_TASKS = ['plan_review', 'intake_forms', 'uploads'] as const;
-export type LinkTask = (typeof LINK_TASKS)[number];
+import type { LinkTask } from '../links/tasks.js';
+
+export { LINK_TASKS, type LinkTask } from '../links/tasks.js';
 
 export type LinkRow = {
   id: string;

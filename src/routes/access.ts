@@ -2,7 +2,7 @@ import type { RequestHandler } from 'express';
 import { permission, type Permission } from '../permissions.js';
 import { isUuid } from '../db/tenant.js';
 import { AccessDenied } from '../policies/index.js';
-import type { LinkTask } from '../queries/links.queries.js';
+import type { LinkTask } from '../links/tasks.js';
 
 /**
  * Every route declares who may reach it: the first handler of each route is an access marker —

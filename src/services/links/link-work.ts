@@ -3,7 +3,7 @@ import type { AuditEventInput } from '../../audit/event.schema.js';
 import { PracticeCrypto } from '../../crypto/encrypted-columns.js';
 import type { Keyring } from '../../crypto/keyring.js';
 import type { Db } from '../../db/tenant.js';
-import type { LinkTask } from '../../queries/links.queries.js';
+import type { LinkTask } from '../../links/tasks.js';
 import type { Meta } from '../staff-work.js';
 
 /** What a verified patient session may reach: one link of one patient, and that link's tasks only. */

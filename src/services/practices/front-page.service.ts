@@ -10,6 +10,11 @@ export interface FrontPage {
   locations: { name: string; addressLines: string[]; phone: string }[];
 }
 
+/** The id of the active practice at `/p/<slug>` (undefined for none or a suspended one). */
+export function activePracticeId(db: Db, slug: string): Promise<string | undefined> {
+  return findActivePracticeIdBySlug(db.knex, slug);
+}
+
 /** Loads an active practice's front page through its tenant context; undefined when there is none. */
 export async function getFrontPage(db: Db, slug: string): Promise<FrontPage | undefined> {
   const practiceId = await findActivePracticeIdBySlug(db.knex, slug);
