@@ -4,6 +4,7 @@ import type { StaffSession } from './session.js';
 import { formStash, putStash } from './session-stash.js';
 import { formatter, type DateFormat, type Formatter } from '../presenters/format.js';
 import { grantsOf, mfaRequiredFor, type StaffActor } from '../policies/actor.js';
+import { withAuthorizationRecord } from '../policies/authorized.js';
 import { staffSessionFacts } from '../queries/session-facts.queries.js';
 import { mustReenroll } from '../queries/users.queries.js';
 import { activeOperator } from '../services/operators/operators.service.js';
@@ -79,6 +80,8 @@ export function staffSession(db: Db, clock: Clock, options: { mfaAlwaysRequired?
       if (checked.fmt) res.locals.fmt = checked.fmt;
       // SECURITY: holders of alerts.read see a banner on every page while a warning or critical alert is open.
       if (checked.alerts) res.locals.alertBanner = checked.alerts;
+      // SECURITY: the rest of this request records whether its work asked authorize() (policies/authorized.ts).
+      return withAuthorizationRecord(next);
     }
     next();
   };

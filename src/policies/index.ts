@@ -2,6 +2,7 @@ import type { Permission } from '../permissions.js';
 import type { RESOURCE_TYPES } from '../audit/event.schema.js';
 import type { StaffActor } from './actor.js';
 import { auditPolicy } from './audit.policy.js';
+import { markAuthorized } from './authorized.js';
 import { compliancePolicy } from './compliance.policy.js';
 import { patientPolicy } from './patient.policy.js';
 import { practicePolicy } from './practice.policy.js';
@@ -24,6 +25,7 @@ type RestOf<F> = F extends (actor: StaffActor, ...rest: infer P) => boolean ? P 
 
 /** SECURITY: the one authorization decision. Pure; no I/O. */
 export function authorize<A extends Action>(actor: StaffActor, action: A, ...rest: RestOf<Rule<A>>): boolean {
+  markAuthorized();
   const [resource, verb] = action.split('.') as [keyof Policies, string];
   const rule = (POLICIES[resource] as Record<string, (actor: StaffActor, ...args: unknown[]) => boolean>)[verb];
   if (!rule) throw new Error(`unknown action: ${action}`);

@@ -11,5 +11,10 @@ export const practicePolicy = {
   /** The practice's phone, logo, date format and time zone: whoever manages settings. */
   practiceDetails: (actor: StaffActor) => can(actor, 'settings.manage'),
   readAlerts: (actor: StaffActor) => can(actor, 'alerts.read'),
+  /** The practice's form templates: listed for those who edit them and those who send them in links. */
+  listForms: (actor: StaffActor) => can(actor, 'settings.manage') || can(actor, 'portal.send'),
+  editForms: (actor: StaffActor) => can(actor, 'settings.manage'),
+  /** The outbox's delivery status (no recipients, no contents). */
+  messageStatus: (actor: StaffActor) => can(actor, 'portal.send'),
   acknowledgeAlert: (actor: StaffActor, a: { practiceId: string }) => can(actor, 'alerts.read') && a.practiceId === actor.practiceId,
 };

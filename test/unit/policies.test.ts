@@ -14,13 +14,14 @@ function actorWith(permissions: readonly Permission[], extra: Partial<StaffActor
 const colleague: UserRecord = { practiceId: PRACTICE, id: '10000000-0000-4000-8000-000000000002', isOwner: false };
 const owner: UserRecord = { practiceId: PRACTICE, id: '10000000-0000-4000-8000-000000000003', isOwner: true };
 const stranger: UserRecord = { practiceId: OTHER_PRACTICE, id: '10000000-0000-4000-8000-000000000004', isOwner: false };
+const SOME_PATIENT = { practiceId: PRACTICE, id: '30000000-0000-4000-8000-000000000009', locationId: '40000000-0000-4000-8000-000000000009' };
 const frontDeskRole: RoleRecord = { practiceId: PRACTICE, id: '20000000-0000-4000-8000-000000000001', isSystem: false, permissions: ['patients.read', 'patients.write'] };
 
 /**
  * The role × action matrix: each policy action, for every default role, must be allowed exactly
  * when the role holds the permission the action documents (docs/SECURITY.md's table).
  */
-const ACTIONS: { action: string; needs: Permission; check: (a: StaffActor) => boolean }[] = [
+const ACTIONS: { action: string; needs: Permission | readonly Permission[]; check: (a: StaffActor) => boolean }[] = [
   { action: 'user.index', needs: 'users.manage', check: (a) => authorize(a, 'user.index') },
   { action: 'user.invite', needs: 'users.manage', check: (a) => authorize(a, 'user.invite') },
   { action: 'user.show', needs: 'users.manage', check: (a) => authorize(a, 'user.show', colleague) },
@@ -41,6 +42,15 @@ const ACTIONS: { action: string; needs: Permission; check: (a: StaffActor) => bo
   { action: 'compliance.reviewAccess', needs: 'compliance.manage', check: (a) => authorize(a, 'compliance.reviewAccess') },
   { action: 'practice.readAlerts', needs: 'alerts.read', check: (a) => authorize(a, 'practice.readAlerts') },
   { action: 'practice.acknowledgeAlert', needs: 'alerts.read', check: (a) => authorize(a, 'practice.acknowledgeAlert', { practiceId: PRACTICE }) },
+  { action: 'practice.editForms', needs: 'settings.manage', check: (a) => authorize(a, 'practice.editForms') },
+  { action: 'practice.messageStatus', needs: 'portal.send', check: (a) => authorize(a, 'practice.messageStatus') },
+  { action: 'practice.practiceDetails', needs: 'settings.manage', check: (a) => authorize(a, 'practice.practiceDetails') },
+  // The patient actions, on a patient at a location every default role covers.
+  ...(['show', 'update', 'uploadDocument', 'viewDocuments', 'readNotes', 'writeNotes', 'readPlans', 'writePlans', 'sendLink', 'reviewForms'] as const).map((verb) => ({
+    action: `patient.${verb}`,
+    needs: ({ show: 'patients.read', update: 'patients.write', uploadDocument: 'documents.upload', viewDocuments: ['documents.download', 'documents.office'], readNotes: 'clinical.read', writeNotes: 'clinical.write', readPlans: 'plans.read', writePlans: 'plans.write', sendLink: 'portal.send', reviewForms: 'forms.review' } as const)[verb],
+    check: (a: StaffActor) => authorize(a, `patient.${verb}`, SOME_PATIENT, new Date()),
+  })),
 ];
 
 describe('policies: every default role × every guarded action', () => {
@@ -48,7 +58,7 @@ describe('policies: every default role × every guarded action', () => {
     it(`${role.name}: allowed exactly where the role holds the permission`, () => {
       const a = actorWith(role.permissions, { isOwner: role.key === 'owner' });
       const got = ACTIONS.map((x) => `${x.action}=${x.check(a)}`);
-      const want = ACTIONS.map((x) => `${x.action}=${role.permissions.includes(x.needs)}`);
+      const want = ACTIONS.map((x) => `${x.action}=${(typeof x.needs === 'string' ? [x.needs] : x.needs).some((n) => role.permissions.includes(n))}`);
       expect(got).to.deep.equal(want);
     });
   }

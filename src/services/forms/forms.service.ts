@@ -68,10 +68,12 @@ const templateView = (t: TemplateRow): TemplateView => ({ id: t.id, key: t.key, 
 
 /** The practice's templates (no patient data: not a PHI read). */
 export async function formTemplates(db: Db, actor: StaffActor): Promise<TemplateView[]> {
+  ensure(authorize(actor, 'practice.listForms'), { permission: 'settings.manage' });
   return work(db, actor, async (trx) => (await listTemplates(trx)).map(templateView));
 }
 
 export async function formTemplate(db: Db, actor: StaffActor, id: string): Promise<TemplateView> {
+  ensure(authorize(actor, 'practice.editForms'), { permission: 'settings.manage', resource: { type: 'form_template', id } });
   return work(db, actor, async (trx) => {
     const t = await findTemplate(trx, id);
     if (!t) throw new AccessDenied({ resource: { type: 'form_template', id } });

@@ -4,13 +4,14 @@ import type { Db } from '../../db/tenant.js';
 import { audit } from '../../audit/record.js';
 import { keywordOf, recordOptChoice } from '../../messaging/sms-consent.js';
 import { SMS_REPLIES } from '../../messaging/templates.js';
-import type { StaffActor } from '../../policies/index.js';
+import { authorize, ensure, type StaffActor } from '../../policies/index.js';
 import { recentMessages, type MessageStatusRow } from '../../queries/outbox.queries.js';
 import { findCurrentPractice, findPracticePhone } from '../../queries/practices.queries.js';
 import { staffWork as work } from '../staff-work.js';
 
 /** The practice's recent messages: delivery status only (no recipient, no content, no patient). */
 export async function messageStatuses(db: Db, actor: StaffActor): Promise<MessageStatusRow[]> {
+  ensure(authorize(actor, 'practice.messageStatus'), { permission: 'portal.send' });
   return work(db, actor, (trx) => recentMessages(trx, 200));
 }
 

@@ -121,6 +121,7 @@ export interface RetentionStatus {
 }
 
 export async function retentionStatus(db: Db, actor: StaffActor): Promise<RetentionStatus> {
+  ensure(authorize(actor, 'compliance.manageRetention', { practiceId: actor.practiceId }), { permission: 'compliance.manage' });
   return work(db, actor, async (trx) => {
     const r = await findPracticeRetention(trx);
     return { legalHoldAt: r.legal_hold_at, terminatedAt: r.terminated_at, purgeAfter: r.purge_after, patientPurgeGraceDays: r.patient_purge_grace_days, inactiveAccountDays: r.inactive_account_days, auditRetentionYears: r.audit_retention_years };
