@@ -68,37 +68,69 @@ export interface OutboxDeps {
   logger: Logger;
 }
 
-/** Sends every due message of every practice. Returns counts (never addresses or bodies). */
+/** How long a claimed message is left alone by other senders while this one delivers it. */
+const CLAIM_MS = 5 * 60_000;
+
+type Claimed = { id: string; attempts: number } & ({ channel: 'sms'; to: string; text: string } | { channel: 'email'; to: string; body: ReturnType<typeof renderTemplate> });
+
+/**
+ * Sends every due message of every practice. Returns counts (never addresses or bodies).
+ * SECURITY/NOTE: no transaction stays open while a provider is called (SMTP and SMS calls may take
+ * seconds): one short transaction claims the due messages (locked, skipping ones another sender
+ * holds; opt-outs suppressed there), the sends run outside it, and a second one records each
+ * outcome. A crash between the two re-sends after the claim runs out (at least once, as before).
+ */
 export async function deliverDue(d: OutboxDeps, now: Date = new Date()): Promise<{ sent: number; retried: number; failed: number; suppressed: number }> {
   const counts = { sent: 0, retried: 0, failed: 0, suppressed: 0 };
+  const retry = async (trx: Knex.Transaction, id: string, attempts: number, err: unknown) => {
+    const giveUp = attempts >= MAX_ATTEMPTS;
+    await markOutbox(trx, id, { status: giveUp ? 'failed' : 'pending', attempts, next_attempt_at: new Date(now.getTime() + backoffMs(attempts)), last_error: errorCode(err) });
+    d.logger.warn({ messageId: id, attempts, error: errorCode(err) }, giveUp ? 'message failed for good' : 'message will be retried');
+    if (giveUp) counts.failed++;
+    else counts.retried++;
+  };
   for (const practiceId of await allPracticeIds(d.db.knex)) {
-    await d.db.withPractice(practiceId, { kind: 'system', id: 'outbox' }, async (trx) => {
+    const claimed = await d.db.withPractice(practiceId, { kind: 'system', id: 'outbox' }, async (trx) => {
       const pc = new PracticeCrypto(d.keyring, trx, practiceId);
+      const out: Claimed[] = [];
       for (const row of await dueMessages(trx, now, BATCH)) {
         const attempts = row.attempts + 1;
         try {
           const { to_address, params } = await outboxSecrets.open(pc, row);
           const body = renderTemplate(row.template as TemplateName, params);
-          if (row.channel === 'sms') {
-            // TCPA: a STOP that arrived after the message was queued still wins.
-            if (await isOptedOut(pc, to_address!)) {
-              await markOutbox(trx, row.id, { status: 'suppressed', last_error: 'opted_out' });
-              await audit.record(trx, { practiceId, actor: { kind: 'system', id: 'outbox' }, action: 'message_suppressed', resource: { type: 'message', id: row.id }, outcome: 'denied', details: { channel: 'sms', suppressed_because: 'opted_out' } });
-              counts.suppressed++;
-              continue;
-            }
-            await d.transport.sendSms({ id: row.id, to: to_address!, text: body.text });
-          } else {
-            await d.transport.sendEmail({ id: row.id, to: to_address!, ...body });
+          // TCPA: a STOP that arrived after the message was queued still wins.
+          if (row.channel === 'sms' && (await isOptedOut(pc, to_address!))) {
+            await markOutbox(trx, row.id, { status: 'suppressed', last_error: 'opted_out' });
+            await audit.record(trx, { practiceId, actor: { kind: 'system', id: 'outbox' }, action: 'message_suppressed', resource: { type: 'message', id: row.id }, outcome: 'denied', details: { channel: 'sms', suppressed_because: 'opted_out' } });
+            counts.suppressed++;
+            continue;
           }
-          await markOutbox(trx, row.id, { status: 'sent', attempts, sent_at: now, last_error: null });
-          counts.sent++;
+          await markOutbox(trx, row.id, { status: 'pending', next_attempt_at: new Date(now.getTime() + CLAIM_MS) });
+          out.push(row.channel === 'sms' ? { id: row.id, attempts, channel: 'sms', to: to_address!, text: body.text } : { id: row.id, attempts, channel: 'email', to: to_address!, body });
         } catch (err) {
-          const giveUp = attempts >= MAX_ATTEMPTS;
-          await markOutbox(trx, row.id, { status: giveUp ? 'failed' : 'pending', attempts, next_attempt_at: new Date(now.getTime() + backoffMs(attempts)), last_error: errorCode(err) });
-          d.logger.warn({ messageId: row.id, attempts, error: errorCode(err) }, giveUp ? 'message failed for good' : 'message will be retried');
-          if (giveUp) counts.failed++;
-          else counts.retried++;
+          await retry(trx, row.id, attempts, err);
+        }
+      }
+      return out;
+    });
+    if (claimed.length === 0) continue;
+    const outcomes: { c: Claimed; err?: unknown }[] = [];
+    for (const c of claimed) {
+      try {
+        if (c.channel === 'sms') await d.transport.sendSms({ id: c.id, to: c.to, text: c.text });
+        else await d.transport.sendEmail({ id: c.id, to: c.to, ...c.body });
+        outcomes.push({ c });
+      } catch (err) {
+        outcomes.push({ c, err });
+      }
+    }
+    await d.db.withPractice(practiceId, { kind: 'system', id: 'outbox' }, async (trx) => {
+      for (const { c, err } of outcomes) {
+        if (err === undefined) {
+          await markOutbox(trx, c.id, { status: 'sent', attempts: c.attempts, sent_at: now, last_error: null });
+          counts.sent++;
+        } else {
+          await retry(trx, c.id, c.attempts, err);
         }
       }
     });
