@@ -155,14 +155,16 @@ try {
   });
   const offBase = await listen(off);
 
-  if (process.env.BENCH_COUNT_QUERIES) {
-    const seen: string[] = [];
-    const listener = (q: { sql: string }) => seen.push(q.sql.slice(0, 90));
-    app.on('query', listener);
-    await fetch(`${on}/p/bench/patients/${target.id}`, { headers: { cookie: cookies[0]! } });
-    app.off('query', listener);
-    console.log(`${seen.length} knex queries for one chart view:\n  ${seen.join('\n  ')}`);
-  }
+  // The database round trips of one chart view: every knex statement (BENCH_COUNT_QUERIES=1 lists
+  // them), plus the session store's read of the session row (its own pool; no write unless the idle
+  // clock moved).
+  const seen: string[] = [];
+  const listener = (q: { sql: string }) => seen.push(q.sql.slice(0, 90));
+  app.on('query', listener);
+  await fetch(`${on}/p/bench/patients/${target.id}`, { headers: { cookie: cookies[0]! } });
+  app.off('query', listener);
+  console.log(`round trips for one chart view: ${seen.length} knex statements + 1 session read`);
+  if (process.env.BENCH_COUNT_QUERIES) console.log(`  ${seen.join('\n  ')}`);
   console.log(`Enamel chart bench — ${os.cpus().length} cores, Node ${process.version}, ${connections} connections, ${seconds} s per target, 1,000 patients\n`);
   console.log('target'.padEnd(46), 'req/s'.padStart(8), 'p50 ms'.padStart(8), 'p99 ms'.padStart(8), 'errors'.padStart(7));
   // BENCH_ONLY=on loads only the secured page (to profile it alone: node --cpu-prof --import tsx bench/chart.ts).
