@@ -1,5 +1,6 @@
 import { audit } from '../audit/record.js';
-import { findUserById, replaceRecoveryCodes } from '../queries/users.queries.js';
+import { findCurrentPractice } from '../queries/practices.queries.js';
+import { findUserById, replaceRecoveryCodes, setPassword } from '../queries/users.queries.js';
 import { hashPassword, verifyPassword } from './password-hash.js';
 import { PASSWORD_MESSAGES, checkPassword } from './password-policy.js';
 import { acceptTotp, type MfaDeps, type RequestMeta } from './mfa.service.js';
@@ -14,7 +15,7 @@ export type AccountDeps = MfaDeps;
 export async function changePassword(d: AccountDeps, practiceId: string, userId: string, current: string, next: string, meta: RequestMeta): Promise<{ ok: true } | { ok: false; error: string; field: 'current' | 'password' }> {
   return d.db.withPractice(practiceId, { kind: 'user', id: userId }, async (trx) => {
     const user = await findUserById(trx, userId);
-    const practice = await trx('practices').first<{ name: string }>('name');
+    const practice = await findCurrentPractice(trx);
     const base = { practiceId, actor: { kind: 'user' as const, id: userId }, resource: { type: 'user' as const, id: userId }, ip: meta.ip, requestId: meta.requestId };
     if (!user?.password_hash || !(await verifyPassword(user.password_hash, current))) {
       await audit.record(trx, { ...base, action: 'password_change', outcome: 'denied' });
@@ -23,7 +24,7 @@ export async function changePassword(d: AccountDeps, practiceId: string, userId:
     const problem = checkPassword(next, { practiceName: practice?.name, email: user.email });
     if (problem) return { ok: false, error: PASSWORD_MESSAGES[problem], field: 'password' };
     if (await verifyPassword(user.password_hash, next)) return { ok: false, error: 'Choose a password different from the current one.', field: 'password' };
-    await trx('users').where({ id: userId }).update({ password_hash: await hashPassword(next), password_changed_at: meta.now, sessions_valid_after: meta.now, updated_at: trx.fn.now() });
+    await setPassword(trx, userId, await hashPassword(next), meta.now);
     await audit.record(trx, { ...base, action: 'password_change', outcome: 'allowed' });
     return { ok: true };
   });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { Knex } from 'knex';
 import { audit } from '../audit/record.js';
 import type { Db } from '../db/tenant.js';
+import { deleteSessions, userSessionRows } from '../queries/sessions.queries.js';
 
 /**
  * A user's own sessions: listed with an opaque handle (a hash of the session id, never the id
@@ -18,12 +18,7 @@ export function sessionHandle(sid: string): string {
   return createHash('sha256').update(sid).digest('hex').slice(0, 24);
 }
 
-async function rows(knex: Knex, practiceId: string, userId: string): Promise<{ sid: string; sess: { staff?: { createdAt: number; lastSeenAt: number; stage: string } } }[]> {
-  return knex('http_sessions')
-    .whereRaw("sess->'staff'->>'userId' = ? AND sess->'staff'->>'practiceId' = ?", [userId, practiceId])
-    .where('expire', '>', knex.fn.now())
-    .select('sid', 'sess');
-}
+const rows = userSessionRows;
 
 export async function listOwnSessions(db: Db, practiceId: string, userId: string, currentSid: string): Promise<OwnSession[]> {
   return (await rows(db.knex, practiceId, userId))
@@ -36,7 +31,7 @@ export async function listOwnSessions(db: Db, practiceId: string, userId: string
 export async function endOwnSessions(db: Db, practiceId: string, userId: string, currentSid: string, handle: string, meta: { ip: string; requestId: string }): Promise<number> {
   const targets = (await rows(db.knex, practiceId, userId)).filter((r) => r.sid !== currentSid && (handle === 'others' || sessionHandle(r.sid) === handle)).map((r) => r.sid);
   return db.withPractice(practiceId, { kind: 'user', id: userId }, async (trx) => {
-    const ended = targets.length ? await trx('http_sessions').whereIn('sid', targets).delete() : 0;
+    const ended = await deleteSessions(trx, targets);
     await audit.record(trx, { practiceId, actor: { kind: 'user', id: userId }, action: 'session_revoke', outcome: 'allowed', resource: { type: 'user', id: userId }, ip: meta.ip, requestId: meta.requestId, details: { count: ended } });
     return ended;
   });

@@ -6,6 +6,7 @@ import type { Transport } from '../messaging/transports.js';
 import type { Db } from '../db/tenant.js';
 import type { FileStore } from '../storage/file-store.js';
 import { raiseInstallationAlert } from '../services/alerts/alerts.service.js';
+import { finishJobRun, startJobRun, tryJobLock } from '../queries/jobs.queries.js';
 
 /** What every job gets. */
 export interface JobContext {
@@ -44,17 +45,16 @@ export type RunResult = { outcome: 'ok'; counts: Record<string, number> } | { ou
  */
 export async function runJob(job: Job, ctx: JobContext, trigger: 'schedule' | 'manual' = 'manual'): Promise<RunResult> {
   return ctx.db.knex.transaction(async (lockTrx) => {
-    const lock = await lockTrx.raw<{ rows: { ok: boolean }[] }>("SELECT pg_try_advisory_xact_lock(hashtextextended('enamel-job:' || ?, 0)) AS ok", [job.name]);
-    if (!lock.rows[0]?.ok) return { outcome: 'skipped' } as const;
-    const [run] = await ctx.db.knex('job_runs').insert({ job: job.name, trigger }).returning<{ id: string }[]>('id');
+    if (!(await tryJobLock(lockTrx, job.name))) return { outcome: 'skipped' } as const;
+    const run = await startJobRun(ctx.db.knex, job.name, trigger);
     try {
       const counts = await job.run(ctx);
-      await ctx.db.knex('job_runs').where({ id: run!.id }).update({ outcome: 'ok', finished_at: ctx.db.knex.fn.now(), counts });
+      await finishJobRun(ctx.db.knex, run, { outcome: 'ok', counts });
       return { outcome: 'ok', counts } as const;
     } catch (err) {
       const errorType = err instanceof Error ? err.name.replace(/[^A-Za-z0-9_]/g, '') || 'Error' : 'Error';
       ctx.logger.error({ err, job: job.name }, 'job failed');
-      await ctx.db.knex('job_runs').where({ id: run!.id }).update({ outcome: 'failed', finished_at: ctx.db.knex.fn.now(), error_type: errorType });
+      await finishJobRun(ctx.db.knex, run, { outcome: 'failed', errorType });
       // SECURITY: a failing job is an installation alert (once while it stays open): the console shows it.
       await raiseInstallationAlert(ctx.db, { kind: 'job_failed', severity: 'warning', details: { job: job.name } }).catch((e: unknown) => ctx.logger.error({ err: e, job: job.name }, 'could not raise the job-failure alert'));
       return { outcome: 'failed', errorType } as const;

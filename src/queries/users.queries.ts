@@ -192,3 +192,8 @@ export function deleteSessionsOfPractice(trx: Knex.Transaction, practiceId: stri
 export async function revokeAllSessionsExcept(trx: Knex.Transaction, exceptUserId: string, now: Date): Promise<void> {
   await trx('users').whereNot({ id: exceptUserId }).update({ sessions_valid_after: now, updated_at: trx.fn.now() });
 }
+
+/** A new password: every other session of the account becomes invalid from `now`. */
+export async function setPassword(trx: Knex.Transaction, id: string, passwordHash: string, now: Date): Promise<void> {
+  await trx('users').where({ id }).update({ password_hash: passwordHash, password_changed_at: now, sessions_valid_after: now, updated_at: trx.fn.now() });
+}
