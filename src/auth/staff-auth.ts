@@ -1,4 +1,5 @@
 import type { Request, RequestHandler, Response } from 'express';
+import type { Clock } from '../shared/types.js';
 import type { Db } from '../db/tenant.js';
 import type { StaffSession } from './session.js';
 import { formStash, putStash } from './session-stash.js';
@@ -28,8 +29,6 @@ export function mfaRequiredForEveryone(settings: { mfa_required_for_all: boolean
  */
 export const DEFAULT_IDLE_MS = 30 * 60_000;
 export const DEFAULT_ABSOLUTE_MS = 12 * 3_600_000;
-
-export type Clock = () => number;
 
 /** How far the idle clock must move before the session row is rewritten. */
 export const SESSION_TOUCH_MS = 60_000;

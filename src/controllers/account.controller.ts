@@ -7,14 +7,14 @@ import { pendingEnrollment } from './enrollment.js';
 import { totpUri } from '../auth/totp.js';
 import { renewSession } from '../auth/session.js';
 import { endOwnSessions, listOwnSessions } from '../auth/sessions.service.js';
-import { safeReturnPath, STEP_UP_MAX_AGE_MS, type Clock } from '../auth/staff-auth.js';
+import { safeReturnPath, STEP_UP_MAX_AGE_MS } from '../auth/staff-auth.js';
+import type { Clock, Meta } from '../shared/types.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import { renderError } from '../middleware/errors.js';
 import { ownAccount } from '../auth/signin.service.js';
 import { practiceFromParams, signedInStaff } from './practice-context.js';
 import { requestMeta } from './request.js';
-import type { Meta } from '../services/staff-work.js';
 
 const passwordForm = form({ current: z.string().min(1, 'Enter your current password.').max(1024), password: z.string().min(1, 'Choose a new password.').max(1024) });
 const stepUpForm = form({ password: z.string().min(1).max(1024), code: z.string().trim().max(40).optional(), next: z.string().max(300).optional() });

@@ -1,11 +1,11 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { ALERT_LABELS, PRACTICE_ALERT_KINDS, SEVERITIES } from '../alerts/alerts.js';
-import type { Clock } from '../auth/staff-auth.js';
+import type { Clock } from '../shared/types.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import { acknowledgePracticeAlert, practiceAlerts } from '../services/alerts/alerts.service.js';
 import { acknowledgeForm, alertFilterQuery } from '../validation/alerts.schema.js';
-import { firstError } from '../validation/users.schema.js';
+import { firstError } from '../validation/text.js';
 import { actorOf, idOf, requestMeta } from './request.js';
 
 export interface AlertsControllerDeps {

@@ -1,16 +1,15 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { AUDIT_ACTIONS } from '../audit/event.schema.js';
-import type { Clock } from '../auth/staff-auth.js';
+import type { Clock, Meta } from '../shared/types.js';
 import type { Db } from '../db/tenant.js';
 import type { Keyring } from '../crypto/keyring.js';
 import { exportAudit, searchAudit } from '../services/audit/audit-views.service.js';
-import type { Meta } from '../services/users/users.service.js';
 import { auditFilterForm } from '../validation/audit.schema.js';
 import { patientSearchForm } from '../validation/patient.schema.js';
 import { searchPatients } from '../services/patients/patients.service.js';
 import { ACTION_LABELS } from '../presenters/audit.presenter.js';
 import { formStash, takeStash } from '../auth/session-stash.js';
-import { firstError } from '../validation/users.schema.js';
+import { firstError } from '../validation/text.js';
 import { actorOf, requestMeta } from './request.js';
 
 export interface AuditControllerDeps {

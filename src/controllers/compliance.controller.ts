@@ -1,7 +1,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import { form, formProblems } from '../validation/text.js';
-import type { Clock } from '../auth/staff-auth.js';
+import type { Clock } from '../shared/types.js';
 import type { Db } from '../db/tenant.js';
 import { accessReview, accessReviews, decideReviewItem, reviewOfItem, signOff, startReview } from '../services/compliance/access-reviews.service.js';
 import { cancelPatientDeletion, holdPatient, holdPractice, patientRetention, requestPatientDeletion, retentionStatus } from '../services/retention/retention.service.js';

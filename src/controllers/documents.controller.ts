@@ -1,13 +1,13 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import { errorSummary, fieldErrors, form } from '../validation/text.js';
-import { STEP_UP_MAX_AGE_MS, type Clock } from '../auth/staff-auth.js';
+import { STEP_UP_MAX_AGE_MS } from '../auth/staff-auth.js';
+import type { Clock, Meta } from '../shared/types.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import { AccessDenied } from '../policies/index.js';
 import { DOCUMENT_KIND_LABELS } from '../documents/kinds.js';
 import { DOCUMENT_KINDS, deleteDocument, documentsPage, documentViewer, readDocument, uploadableKinds, uploadDocument } from '../services/patients/documents.service.js';
-import type { Meta } from '../services/users/users.service.js';
 import { StorageError, type FileStore } from '../storage/file-store.js';
 import { STORAGE_FAILED_MESSAGE, uploadErrorMessage } from '../uploads/multipart.js';
 import { processUpload, UploadRefused } from '../uploads/pipeline.js';

@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import { newEnrollment, openPendingSecret, sealPendingSecret, type MfaDeps } from '../auth/mfa.service.js';
 import { totpUri } from '../auth/totp.js';
-import type { Clock } from '../auth/staff-auth.js';
+import type { Clock } from '../shared/types.js';
 
 /** How long a secret shown for enrolment stays the one on offer (a reload shows the same QR code). */
 export const PENDING_ENROLMENT_MS = 10 * 60_000;

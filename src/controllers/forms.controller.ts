@@ -1,7 +1,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import { form, formProblems, resultProblems } from '../validation/text.js';
-import type { Clock } from '../auth/staff-auth.js';
+import type { Clock } from '../shared/types.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import { fieldLines, parseFieldLines } from '../forms/definition.js';

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Config } from '../config/env.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
-import type { Clock } from '../auth/staff-auth.js';
+import type { Clock } from '../shared/types.js';
 import { todaysWork } from '../services/home/todays-work.service.js';
 import { actorOf, requestMeta } from './request.js';
 import { activePracticeSlug, startPage } from '../services/practices/front-page.service.js';

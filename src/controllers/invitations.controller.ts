@@ -1,5 +1,5 @@
 import type { Request, RequestHandler, Response } from 'express';
-import type { Clock } from '../auth/staff-auth.js';
+import type { Clock } from '../shared/types.js';
 import type { Db } from '../db/tenant.js';
 import { renderError } from '../middleware/errors.js';
 import { acceptInvitation, checkInvitation } from '../services/users/users.service.js';

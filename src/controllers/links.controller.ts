@@ -1,7 +1,8 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import { form, formProblems, resultProblems } from '../validation/text.js';
-import { endSession, type Clock } from '../auth/staff-auth.js';
+import { endSession } from '../auth/staff-auth.js';
+import type { Clock, Meta } from '../shared/types.js';
 import { renewPatientSession } from '../auth/session.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
@@ -9,7 +10,6 @@ import { LINK_TASKS } from '../links/tasks.js';
 import { formTemplates } from '../services/forms/forms.service.js';
 import { createLink, linkState, patientLinks, revokeLink, verifyDob, type CreatedLink } from '../services/links/links.service.js';
 import { listPlanChoices } from '../services/patients/plans.service.js';
-import type { Meta } from '../services/staff-work.js';
 import type { PracticeBrand } from '../presenters/format.js';
 import { qrSvg } from '../presenters/qr.js';
 import { putStash, takeStash } from '../auth/session-stash.js';

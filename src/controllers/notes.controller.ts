@@ -1,11 +1,10 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import { form, formProblems } from '../validation/text.js';
-import type { Clock } from '../auth/staff-auth.js';
+import type { Clock, Meta } from '../shared/types.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import { amendNote, changeDraft, createNote, notesPage } from '../services/patients/notes.service.js';
-import type { Meta } from '../services/users/users.service.js';
 import { actorOf, idOf, requestMeta } from './request.js';
 
 export interface NotesControllerDeps {

@@ -1,6 +1,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { renewOperatorSession } from '../auth/session.js';
-import { endSession, safeOperatorReturnPath, type Clock } from '../auth/staff-auth.js';
+import { endSession, safeOperatorReturnPath } from '../auth/staff-auth.js';
+import type { Clock, Meta } from '../shared/types.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import {
@@ -14,7 +15,6 @@ import {
   setPracticeStatus,
   updatePracticeSettings,
   type OperatorActor, recentJobRuns, terminatePractice } from '../services/operators/operators.service.js';
-import type { Meta } from '../services/users/users.service.js';
 import { deactivateOperator, operatorAccounts, operatorSignedOut, operatorSignIn, operatorStepUp, reactivateOperator } from '../services/operators/operator-accounts.service.js';
 import { decideInstallationItem, installationReview, installationReviewOfItem, installationReviews, signOffInstallationReview, startInstallationReview } from '../services/operators/operator-reviews.service.js';
 import { acknowledgeInstallationAlert, installationAlerts } from '../services/alerts/alerts.service.js';
@@ -22,9 +22,9 @@ import { ALERT_LABELS, INSTALLATION_ALERT_KINDS, SEVERITIES } from '../alerts/al
 import { acknowledgeForm, alertFilterQuery } from '../validation/alerts.schema.js';
 import { formProblems, resultProblems, type FormProblems } from '../validation/text.js';
 import { newPracticeForm, operatorDecisionForm, operatorGrantForm, operatorSignInForm, operatorStepUpForm, practiceSettingsForm, practiceStatusForm, signOffNameForm, terminateForm } from '../validation/operator.schema.js';
-import { idParams } from '../validation/users.schema.js';
+import { idParams } from '../validation/ids.js';
 import { AccessDenied } from '../policies/index.js';
-import { firstError } from '../validation/users.schema.js';
+import { firstError } from '../validation/text.js';
 import { actorOf, idOf, requestMeta, restoredForm, RESTORED_NOTICE } from './request.js';
 
 export interface OperatorsControllerDeps {

@@ -2,14 +2,13 @@ import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import { form, formProblems, resultProblems, type FormProblems } from '../validation/text.js';
 import { checkResetToken, requestPasswordReset, resetPassword } from '../auth/password-reset.service.js';
-import type { Clock } from '../auth/staff-auth.js';
+import type { Clock, Meta } from '../shared/types.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import { renderError } from '../middleware/errors.js';
 import { invitationForm, invitationParams } from '../validation/users.schema.js';
 import { practiceFromParams } from './practice-context.js';
 import { requestMeta } from './request.js';
-import type { Meta } from '../services/staff-work.js';
 
 export interface PasswordResetControllerDeps {
   db: Db;

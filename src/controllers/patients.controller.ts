@@ -1,6 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { ZodError } from 'zod';
-import type { Clock } from '../auth/staff-auth.js';
+import type { Clock, Meta } from '../shared/types.js';
 import { formStash, takeStash } from '../auth/session-stash.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
@@ -20,9 +20,8 @@ import {
   showPatient,
   BREAK_GLASS_MINUTES,
 } from '../services/patients/patients.service.js';
-import type { Meta } from '../services/users/users.service.js';
 import { BREAK_GLASS_REASONS, CONTACT_METHODS, EDITABLE_STATUSES, SEXES, breakGlassForm, patientFormFor, patientSearchForm, SMS_CONSENT_CHOICES } from '../validation/patient.schema.js';
-import { firstError } from '../validation/users.schema.js';
+import { firstError } from '../validation/text.js';
 import { errorSummary, fieldErrors } from '../validation/text.js';
 import { actorOf, idOf, requestMeta } from './request.js';
 

@@ -1,12 +1,11 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import { form, formProblems } from '../validation/text.js';
-import type { Clock } from '../auth/staff-auth.js';
+import type { Clock, Meta } from '../shared/types.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import { AccessDenied } from '../policies/index.js';
 import { addItem, createPlan, decide, planPatient, plansPage, printPlan, removeItem } from '../services/patients/plans.service.js';
-import type { Meta } from '../services/users/users.service.js';
 import { actorOf, idOf, requestMeta } from './request.js';
 
 export interface PlansControllerDeps {

@@ -1,10 +1,9 @@
 import type { Request, Response } from 'express';
 import type { RESOURCE_TYPES } from '../audit/event.schema.js';
-import type { Clock } from '../auth/staff-auth.js';
+import type { Clock, Meta } from '../shared/types.js';
 import { formStash, takeStash } from '../auth/session-stash.js';
 import { AccessDenied, type StaffActor } from '../policies/index.js';
-import type { Meta } from '../services/staff-work.js';
-import { idParams } from '../validation/users.schema.js';
+import { idParams } from '../validation/ids.js';
 
 /** The request facts services record with their audit events (IP, request id, the clock's now). */
 export function requestMeta(req: Request, clock: Clock): Meta {

@@ -1,8 +1,7 @@
 import type { Request, RequestHandler, Response } from 'express';
-import type { Clock } from '../auth/staff-auth.js';
+import type { Clock, Meta } from '../shared/types.js';
 import type { Db } from '../db/tenant.js';
 import { changeRole, createRole, roleForEdit, rolesMatrix, type RoleView } from '../services/roles/roles.service.js';
-import type { Meta } from '../services/users/users.service.js';
 import { formProblems, resultProblems, type FormProblems } from '../validation/text.js';
 import { roleForm } from '../validation/users.schema.js';
 import { actorOf, idOf, requestMeta, restoredForm, RESTORED_NOTICE } from './request.js';

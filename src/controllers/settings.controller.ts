@@ -1,5 +1,5 @@
 import type { Request, RequestHandler, Response } from 'express';
-import type { Clock } from '../auth/staff-auth.js';
+import type { Clock } from '../shared/types.js';
 import type { Db } from '../db/tenant.js';
 import { DATE_FORMATS, formatter } from '../presenters/format.js';
 import { practiceDetails, practiceLogo, setPracticeLogo, updatePracticeDetails } from '../services/practices/practice-details.service.js';

@@ -1,5 +1,5 @@
 import type { Request, RequestHandler, Response } from 'express';
-import type { Clock } from '../auth/staff-auth.js';
+import type { Clock, Meta } from '../shared/types.js';
 import {
   accessChoices,
   deactivateUser,
@@ -19,7 +19,6 @@ import { formProblems, resultProblems, type FormProblems } from '../validation/t
 import type { Db } from '../db/tenant.js';
 import { isUuid } from '../validation/ids.js';
 import { actorOf, idOf, requestMeta, restoredForm, RESTORED_NOTICE } from './request.js';
-import type { Meta } from '../services/staff-work.js';
 
 export interface UsersControllerDeps {
   db: Db;

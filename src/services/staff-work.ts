@@ -1,17 +1,11 @@
 import type { Knex } from 'knex';
+import type { Meta } from '../shared/types.js';
 import type { AuditEventInput } from '../audit/event.schema.js';
 import { PracticeCrypto } from '../crypto/encrypted-columns.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import { AuthorizationNotChecked, authorizationAsked } from '../policies/authorized.js';
 import type { StaffActor } from '../policies/index.js';
-
-/** Request facts a service records with its audit events. */
-export interface Meta {
-  ip: string;
-  requestId: string;
-  now: Date;
-}
 
 /** An audit event by this staff member in this request (the caller adds what happened). */
 export function staffEvent(actor: StaffActor, meta: Meta, e: Omit<AuditEventInput, 'practiceId' | 'actor' | 'ip' | 'requestId'>): AuditEventInput {

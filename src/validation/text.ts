@@ -70,3 +70,8 @@ export function errorSummary(errors: Record<string, string>): string {
   const n = Object.keys(errors).length;
   return n === 1 ? 'One field needs attention; nothing was saved.' : `${n} fields need attention; nothing was saved.`;
 }
+
+/** The first message of a failed parse, for a form with one error line. */
+export function firstError(error: z.ZodError): string {
+  return error.issues[0]?.message && !error.issues[0].message.startsWith('Invalid') ? error.issues[0].message : 'Check the form and try again.';
+}

@@ -7,8 +7,6 @@ const many = <T extends z.ZodType>(item: T) => z.preprocess((v) => (v === undefi
 
 const uuid = z.uuid('Choose from the list.');
 
-/** `:id` in /users/:id and /roles/:id. A malformed id is the not-found page, like a missing one. */
-export const idParams = z.object({ id: uuid });
 
 export const inviteForm = form({
   displayName: z.string().trim().min(1, 'Enter the person’s name.').max(120, 'The name is too long (120 characters at most).'),
@@ -37,7 +35,4 @@ export const invitationForm = form({
 
 export const invitationParams = z.object({ token: z.string().regex(/^[A-Za-z0-9_-]{43}$/) });
 
-/** The first message of a failed parse, for the form. */
-export function firstError(error: z.ZodError): string {
-  return error.issues[0]?.message && !error.issues[0].message.startsWith('Invalid') ? error.issues[0].message : 'Check the form and try again.';
-}
+

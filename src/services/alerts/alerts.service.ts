@@ -12,8 +12,8 @@ import { activeOwnerEmails } from '../../queries/access-reviews.queries.js';
 import { operatorNames, practiceDirectory } from '../../queries/operators.queries.js';
 import { allPracticeIds, findCurrentPractice, findPracticeSettings } from '../../queries/practices.queries.js';
 import { findUserById, listUsers } from '../../queries/users.queries.js';
-import { staffEvent as event, type Meta } from '../staff-work.js';
-import type { FormResult } from '../users/users.service.js';
+import { staffEvent as event } from '../staff-work.js';
+import type { FormResult, Meta } from '../../shared/types.js';
 import type { OperatorActor } from '../operators/operators.service.js';
 
 /**

@@ -19,7 +19,7 @@ import { PracticeCrypto } from '../../crypto/encrypted-columns.js';
 import type { Keyring } from '../../crypto/keyring.js';
 import { ACTION_LABELS, describeDetails } from '../../presenters/audit.presenter.js';
 import type { AuditFilterForm } from '../../validation/audit.schema.js';
-import type { Meta } from '../users/users.service.js';
+import type { Meta } from '../../shared/types.js';
 
 /**
  * The audit log as the practice reads it (permission audit.read): search with paging, CSV export

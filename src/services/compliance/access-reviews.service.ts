@@ -32,8 +32,8 @@ import { findPracticeRetention } from '../../queries/retention.queries.js';
 import { findUserById } from '../../queries/users.queries.js';
 import { deactivateWithChecklist } from '../users/deactivation.js';
 import { accessOfAccounts } from '../users/account-access.js';
-import { staffEvent as event, staffWork as work, type Meta } from '../staff-work.js';
-import type { FormResult } from '../users/users.service.js';
+import { staffEvent as event, staffWork as work } from '../staff-work.js';
+import type { FormResult, Meta } from '../../shared/types.js';
 
 /**
  * Access reviews (HIPAA §164.308(a)(4), §164.308(a)(3)(ii)(B)): every quarter — and on demand — a

@@ -29,8 +29,8 @@ import { listUsers } from '../../queries/users.queries.js';
 import type { Signer } from '../../validation/signature.schema.js';
 import { linkEvent, linkWork, type LinkSession } from '../links/link-work.js';
 import { loadPatientRecord } from '../patients/patients.service.js';
-import { staffCryptoWork, staffEvent as event, staffWork as work, type Meta } from '../staff-work.js';
-import type { FormResult } from '../users/users.service.js';
+import { staffCryptoWork, staffEvent as event, staffWork as work } from '../staff-work.js';
+import type { FormResult, Meta } from '../../shared/types.js';
 
 /**
  * Intake and consent forms. Templates belong to the practice and change by new versions only;

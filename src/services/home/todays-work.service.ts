@@ -8,7 +8,8 @@ import { findPatients, patientSecrets } from '../../queries/patients.queries.js'
 import { lockedLinks, presentedPlans, unreviewedBreakGlassCount, unreviewedSubmissions, type WaitingRow } from '../../queries/todays-work.queries.js';
 import { findUserById } from '../../queries/users.queries.js';
 import type { PatientDeps } from '../patients/patients.service.js';
-import { staffCryptoWork, staffEvent, type Meta } from '../staff-work.js';
+import { staffCryptoWork, staffEvent } from '../staff-work.js';
+import type { Meta } from '../../shared/types.js';
 
 /** How many items of each list the home page names (the count says how many more wait). */
 export const SHOWN = 8;

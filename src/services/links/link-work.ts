@@ -4,7 +4,7 @@ import { PracticeCrypto } from '../../crypto/encrypted-columns.js';
 import type { Keyring } from '../../crypto/keyring.js';
 import type { Db } from '../../db/tenant.js';
 import type { LinkTask } from '../../links/tasks.js';
-import type { Meta } from '../staff-work.js';
+import type { Meta } from '../../shared/types.js';
 
 /** What a verified patient session may reach: one link of one patient, and that link's tasks only. */
 export interface LinkSession {

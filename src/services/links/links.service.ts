@@ -19,8 +19,8 @@ import { findCurrentPractice, findPracticeBrand, findPracticePhone, findPractice
 import { presentBrand, type PracticeBrand } from '../../presenters/format.js';
 import { readDate } from '../../validation/dates.js';
 import { loadPatientRecord } from '../patients/patients.service.js';
-import { staffEvent as event, staffWork as work, type Meta } from '../staff-work.js';
-import type { FormResult } from '../users/users.service.js';
+import { staffEvent as event, staffWork as work } from '../staff-work.js';
+import type { FormResult, Meta } from '../../shared/types.js';
 
 /**
  * Patient links: staff create one for a patient and one or more tasks (plan, forms, uploads); the patient opens it, proves their

@@ -20,8 +20,7 @@ import {
   type OperatorListRow,
 } from '../../queries/operators.queries.js';
 import { allPracticeIds } from '../../queries/practices.queries.js';
-import type { Meta } from '../staff-work.js';
-import type { FormResult } from '../users/users.service.js';
+import type { FormResult, Meta } from '../../shared/types.js';
 import { openOperatorTotp, sealOperatorTotp, type OperatorActor } from './operators.service.js';
 
 /**

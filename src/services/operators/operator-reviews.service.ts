@@ -22,8 +22,7 @@ import {
 } from '../../queries/access-reviews.queries.js';
 import { listOperators } from '../../queries/operators.queries.js';
 import { quarterOf, REVIEW_DUE_DAYS, type ReviewSummary, type ReviewView } from '../compliance/access-reviews.service.js';
-import type { Meta } from '../staff-work.js';
-import type { FormResult } from '../users/users.service.js';
+import type { FormResult, Meta } from '../../shared/types.js';
 import { deactivateOperator } from './operator-accounts.service.js';
 import type { OperatorActor } from './operators.service.js';
 

@@ -29,7 +29,7 @@ import { findPracticeRetention, markTerminated, type PracticeRetentionRow } from
 import { jobRuns } from '../../queries/jobs.queries.js';
 import { ensurePracticeDefaults } from '../practices/practice-defaults.js';
 import type { StaffActor } from '../../policies/index.js';
-import type { FormResult, Meta } from '../users/users.service.js';
+import type { FormResult, Meta } from '../../shared/types.js';
 import { issueOwnerInvitation } from '../users/users.service.js';
 
 /**

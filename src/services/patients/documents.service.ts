@@ -16,7 +16,7 @@ import { StorageError, type FileStore } from '../../storage/file-store.js';
 import { raiseInstallationAlert } from '../alerts/alerts.service.js';
 import type { Accepted } from '../../uploads/pipeline.js';
 import type { Variant } from '../../uploads/signed-urls.js';
-import type { Meta } from '../users/users.service.js';
+import type { Meta } from '../../shared/types.js';
 import { linkEvent, linkWork, type LinkSession } from '../links/link-work.js';
 import { loadPatientRecord } from './patients.service.js';
 

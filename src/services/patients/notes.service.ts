@@ -11,7 +11,7 @@ import { patientSecrets } from '../../queries/patients.queries.js';
 import { listLocations } from '../../queries/practices.queries.js';
 import { locationIdsOfUsers } from '../../queries/roles.queries.js';
 import { listUsers } from '../../queries/users.queries.js';
-import type { Meta } from '../users/users.service.js';
+import type { Meta } from '../../shared/types.js';
 import { loadPatientRecord } from './patients.service.js';
 import { staffEvent as event, staffCryptoWork as work } from '../staff-work.js';
 

@@ -32,7 +32,7 @@ import {
 import { listLocations } from '../../queries/practices.queries.js';
 import { listUsers } from '../../queries/users.queries.js';
 import type { PatientForm } from '../../validation/patient.schema.js';
-import type { FormResult, Meta } from '../users/users.service.js';
+import type { FormResult, Meta } from '../../shared/types.js';
 import { staffEvent as event, staffCryptoWork as work } from '../staff-work.js';
 
 /**

@@ -9,7 +9,7 @@ import { presentSummary, type PatientSummaryView } from '../../presenters/patien
 import { decisionSecrets, deleteItem, findItem, findPlan, insertDecision, insertItem, insertPlan, listItems, listPlans, planItemSecrets, planSecrets, updatePlan, type PlanItemRow, type PlanRow, type PlanStatus } from '../../queries/plans.queries.js';
 import { patientSecrets } from '../../queries/patients.queries.js';
 import { listLocations } from '../../queries/practices.queries.js';
-import type { Meta } from '../users/users.service.js';
+import type { Meta } from '../../shared/types.js';
 import { loadPatientRecord } from './patients.service.js';
 import type { Signer } from '../../validation/signature.schema.js';
 import type { LinkSession } from '../links/link-work.js';

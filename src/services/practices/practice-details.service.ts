@@ -3,7 +3,8 @@ import type { Db } from '../../db/tenant.js';
 import { authorize, ensure, type StaffActor } from '../../policies/index.js';
 import type { DateFormat } from '../../presenters/format.js';
 import { findPracticeLogo, findPracticeSettings, updatePracticeLogo } from '../../queries/practices.queries.js';
-import { staffEvent as event, staffWork as work, type Meta } from '../staff-work.js';
+import { staffEvent as event, staffWork as work } from '../staff-work.js';
+import type { Meta } from '../../shared/types.js';
 import { applySettings } from './practice-settings.service.js';
 
 /**

@@ -5,8 +5,8 @@ import type { Db } from '../../db/tenant.js';
 import { authorize, ensure, type StaffActor } from '../../policies/index.js';
 import { findPracticeSettings, updatePracticeSettingsRow, type PracticeSettingsRow } from '../../queries/practices.queries.js';
 import { findUserById, listUsers } from '../../queries/users.queries.js';
-import { staffEvent as event, staffWork as work, type Meta } from '../staff-work.js';
-import type { FormResult } from '../users/users.service.js';
+import { staffEvent as event, staffWork as work } from '../staff-work.js';
+import type { FormResult, Meta } from '../../shared/types.js';
 
 /**
  * A practice's settings, changed in one place: the owner's security settings (session limits,

@@ -25,8 +25,8 @@ import { INSTALLATION_ID, type Db } from '../../db/tenant.js';
 import { deleteStoredFiles, objectNames } from '../../queries/documents.queries.js';
 import type { FileStore } from '../../storage/file-store.js';
 import { loadPatientRecord } from '../patients/patients.service.js';
-import { staffEvent as event, staffWork as work, type Meta } from '../staff-work.js';
-import type { FormResult } from '../users/users.service.js';
+import { staffEvent as event, staffWork as work } from '../staff-work.js';
+import type { FormResult, Meta } from '../../shared/types.js';
 
 /**
  * Retention and deletion (HIPAA §164.310(d)(2), §164.316(b)(2)):

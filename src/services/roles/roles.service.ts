@@ -5,7 +5,7 @@ import { ALL_PERMISSIONS, PERMISSIONS, type Permission } from '../../permissions
 import { authorize, ensure, AccessDenied, type StaffActor } from '../../policies/index.js';
 import type { RoleRecord } from '../../policies/role.policy.js';
 import { countHolders, findRole, insertRole, listRoles, roleNameTaken, updateRole, type RoleRow } from '../../queries/roles.queries.js';
-import type { FormResult, Meta } from '../users/users.service.js';
+import type { FormResult, Meta } from '../../shared/types.js';
 import { staffWork as work } from '../staff-work.js';
 
 /**

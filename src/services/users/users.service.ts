@@ -25,7 +25,8 @@ import {
   type UserRow,
 } from '../../queries/users.queries.js';
 import { deactivateWithChecklist } from './deactivation.js';
-import { staffEvent as event, staffWork as work, type Meta } from '../staff-work.js';
+import { staffEvent as event, staffWork as work } from '../staff-work.js';
+import type { FormResult, Meta } from '../../shared/types.js';
 import { accessOfAccounts } from './account-access.js';
 
 /**
@@ -37,7 +38,6 @@ import { accessOfAccounts } from './account-access.js';
 
 export const INVITATION_TTL_MS = 72 * 3_600_000;
 
-export type { Meta } from '../staff-work.js';
 
 export interface UserOverview {
   id: string;
@@ -121,8 +121,6 @@ export async function userDetail(db: Db, actor: StaffActor, id: string, meta: Me
 }
 
 /** A form's outcome: the value, or a message for the form (`refused`: a permission problem, 403). */
-/** A service's answer to a form: the value, or an error for the form (beside `field` when it names one). */
-export type FormResult<T> = { ok: true; value: T } | { ok: false; error: string; field?: string; refused?: boolean };
 
 /**
  * SECURITY: checks a set of role ids for assignment by this actor: each must exist in the practice
