@@ -191,6 +191,8 @@ describe('forms: every error at once, beside its field; the page again submits w
     const editor = await post(`/p/${p.slug}/forms/new`, `/p/${p.slug}/forms`, { title: 'Sleep questions', notice: '', fields: 'Do you snore? | sometimes | required' });
     expect(Object.keys(editor)).to.deep.equal(['fields']);
     expect(await post(`/p/${p.slug}/forms/new`, `/p/${p.slug}/forms`, { title: '', notice: '', fields: 'Do you snore? | yes/no | required' })).to.have.keys('title');
+    const fixed = await s.agent.post(`/p/${p.slug}/forms`).type('form').send({ _csrf: (await s.form(`/p/${p.slug}/forms/new`)).token, title: 'Sleep questions', notice: '', fields: 'Do you snore? | yes/no | required' });
+    expect(fixed.status, 'the corrected new form saves').to.equal(303);
     expect(await post(`/p/${p.slug}/patients/${patient.id}/links`, `/p/${p.slug}/patients/${patient.id}/links`, { send: 'none' })).to.deep.equal({ tasks: 'Choose what the link is for.' });
     expect(await post(`/p/${p.slug}/patients/${patient.id}/links`, `/p/${p.slug}/patients/${patient.id}/links`, { tasks: 'uploads', send: 'email' })).to.have.keys('send');
     expect(Object.keys(await post(`/p/${p.slug}/operator-access`, `/p/${p.slug}/operator-access`, { operatorEmail: 'nope', caseReference: '', hours: '900' })).sort()).to.deep.equal(['caseReference', 'hours', 'operatorEmail']);

@@ -83,6 +83,7 @@ export async function formTemplate(db: Db, actor: StaffActor, id: string): Promi
 
 /** Saves an edit as the next version (or a new template when `id` is undefined). */
 export async function saveFormTemplate(db: Db, actor: StaffActor, id: string | undefined, input: { definition: FormDefinition; archived: boolean }, meta: Meta): Promise<FormResult<string>> {
+  ensure(authorize(actor, 'practice.editForms'), { permission: 'settings.manage', resource: { type: 'form_template', ...(id ? { id } : {}) } });
   const def = formDefinition.safeParse(input.definition);
   if (!def.success) {
     // The definition's own checks name their part: the title, the notice, or a field line.
