@@ -1,3 +1,4 @@
+import { insertStoredFile, storedFileObject } from '../queries/keys.queries.js';
 import { randomUUID } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -28,7 +29,7 @@ export async function saveFile(pc: PracticeCrypto, store: FileStore, source: Rea
   // SECURITY (no half state): the blob goes if the transaction that would keep its row rolls back.
   afterRollback(pc.trx, () => store.delete(objectName));
   try {
-    await pc.trx('stored_files').insert({
+    await insertStoredFile(pc.trx, {
       id,
       practice_id: pc.practiceId,
       object_name: objectName,
@@ -44,7 +45,7 @@ export async function saveFile(pc: PracticeCrypto, store: FileStore, source: Rea
 
 /** A plaintext stream of a stored file; it errors (DecryptionError) if the blob was tampered with. */
 export async function openFile(pc: PracticeCrypto, store: FileStore, fileId: string): Promise<Readable> {
-  const row = await pc.trx('stored_files').where({ id: fileId }).first<{ object_name: string } | undefined>('object_name');
+  const row = await storedFileObject(pc.trx, fileId);
   if (!row) throw new KeyNotFoundError(`no stored file ${fileId} in this practice`);
   return decryptObject(pc, store, row.object_name, fileId);
 }

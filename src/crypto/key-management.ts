@@ -1,6 +1,32 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { allTenantIds } from '../queries/practices.queries.js';
+import {
+  countRows,
+  destroyAllKeys,
+  destroyOlderKeys,
+  failRotation,
+  findRotation,
+  finishRotationRow,
+  highestKeyVersion,
+  insertRotation,
+  keyRows,
+  keysToRewrap,
+  lockActiveKey,
+  lockRotation,
+  markReencryption,
+  moveStoredFile,
+  openRotation,
+  restartFailedRotation,
+  retireKey,
+  rewrapKey,
+  rowsMissingIndexes,
+  tableBatch,
+  unfinishedRotations,
+  updateEncryptedRow,
+  updateRotation,
+  type RotationJob,
+} from '../queries/keys.queries.js';
 // SECURITY: loads every encrypted-column declaration before any rotation can run.
 import '../queries/encrypted-tables.js';
 import type { Actor, Db } from '../db/tenant.js';
@@ -25,20 +51,7 @@ export interface KeyServices {
   files: FileStore;
 }
 
-export interface RotationJob {
-  id: string;
-  practice_id: string;
-  purpose: Purpose;
-  from_version: number;
-  to_version: number;
-  status: 'running' | 'done' | 'failed';
-  total: number;
-  done: number;
-  cursor_table: number;
-  cursor_id: string | null;
-  error_code: string | null;
-  error_table: string | null;
-}
+export type { RotationJob } from '../queries/keys.queries.js';
 
 function tablesFor(purpose: Purpose): string[] {
   if (purpose === 'files') return ['stored_files'];
@@ -52,25 +65,19 @@ function tablesFor(purpose: Purpose): string[] {
  */
 export async function rotateDataKey(s: KeyServices, practiceId: string, purpose: Purpose, actor: Actor): Promise<RotationJob> {
   return s.db.withPractice(practiceId, actor, async (trx) => {
-    const open = await trx('key_rotations').where({ practice_id: practiceId, purpose }).whereIn('status', ['running', 'failed']).first('id', 'status');
+    const open = await openRotation(trx, practiceId, purpose);
     if (open) throw new CryptoError(`a ${purpose} rotation is ${open.status === 'failed' ? 'unfinished (it failed)' : 'already running'} for this practice; run \`enamel keys resume\` first`);
     await s.keyring.active(trx, practiceId, purpose); // creates v1 if the practice never had one
     // SECURITY: FOR UPDATE waits for writers holding the active key FOR SHARE (Keyring.active).
-    const current = await trx('data_keys').where({ practice_id: practiceId, purpose, status: 'active' }).forUpdate().first<{ version: number }>('version');
-    const max = await trx('data_keys').where({ practice_id: practiceId, purpose }).max<{ max: number }>('version as max').first();
-    const toVersion = (max?.max ?? 0) + 1;
-    await trx('data_keys').where({ practice_id: practiceId, purpose, version: current!.version }).update({ status: 'retired', retired_at: trx.fn.now() });
+    const current = await lockActiveKey(trx, practiceId, purpose);
+    const toVersion = (await highestKeyVersion(trx, practiceId, purpose)) + 1;
+    await retireKey(trx, practiceId, purpose, current!.version);
     await s.keyring.create(trx, practiceId, purpose, toVersion);
     let total = 0;
-    for (const table of tablesFor(purpose)) {
-      const [row] = await trx(table).count<{ count: string }[]>('* as count');
-      total += Number(row?.count ?? 0);
-    }
-    const [job] = await trx('key_rotations')
-      .insert({ practice_id: practiceId, purpose, from_version: current!.version, to_version: toVersion, total })
-      .returning<RotationJob[]>('*');
+    for (const table of tablesFor(purpose)) total += await countRows(trx, table);
+    const job = await insertRotation(trx, { practice_id: practiceId, purpose, from_version: current!.version, to_version: toVersion, total });
     await recordKeyEvent(trx, practiceId, { action: 'rotated', purpose, version: toVersion, count: total });
-    return job!;
+    return job;
   });
 }
 
@@ -88,7 +95,7 @@ export async function runRotation(
 ): Promise<RotationJob> {
   const batchSize = options.batchSize ?? 200;
   // CASE: a failed job is resumed here: it runs again from its cursor (the failed batch rolled back).
-  await s.db.withPractice(practiceId, actor, (trx) => trx('key_rotations').where({ id: jobId, status: 'failed' }).update({ status: 'running', error_code: null, error_table: null, updated_at: trx.fn.now() }));
+  await s.db.withPractice(practiceId, actor, (trx) => restartFailedRotation(trx, jobId));
   for (let batch = 0; options.maxBatches === undefined || batch < options.maxBatches; batch++) {
     // NOTE: stopping between batches is always safe; the next run resumes from the cursor.
     if (options.signal?.aborted) break;
@@ -99,36 +106,29 @@ export async function runRotation(
     let table: string | undefined;
     try {
       job = await s.db.withPractice(practiceId, actor, async (trx) => {
-        const j = await trx<RotationJob>('key_rotations').where({ id: jobId }).forUpdate().skipLocked().first();
+        const j = await lockRotation(trx, jobId);
         if (!j || j.status !== 'running') return j;
         const tables = tablesFor(j.purpose);
         table = tables[j.cursor_table];
         if (!table) return finishRotation(trx, j);
-        const query = trx(table).orderBy('id').limit(batchSize).select('*');
-        if (j.cursor_id) query.where('id', '>', j.cursor_id);
-        const rows = (await query) as ({ id: string } & Record<string, unknown>)[];
+        const rows = await tableBatch(trx, table, j.cursor_id, batchSize);
         if (rows.length === 0) {
           nextTable = true;
-          const [next] = await trx('key_rotations').where({ id: j.id }).update({ cursor_table: j.cursor_table + 1, cursor_id: null, updated_at: trx.fn.now() }).returning<RotationJob[]>('*');
-          return next;
+          return updateRotation(trx, j.id, { cursor_table: j.cursor_table + 1, cursor_id: null });
         }
         // SECURITY: the immutability triggers (signed notes, decided plans, submissions…) accept this
         // batch's writes only as re-encryptions under the running rotation (migration 19).
-        if (j.purpose !== 'files') await trx.raw("SELECT set_config('enamel.reencrypt', ?, true)", [j.purpose === 'fields' ? `fields:${j.to_version}` : 'blind-index']);
+        if (j.purpose !== 'files') await markReencryption(trx, j.purpose === 'fields' ? `fields:${j.to_version}` : 'blind-index');
         const pc = new PracticeCrypto(s.keyring, trx, practiceId);
         if (j.purpose === 'files') await reencryptFiles(s, pc, j, rows, newObjects, oldObjects);
         else await reencryptRows(pc, j, table, rows);
-        const [next] = await trx('key_rotations')
-          .where({ id: j.id })
-          .update({ cursor_id: rows[rows.length - 1]!.id, done: j.done + rows.length, updated_at: trx.fn.now() })
-          .returning<RotationJob[]>('*');
-        return next;
+        return updateRotation(trx, j.id, { cursor_id: rows[rows.length - 1]!.id, done: j.done + rows.length });
       });
     } catch (err) {
       // The batch rolled back: blobs it wrote have no row; remove them. The job records why it stopped.
       await Promise.all(newObjects.map((o) => s.files.delete(o)));
       const code = failureCode(err);
-      await s.db.withPractice(practiceId, actor, (trx) => trx('key_rotations').where({ id: jobId }).update({ status: 'failed', error_code: code, error_table: table ?? null, updated_at: trx.fn.now() }));
+      await s.db.withPractice(practiceId, actor, (trx) => failRotation(trx, jobId, code, table ?? null));
       throw new RotationFailedError(jobId, code, table);
     }
     await Promise.all(oldObjects.map((o) => s.files.delete(o)));
@@ -142,8 +142,7 @@ export async function runRotation(
       return job;
     }
   }
-  const [job] = await s.db.withPractice(practiceId, actor, (trx) => trx<RotationJob>('key_rotations').where({ id: jobId }).select('*'));
-  return job!;
+  return (await s.db.withPractice(practiceId, actor, (trx) => findRotation(trx, jobId)))!;
 }
 
 /** Why a batch failed, as a code safe to store: the PostgreSQL error code, or the error's class name. */
@@ -155,17 +154,10 @@ function failureCode(err: unknown): string {
 
 async function finishRotation(trx: Knex.Transaction, j: RotationJob): Promise<RotationJob> {
   // Nothing is encrypted under the older versions any more: destroy them.
-  await trx('data_keys')
-    .where({ practice_id: j.practice_id, purpose: j.purpose })
-    .where('version', '<', j.to_version)
-    .whereNot({ status: 'destroyed' })
-    .update({ status: 'destroyed', wrapped: null, kek_id: null, destroyed_at: trx.fn.now() });
-  const [done] = await trx('key_rotations')
-    .where({ id: j.id })
-    .update({ status: 'done', finished_at: trx.fn.now(), updated_at: trx.fn.now() })
-    .returning<RotationJob[]>('*');
+  await destroyOlderKeys(trx, j.practice_id, j.purpose, j.to_version);
+  const done = await finishRotationRow(trx, j.id);
   await recordKeyEvent(trx, j.practice_id, { action: 'reencrypted', purpose: j.purpose, version: j.to_version, count: j.done });
-  return done!;
+  return done;
 }
 
 /**
@@ -201,7 +193,7 @@ async function reencryptRows(pc: PracticeCrypto, j: RotationJob, table: string, 
         }
       }
     }
-    if (Object.keys(update).length > 0) await pc.trx(table).where({ id: row.id }).update(update);
+    if (Object.keys(update).length > 0) await updateEncryptedRow(pc.trx, table, row.id, update);
   }
 }
 
@@ -212,14 +204,14 @@ async function reencryptFiles(s: KeyServices, pc: PracticeCrypto, j: RotationJob
     const plaintext = decryptObject(pc, s.files, row.object_name, row.id);
     const { objectName } = await s.files.put(plaintext, new FileEncryptor(newKey, j.to_version, { practiceId: pc.practiceId, fileId: row.id }));
     created.push(objectName);
-    await pc.trx('stored_files').where({ id: row.id }).update({ object_name: objectName, key_version: j.to_version });
+    await moveStoredFile(pc.trx, row.id, objectName, j.to_version);
     replaced.push(row.object_name);
   }
 }
 
 /** Unfinished (running or failed) rotation jobs of a practice. */
 export function runningRotations(s: KeyServices, practiceId: string, actor: Actor): Promise<RotationJob[]> {
-  return s.db.withPractice(practiceId, actor, (trx) => trx<RotationJob>('key_rotations').whereIn('status', ['running', 'failed']).orderBy('started_at').select('*'));
+  return s.db.withPractice(practiceId, actor, unfinishedRotations);
 }
 
 /**
@@ -267,13 +259,7 @@ export async function fillMissingIndexes(s: KeyServices, actor: Actor, options: 
       try {
         while (!options.signal?.aborted) {
           const batch = await s.db.withPractice(practiceId, actor, async (trx) => {
-            const query = trx(def.table)
-              .where((w) => { for (const i of indexed) w.orWhere((x) => x.whereNull(i.indexColumn).whereNotNull(i.column)); })
-              .orderBy('id')
-              .limit(batchSize)
-              .select<({ id: string } & Record<string, unknown>)[]>(['id', ...new Set(indexed.flatMap((i) => [i.column, i.indexColumn]))]);
-            if (cursor) query.where('id', '>', cursor);
-            const rows = await query;
+            const rows = await rowsMissingIndexes(trx, def.table, indexed, cursor, batchSize);
             if (rows.length === 0) return undefined;
             const pc = new PracticeCrypto(s.keyring, trx, practiceId);
             let key: SecretKey | undefined;
@@ -290,7 +276,7 @@ export async function fillMissingIndexes(s: KeyServices, actor: Actor, options: 
                 update[i.indexColumn] = blindIndex(key, i.kind, normalized);
               }
               if (Object.keys(update).length === 0) continue;
-              await trx(def.table).where({ id: row.id }).update(update);
+              await updateEncryptedRow(trx, def.table, row.id, update);
               updated++;
             }
             return { last: rows[rows.length - 1]!.id, updated };
@@ -314,17 +300,13 @@ export async function rewrapAll(s: KeyServices, actor: Actor): Promise<number> {
   let count = 0;
   for (const practiceId of await allTenantIds(s.db.knex)) {
     count += await s.db.withPractice(practiceId, actor, async (trx) => {
-      const rows = await trx('data_keys')
-        .whereNot({ status: 'destroyed' })
-        .whereNot({ kek_id: target })
-        .forUpdate()
-        .select<{ purpose: Purpose; version: number; kek_id: string; wrapped: Buffer }[]>('purpose', 'version', 'kek_id', 'wrapped');
+      const rows = await keysToRewrap(trx, target);
       for (const row of rows) {
         const context = wrapContext(practiceId, row.purpose, row.version);
         const plaintext = await s.keyring.provider.unwrap(row.kek_id, row.wrapped, context);
         const { kekId, wrapped } = await s.keyring.provider.wrap(plaintext, context);
         plaintext.fill(0);
-        await trx('data_keys').where({ practice_id: practiceId, purpose: row.purpose, version: row.version }).update({ kek_id: kekId, wrapped });
+        await rewrapKey(trx, practiceId, row.purpose, row.version, kekId, wrapped);
         await recordKeyEvent(trx, practiceId, { action: 'rewrapped', purpose: row.purpose, version: row.version, kekId });
       }
       return rows.length;
@@ -340,13 +322,9 @@ export async function rewrapAll(s: KeyServices, actor: Actor): Promise<number> {
  */
 export async function shredPractice(s: KeyServices, practiceId: string, actor: Actor): Promise<number> {
   const count = await s.db.withPractice(practiceId, actor, async (trx) => {
-    const destroyed = await trx('data_keys')
-      .whereNot({ status: 'destroyed' })
-      .update({ status: 'destroyed', wrapped: null, kek_id: null, destroyed_at: trx.fn.now() })
-      .returning('version');
-    await trx('key_rotations').where({ status: 'running' }).update({ status: 'done', finished_at: trx.fn.now() });
-    await recordKeyEvent(trx, practiceId, { action: 'shredded', count: destroyed.length });
-    return destroyed.length;
+    const destroyed = await destroyAllKeys(trx);
+    await recordKeyEvent(trx, practiceId, { action: 'shredded', count: destroyed });
+    return destroyed;
   });
   s.keyring.evict(practiceId);
   // SECURITY: then the provider's practice material, so database backups cannot be unwrapped either.
@@ -369,11 +347,9 @@ export async function keyStatus(s: KeyServices, actor: Actor): Promise<{ keys: K
   const jobs: RotationJob[] = [];
   for (const practiceId of await allTenantIds(s.db.knex)) {
     await s.db.withPractice(practiceId, actor, async (trx) => {
-      const rows = await trx('data_keys')
-        .orderBy([{ column: 'purpose' }, { column: 'version' }])
-        .select<{ purpose: Purpose; version: number; status: string; kek_id: string | null; created_at: Date }[]>('purpose', 'version', 'status', 'kek_id', 'created_at');
+      const rows = await keyRows(trx);
       for (const r of rows) keys.push({ practiceId, purpose: r.purpose, version: r.version, status: r.status, kekId: r.kek_id, createdAt: r.created_at });
-      jobs.push(...(await trx<RotationJob>('key_rotations').whereIn('status', ['running', 'failed']).select('*')));
+      jobs.push(...(await unfinishedRotations(trx)));
     });
   }
   return { keys, jobs };

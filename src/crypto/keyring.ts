@@ -1,3 +1,4 @@
+import { activeKeyForShare, currentActor, insertDataKey, insertKeyEvent, keyVersion, retiredKeys, type DataKeyRow } from '../queries/keys.queries.js';
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import { KeyDestroyedError, KeyNotFoundError } from './errors.js';
@@ -12,12 +13,6 @@ export interface VersionedKey {
   key: SecretKey;
 }
 
-interface DataKeyRow {
-  version: number;
-  status: 'active' | 'retired' | 'destroyed';
-  kek_id: string | null;
-  wrapped: Buffer | null;
-}
 
 /** What a wrapped data key is bound to: a DEK unwrapped for another practice/purpose/version fails. */
 export function wrapContext(practiceId: string, purpose: Purpose, version: number): WrapContext {
@@ -50,16 +45,10 @@ export class Keyring {
    * transaction: no value is written under a version the re-encryption has already passed.
    */
   async active(trx: Knex.Transaction, practiceId: string, purpose: Purpose): Promise<VersionedKey> {
-    let row = await trx('data_keys')
-      .where({ practice_id: practiceId, purpose, status: 'active' })
-      .forShare()
-      .first<DataKeyRow | undefined>('version', 'status', 'kek_id', 'wrapped');
+    let row = await activeKeyForShare(trx, practiceId, purpose);
     if (!row) {
       await this.create(trx, practiceId, purpose, 1);
-      row = await trx('data_keys')
-        .where({ practice_id: practiceId, purpose, status: 'active' })
-        .forShare()
-        .first<DataKeyRow | undefined>('version', 'status', 'kek_id', 'wrapped');
+      row = await activeKeyForShare(trx, practiceId, purpose);
       if (!row) throw new KeyNotFoundError(`no active ${purpose} key for practice ${practiceId}`);
     }
     return { version: row.version, key: await this.unwrapRow(practiceId, purpose, row) };
@@ -69,9 +58,7 @@ export class Keyring {
   async version(trx: Knex.Transaction, practiceId: string, purpose: Purpose, version: number): Promise<SecretKey> {
     const cached = this.#fromCache(practiceId, purpose, version);
     if (cached) return cached;
-    const row = await trx('data_keys')
-      .where({ practice_id: practiceId, purpose, version })
-      .first<DataKeyRow | undefined>('version', 'status', 'kek_id', 'wrapped');
+    const row = await keyVersion(trx, practiceId, purpose, version);
     if (!row) throw new KeyNotFoundError(`no ${purpose} key v${version} for practice ${practiceId}`);
     return this.unwrapRow(practiceId, purpose, row);
   }
@@ -79,10 +66,7 @@ export class Keyring {
   /** Every version still usable (active first, then retired): blind-index lookups during a rotation. */
   async usable(trx: Knex.Transaction, practiceId: string, purpose: Purpose): Promise<VersionedKey[]> {
     const active = await this.active(trx, practiceId, purpose);
-    const retired = await trx('data_keys')
-      .where({ practice_id: practiceId, purpose, status: 'retired' })
-      .orderBy('version', 'desc')
-      .select<DataKeyRow[]>('version', 'status', 'kek_id', 'wrapped');
+    const retired = await retiredKeys(trx, practiceId, purpose);
     const rest = await Promise.all(retired.map(async (r) => ({ version: r.version, key: await this.unwrapRow(practiceId, purpose, r) })));
     return [active, ...rest];
   }
@@ -92,12 +76,7 @@ export class Keyring {
     const plaintext = randomBytes(32);
     const { kekId, wrapped } = await this.provider.wrap(plaintext, wrapContext(practiceId, purpose, version));
     plaintext.fill(0);
-    const inserted = await trx('data_keys')
-      .insert({ practice_id: practiceId, purpose, version, status: 'active', kek_id: kekId, wrapped })
-      .onConflict()
-      .ignore()
-      .returning('version');
-    if (inserted.length > 0) {
+    if (await insertDataKey(trx, { practice_id: practiceId, purpose, version, kek_id: kekId, wrapped })) {
       await recordKeyEvent(trx, practiceId, { action: 'created', purpose, version, kekId });
     }
   }
@@ -152,10 +131,6 @@ export class Keyring {
 }
 
 /** The actor recorded by withPractice for this transaction ("user:…", "system:…"). */
-export async function currentActor(trx: Knex.Transaction): Promise<string | null> {
-  const r = await trx.raw<{ rows: { a: string | null }[] }>("SELECT NULLIF(current_setting('app.actor', true), '') AS a");
-  return r.rows[0]?.a ?? null;
-}
 
 /** The one writer of `key_events`: ids, versions and the transaction's actor, never key material. */
 export async function recordKeyEvent(
@@ -163,7 +138,7 @@ export async function recordKeyEvent(
   practiceId: string,
   event: { action: 'created' | 'rotated' | 'reencrypted' | 'rewrapped' | 'shredded'; purpose?: Purpose; version?: number; kekId?: string; count?: number },
 ): Promise<void> {
-  await trx('key_events').insert({
+  await insertKeyEvent(trx, {
     practice_id: practiceId,
     action: event.action,
     purpose: event.purpose ?? null,
