@@ -102,8 +102,8 @@ export function plansController(d: PlansControllerDeps) {
     /** GET /p/:slug/plans/:id/print */
     print: (async (req, res) => {
       const actor = actorOf(res);
-      const { patient, plan } = await printPlan(d, actor, idOf(req, 'treatment_plan'), meta(req));
-      res.render('patients/plan-print', { title: `Treatment plan: ${patient.name}`, slug: actor.slug, patient, plan, printedAt: new Date(d.clock()) });
+      const { patient, plan, header } = await printPlan(d, actor, idOf(req, 'treatment_plan'), meta(req));
+      res.render('patients/plan-print', { title: `Treatment plan: ${patient.name}`, slug: actor.slug, patient, plan, header, printedAt: new Date(d.clock()) });
     }) satisfies RequestHandler,
   };
 }

@@ -32,6 +32,8 @@ export function settingsController(d: SettingsControllerDeps) {
     return Object.fromEntries(SECURITY_FIELDS.map((k) => [k, typeof b[k] === 'string' ? (b[k] as string).slice(0, 40) : '']));
   };
   const zones = Intl.supportedValuesOf('timeZone');
+  // The zones most practices here pick, first in the list (the whole IANA list follows).
+  const commonZones = ['America/New_York', 'America/Chicago', 'America/Denver', 'America/Phoenix', 'America/Los_Angeles', 'America/Anchorage', 'Pacific/Honolulu', 'America/Puerto_Rico', 'America/Toronto', 'Europe/London', 'UTC'].filter((z) => zones.includes(z) || z === 'UTC');
   const example = new Date(Date.UTC(2026, 2, 31));
   const formats = DATE_FORMATS.map((f) => ({ value: f, example: formatter(f).date(example) }));
   const renderDetails = async (res: Response, status: number, extra: { values?: Record<string, string>; errors?: Record<string, string>; error?: string; notice?: string } = {}) => {
@@ -39,7 +41,7 @@ export function settingsController(d: SettingsControllerDeps) {
     const current = await practiceDetails(d.db, actor);
     const values = extra.values ?? { phone: current.phone, timeZone: current.timeZone, dateFormat: current.dateFormat };
     res.status(status).render('settings/practice', {
-      title: 'Practice details', slug: actor.slug, actor, values, zones: zones.includes(values.timeZone ?? '') ? zones : [current.timeZone, ...zones], formats,
+      title: 'Practice details', slug: actor.slug, actor, values, zones: zones.includes(values.timeZone ?? '') ? zones : [current.timeZone, ...zones], commonZones, formats,
       logoUpdatedAt: current.logoUpdatedAt, errors: extra.errors ?? {}, error: extra.error, notice: extra.notice, csrfToken: res.locals.csrfToken,
     });
   };

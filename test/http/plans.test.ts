@@ -107,6 +107,9 @@ describe('treatment plans: totals on the server, present and accept, an accepted
     const printed = await b.agent.get(`/p/${p.slug}/plans/${plan.id}/print`);
     expect(printed.status).to.equal(200);
     expect(printed.text).to.include('$1,345.50').and.include('Plan total');
+    // The letterhead: the practice, the patient's location with its address and phone.
+    expect(printed.text).to.match(/<header class="letterhead">\s*<p><strong>Practice plans-http<\/strong> · Practice plans-http Main<\/p>/);
+    expect(printed.text).to.include('1 Example Way').and.include('(555) 010-0000').and.include('data-print');
     expect((await t.current.owner('audit_events').where({ practice_id: p.id, action: 'print', actor_id: billing.id }))[0]).to.deep.include({ patient_id: patientId });
     const page = await b.form(plansPath());
     expect(page.status).to.equal(200);

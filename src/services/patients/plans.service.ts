@@ -8,7 +8,7 @@ import { AccessDenied, authorize, ensure, type StaffActor } from '../../policies
 import { presentSummary, type PatientSummaryView } from '../../presenters/patient.presenter.js';
 import { decisionSecrets, deleteItem, findItem, findPlan, insertDecision, insertItem, insertPlan, listItems, listPlans, planItemSecrets, planSecrets, updatePlan, type PlanItemRow, type PlanRow, type PlanStatus } from '../../queries/plans.queries.js';
 import { patientSecrets } from '../../queries/patients.queries.js';
-import { listLocations } from '../../queries/practices.queries.js';
+import { findCurrentPractice, listLocations } from '../../queries/practices.queries.js';
 import type { Meta } from '../../shared/types.js';
 import { loadPatientRecord } from './patients.service.js';
 import type { Signer } from '../../validation/signature.schema.js';
@@ -213,7 +213,15 @@ export async function decide(d: PlanDeps, actor: StaffActor, planId: string, ste
 }
 
 /** The printable view of one plan; printing is audited. */
-export async function printPlan(d: PlanDeps, actor: StaffActor, planId: string, meta: Meta): Promise<{ patient: PatientSummaryView; plan: PlanView }> {
+/** The letterhead of a printed plan: the practice and the patient's location (business details, no PHI). */
+export interface PrintHeader {
+  practiceName: string;
+  locationName: string;
+  addressLines: string[];
+  phone: string;
+}
+
+export async function printPlan(d: PlanDeps, actor: StaffActor, planId: string, meta: Meta): Promise<{ patient: PatientSummaryView; plan: PlanView; header: PrintHeader }> {
   return work(d, actor, async (trx, pc) => {
     const plan = await findPlan(trx, planId);
     if (!plan) throw new AccessDenied({ resource: { type: 'treatment_plan', id: planId } });
@@ -221,7 +229,15 @@ export async function printPlan(d: PlanDeps, actor: StaffActor, planId: string, 
     ensure(authorize(actor, 'patient.readPlans', record, meta.now), { resource: { type: 'treatment_plan', id: planId }, patientId: plan.patient_id, permission: 'plans.read' });
     await audit.record(trx, event(actor, meta, { action: 'print', resource: { type: 'treatment_plan', id: planId }, patientId: plan.patient_id, outcome: 'allowed', details: { format: 'html' } }));
     const view = await openPlan(pc, plan, await listItems(trx, [planId]), false);
-    return { patient: presentSummary(row, await patientSecrets.open(pc, row), new Map((await listLocations(trx)).map((l) => [l.id, l.name]))), plan: view };
+    const locations = await listLocations(trx);
+    const here = locations.find((l) => l.id === row.location_id);
+    const header: PrintHeader = {
+      practiceName: (await findCurrentPractice(trx))?.name ?? '',
+      locationName: here?.name ?? '',
+      addressLines: here ? [here.address_line1, here.address_line2, [here.city, [here.region, here.postal_code].filter(Boolean).join(' ')].filter(Boolean).join(', ')].filter(Boolean) : [],
+      phone: here?.phone ?? '',
+    };
+    return { patient: presentSummary(row, await patientSecrets.open(pc, row), new Map(locations.map((l) => [l.id, l.name])), meta.now), plan: view, header };
   });
 }
 
