@@ -25,7 +25,12 @@ export interface PortalControllerDeps {
   clock: Clock;
 }
 
-const decisionForm = form({ decision: z.enum(['accepted', 'declined'], 'Choose accept or decline.'), ...signerFields });
+const decisionForm = form({
+  decision: z.enum(['accepted', 'declined'], 'Choose accept or decline.'),
+  // The content hash of the plan as the page showed it: a plan changed since is not decided blind.
+  planHash: z.string().regex(/^[0-9a-f]{64}$/, 'Reload the page and review the plan again.'),
+  ...signerFields,
+});
 const formSubmission = form({ versionId: z.uuid('Reload the page and try again.'), ...signerFields });
 const uploadForm = form({ slot: z.enum(Object.keys(PATIENT_UPLOADS) as [PatientUploadSlot, ...PatientUploadSlot[]], 'Choose what you are uploading.') });
 const templateParams = z.object({ id: z.uuid() });
@@ -77,7 +82,7 @@ export function portalController(d: PortalControllerDeps) {
       }
       const signer = await signerOf(form.data);
       if (!signer.ok) return planPage(req, res, 400, { error: signer.error, errors: { [signer.field]: signer.error }, values });
-      const result = await decideByLink(d, linkOf(res), { decision: form.data.decision, signer: signer.signer, userAgent: req.get('user-agent') ?? '' }, meta(req));
+      const result = await decideByLink(d, linkOf(res), { decision: form.data.decision, shownHash: form.data.planHash, signer: signer.signer, userAgent: req.get('user-agent') ?? '' }, meta(req));
       if (!result.ok) return planPage(req, res, 409, { error: result.error });
       res.redirect(303, '/portal/plan?done=1');
     }) satisfies RequestHandler,

@@ -42,6 +42,9 @@ describe('patient links: opaque code, date of birth, lockout, one purpose', () =
     return { path, code: path.split('/').pop() ?? '', res, b };
   }
 
+  /** The content hash the plan page carries in its decision form. */
+  const shownHash = (html: string): string => /name="planHash" value="([0-9a-f]{64})"/.exec(html)![1]!;
+
   async function tryDob(path: string, dob: string) {
     const g = browser(built.app);
     // A form page that always exists (an unknown code looks like any other), for the session's CSRF token.
@@ -116,10 +119,11 @@ describe('patient links: opaque code, date of birth, lockout, one purpose', () =
     const { path } = await makeLink(patientId, planId);
     const { g } = await tryDob(path, '1970-02-03');
     const page = await g.form('/portal/plan');
-    const missing = await g.agent.post('/portal/decision').type('form').send({ _csrf: page.token, decision: 'accepted', fullName: '', signature: 'x' });
+    const planHash = shownHash(page.text);
+    const missing = await g.agent.post('/portal/decision').type('form').send({ _csrf: page.token, planHash, decision: 'accepted', fullName: '', signature: 'x' });
     expect(missing.status).to.equal(400);
     expect(missing.text).to.include('Type your full name.');
-    const ok = await g.agent.post('/portal/decision').set('User-Agent', 'TestPhone/1.0').type('form').send({ _csrf: page.token, decision: 'accepted', fullName: 'Morgan Quillfeather', signature: 'Morgan Quillfeather' });
+    const ok = await g.agent.post('/portal/decision').set('User-Agent', 'TestPhone/1.0').type('form').send({ _csrf: page.token, planHash, decision: 'accepted', fullName: 'Morgan Quillfeather', signature: 'Morgan Quillfeather' });
     expect(ok.status).to.equal(303);
     const plan = await inPractice((trx) => trx('treatment_plans').where({ id: planId }).first('status', 'accepted_hash', 'decided_by'));
     const decision = await inPractice((trx) => trx('plan_decisions').where({ plan_id: planId }).first('decision', 'plan_hash', 'signer', 'user_agent', 'client_ip', 'decided_at'));
@@ -131,10 +135,34 @@ describe('patient links: opaque code, date of birth, lockout, one purpose', () =
     let refused = '';
     await inPractice((trx) => trx('treatment_plan_items').where({ plan_id: planId }).delete()).catch((e: Error) => (refused = e.message));
     expect(refused).to.include('cannot be changed');
-    const again = await g.agent.post('/portal/decision').type('form').send({ _csrf: page.token, decision: 'declined', fullName: 'Morgan Quillfeather', signature: 'M Q' });
+    const again = await g.agent.post('/portal/decision').type('form').send({ _csrf: page.token, planHash, decision: 'declined', fullName: 'Morgan Quillfeather', signature: 'M Q' });
     expect(again.status).to.equal(409);
     expect((await inPractice((trx) => trx('plan_decisions').where({ plan_id: planId }).first('plan_hash'))).plan_hash).to.equal(plan.accepted_hash);
     expect(await t.current.owner('audit_events').where({ practice_id: p.id, action: 'accept', actor_type: 'patient_link', patient_id: patientId })).to.have.length(1);
+  });
+
+  it('a plan the office changes while the patient reads it is not decided blind: refused, shown again, then decided as shown', async () => {
+    const { patientId, planId } = await patientWithPlan('presented');
+    const { path } = await makeLink(patientId, planId);
+    const { g } = await tryDob(path, '1970-02-03');
+    const page = await g.form('/portal/plan');
+    const before = shownHash(page.text);
+    // The coordinator adds an item meanwhile (the plan is presented, not decided: it may change).
+    await inPractice(async (trx) => {
+      const pc = new PracticeCrypto(fx.keyring, trx, p.id);
+      const itemId = randomUUID();
+      await trx('treatment_plan_items').insert({ id: itemId, practice_id: p.id, plan_id: planId, phase: 1, ...(await planItemSecrets.seal(pc, itemId, { content: { cdt: 'D0210', tooth: null, surfaces: null, description: 'Full-mouth X-rays', fee: 15000, insurance: 0 } })) });
+    });
+    const stale = await g.agent.post('/portal/decision').type('form').send({ _csrf: page.token, planHash: before, decision: 'accepted', fullName: 'Pat Testperson', signature: 'Pat Testperson' });
+    expect(stale.status).to.equal(409);
+    expect(stale.text).to.include('The office changed this plan while you were reading it').and.include('Full-mouth X-rays');
+    expect(await inPractice((trx) => trx('plan_decisions').where({ plan_id: planId }))).to.have.length(0);
+    expect((await inPractice((trx) => trx('treatment_plans').where({ id: planId }).first('status'))).status).to.equal('presented');
+    const now = shownHash(stale.text);
+    expect(now).to.not.equal(before);
+    const ok = await g.agent.post('/portal/decision').type('form').send({ _csrf: page.token, planHash: now, decision: 'accepted', fullName: 'Pat Testperson', signature: 'Pat Testperson' });
+    expect(ok.status).to.equal(303);
+    expect((await inPractice((trx) => trx('treatment_plans').where({ id: planId }).first('accepted_hash'))).accepted_hash).to.equal(now);
   });
 
   it('five wrong dates of birth lock the link for good (the sixth is refused even when right) and alert the practice', async () => {
@@ -189,10 +217,10 @@ describe('patient links: opaque code, date of birth, lockout, one purpose', () =
     expect(plan.text).to.include('A crown: a cap that covers the whole tooth').and.include('Tooth 3').and.not.include('surfaces');
     // Errors beside their fields, all at once.
     const page = await g.form('/portal/plan');
-    const bad = await g.agent.post('/portal/decision').type('form').send({ _csrf: page.token, fullName: '', signature: '' });
+    const bad = await g.agent.post('/portal/decision').type('form').send({ _csrf: page.token, planHash: shownHash(page.text), fullName: '', signature: '' });
     expect(bad.status).to.equal(400);
     expect(bad.text).to.include('id="decision-err"').and.include('id="fullName-err"').and.match(/<input id="fullName"[^>]*aria-describedby="fullName-err"/);
-    const ok = await g.agent.post('/portal/decision').type('form').send({ _csrf: page.token, decision: 'accepted', fullName: 'Pat Testperson', signature: 'Pat Testperson' });
+    const ok = await g.agent.post('/portal/decision').type('form').send({ _csrf: page.token, planHash: shownHash(page.text), decision: 'accepted', fullName: 'Pat Testperson', signature: 'Pat Testperson' });
     expect(ok.status).to.equal(303);
     expect((await g.agent.get('/portal')).text).to.include('accepted, thank you').and.not.include('Review your treatment plan');
   });

@@ -279,14 +279,15 @@ export async function listPlanChoices(d: PlanDeps, actor: StaffActor, patientId:
 }
 
 /**
- * The patient's decision through their link: the plan must still be presented; acceptance fixes
- * the hash of the content the patient saw. The record keeps the typed name and signature
- * (encrypted), time, IP and user agent; the plan's status changes with it.
+ * The patient's decision through their link: the plan must still be presented, and still be what
+ * the page showed (`shownHash`, the content hash the page carried): a plan the office changed
+ * meanwhile is refused and shown again. Acceptance fixes that hash. The record keeps the typed name
+ * and signature (encrypted), time, IP and user agent; the plan's status changes with it.
  */
 export async function decideByLink(
   d: PlanDeps,
   link: LinkSession,
-  input: { decision: 'accepted' | 'declined'; signer: Signer; userAgent: string },
+  input: { decision: 'accepted' | 'declined'; shownHash: string; signer: Signer; userAgent: string },
   meta: Meta,
 ): Promise<{ ok: true } | { ok: false; error: string }> {
   return d.db.withPractice(link.practiceId, { kind: 'patient_link', id: link.linkId }, async (trx) => {
@@ -296,6 +297,7 @@ export async function decideByLink(
     const pc = new PracticeCrypto(d.keyring, trx, link.practiceId);
     const view = await openPlan(pc, plan, await listItems(trx, [plan.id]), false);
     const hash = planContentHash(plan.id, view.title, view.phases.flatMap((p) => p.items));
+    if (hash !== input.shownHash) return { ok: false, error: 'The office changed this plan while you were reading it. Please review it again below, then decide.' };
     const id = randomUUID();
     await insertDecision(trx, { id, practice_id: link.practiceId, plan_id: plan.id, link_id: link.linkId, decision: input.decision, plan_hash: hash, decided_at: meta.now, client_ip: meta.ip, user_agent: input.userAgent.slice(0, 400), ...(await decisionSecrets.seal(pc, id, { signer: input.signer })) });
     await updatePlan(trx, plan.id, { status: input.decision, decided_at: meta.now, decided_by: `patient_link:${link.linkId}`, accepted_hash: input.decision === 'accepted' ? hash : null });
