@@ -1,3 +1,4 @@
+import { useStaffApp, type StaffApp } from '../support/staff-app.js';
 import { expect } from 'chai';
 import { generate } from 'otplib';
 import { audit } from '../../src/audit/record.js';
@@ -5,28 +6,22 @@ import { createLogger } from '../../src/config/logger.js';
 import { MemoryTransport } from '../support/mail.js';
 import { auditVerifyFullJob } from '../../src/jobs/audit-verify.job.js';
 import { runJob } from '../../src/jobs/scheduler.js';
-import { buildTestApp } from '../support/app.js';
-import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
-import { useTestDatabase } from '../support/db.js';
-import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
-import { buildStaff, signIn, STAFF_PASSWORD, testClock, type BuiltStaff } from '../support/staff.js';
+import type { CryptoFixture } from '../support/crypto.js';
+import { buildPatient, type BuiltPractice } from '../support/factories.js';
+import { buildStaff, signIn, STAFF_PASSWORD, type BuiltStaff } from '../support/staff.js';
 import { tamperAsSuperuser } from '../support/superuser.js';
 
 describe('audit log views: search, paging, CSV export, chain status', () => {
-  const t = useTestDatabase();
-  const clock = testClock();
+  const { t, clock } = useStaffApp({ slug: 'audit-views' }, (s) => ({ fx, p, built } = s));
   let fx: CryptoFixture;
   let p: BuiltPractice;
   let owner: BuiltStaff;
-  let built: ReturnType<typeof buildTestApp>;
+  let built: StaffApp['built'];
   let patientId: string;
   const events = (where: Record<string, unknown>) => t.current.owner('audit_events').where({ practice_id: p.id, ...where }).select('action', 'patient_id', 'details', 'outcome', 'actor_id');
 
   before(async () => {
-    fx = await buildCryptoFixture(t.current);
-    p = await buildPractice(t.current.owner, { slug: 'audit-views' });
     owner = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { owner: true, name: '=HYPERLINK("http://evil.example")' });
-    built = buildTestApp(t.current, {}, { keyring: fx.keyring, clock: clock.now });
     patientId = (await buildPatient(t.current.db, fx.keyring, p, { givenName: 'Ottilie', familyName: 'Brackenridge', phone: '(555) 010-6262' })).id;
     // 60 reads of one patient by the owner (as the chart will write them), then a denied one.
     await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, async (trx) => {
@@ -34,7 +29,6 @@ describe('audit log views: search, paging, CSV export, chain status', () => {
       await audit.record(trx, { practiceId: p.id, actor: { kind: 'user', id: owner.id }, action: 'permission_denied', patientId, outcome: 'denied' });
     });
   });
-  after(() => fx?.cleanup());
 
   it('searches by patient, action and outcome, pages without overlap, and audits the search with the patient id', async () => {
     const b = await signIn(built.app, p.slug, owner, clock);

@@ -1,15 +1,13 @@
+import { useStaffApp, type StaffApp } from '../support/staff-app.js';
 import { readdir } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { expect } from 'chai';
-import type { Knex } from 'knex';
 import sharp from 'sharp';
 import { generate } from 'otplib';
-import { buildTestApp } from '../support/app.js';
 import type { browser } from '../support/browser.js';
-import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
-import { useTestDatabase } from '../support/db.js';
-import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
-import { buildStaff, signIn, STAFF_PASSWORD, testClock, type BuiltStaff } from '../support/staff.js';
+import type { CryptoFixture } from '../support/crypto.js';
+import { buildPatient, type BuiltPractice } from '../support/factories.js';
+import { buildStaff, signIn, STAFF_PASSWORD, type BuiltStaff } from '../support/staff.js';
 import { rememberPhi } from '../support/phi-scan.js';
 
 /** A JPEG carrying EXIF with a camera make and a GPS block (tag 0x8825). */
@@ -39,14 +37,12 @@ function pngBomb(): Buffer {
 }
 
 describe('documents and images: upload pipeline, signed URLs, multipart CSRF, audit', () => {
-  const t = useTestDatabase();
-  const clock = testClock();
+  const { t, clock, inPractice } = useStaffApp({ slug: 'docs-http' }, (s) => ({ fx, p, built } = s));
   let fx: CryptoFixture;
   let p: BuiltPractice;
   let hygienist: BuiltStaff;
   let patientId: string;
-  let built: ReturnType<typeof buildTestApp>;
-  const inPractice = <T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> => t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, fn);
+  let built: StaffApp['built'];
   const counts = async () => ({
     documents: Number((await inPractice((trx) => trx('patient_documents').count<{ n: string }[]>({ n: '*' })))[0]!.n),
     files: Number((await inPractice((trx) => trx('stored_files').count<{ n: string }[]>({ n: '*' })))[0]!.n),
@@ -73,13 +69,9 @@ describe('documents and images: upload pipeline, signed URLs, multipart CSRF, au
 
   before(async () => {
     rememberPhi('Jane Doe', 'Upper left');
-    fx = await buildCryptoFixture(t.current);
-    p = await buildPractice(t.current.owner, { slug: 'docs-http' });
     hygienist = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['hygienist'] });
     patientId = (await buildPatient(t.current.db, fx.keyring, p)).id;
-    built = buildTestApp(t.current, {}, { keyring: fx.keyring, clock: clock.now, files: fx.files });
   });
-  after(() => fx?.cleanup());
 
   it('a photo loses its EXIF and GPS, is stored encrypted with a thumbnail, and every view is audited', async () => {
     const original = await jpegWithGps();

@@ -1,16 +1,14 @@
+import { useStaffApp, type StaffApp } from '../support/staff-app.js';
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import type { Knex } from 'knex';
 import { generate } from 'otplib';
 import { PracticeCrypto } from '../../src/crypto/encrypted-columns.js';
 import { planSecrets } from '../../src/queries/plans.queries.js';
 import { createOperator } from '../../src/services/operators/operators.service.js';
-import { buildTestApp } from '../support/app.js';
 import { browser } from '../support/browser.js';
-import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
-import { useTestDatabase } from '../support/db.js';
-import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
-import { buildStaff, signIn, STAFF_PASSWORD, testClock, type BuiltStaff } from '../support/staff.js';
+import type { CryptoFixture } from '../support/crypto.js';
+import { buildPatient, type BuiltPractice } from '../support/factories.js';
+import { buildStaff, signIn, STAFF_PASSWORD, type BuiltStaff } from '../support/staff.js';
 
 /**
  * The fields a re-rendered form marks, read from its HTML: each `field-error` element must be named
@@ -41,21 +39,15 @@ export function errorsBesideFields(html: string): Record<string, string> {
 const tokenOf = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)![1]!;
 
 describe('forms: every error at once, beside its field; the page again submits without a reload', () => {
-  const t = useTestDatabase();
-  const clock = testClock();
+  const { t, clock, inPractice } = useStaffApp({ slug: 'form-errors' }, (s) => ({ fx, p, built } = s));
   let fx: CryptoFixture;
   let p: BuiltPractice;
   let owner: BuiltStaff;
-  let built: ReturnType<typeof buildTestApp>;
-  const inPractice = <T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> => t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, fn);
+  let built: StaffApp['built'];
 
   before(async () => {
-    fx = await buildCryptoFixture(t.current);
-    p = await buildPractice(t.current.owner, { slug: 'form-errors' });
     owner = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { owner: true });
-    built = buildTestApp(t.current, {}, { keyring: fx.keyring, clock: clock.now, files: fx.files });
   });
-  after(() => fx?.cleanup());
 
   /** A new platform operator, signed in to the console. */
   async function operatorSession(email: string): Promise<ReturnType<typeof browser>> {

@@ -1,36 +1,29 @@
+import { useStaffApp, type StaffApp } from '../support/staff-app.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import type { Knex } from 'knex';
 import { PracticeCrypto } from '../../src/crypto/encrypted-columns.js';
 import { submissionSecrets } from '../../src/queries/forms.queries.js';
 import { breakGlassSecrets } from '../../src/queries/patients.queries.js';
 import { planSecrets } from '../../src/queries/plans.queries.js';
-import { buildTestApp } from '../support/app.js';
-import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
-import { useTestDatabase } from '../support/db.js';
-import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
-import { buildStaff, signIn, testClock, type BuiltStaff } from '../support/staff.js';
+import type { CryptoFixture } from '../support/crypto.js';
+import { buildPatient, type BuiltPractice } from '../support/factories.js';
+import { buildStaff, signIn, type BuiltStaff } from '../support/staff.js';
 
 describe('home page: today’s work for each role', () => {
-  const t = useTestDatabase();
-  const clock = testClock();
+  const { t, clock, inPractice } = useStaffApp({ slug: 'home-http', locations: ['North', 'South'] }, (s) => ({ fx, p, built } = s));
   let fx: CryptoFixture;
   let p: BuiltPractice;
-  let built: ReturnType<typeof buildTestApp>;
+  let built: StaffApp['built'];
   const staff: Record<string, BuiltStaff> = {};
   const names: Record<string, string> = {};
-  const inPractice = <T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> => t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, fn);
 
   before(async () => {
-    fx = await buildCryptoFixture(t.current);
-    p = await buildPractice(t.current.owner, { slug: 'home-http', locations: ['North', 'South'] });
     const deps = { keyring: fx.keyring, now: clock.now };
     staff.frontDesk = await buildStaff(t.current, deps, p, { roles: ['front_desk'] });
     staff.southDesk = await buildStaff(t.current, deps, p, { roles: ['front_desk'], locations: [p.locationIds[1]!] });
     staff.coordinator = await buildStaff(t.current, deps, p, { roles: ['treatment_coordinator'] });
     staff.billing = await buildStaff(t.current, deps, p, { roles: ['billing'] });
     staff.manager = await buildStaff(t.current, deps, p, { roles: ['office_manager'] });
-    built = buildTestApp(t.current, {}, { keyring: fx.keyring, clock: clock.now });
 
     // North: a form waiting for review, a presented plan, a locked link. A reviewed form and a revoked locked link wait for nobody.
     const north = await buildPatient(t.current.db, fx.keyring, p, { familyName: 'Northwaite', locationId: p.locationIds[0] });
@@ -58,7 +51,6 @@ describe('home page: today’s work for each role', () => {
       await trx('break_glass_grants').insert({ id: grantId, practice_id: p.id, user_id: staff.southDesk!.id, patient_id: north.id, reason_code: 'emergency', granted_at: now, expires_at: new Date(clock.now() + 3_600_000), ...(await breakGlassSecrets.seal(pc, grantId, { justification: 'Toothache, North closed' })) });
     });
   });
-  after(() => fx?.cleanup());
 
   async function home(who: BuiltStaff): Promise<string> {
     const b = await signIn(built.app, p.slug, who, clock);

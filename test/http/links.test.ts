@@ -1,24 +1,20 @@
+import { useStaffApp, type StaffApp } from '../support/staff-app.js';
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import type { Knex } from 'knex';
 import { PracticeCrypto } from '../../src/crypto/encrypted-columns.js';
 import { planItemSecrets, planSecrets } from '../../src/queries/plans.queries.js';
-import { buildTestApp } from '../support/app.js';
 import { browser } from '../support/browser.js';
-import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
-import { useTestDatabase } from '../support/db.js';
-import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
+import type { CryptoFixture } from '../support/crypto.js';
+import { buildPatient, type BuiltPractice } from '../support/factories.js';
 import { rememberPhi } from '../support/phi-scan.js';
-import { buildStaff, signIn, testClock, type BuiltStaff, followCreated } from '../support/staff.js';
+import { buildStaff, signIn, type BuiltStaff, followCreated } from '../support/staff.js';
 
 describe('patient links: opaque code, date of birth, lockout, one purpose', () => {
-  const t = useTestDatabase();
-  const clock = testClock();
+  const { t, clock, inPractice } = useStaffApp({ slug: 'links-http' }, (s) => ({ fx, p, built } = s));
   let fx: CryptoFixture;
   let p: BuiltPractice;
   let coordinator: BuiltStaff;
-  let built: ReturnType<typeof buildTestApp>;
-  const inPractice = <T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> => t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, fn);
+  let built: StaffApp['built'];
 
   /** A patient with a plan in the given status. */
   async function patientWithPlan(status: 'draft' | 'presented'): Promise<{ patientId: string; planId: string }> {
@@ -54,12 +50,8 @@ describe('patient links: opaque code, date of birth, lockout, one purpose', () =
 
   before(async () => {
     rememberPhi('Crown, porcelain', 'Crown plan');
-    fx = await buildCryptoFixture(t.current);
-    p = await buildPractice(t.current.owner, { slug: 'links-http' });
     coordinator = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['treatment_coordinator'] });
-    built = buildTestApp(t.current, {}, { keyring: fx.keyring, clock: clock.now });
   });
-  after(() => fx?.cleanup());
 
   it('shows the code once; the database keeps only its hash; the code is in no log or audit row', async () => {
     const { patientId, planId } = await patientWithPlan('presented');

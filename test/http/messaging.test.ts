@@ -1,33 +1,30 @@
+import { useStaffApp, type StaffApp } from '../support/staff-app.js';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import type { Knex } from 'knex';
 import { smsSignature } from '../../src/controllers/messages.controller.js';
 import { createLogger } from '../../src/config/logger.js';
 import { deliverDue, MAX_ATTEMPTS, backoffMs } from '../../src/messaging/outbox.js';
 import { HttpSmsTransport, SmsProviderError } from '../../src/messaging/transports.js';
 import { buildTestApp } from '../support/app.js';
 import { browser } from '../support/browser.js';
-import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
-import { useTestDatabase } from '../support/db.js';
-import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
+import type { CryptoFixture } from '../support/crypto.js';
+import { buildPatient, type BuiltPractice } from '../support/factories.js';
 import { MemoryTransport } from '../support/mail.js';
 import { rememberPhi } from '../support/phi-scan.js';
-import { buildStaff, signIn, testClock, type BuiltStaff, followCreated } from '../support/staff.js';
+import { buildStaff, signIn, type BuiltStaff, followCreated } from '../support/staff.js';
 
 const TOKEN = 'test-auth-token-0123456789abcdef';
 const PHONE = '(555) 010-3141';
 const E164 = '+15550103141';
 
 describe('messaging: links by email and SMS, TCPA consent and opt-outs, signed webhook, outbox status', () => {
-  const t = useTestDatabase();
-  const clock = testClock();
+  const { t, clock, inPractice } = useStaffApp({ slug: 'messaging-http', env: { SMS_AUTH_TOKEN: TOKEN } }, (s) => ({ fx, p, built } = s));
   const transport = new MemoryTransport();
   let fx: CryptoFixture;
   let p: BuiltPractice;
   let coordinator: BuiltStaff;
-  let built: ReturnType<typeof buildTestApp>;
-  const inPractice = <T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> => t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, fn);
+  let built: StaffApp['built'];
   const deliver = () => deliverDue({ db: t.current.db, keyring: fx.keyring, transport, logger: createLogger('silent') }, new Date(clock.now()));
 
   async function patient(consent: boolean): Promise<string> {
@@ -53,12 +50,8 @@ describe('messaging: links by email and SMS, TCPA consent and opt-outs, signed w
 
   before(async () => {
     rememberPhi(PHONE, E164, '5550103141', 'patient-messages@example.org');
-    fx = await buildCryptoFixture(t.current);
-    p = await buildPractice(t.current.owner, { slug: 'messaging-http' });
     coordinator = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['treatment_coordinator'] });
-    built = buildTestApp(t.current, { SMS_AUTH_TOKEN: TOKEN }, { keyring: fx.keyring, clock: clock.now });
   });
-  after(() => fx?.cleanup());
 
   it('emails a link: the message names the practice and carries the link, nothing about the patient; staff see it sent', async () => {
     const id = await patient(false);

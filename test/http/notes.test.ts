@@ -1,36 +1,28 @@
+import { useStaffApp, type StaffApp } from '../support/staff-app.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import type { Knex } from 'knex';
-import { buildTestApp } from '../support/app.js';
-import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
-import { useTestDatabase } from '../support/db.js';
-import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
-import { buildStaff, signIn, testClock, type BuiltStaff } from '../support/staff.js';
+import type { CryptoFixture } from '../support/crypto.js';
+import { buildPatient, type BuiltPractice } from '../support/factories.js';
+import { buildStaff, signIn, type BuiltStaff } from '../support/staff.js';
 import { PracticeCrypto } from '../../src/crypto/encrypted-columns.js';
 import { breakGlassSecrets } from '../../src/queries/patients.queries.js';
 import { rememberPhi } from '../support/phi-scan.js';
 
 describe('clinical notes: sign, lock, amend; front desk never reads them', () => {
-  const t = useTestDatabase();
-  const clock = testClock();
+  const { t, clock, inPractice } = useStaffApp({ slug: 'notes-http', locations: ['North', 'South'] }, (s) => ({ fx, p, built } = s));
   let fx: CryptoFixture;
   let p: BuiltPractice;
   let provider: BuiltStaff;
   let patientId: string;
-  let built: ReturnType<typeof buildTestApp>;
-  const inPractice = <T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> => t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, fn);
+  let built: StaffApp['built'];
   const notesPath = () => `/p/${p.slug}/patients/${patientId}/notes`;
   const events = (where: Record<string, unknown>) => t.current.owner('audit_events').where({ practice_id: p.id, ...where }).orderBy('id').select('action', 'outcome', 'patient_id', 'actor_id', 'details', 'resource_id');
 
   before(async () => {
     rememberPhi('MOD composite', 'tolerated well', 'tooth #15', 'perio charting', 'pockets UR', 'Seen while covering', 'covering the North office');
-    fx = await buildCryptoFixture(t.current);
-    p = await buildPractice(t.current.owner, { slug: 'notes-http', locations: ['North', 'South'] });
     provider = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['provider'], locations: [p.locationIds[0]!], name: 'Dr Notes' });
     patientId = (await buildPatient(t.current.db, fx.keyring, p, { locationId: p.locationIds[0] })).id;
-    built = buildTestApp(t.current, {}, { keyring: fx.keyring, clock: clock.now });
   });
-  after(() => fx?.cleanup());
 
   it('a signed note is encrypted, carries the hash of its text, and is locked — in the app and in the database', async () => {
     const b = await signIn(built.app, p.slug, provider, clock);

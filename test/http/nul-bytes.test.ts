@@ -1,6 +1,6 @@
+import { useStaffApp, type StaffApp } from '../support/staff-app.js';
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import type { Knex } from 'knex';
 import { generate } from 'otplib';
 import { raiseAlert } from '../../src/alerts/alerts.js';
 import { PracticeCrypto } from '../../src/crypto/encrypted-columns.js';
@@ -8,13 +8,11 @@ import { noteSecrets } from '../../src/queries/notes.queries.js';
 import { planItemSecrets, planSecrets } from '../../src/queries/plans.queries.js';
 import { createOperator } from '../../src/services/operators/operators.service.js';
 import { NUL_MESSAGE } from '../../src/validation/text.js';
-import { buildTestApp } from '../support/app.js';
 import { browser } from '../support/browser.js';
-import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
-import { useTestDatabase } from '../support/db.js';
-import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
+import type { CryptoFixture } from '../support/crypto.js';
+import { buildPatient, type BuiltPractice } from '../support/factories.js';
 import { routeTable } from '../support/routes.js';
-import { buildStaff, signIn, testClock, type BuiltStaff } from '../support/staff.js';
+import { buildStaff, signIn, type BuiltStaff } from '../support/staff.js';
 
 const NUL = 'Bad\u0000value';
 
@@ -33,21 +31,15 @@ const NOT_FORMS = new Set(['POST /p/:slug/sign-out', 'POST /operator/sign-out', 
 
 describe('a NUL byte in any text field: a 400 with the form error, never a 500', function () {
   this.timeout(120_000);
-  const t = useTestDatabase();
-  const clock = testClock();
+  const { t, clock, inPractice } = useStaffApp({ slug: 'nul-bytes' }, (s) => ({ fx, p, built } = s));
   let fx: CryptoFixture;
   let p: BuiltPractice;
   let owner: BuiltStaff;
-  let built: ReturnType<typeof buildTestApp>;
-  const inPractice = <T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> => t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, fn);
+  let built: StaffApp['built'];
 
   before(async () => {
-    fx = await buildCryptoFixture(t.current);
-    p = await buildPractice(t.current.owner, { slug: 'nul-bytes' });
     owner = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { owner: true });
-    built = buildTestApp(t.current, {}, { keyring: fx.keyring, clock: clock.now, files: fx.files });
   });
-  after(() => fx?.cleanup());
 
   it('walks every POST route with NUL in every field: nothing answers 500 or logs an unhandled error', async () => {
     // One record of each kind an `:id` route names, in the owner's own practice.

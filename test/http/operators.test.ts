@@ -1,3 +1,4 @@
+import { useStaffApp, type StaffApp } from '../support/staff-app.js';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { generate } from 'otplib';
@@ -11,21 +12,18 @@ import { accessReviewsJob } from '../../src/jobs/access-reviews.job.js';
 import { runJob } from '../../src/jobs/scheduler.js';
 import { createLogger } from '../../src/config/logger.js';
 import { MemoryTransport } from '../support/mail.js';
-import { buildTestApp } from '../support/app.js';
 import { browser } from '../support/browser.js';
-import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
-import { useTestDatabase } from '../support/db.js';
+import type { CryptoFixture } from '../support/crypto.js';
 import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
-import { buildStaff, signIn, testClock, type BuiltStaff } from '../support/staff.js';
+import { buildStaff, signIn, type BuiltStaff } from '../support/staff.js';
 import { rememberPhi } from '../support/phi-scan.js';
 
 describe('operators: a separate kind of account, practice management without PHI, support grants', () => {
-  const t = useTestDatabase();
-  const clock = testClock();
+  const { t, clock } = useStaffApp({ slug: 'ops-http', name: 'Molar Bear Dental' }, (s) => ({ fx, p, built } = s));
   let fx: CryptoFixture;
   let p: BuiltPractice;
   let owner: BuiltStaff;
-  let built: ReturnType<typeof buildTestApp>;
+  let built: StaffApp['built'];
   let op: { id: string; email: string; password: string; secret: string };
   const inPractice = <T>(practiceId: string, fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> => t.current.db.withPractice(practiceId, { kind: 'system', id: 'test' }, fn);
 
@@ -40,14 +38,10 @@ describe('operators: a separate kind of account, practice management without PHI
 
   before(async () => {
     rememberPhi('Neverseen');
-    fx = await buildCryptoFixture(t.current);
-    p = await buildPractice(t.current.owner, { slug: 'ops-http', name: 'Molar Bear Dental' });
     owner = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { owner: true });
-    built = buildTestApp(t.current, {}, { keyring: fx.keyring, clock: clock.now });
     const created = await createOperator(t.current.db.knex, fx.keyring.provider, { email: 'ops@platform.example', displayName: 'Olga Operator' });
     op = { ...created, email: 'ops@platform.example' };
   });
-  after(() => fx?.cleanup());
 
   it('signs in with password and TOTP together; wrong or replayed codes get the neutral answer; the secret is stored wrapped', async () => {
     const row = await t.current.owner('operators').where({ id: op.id }).first('totp_wrapped', 'password_hash');

@@ -1,27 +1,23 @@
+import { useStaffApp, type StaffApp } from '../support/staff-app.js';
 import { expect } from 'chai';
-import type { Knex } from 'knex';
 import { createLogger } from '../../src/config/logger.js';
 import { backoffMs, deliverDue, MAX_ATTEMPTS } from '../../src/messaging/outbox.js';
-import { buildTestApp } from '../support/app.js';
 import { browser } from '../support/browser.js';
-import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
-import { useTestDatabase } from '../support/db.js';
-import { buildPractice, type BuiltPractice } from '../support/factories.js';
+import type { CryptoFixture } from '../support/crypto.js';
+import { type BuiltPractice } from '../support/factories.js';
 import { MemoryTransport } from '../support/mail.js';
-import { buildStaff, signIn, testClock, type BuiltStaff } from '../support/staff.js';
+import { buildStaff, signIn, type BuiltStaff } from '../support/staff.js';
 
 const NEW_PASSWORD = 'bicuspid veneer crown bridge';
 
 describe('password reset by email (through the outbox)', () => {
-  const t = useTestDatabase();
-  const clock = testClock();
+  const { t, clock, inPractice } = useStaffApp({ slug: 'reset-http', name: 'Floss Boss Dental' }, (s) => ({ fx, p, built } = s));
   let fx: CryptoFixture;
   let p: BuiltPractice;
   let user: BuiltStaff;
-  let built: ReturnType<typeof buildTestApp>;
+  let built: StaffApp['built'];
   const mail = new MemoryTransport();
   const deliver = () => deliverDue({ db: t.current.db, keyring: fx.keyring, transport: mail, logger: createLogger('silent') }, new Date(clock.now()));
-  const inPractice = <T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> => t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, fn);
 
   async function ask(email: string) {
     const b = browser(built.app);
@@ -30,12 +26,8 @@ describe('password reset by email (through the outbox)', () => {
   }
 
   before(async () => {
-    fx = await buildCryptoFixture(t.current);
-    p = await buildPractice(t.current.owner, { slug: 'reset-http', name: 'Floss Boss Dental' });
     user = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['hygienist'] });
-    built = buildTestApp(t.current, {}, { keyring: fx.keyring, clock: clock.now });
   });
-  after(() => fx?.cleanup());
 
   it('answers the same for a known and an unknown address; only the known one gets a message, stored encrypted', async () => {
     const known = await ask(user.email);

@@ -1,10 +1,9 @@
+import { useStaffApp, type StaffApp } from '../support/staff-app.js';
 import { expect } from 'chai';
 import { fillMissingIndexes } from '../../src/crypto/key-management.js';
-import { buildTestApp } from '../support/app.js';
-import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
-import { useTestDatabase } from '../support/db.js';
+import type { CryptoFixture } from '../support/crypto.js';
 import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
-import { buildStaff, signIn, testClock } from '../support/staff.js';
+import { buildStaff, signIn } from '../support/staff.js';
 
 /**
  * What a front desk types: the first letters of a last name, first and last name together, the
@@ -12,17 +11,14 @@ import { buildStaff, signIn, testClock } from '../support/staff.js';
  * age and a masked phone; another practice's patients never appear.
  */
 describe('patient search: last-name prefix, first + last name, phone last four', () => {
-  const t = useTestDatabase();
-  const clock = testClock();
+  const { t, clock } = useStaffApp({ slug: 'search-http' }, (s) => ({ fx, p, built } = s));
   let fx: CryptoFixture;
   let p: BuiltPractice;
   let other: BuiltPractice;
-  let built: ReturnType<typeof buildTestApp>;
+  let built: StaffApp['built'];
   const ids: Record<string, string> = {};
 
   before(async () => {
-    fx = await buildCryptoFixture(t.current);
-    p = await buildPractice(t.current.owner, { slug: 'search-http' });
     other = await buildPractice(t.current.owner, { slug: 'search-other' });
     const make = async (key: string, practice: BuiltPractice, v: { givenName: string; familyName: string; phone: string; dateOfBirth?: string }) => {
       ids[key] = (await buildPatient(t.current.db, fx.keyring, practice, v)).id;
@@ -33,9 +29,7 @@ describe('patient search: last-name prefix, first + last name, phone last four',
     await make('ng', p, { givenName: 'Lan', familyName: 'Ng', phone: '(555) 010-9090' });
     // Same names and last four in another practice: never found from this one.
     await make('elsewhere', other, { givenName: 'Harriet', familyName: 'Thistlewood', phone: '(555) 099-4821' });
-    built = buildTestApp(t.current, {}, { keyring: fx.keyring, clock: clock.now });
   });
-  after(() => fx?.cleanup());
 
   const search = async (q: string) => {
     const desk = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['front_desk'] });

@@ -1,11 +1,9 @@
+import { useStaffApp, type StaffApp } from '../support/staff-app.js';
 import { expect } from 'chai';
-import type { Knex } from 'knex';
 import { generate } from 'otplib';
-import { buildTestApp } from '../support/app.js';
-import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
-import { useTestDatabase } from '../support/db.js';
-import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
-import { buildStaff, signIn, STAFF_PASSWORD, testClock, type BuiltStaff } from '../support/staff.js';
+import type { CryptoFixture } from '../support/crypto.js';
+import { buildPatient, type BuiltPractice } from '../support/factories.js';
+import { buildStaff, signIn, STAFF_PASSWORD, type BuiltStaff } from '../support/staff.js';
 import { rememberPhi } from '../support/phi-scan.js';
 
 const VALID = {
@@ -25,27 +23,21 @@ const VALID = {
 };
 
 describe('patients: register, search, chart, minimum necessary, location scope, break-glass', () => {
-  const t = useTestDatabase();
-  const clock = testClock();
+  const { t, clock, inPractice } = useStaffApp({ slug: 'patients-http', locations: ['North', 'South'] }, (s) => ({ fx, p, built } = s));
   let fx: CryptoFixture;
   let p: BuiltPractice;
   let owner: BuiltStaff;
-  let built: ReturnType<typeof buildTestApp>;
+  let built: StaffApp['built'];
   let north: string;
   let south: string;
   const staff = (options: Parameters<typeof buildStaff>[3]) => buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, options);
-  const inPractice = <T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> => t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, fn);
   const events = (where: Record<string, unknown>) => t.current.owner('audit_events').where({ practice_id: p.id, ...where }).orderBy('id').select('action', 'outcome', 'patient_id', 'actor_id', 'reason', 'details', 'resource_type', 'resource_id');
 
   before(async () => {
     rememberPhi(...Object.values(VALID), 'Quintanilla', 'Marisol', '1975-03-14', 'Okonkwo', 'Southerner', 'Emergencia', 'Failclosed', 'facial swelling', 'MEMBER-42424');
-    fx = await buildCryptoFixture(t.current);
-    p = await buildPractice(t.current.owner, { slug: 'patients-http', locations: ['North', 'South'] });
     [north, south] = p.locationIds as [string, string];
     owner = await staff({ owner: true });
-    built = buildTestApp(t.current, {}, { keyring: fx.keyring, clock: clock.now });
   });
-  after(() => fx?.cleanup());
 
   it('registers a patient (encrypted at rest), opens the chart, and audits create and view with the patient id', async () => {
     const desk = await staff({ roles: ['front_desk'], locations: [north] });

@@ -1,3 +1,4 @@
+import { useStaffApp, type StaffApp } from '../support/staff-app.js';
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
@@ -7,11 +8,9 @@ import { planItemSecrets, planSecrets } from '../../src/queries/plans.queries.js
 import { submissionSecrets } from '../../src/queries/forms.queries.js';
 import { accessOf } from '../../src/routes/access.js';
 import { buildRouter } from '../../src/routes/index.js';
-import { buildTestApp } from '../support/app.js';
-import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
-import { useTestDatabase } from '../support/db.js';
-import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
-import { buildStaff, signIn, testClock } from '../support/staff.js';
+import type { CryptoFixture } from '../support/crypto.js';
+import { buildPatient, type BuiltPractice } from '../support/factories.js';
+import { buildStaff, signIn } from '../support/staff.js';
 
 interface Layer {
   route?: { path: string; methods: Record<string, boolean>; stack: { handle: unknown }[] };
@@ -21,18 +20,10 @@ interface Layer {
 const PHI_PERMISSIONS = new Set(['patients.read', 'patients.write', 'clinical.read', 'plans.read', 'documents.download', 'documents.office', 'audit.read', 'breakglass.use', 'forms.review', 'portal.send']);
 
 describe('every page and download that shows PHI writes its audit event', () => {
-  const t = useTestDatabase();
-  const clock = testClock();
+  const { t, clock } = useStaffApp({ slug: 'phi-routes' }, (s) => ({ fx, p, built } = s));
   let fx: CryptoFixture;
   let p: BuiltPractice;
-  let built: ReturnType<typeof buildTestApp>;
-
-  before(async () => {
-    fx = await buildCryptoFixture(t.current);
-    p = await buildPractice(t.current.owner, { slug: 'phi-routes' });
-    built = buildTestApp(t.current, {}, { keyring: fx.keyring, clock: clock.now, files: fx.files });
-  });
-  after(() => fx?.cleanup());
+  let built: StaffApp['built'];
 
   it('walks the route table: each GET of a patient page, print view or file answers 200 and audits the patient in the same request', async () => {
     const router = buildRouter({ config: built.config, db: t.current.db, keyring: undefined as never, files: undefined as never, fileUrlKey: Buffer.alloc(32), clock: Date.now });

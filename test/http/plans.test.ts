@@ -1,35 +1,28 @@
+import { useStaffApp, type StaffApp } from '../support/staff-app.js';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
-import { buildTestApp } from '../support/app.js';
-import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
-import { useTestDatabase } from '../support/db.js';
-import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
-import { buildStaff, signIn, testClock, type BuiltStaff } from '../support/staff.js';
+import type { CryptoFixture } from '../support/crypto.js';
+import { buildPatient, type BuiltPractice } from '../support/factories.js';
+import { buildStaff, signIn, type BuiltStaff } from '../support/staff.js';
 import { PracticeCrypto } from '../../src/crypto/encrypted-columns.js';
 import { planItemSecrets, planSecrets } from '../../src/queries/plans.queries.js';
 import { planContentHash, type ItemContent } from '../../src/services/patients/plans.service.js';
 import { rememberPhi } from '../support/phi-scan.js';
 
 describe('treatment plans: totals on the server, present and accept, an accepted plan cannot change', () => {
-  const t = useTestDatabase();
-  const clock = testClock();
+  const { t, clock, inPractice } = useStaffApp({ slug: 'plans-http' }, (s) => ({ fx, p, built } = s));
   let fx: CryptoFixture;
   let p: BuiltPractice;
   let coordinator: BuiltStaff;
   let patientId: string;
-  let built: ReturnType<typeof buildTestApp>;
-  const inPractice = <T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> => t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, fn);
+  let built: StaffApp['built'];
   const plansPath = () => `/p/${p.slug}/patients/${patientId}/plans`;
 
   before(async () => {
     rememberPhi('Phase 1 — restorative', 'Composite, 3 surfaces', 'Adult prophylaxis');
-    fx = await buildCryptoFixture(t.current);
-    p = await buildPractice(t.current.owner, { slug: 'plans-http' });
     coordinator = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['treatment_coordinator'] });
     patientId = (await buildPatient(t.current.db, fx.keyring, p)).id;
-    built = buildTestApp(t.current, {}, { keyring: fx.keyring, clock: clock.now });
   });
-  after(() => fx?.cleanup());
 
   it('builds a plan in phases; totals come from the items, never from the form; bad items are refused with the reason', async () => {
     const b = await signIn(built.app, p.slug, coordinator, clock);

@@ -1,13 +1,11 @@
+import { useStaffApp, type StaffApp } from '../support/staff-app.js';
 import { expect } from 'chai';
-import type { Knex } from 'knex';
 import sharp from 'sharp';
-import { buildTestApp } from '../support/app.js';
 import { browser } from '../support/browser.js';
-import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
-import { useTestDatabase } from '../support/db.js';
-import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
+import type { CryptoFixture } from '../support/crypto.js';
+import { buildPatient, type BuiltPractice } from '../support/factories.js';
 import { rememberPhi } from '../support/phi-scan.js';
-import { buildStaff, signIn, testClock, type BuiltStaff, followCreated } from '../support/staff.js';
+import { buildStaff, signIn, type BuiltStaff, followCreated } from '../support/staff.js';
 
 /** A small drawn signature, as the page's canvas would send it. */
 async function drawing(): Promise<string> {
@@ -20,14 +18,12 @@ async function photo(): Promise<Buffer> {
 }
 
 describe('patient links: intake and consent forms, patient uploads', () => {
-  const t = useTestDatabase();
-  const clock = testClock();
+  const { t, clock, inPractice } = useStaffApp({ slug: 'portal-forms' }, (s) => ({ fx, p, built } = s));
   let fx: CryptoFixture;
   let p: BuiltPractice;
   let coordinator: BuiltStaff;
   let owner: BuiltStaff;
-  let built: ReturnType<typeof buildTestApp>;
-  const inPractice = <T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> => t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, fn);
+  let built: StaffApp['built'];
   const templateId = async (key: string): Promise<string> => (await inPractice((trx) => trx('form_templates').where({ key }).first('id'))).id;
 
   /** A link for forms and uploads, opened with the right date of birth; returns the patient's client. */
@@ -45,13 +41,9 @@ describe('patient links: intake and consent forms, patient uploads', () => {
 
   before(async () => {
     rememberPhi('Penicillin and latex', 'Jordan Applewhite');
-    fx = await buildCryptoFixture(t.current);
-    p = await buildPractice(t.current.owner, { slug: 'portal-forms' });
     coordinator = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['treatment_coordinator'] });
     owner = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { owner: true });
-    built = buildTestApp(t.current, {}, { keyring: fx.keyring, clock: clock.now });
   });
-  after(() => fx?.cleanup());
 
   it('every practice starts with the four default forms', async () => {
     const keys = await inPractice((trx) => trx('form_templates').orderBy('key').pluck('key'));

@@ -1,36 +1,28 @@
+import { useStaffApp, type StaffApp } from '../support/staff-app.js';
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import type { Knex } from 'knex';
 import sharp from 'sharp';
 import { PracticeCrypto } from '../../src/crypto/encrypted-columns.js';
 import { planItemSecrets, planSecrets } from '../../src/queries/plans.queries.js';
-import { buildTestApp } from '../support/app.js';
 import { browser } from '../support/browser.js';
-import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
-import { useTestDatabase } from '../support/db.js';
-import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
-import { buildStaff, signIn, testClock, type BuiltStaff } from '../support/staff.js';
+import type { CryptoFixture } from '../support/crypto.js';
+import { buildPatient, type BuiltPractice } from '../support/factories.js';
+import { buildStaff, signIn, type BuiltStaff } from '../support/staff.js';
 
 describe('practice details: phone, time zone, date format, logo', () => {
-  const t = useTestDatabase();
-  const clock = testClock();
+  const { t, clock, inPractice } = useStaffApp({ slug: 'practice-details' }, (s) => ({ fx, p, built } = s));
   let fx: CryptoFixture;
   let p: BuiltPractice;
   let owner: BuiltStaff;
   let desk: BuiltStaff;
-  let built: ReturnType<typeof buildTestApp>;
-  const inPractice = <T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> => t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, fn);
+  let built: StaffApp['built'];
   const settingEvents = () => t.current.owner('audit_events').where({ practice_id: p.id, action: 'settings_change' }).orderBy('seq').pluck('details');
   const page = `/p/practice-details/settings/practice`;
 
   before(async () => {
-    fx = await buildCryptoFixture(t.current);
-    p = await buildPractice(t.current.owner, { slug: 'practice-details' });
     owner = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { owner: true });
     desk = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['front_desk'] });
-    built = buildTestApp(t.current, {}, { keyring: fx.keyring, clock: clock.now, files: fx.files });
   });
-  after(() => fx?.cleanup());
 
   it('a new date format and time zone change how every page shows dates and times; each change is audited with old and new, the phone without its value', async () => {
     const patient = await buildPatient(t.current.db, fx.keyring, p, { dateOfBirth: '1980-04-12' });

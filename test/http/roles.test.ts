@@ -1,30 +1,22 @@
+import { useStaffApp, type StaffApp } from '../support/staff-app.js';
 import { expect } from 'chai';
-import type { Knex } from 'knex';
-import { buildTestApp } from '../support/app.js';
-import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
-import { useTestDatabase } from '../support/db.js';
-import { buildPractice, type BuiltPractice } from '../support/factories.js';
-import { buildStaff, signIn, testClock, type BuiltStaff } from '../support/staff.js';
+import type { CryptoFixture } from '../support/crypto.js';
+import { type BuiltPractice } from '../support/factories.js';
+import { buildStaff, signIn, type BuiltStaff } from '../support/staff.js';
 
 describe('roles page: permission matrix, edits, no escalation', () => {
-  const t = useTestDatabase();
-  const clock = testClock();
+  const { t, clock, inPractice } = useStaffApp({ slug: 'roles-http' }, (s) => ({ fx, p, built } = s));
   let fx: CryptoFixture;
   let p: BuiltPractice;
   let owner: BuiltStaff;
-  let built: ReturnType<typeof buildTestApp>;
+  let built: StaffApp['built'];
   const staff = (options: Parameters<typeof buildStaff>[3]) => buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, options);
-  const inPractice = <T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> => t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, fn);
   const role = (key: string): Promise<{ id: string; name: string; permissions: string[] }> => inPractice((trx) => trx('roles').where({ key }).first('id', 'name', 'permissions'));
   const roleAudits = (outcome: string) => t.current.owner('audit_events').where({ practice_id: p.id, action: 'role_change', outcome }).select('actor_id', 'resource_id');
 
   before(async () => {
-    fx = await buildCryptoFixture(t.current);
-    p = await buildPractice(t.current.owner, { slug: 'roles-http' });
     owner = await staff({ owner: true });
-    built = buildTestApp(t.current, {}, { keyring: fx.keyring, clock: clock.now });
   });
-  after(() => fx?.cleanup());
 
   it('shows every default role against every permission', async () => {
     const b = await signIn(built.app, p.slug, owner, clock);

@@ -1,35 +1,27 @@
+import { useStaffApp, type StaffApp } from '../support/staff-app.js';
 import { expect } from 'chai';
-import type { Knex } from 'knex';
 import { generate } from 'otplib';
 import { updateSecuritySettings } from '../../src/services/practices/practice-settings.service.js';
-import { buildTestApp } from '../support/app.js';
-import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
-import { useTestDatabase } from '../support/db.js';
-import { buildPractice, type BuiltPractice } from '../support/factories.js';
-import { buildStaff, signIn, testClock, type BuiltStaff } from '../support/staff.js';
+import type { CryptoFixture } from '../support/crypto.js';
+import { type BuiltPractice } from '../support/factories.js';
+import { buildStaff, signIn, type BuiltStaff } from '../support/staff.js';
 import type { StaffActor } from '../../src/policies/index.js';
 import { ALL_PERMISSIONS } from '../../src/permissions.js';
 
 describe('practice security settings: the owner’s, behind step-up, every change audited with old and new values', () => {
-  const t = useTestDatabase();
-  const clock = testClock();
+  const { t, clock, inPractice } = useStaffApp({ slug: 'sec-settings' }, (s) => ({ fx, p, built } = s));
   let fx: CryptoFixture;
   let p: BuiltPractice;
   let owner: BuiltStaff;
   let manager: BuiltStaff;
-  let built: ReturnType<typeof buildTestApp>;
-  const inPractice = <T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> => t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, fn);
+  let built: StaffApp['built'];
   const settings = () => inPractice((trx) => trx('practice_settings').first('session_idle_minutes', 'session_absolute_hours', 'mfa_required_for_all', 'portal_link_days', 'export_volume_threshold', 'security_contact_user_id', 'audit_retention_years'));
   const VALID = { sessionIdleMinutes: '30', sessionAbsoluteHours: '12', mfaPolicy: 'everyone', portalLinkDays: '7', exportVolumeThreshold: '50', securityContactUserId: '', auditRetentionYears: '6' };
 
   before(async () => {
-    fx = await buildCryptoFixture(t.current);
-    p = await buildPractice(t.current.owner, { slug: 'sec-settings' });
     owner = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { owner: true, name: 'Olive Owner' });
     manager = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['office_manager'], name: 'Max Manager' });
-    built = buildTestApp(t.current, {}, { keyring: fx.keyring, clock: clock.now });
   });
-  after(() => fx?.cleanup());
 
   it('an office manager (settings.manage, not the owner) is refused like a missing page, and the refusal is audited', async () => {
     const m = await signIn(built.app, p.slug, manager, clock);

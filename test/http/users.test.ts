@@ -1,39 +1,31 @@
+import { useStaffApp, type StaffApp } from '../support/staff-app.js';
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import type { Knex } from 'knex';
 import { generate } from 'otplib';
 import { browser } from '../support/browser.js';
-import { buildTestApp } from '../support/app.js';
-import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
-import { useTestDatabase } from '../support/db.js';
-import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
-import { buildStaff, signIn, STAFF_PASSWORD, testClock, type BuiltStaff } from '../support/staff.js';
+import type { CryptoFixture } from '../support/crypto.js';
+import { buildPatient, type BuiltPractice } from '../support/factories.js';
+import { buildStaff, signIn, STAFF_PASSWORD, type BuiltStaff } from '../support/staff.js';
 
 const NEW_PASSWORD = 'molar incisor gumline premolar';
 
 describe('users: invitations, access changes, deactivation, sessions, MFA reset', () => {
-  const t = useTestDatabase();
-  const clock = testClock();
+  const { t, clock, inPractice } = useStaffApp({ slug: 'users-http', name: 'Canine Corner Dental', locations: ['North', 'South'] }, (s) => ({ fx, p, built } = s));
   let fx: CryptoFixture;
   let p: BuiltPractice;
   let owner: BuiltStaff;
-  let built: ReturnType<typeof buildTestApp>;
+  let built: StaffApp['built'];
   const app = () => built.app;
   const staff = (options: Parameters<typeof buildStaff>[3]) => buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, options);
   /** Reads inside the practice (tenant tables are behind forced RLS, even for the owner role). */
-  const inPractice = <T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> => t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, fn);
   const roleId = (key: string): Promise<string> => inPractice((trx) => trx('roles').where({ key }).first('id')).then((r: { id: string }) => r.id);
   const userRow = (id: string) => inPractice((trx) => trx('users').where({ id }).first('status', 'mfa_enrolled_at', 'totp_secret', 'mfa_reset_at'));
   const audits = (action: string, resourceId?: string) =>
     t.current.owner('audit_events').where({ practice_id: p.id, action, ...(resourceId ? { resource_id: resourceId } : {}) }).select('outcome', 'actor_id', 'details', 'resource_id');
 
   before(async () => {
-    fx = await buildCryptoFixture(t.current);
-    built = buildTestApp(t.current, {}, { keyring: fx.keyring, clock: clock.now });
-    p = await buildPractice(t.current.owner, { slug: 'users-http', name: 'Canine Corner Dental', locations: ['North', 'South'] });
     owner = await staff({ owner: true, name: 'Olive Owner' });
   });
-  after(() => fx?.cleanup());
 
   it('the users page lists every account with roles, locations, MFA and last sign-in; front desk is refused with the not-found page and an audited denial', async () => {
     await staff({ roles: ['front_desk'], mfa: false, name: 'Fiona Desk', locations: [p.locationIds[0]!] });
