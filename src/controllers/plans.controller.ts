@@ -39,7 +39,7 @@ const itemForm = z
 const ITEM_FIELDS = ['phase', 'cdt', 'tooth', 'surfaces', 'description', 'fee', 'insurance'] as const;
 
 const planForm = form({ title: z.string().trim().min(1, 'Give the plan a title, e.g. Phase 1 — restorative.').max(120, 'Keep the title under 120 characters.') });
-const stepForm = form({ step: z.enum(['present', 'accept', 'decline']) });
+const stepForm = form({ step: z.enum(['present', 'accept', 'decline']), planHash: z.string().regex(/^[0-9a-f]{64}$/).optional() });
 
 
 /** Treatment plans: list with totals, new plan, items, present / accept / decline, print. */
@@ -94,7 +94,7 @@ export function plansController(d: PlansControllerDeps) {
       const planId = idOf(req, 'treatment_plan');
       const form = stepForm.safeParse(req.body ?? {});
       if (!form.success) throw new AccessDenied({ resource: { type: 'treatment_plan', id: planId } });
-      const result = await decide(d, actorOf(res), planId, form.data.step, meta(req));
+      const result = await decide(d, actorOf(res), planId, form.data.step, meta(req), form.data.planHash);
       if (!result.ok) return render(req, res, result.patientId, 409, { error: result.error });
       after(res, result.patientId);
     }) satisfies RequestHandler,

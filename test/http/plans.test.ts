@@ -53,11 +53,17 @@ describe('treatment plans: totals on the server, present and accept, an accepted
     const b = await signIn(built.app, p.slug, coordinator, clock);
     const page = await b.form(plansPath());
     const plan = await inPractice((trx) => trx('treatment_plans').where({ patient_id: patientId }).first('id'));
-    const step = (s: string) => b.agent.post(`/p/${p.slug}/plans/${plan.id}/status`).type('form').send({ _csrf: page.token, step: s });
+    // The decision buttons carry the content hash of the plan as the page showed it.
+    const shown = async () => /name="planHash" value="([0-9a-f]{64})"/.exec((await b.agent.get(plansPath())).text)?.[1];
+    const step = async (s: string, planHash?: string) => b.agent.post(`/p/${p.slug}/plans/${plan.id}/status`).type('form').send({ _csrf: page.token, step: s, ...((planHash ?? (await shown())) ? { planHash: planHash ?? (await shown()) } : {}) });
     const early = await step('accept');
     expect(early.status).to.equal(409);
     expect(early.text).to.include('Present the plan');
     expect((await step('present')).status).to.equal(303);
+    const stale = await step('accept', 'f'.repeat(64));
+    expect(stale.status, 'a plan changed since the page was loaded is not accepted blind').to.equal(409);
+    expect(stale.text).to.include('This plan changed since the page was loaded');
+    expect((await inPractice((trx) => trx('treatment_plans').where({ id: plan.id }).first('status'))).status).to.equal('presented');
     expect((await step('accept')).status).to.equal(303);
 
     const stored = await inPractice((trx) => trx('treatment_plans').where({ id: plan.id }).first('status', 'accepted_hash', 'title'));

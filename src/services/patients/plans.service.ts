@@ -185,7 +185,7 @@ export async function removeItem(d: PlanDeps, actor: StaffActor, itemId: string,
  * recorded by staff (a patient link records it itself: decideByLink). Acceptance stores the hash of
  * exactly what was accepted.
  */
-export async function decide(d: PlanDeps, actor: StaffActor, planId: string, step: 'present' | 'accept' | 'decline', meta: Meta): Promise<PlanResult> {
+export async function decide(d: PlanDeps, actor: StaffActor, planId: string, step: 'present' | 'accept' | 'decline', meta: Meta, shownHash?: string): Promise<PlanResult> {
   return work(d, actor, async (trx, pc) => {
     const plan = await planForWrite(trx, actor, planId, meta);
     const base = { resource: { type: 'treatment_plan' as const, id: planId }, patientId: plan.patient_id };
@@ -201,6 +201,8 @@ export async function decide(d: PlanDeps, actor: StaffActor, planId: string, ste
     if (step === 'accept' && items.length === 0) return { ok: false, patientId: plan.patient_id, error: 'An empty plan cannot be accepted.' };
     const view = await openPlan(pc, plan, items, false);
     const allItems = view.phases.flatMap((p) => p.items);
+    // The decision is recorded for the plan the page showed: one changed since (another tab, a colleague) is refused.
+    if (shownHash !== view.contentHash) return { ok: false, patientId: plan.patient_id, error: 'This plan changed since the page was loaded. Check it below, then record the patient\u2019s decision again.' };
     await updatePlan(trx, planId, {
       status: step === 'accept' ? 'accepted' : 'declined',
       decided_at: meta.now,
@@ -212,7 +214,6 @@ export async function decide(d: PlanDeps, actor: StaffActor, planId: string, ste
   });
 }
 
-/** The printable view of one plan; printing is audited. */
 /** The letterhead of a printed plan: the practice and the patient's location (business details, no PHI). */
 export interface PrintHeader {
   practiceName: string;
@@ -221,6 +222,7 @@ export interface PrintHeader {
   phone: string;
 }
 
+/** The printable view of one plan; printing is audited. */
 export async function printPlan(d: PlanDeps, actor: StaffActor, planId: string, meta: Meta): Promise<{ patient: PatientSummaryView; plan: PlanView; header: PrintHeader }> {
   return work(d, actor, async (trx, pc) => {
     const plan = await findPlan(trx, planId);
