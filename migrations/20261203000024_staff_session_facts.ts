@@ -22,6 +22,7 @@ export async function up(knex: Knex): Promise<void> {
         PERFORM set_config('app.actor', 'user:' || p_user::text, true);
         SELECT jsonb_build_object(
           'slug_practice', CASE WHEN p_slug IS NULL THEN NULL ELSE enamel_practice_id_by_slug(p_slug) END,
+          'practice_name', (SELECT name FROM practices WHERE id = p_practice),
           'user', (SELECT to_jsonb(u) FROM (SELECT status, is_owner, display_name, mfa_enrolled_at, mfa_reset_at, sessions_valid_after FROM users WHERE id = p_user) u),
           'settings', (SELECT to_jsonb(s) FROM (SELECT session_idle_minutes, session_absolute_hours, mfa_required_for_all, date_format, timezone FROM practice_settings) s),
           'roles', COALESCE((SELECT jsonb_agg(jsonb_build_object('key', r.key, 'is_system', r.is_system, 'permissions', r.permissions))

@@ -77,6 +77,7 @@ export function staffSession(db: Db, clock: Clock, options: { mfaAlwaysRequired?
     if (s.stage === 'signed_in' && checked.grants && slug && checked.slugPracticeId === s.practiceId) {
       res.locals.actor = { kind: 'user', id: s.userId, practiceId: s.practiceId, slug, displayName: checked.displayName, isOwner: checked.isOwner, authAt: s.authAt, ...checked.grants };
       if (checked.fmt) res.locals.fmt = checked.fmt;
+      if (checked.practiceName) res.locals.practiceName = checked.practiceName;
       // SECURITY: holders of alerts.read see a banner on every page while a warning or critical alert is open.
       if (checked.alerts) res.locals.alertBanner = checked.alerts;
       // SECURITY: the rest of this request records whether its work asked authorize() (policies/authorized.ts).
@@ -92,6 +93,7 @@ interface SessionCheck {
   displayName: string;
   isOwner: boolean;
   alerts?: BannerState;
+  practiceName?: string;
   /** The practice's date format and time zone. */
   fmt?: Formatter;
 }
@@ -113,7 +115,7 @@ async function checkSession(db: Db, s: StaffSession, now: number, mfaAlwaysRequi
   if (now - s.createdAt > absolute) return { ...base, end: 'absolute' };
   if (now - s.lastSeenAt > idle) return { ...base, end: 'idle' };
   if (s.stage === 'signed_in' && !user.mfa_enrolled_at && (mfaRequiredFor(grants.permissions, user.is_owner) || mustReenroll(user) || mfaRequiredForEveryone(settings, mfaAlwaysRequired))) return { ...base, end: 'enroll' };
-  return { ...base, grants, ...(alerts ? { alerts } : {}), ...(settings ? { fmt: formatter(settings.date_format as DateFormat, settings.timezone) } : {}), ...(facts.slugPracticeId ? { slugPracticeId: facts.slugPracticeId } : {}) };
+  return { ...base, grants, practiceName: facts.practiceName, ...(alerts ? { alerts } : {}), ...(settings ? { fmt: formatter(settings.date_format as DateFormat, settings.timezone) } : {}), ...(facts.slugPracticeId ? { slugPracticeId: facts.slugPracticeId } : {}) };
 }
 
 /** How recent a full sign-in (or step-up) must be for sensitive actions. */

@@ -4,6 +4,8 @@ import type { Knex } from 'knex';
 export interface StaffSessionFacts {
   /** The active practice the URL's slug names (undefined without a slug, or when none is active). */
   slugPracticeId: string | undefined;
+  /** The practice's name (business information, not PHI: shown in the staff header). */
+  practiceName: string;
   user: { status: string; is_owner: boolean; display_name: string; mfa_enrolled_at: Date | null; mfa_reset_at: Date | null; sessions_valid_after: Date | null } | undefined;
   settings: { session_idle_minutes: number; session_absolute_hours: number; mfa_required_for_all: boolean; date_format: string; timezone: string } | undefined;
   roles: { key: string; is_system: boolean; permissions: string[] }[];
@@ -13,6 +15,7 @@ export interface StaffSessionFacts {
 
 type Raw = {
   slug_practice: string | null;
+  practice_name: string | null;
   user: (Omit<NonNullable<StaffSessionFacts['user']>, 'mfa_enrolled_at' | 'mfa_reset_at' | 'sessions_valid_after'> & { mfa_enrolled_at: string | null; mfa_reset_at: string | null; sessions_valid_after: string | null }) | null;
   settings: StaffSessionFacts['settings'] | null;
   roles: StaffSessionFacts['roles'];
@@ -28,6 +31,7 @@ export async function staffSessionFacts(knex: Knex, practiceId: string, userId: 
   const f = r.rows[0]!.facts;
   return {
     slugPracticeId: f.slug_practice ?? undefined,
+    practiceName: f.practice_name ?? '',
     user: f.user ? { ...f.user, mfa_enrolled_at: date(f.user.mfa_enrolled_at), mfa_reset_at: date(f.user.mfa_reset_at), sessions_valid_after: date(f.user.sessions_valid_after) } : undefined,
     settings: f.settings ?? undefined,
     roles: f.roles,

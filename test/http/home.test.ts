@@ -67,6 +67,7 @@ describe('home page: today’s work for each role', () => {
     expect(page).to.match(/href="\/p\/home-http\/form-submissions\/[0-9a-f-]{36}"/);
     expect(page).to.include(`/p/home-http/patients/`).and.include('/links"');
     expect(page, 'plans are not the front desk’s work').to.not.include('Plans presented');
+    expect(page, 'the staff header names the practice').to.include('<span class="header-practice">Practice home-http</span>');
     expect(page).to.not.include('security alert');
   });
 
