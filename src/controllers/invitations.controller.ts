@@ -7,6 +7,7 @@ import { invitationForm, invitationParams } from '../validation/users.schema.js'
 import { formProblems, resultProblems, type FormProblems } from '../validation/text.js';
 import { practiceFromParams } from './practice-context.js';
 import { requestMeta } from './request.js';
+import { rememberSignInEmail } from './signin.controller.js';
 
 export interface InvitationsControllerDeps {
   db: Db;
@@ -50,6 +51,7 @@ export function invitationsController(d: InvitationsControllerDeps) {
       if (!form.success) return again(formProblems(form.error));
       const result = await acceptInvitation(d.db, c.practice.id, c.token, form.data.password, requestMeta(req, d.clock));
       if (!result.ok) return 'gone' in result ? gone(res, c.practice.slug) : again(resultProblems({ error: result.error, field: 'password' }));
+      rememberSignInEmail(req, state.email, d.clock());
       res.redirect(303, `/p/${c.practice.slug}/sign-in?ended=welcome`);
     }) satisfies RequestHandler,
   };

@@ -9,6 +9,7 @@ import { renderError } from '../middleware/errors.js';
 import { invitationForm, invitationParams } from '../validation/users.schema.js';
 import { practiceFromParams } from './practice-context.js';
 import { requestMeta } from './request.js';
+import { rememberSignInEmail } from './signin.controller.js';
 
 export interface PasswordResetControllerDeps {
   db: Db;
@@ -68,6 +69,7 @@ export function passwordResetController(d: PasswordResetControllerDeps) {
       if (!form.success) return again(formProblems(form.error));
       const result = await resetPassword(d.db, practice.id, token.data.token, form.data.password, meta(req));
       if (!result.ok) return 'gone' in result ? page(res, 410, practice.slug, { error: GONE }) : again(resultProblems({ error: result.error, field: 'password' }));
+      rememberSignInEmail(req, state.email, d.clock());
       res.redirect(303, `/p/${practice.slug}/sign-in?ended=reset`);
     }) satisfies RequestHandler,
   };

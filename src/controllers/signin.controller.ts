@@ -12,6 +12,15 @@ import { renderError } from '../middleware/errors.js';
 import { codeForm, signInForm } from '../validation/signin.schema.js';
 import { practiceFromParams, signedInStaff } from './practice-context.js';
 import { requestMeta } from './request.js';
+import { putStash, takeStash } from '../auth/session-stash.js';
+
+/** The stash purpose of the address to fill in on the next sign-in page. */
+const SIGN_IN_EMAIL = 'sign-in-email';
+
+/** After a password is chosen (invitation, reset): the sign-in page will show the address filled in. */
+export function rememberSignInEmail(req: Request, email: string, now: number): void {
+  putStash(req, SIGN_IN_EMAIL, email, now);
+}
 
 export interface SignInDeps {
   db: Db;
@@ -51,7 +60,9 @@ export function signInController(d: SignInDeps) {
       if (!practice) return renderError(res, 404);
       if (signedInStaff(req, practice.id)) return res.redirect(303, `/p/${practice.slug}/home`);
       const ended = typeof req.query.ended === 'string' ? ENDED[req.query.ended] : undefined;
-      render(res, 'auth/sign-in', 200, { slug: practice.slug, notice: ended, error: undefined, email: '' });
+      // CASE: straight after choosing a password (invitation or reset), the address is filled in (kept in the session, not the URL).
+      const email = takeStash<string>(req, SIGN_IN_EMAIL, d.clock());
+      render(res, 'auth/sign-in', 200, { slug: practice.slug, notice: ended, error: undefined, email: typeof email === 'string' ? email : '' });
     }) satisfies RequestHandler,
 
     /** POST /p/:slug/sign-in */

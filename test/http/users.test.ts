@@ -69,6 +69,9 @@ describe('users: invitations, access changes, deactivation, sessions, MFA reset'
     const ok = await guest.agent.post(path).type('form').send({ _csrf: accept.token, password: NEW_PASSWORD, confirm: NEW_PASSWORD });
     expect(ok.status).to.equal(303);
     expect(ok.headers.location).to.equal(`/p/${p.slug}/sign-in?ended=welcome`);
+    const welcome = await guest.agent.get(String(ok.headers.location));
+    expect(welcome.text, 'the address is filled in (from the session, not the URL)').to.include('value="hana@clinic.example"');
+    expect((await guest.agent.get(String(ok.headers.location))).text, 'once').to.not.include('value="hana@clinic.example"');
 
     const again = await guest.agent.get(path);
     expect(again.status).to.equal(410);
