@@ -1,7 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { ZodError } from 'zod';
 import type { Clock, Meta } from '../shared/types.js';
-import { formStash, takeStash } from '../auth/session-stash.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import { AccessDenied } from '../policies/index.js';
@@ -23,7 +22,7 @@ import {
 import { BREAK_GLASS_REASONS, CONTACT_METHODS, EDITABLE_STATUSES, SEXES, breakGlassForm, patientFormFor, patientSearchForm, SMS_CONSENT_CHOICES } from '../validation/patient.schema.js';
 import { firstError } from '../validation/text.js';
 import { errorSummary, fieldErrors } from '../validation/text.js';
-import { actorOf, idOf, requestMeta } from './request.js';
+import { actorOf, idOf, requestMeta, restoredForm } from './request.js';
 
 export interface PatientsControllerDeps {
   db: Db;
@@ -138,8 +137,8 @@ export function patientsController(d: PatientsControllerDeps) {
       const id = patientId(req);
       if (!(await breakGlassAllowed(d, actor, id, meta(req)))) throw new AccessDenied({ resource: { type: 'patient', id }, patientId: id, permission: 'breakglass.use' });
       // CASE: back from the step-up this form asked for: what was typed is put back (sealed in the session meanwhile).
-      const typed = takeStash<Record<string, unknown>>(req, formStash(`/p/${actor.slug}/patients/${id}/break-glass`), d.clock());
-      const form = { reasonCode: typeof typed?.reasonCode === 'string' ? typed.reasonCode : '', justification: typeof typed?.justification === 'string' ? typed.justification.slice(0, 1000) : '' };
+      const typed = restoredForm(req, `/p/${actor.slug}/patients/${id}/break-glass`, d.clock);
+      const form = { reasonCode: typed?.text('reasonCode', 40) ?? '', justification: typed?.text('justification', 1000) ?? '' };
       res.render('patients/break-glass', { title: 'Emergency access', slug: actor.slug, actor, id, reasons: BREAK_GLASS_REASONS, minutes: BREAK_GLASS_MINUTES, form, errors: {}, restored: Boolean(typed), csrfToken: res.locals.csrfToken, error: undefined });
     }) satisfies RequestHandler,
 

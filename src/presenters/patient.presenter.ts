@@ -98,10 +98,15 @@ export interface PatientFormValues {
 
 const s = (v: unknown): string => (typeof v === 'string' ? v : '');
 
+/** A patient's name as every staff page lists it: "Family, Given". */
+export function patientName(plain: { family_name?: unknown; given_name?: unknown }): string {
+  return `${s(plain.family_name)}, ${s(plain.given_name)}`;
+}
+
 export function presentSummary(row: Pick<PatientRow, 'id' | 'location_id' | 'status'>, plain: PatientPlain, locations: Map<string, string>, now: Date = new Date()): PatientSummaryView {
   return {
     id: row.id,
-    name: `${s(plain.family_name)}, ${s(plain.given_name)}`,
+    name: patientName(plain),
     dateOfBirth: s(plain.date_of_birth),
     age: ageOn(s(plain.date_of_birth), now),
     maskedPhone: maskPhone(s(plain.phone)),

@@ -18,6 +18,7 @@ import { activeBreakGlass, findPatients, patientSecrets } from '../../queries/pa
 import { PracticeCrypto } from '../../crypto/encrypted-columns.js';
 import type { Keyring } from '../../crypto/keyring.js';
 import { ACTION_LABELS, describeDetails } from '../../presenters/audit.presenter.js';
+import { patientName } from '../../presenters/patient.presenter.js';
 import type { AuditFilterForm } from '../../validation/audit.schema.js';
 import type { Meta } from '../../shared/types.js';
 
@@ -84,7 +85,7 @@ async function patientNames(trx: Knex.Transaction, d: AuditDeps, actor: StaffAct
     if (!authorize(actor, 'patient.show', record, meta.now)) continue;
     const plain = await patientSecrets.open(pc, { id: row.id, given_name: row.given_name, family_name: row.family_name });
     await audit.record(trx, { practiceId: actor.practiceId, actor: { kind: 'user', id: actor.id }, action: 'list', resource: { type: 'patient', id: row.id }, patientId: row.id, outcome: 'allowed', ip: meta.ip, requestId: meta.requestId });
-    out.set(row.id, `${plain.family_name ?? ''}, ${plain.given_name ?? ''}`);
+    out.set(row.id, patientName(plain));
   }
   return out;
 }

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { audit } from '../../audit/record.js';
+import { patientName } from '../../presenters/patient.presenter.js';
 import type { PracticeCrypto } from '../../crypto/encrypted-columns.js';
 import { authorize, type Action, type StaffActor } from '../../policies/index.js';
 import { overdueReviews } from '../../queries/access-reviews.queries.js';
@@ -65,7 +66,7 @@ async function listFor(
     const p = patients.get(row.patient_id)!;
     const plain = await patientSecrets.open(pc, p);
     await audit.record(trx, staffEvent(actor, meta, { action: 'list', resource: { type: 'patient', id: p.id }, patientId: p.id, outcome: 'allowed' }));
-    items.push({ patientId: p.id, patientName: `${plain.family_name ?? ''}, ${plain.given_name ?? ''}`, at: row.at, ...describe(row, actor.slug) });
+    items.push({ patientId: p.id, patientName: patientName(plain), at: row.at, ...describe(row, actor.slug) });
   }
   return { items, total: mine.length };
 }

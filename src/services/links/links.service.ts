@@ -17,6 +17,7 @@ import { findPatient, patientSecrets } from '../../queries/patients.queries.js';
 import { findPlan } from '../../queries/plans.queries.js';
 import { findCurrentPractice, findPracticeBrand, findPracticePhone, findPracticeSettings } from '../../queries/practices.queries.js';
 import { presentBrand, type PracticeBrand } from '../../presenters/format.js';
+import { patientName } from '../../presenters/patient.presenter.js';
 import { readDate } from '../../validation/dates.js';
 import { loadPatientRecord } from '../patients/patients.service.js';
 import { staffEvent as event, staffWork as work } from '../staff-work.js';
@@ -62,7 +63,7 @@ export async function patientLinks(d: { db: Db; keyring: Keyring }, actor: Staff
     await audit.record(trx, event(actor, meta, { action: 'list', resource: { type: 'portal_link' }, patientId, outcome: 'allowed', details: { count: links.length } }));
     const plain = await patientSecrets.open(new PracticeCrypto(d.keyring, trx, actor.practiceId), row);
     return {
-      patientName: `${plain.family_name ?? ''}, ${plain.given_name ?? ''}`,
+      patientName: patientName(plain),
       links: links.map((l) => ({ id: l.id, tasks: l.tasks, createdAt: l.created_at, expiresAt: l.expires_at, state: stateOf(l, meta.now), messages: messages.filter((m) => m.link_id === l.id) })),
     };
   });

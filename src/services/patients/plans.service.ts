@@ -5,6 +5,7 @@ import { PracticeCrypto } from '../../crypto/encrypted-columns.js';
 import type { Keyring } from '../../crypto/keyring.js';
 import type { Db } from '../../db/tenant.js';
 import { AccessDenied, authorize, ensure, type StaffActor } from '../../policies/index.js';
+import { addressLines } from '../../presenters/location.presenter.js';
 import { presentSummary, type PatientSummaryView } from '../../presenters/patient.presenter.js';
 import { decisionSecrets, deleteItem, findItem, findPlan, insertDecision, insertItem, insertPlan, listItems, listPlans, planItemSecrets, planSecrets, updatePlan, type PlanItemRow, type PlanRow, type PlanStatus } from '../../queries/plans.queries.js';
 import { patientSecrets } from '../../queries/patients.queries.js';
@@ -236,7 +237,7 @@ export async function printPlan(d: PlanDeps, actor: StaffActor, planId: string, 
     const header: PrintHeader = {
       practiceName: (await findCurrentPractice(trx))?.name ?? '',
       locationName: here?.name ?? '',
-      addressLines: here ? [here.address_line1, here.address_line2, [here.city, [here.region, here.postal_code].filter(Boolean).join(' ')].filter(Boolean).join(', ')].filter(Boolean) : [],
+      addressLines: here ? addressLines(here) : [],
       phone: here?.phone ?? '',
     };
     return { patient: presentSummary(row, await patientSecrets.open(pc, row), new Map(locations.map((l) => [l.id, l.name])), meta.now), plan: view, header };

@@ -1,5 +1,6 @@
 import type { Db } from '../../db/tenant.js';
 import { ANONYMOUS } from '../../db/tenant.js';
+import { addressLines } from '../../presenters/location.presenter.js';
 import { findActivePracticeIdBySlug, findCurrentPractice, findPracticePhone, listLocations } from '../../queries/practices.queries.js';
 import { practiceDirectory } from '../../queries/operators.queries.js';
 
@@ -29,7 +30,7 @@ export async function getFrontPage(db: Db, slug: string): Promise<FrontPage | un
       phone,
       locations: locations.map((l) => ({
         name: l.name,
-        addressLines: [l.address_line1, l.address_line2, [l.city, [l.region, l.postal_code].filter(Boolean).join(' ')].filter(Boolean).join(', ')].filter(Boolean),
+        addressLines: addressLines(l),
         phone: l.phone,
       })),
     };
