@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { EXPORT_VOLUME_ACTIONS, watchExportVolume } from '../alerts/export-volume.js';
+import { sendWithoutWaiting } from '../db/tenant.js';
 import { auditEventSchema, type AuditEventInput } from './event.schema.js';
 
 export class AuditEventError extends Error {
@@ -19,7 +20,7 @@ export async function record(trx: Knex.Transaction, input: AuditEventInput): Pro
     throw new AuditEventError(`audit event refused: invalid ${fields.join(', ')}`);
   }
   const e = parsed.data;
-  await trx('audit_events').insert({
+  const insert = trx('audit_events').insert({
     practice_id: e.practiceId,
     actor_type: e.actor.kind,
     actor_id: e.actor.id ?? null,
@@ -33,8 +34,16 @@ export async function record(trx: Knex.Transaction, input: AuditEventInput): Pro
     reason: e.reason ?? null,
     details: e.details,
   });
-  // SECURITY: PHI leaving the system counts towards the person's hourly export volume (an alert past the threshold).
-  if (e.actor.kind === 'user' && e.outcome === 'allowed' && VOLUME_ACTIONS.has(e.action)) await watchExportVolume(trx, e.practiceId, e.actor.id);
+  // PERF: inside withPractice the insert goes out with the next statement or with COMMIT, and is
+  // confirmed before withPractice returns: a failed insert rolls the whole transaction back and
+  // throws (db/tenant.ts). The work's result — the PHI — never reaches a caller without its row.
+  if (e.actor.kind === 'user' && e.outcome === 'allowed' && VOLUME_ACTIONS.has(e.action)) {
+    await insert;
+    // SECURITY: PHI leaving the system counts towards the person's hourly export volume (an alert past the threshold).
+    await watchExportVolume(trx, e.practiceId, e.actor.id);
+    return;
+  }
+  return sendWithoutWaiting(trx, insert);
 }
 
 const VOLUME_ACTIONS: ReadonlySet<string> = new Set(EXPORT_VOLUME_ACTIONS);

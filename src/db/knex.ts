@@ -4,7 +4,7 @@ import knexFactory, { type Knex } from 'knex';
 export function createKnex(connectionString: string, options: { poolMax?: number; applicationName?: string } = {}): Knex {
   return knexFactory({
     client: 'pg',
-    connection: { connectionString, application_name: options.applicationName ?? 'enamel' },
+    connection: { connectionString, application_name: options.applicationName ?? 'enamel', pipeline: true } as Knex.PgConnectionConfig,
     pool: { min: 0, max: options.poolMax ?? 10 },
     acquireConnectionTimeout: 10_000,
   });
