@@ -81,7 +81,7 @@ export async function start(config: Config, logger: Logger): Promise<{ server: h
   // SECURITY: audit events are sealed into their hash chains within about a second.
   const stopSealer = startSealer(database.db, logger);
   const stopScheduler = startScheduler(JOBS, { db: database.db, provider: crypto.keyring.provider, keyring: crypto.keyring, transport: createTransport(config, logger), files: crypto.files, publicUrl: config.publicUrl, logger });
-  const sessionStore = createSessionStore(database.runtimeUrl);
+  const sessionStore = createSessionStore(database.runtimeUrl, database.db.knex);
   const app = createApp({ config, logger, db: database.db, keyring: crypto.keyring, sessionStore, files: crypto.files });
   const closeStore = (): Promise<void> => (sessionStore as unknown as { close(): Promise<void> }).close();
   const server = createServer(app, config);

@@ -1,7 +1,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Clock } from '../shared/types.js';
 import type { Db } from '../db/tenant.js';
-import type { StaffSession } from './session.js';
+import { loadedSessionFacts, type StaffSession } from './session.js';
 import { formStash, putStash } from './session-stash.js';
 import { formatter, type DateFormat, type Formatter } from '../presenters/format.js';
 import { grantsOf, mfaRequiredFor, type StaffActor } from '../policies/actor.js';
@@ -54,7 +54,7 @@ export function staffSession(db: Db, clock: Clock, options: { mfaAlwaysRequired?
     if (!s) return next();
     const now = clock();
     const slug = typeof req.params.slug === 'string' && /^[a-z0-9-]{1,40}$/.test(req.params.slug) ? req.params.slug : undefined;
-    const checked = await checkSession(db, s, now, options.mfaAlwaysRequired ?? false, slug);
+    const checked = await checkSession(db, req, s, now, options.mfaAlwaysRequired ?? false, slug);
     if (checked.end === 'enroll') {
       // CASE: MFA became required (practice setting or a privileged role) after this session signed in without it.
       s.stage = 'password';
@@ -99,12 +99,19 @@ interface SessionCheck {
 }
 
 /**
- * SECURITY: one statement reads everything fresh (enamel_staff_session, migration 24): the user's
- * status and sessions-valid-after, the practice's limits, roles, locations, open alerts, and which
- * practice the URL's slug names. Nothing about a session or a role is cached across requests.
+ * SECURITY: everything is read fresh on every request, in one statement: the user's status and
+ * sessions-valid-after, the practice's limits, roles, locations, open alerts, and whether the URL's
+ * slug names this active practice. Normally that statement is the one that read the session row
+ * (enamel_http_session, migration 25); when the facts it read are not this session's (none were
+ * read, or for another practice or user), enamel_staff_session (migration 24) reads them. Nothing
+ * about a session or a role is cached across requests.
  */
-async function checkSession(db: Db, s: StaffSession, now: number, mfaAlwaysRequired: boolean, slug: string | undefined): Promise<SessionCheck & { slugPracticeId?: string }> {
-  const facts = await staffSessionFacts(db.knex, s.practiceId, s.userId, slug);
+async function checkSession(db: Db, req: Request, s: StaffSession, now: number, mfaAlwaysRequired: boolean, slug: string | undefined): Promise<SessionCheck & { slugPracticeId?: string }> {
+  const loaded = loadedSessionFacts(req);
+  const facts =
+    loaded && loaded.practiceId === s.practiceId && loaded.userId === s.userId
+      ? { ...loaded, slugPracticeId: slug !== undefined && loaded.practiceSlug === slug ? s.practiceId : undefined }
+      : await staffSessionFacts(db.knex, s.practiceId, s.userId, slug);
   const { user, settings } = facts;
   const grants = user && user.status === 'active' ? grantsOf(user.is_owner, facts.roles, facts.locations) : undefined;
   const alerts = grants?.permissions.has('alerts.read') && s.stage === 'signed_in' && facts.alerts.count > 0 ? facts.alerts : undefined;

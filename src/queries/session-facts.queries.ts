@@ -28,7 +28,29 @@ const date = (v: string | null): Date | null => (v === null ? null : new Date(v)
 /** SECURITY: enamel_staff_session() (migration 24) sets the tenant context for this statement only. */
 export async function staffSessionFacts(knex: Knex, practiceId: string, userId: string, slug: string | undefined): Promise<StaffSessionFacts> {
   const r = await knex.raw<{ rows: { facts: Raw }[] }>('SELECT enamel_staff_session(?, ?, ?) AS facts', [practiceId, userId, slug ?? null]);
-  const f = r.rows[0]!.facts;
+  return parseFacts(r.rows[0]!.facts);
+}
+
+/** The facts as read with the session row: for whom, and the practice's slug while it is active. */
+export interface LoadedSessionFacts extends StaffSessionFacts {
+  practiceId: string;
+  userId: string;
+  practiceSlug: string | undefined;
+}
+
+/**
+ * SECURITY: the unexpired session row and, for a staff session, its check's facts in one statement
+ * (enamel_http_session, migration 25; the tenant context for this statement only).
+ */
+export async function httpSessionWithFacts(knex: Knex, sid: string, nowMs: number): Promise<{ sess: unknown; facts: LoadedSessionFacts | undefined } | undefined> {
+  const r = await knex.raw<{ rows: { s: { sess: unknown; facts: (Raw & { practice_id: string; user_id: string; practice_slug: string | null }) | null } | null }[] }>('SELECT enamel_http_session(?, ?) AS s', [sid, nowMs / 1000]);
+  const s = r.rows[0]?.s;
+  if (!s) return undefined;
+  const f = s.facts;
+  return { sess: s.sess, facts: f ? { ...parseFacts(f), practiceId: f.practice_id, userId: f.user_id, practiceSlug: f.practice_slug ?? undefined } : undefined };
+}
+
+function parseFacts(f: Raw): StaffSessionFacts {
   return {
     slugPracticeId: f.slug_practice ?? undefined,
     practiceName: f.practice_name ?? '',

@@ -40,7 +40,7 @@ export async function createTestDatabase(options: { migrated?: boolean } = {}): 
     app,
     db: createDb(app),
     // NOTE: every test app adds its session middleware's listeners to the one store of the file.
-    sessionStore: () => (store ??= createSessionStore(runtimeUrl, { prune: false }).setMaxListeners(200) as Store),
+    sessionStore: () => (store ??= createSessionStore(runtimeUrl, app, { prune: false }).setMaxListeners(200) as Store),
     closeStore: async () => {
       if (store) await (store as unknown as { close(): Promise<void> }).close();
     },
