@@ -6,7 +6,7 @@
  * in the same run. Embedded PostgreSQL in a scratch directory; 127.0.0.1 only; bounded in time.
  *
  *   npm run bench:chart            BENCH_SECONDS=5 BENCH_CONNECTIONS=16 npm run bench:chart
- *   BENCH_COUNT_QUERIES=1 prints the queries of one chart view; BENCH_ONLY=on|off loads one target.
+ *   BENCH_COUNT_QUERIES=1 lists the statements of one chart view by round trip; BENCH_ONLY=on|off loads one target.
  */
 import { randomBytes } from 'node:crypto';
 import { generate } from 'otplib';
@@ -19,6 +19,7 @@ import type autocannon from 'autocannon';
 import { createRequire } from 'node:module';
 import { spawn } from 'node:child_process';
 import express from 'express';
+import pgDriver from 'pg';
 import { createApp } from '../src/app.js';
 import { createSessionStore } from '../src/auth/session.js';
 import { loadConfig } from '../src/config/env.js';
@@ -57,13 +58,53 @@ const owner = createKnex(urlFor(pg.superuserUrl(), OWNER_ROLE, pw.owner, 'bench'
 const app = createKnex(runtimeUrl, { poolMax: 10 });
 const db = createDb(app);
 const servers: http.Server[] = [];
-const store = createSessionStore(runtimeUrl, { prune: false });
+const store = createSessionStore(runtimeUrl, app, { prune: false });
 
 async function listen(handler: http.RequestListener): Promise<string> {
   const server = http.createServer(handler);
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/**
+ * Wraps pg's Client#query for the whole process until stop(): a statement sent on a connection with
+ * nothing in flight starts a round trip; one sent while earlier ones await their answer shares it.
+ */
+function countRoundTrips(): { stop(): { roundTrips: number; statements: { trip: number; sql: string }[] } } {
+  type Query = (this: pgDriver.Client, ...args: unknown[]) => unknown;
+  const proto = pgDriver.Client.prototype as unknown as { query: Query };
+  const original = proto.query;
+  const inFlight = new WeakMap<pgDriver.Client, number>();
+  const statements: { trip: number; sql: string }[] = [];
+  let roundTrips = 0;
+  proto.query = function (this: pgDriver.Client, ...args: unknown[]) {
+    const n = inFlight.get(this) ?? 0;
+    if (n === 0) roundTrips++;
+    inFlight.set(this, n + 1);
+    const first = args[0];
+    const sql = typeof first === 'string' ? first : String((first as { text?: string }).text ?? '');
+    statements.push({ trip: roundTrips, sql: sql.replace(/\s+/g, ' ').slice(0, 100) });
+    const done = () => inFlight.set(this, (inFlight.get(this) ?? 1) - 1);
+    const last = args.length - 1;
+    if (typeof args[last] === 'function') {
+      const cb = args[last] as (...r: unknown[]) => void;
+      args[last] = (...r: unknown[]) => {
+        done();
+        cb(...r);
+      };
+      return original.apply(this, args);
+    }
+    const result = original.apply(this, args) as Promise<unknown>;
+    result.then(done, done);
+    return result;
+  };
+  return {
+    stop() {
+      proto.query = original;
+      return { roundTrips, statements };
+    },
+  };
 }
 
 /** Cookie-keeping form POST with the page's CSRF token. */
@@ -155,16 +196,15 @@ try {
   });
   const offBase = await listen(off);
 
-  // The database round trips of one chart view: every knex statement (BENCH_COUNT_QUERIES=1 lists
-  // them), plus the session store's read of the session row (its own pool; no write unless the idle
-  // clock moved).
-  const seen: string[] = [];
-  const listener = (q: { sql: string }) => seen.push(q.sql.slice(0, 90));
-  app.on('query', listener);
+  // The database round trips of one chart view, counted where they happen: every statement any pg
+  // client in this process sends (the app's pool and the session store's). In pipeline mode a
+  // statement sent while another is still unanswered on the same connection rides that round trip;
+  // one sent on an idle connection starts a new one. BENCH_COUNT_QUERIES=1 lists the statements.
+  const trips = countRoundTrips();
   await fetch(`${on}/p/bench/patients/${target.id}`, { headers: { cookie: cookies[0]! } });
-  app.off('query', listener);
-  console.log(`round trips for one chart view: ${seen.length} knex statements + 1 session read`);
-  if (process.env.BENCH_COUNT_QUERIES) console.log(`  ${seen.join('\n  ')}`);
+  const counted = trips.stop();
+  console.log(`database round trips for one chart view: ${counted.roundTrips} (${counted.statements.length} statements)`);
+  if (process.env.BENCH_COUNT_QUERIES) for (const st of counted.statements) console.log(`  ${st.trip}. ${st.sql}`);
   console.log(`Enamel chart bench — ${os.cpus().length} cores, Node ${process.version}, ${connections} connections, ${seconds} s per target, 1,000 patients\n`);
   console.log('target'.padEnd(46), 'req/s'.padStart(8), 'p50 ms'.padStart(8), 'p99 ms'.padStart(8), 'errors'.padStart(7));
   // BENCH_ONLY=on loads only the secured page (to profile it alone: node --cpu-prof --import tsx bench/chart.ts).
