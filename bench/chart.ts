@@ -6,11 +6,12 @@
  * in the same run. Embedded PostgreSQL in a scratch directory; 127.0.0.1 only; bounded in time.
  *
  *   npm run bench:chart            BENCH_SECONDS=5 BENCH_CONNECTIONS=16 npm run bench:chart
- *   BENCH_COUNT_QUERIES=1 lists the statements of one chart view by round trip; BENCH_ONLY=on|off loads one target.
+ *   BENCH_COUNT_QUERIES=1 lists the statements of one chart view by round trip; BENCH_PG_STATS=1 prints
+ *   the database's time per statement under load; BENCH_ONLY=on|off loads one target.
  */
 import { randomBytes } from 'node:crypto';
 import { generate } from 'otplib';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -49,7 +50,10 @@ const connections = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const logger = createLogger('warn');
 const dir = await mkdtemp(path.join(os.tmpdir(), 'enamel-bench-chart-'));
 await chmod(dir, 0o711); // the embedded server's postgres user must pass through it
-const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), port: await freePort(), logger });
+// BENCH_PG_STATS=1: the server keeps per-statement statistics (pg_stat_statements, statements inside
+// functions too) and the bench prints where the database's time went under load.
+const pgStats = Boolean(process.env.BENCH_PG_STATS);
+const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), port: await freePort(), logger, ...(pgStats ? { settings: { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } } : {}) });
 const pw = { owner: randomBytes(12).toString('hex'), runtime: randomBytes(12).toString('hex') };
 await provisionRoles(pg.superuserUrl(), pw);
 await createDatabase(pg.superuserUrl(), 'bench');
@@ -152,11 +156,33 @@ async function cannon(url: string, duration: number, cookies: string[]): Promise
   return JSON.parse(out) as autocannon.Result;
 }
 
+/** CPU seconds used so far by the embedded server: the postmaster and its backends (Linux /proc). */
+async function postgresCpuSeconds(): Promise<number | undefined> {
+  const postmaster = Number((await readFile(path.join(dir, 'pg', 'pg', 'postmaster.pid'), 'utf8').catch(() => '')).split('\n')[0]);
+  if (!postmaster) return undefined;
+  let ticks = 0;
+  for (const pid of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(pid)) continue;
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // state, ppid, …; utime and stime are fields 14 and 15
+    if (Number(pid) === postmaster || Number(f[1]) === postmaster) ticks += Number(f[11]) + Number(f[12]);
+  }
+  return ticks / 100; // USER_HZ
+}
+
 async function load(name: string, url: string, cookies: string[]): Promise<{ rps: number; p50: number; p99: number }> {
   await cannon(url, 2, cookies);
+  const cpu = process.cpuUsage();
+  const pgBefore = await postgresCpuSeconds();
   const r = await cannon(url, seconds, cookies);
+  const node = process.cpuUsage(cpu);
+  const pgAfter = await postgresCpuSeconds();
   const errors = r.errors + r.non2xx + r.timeouts;
   console.log(name.padEnd(46), r.requests.average.toFixed(0).padStart(8), String(r.latency.p50).padStart(8), String(r.latency.p99).padStart(8), String(errors).padStart(7));
+  // CPU per request: where the two cores go (the load generator's own share is not counted).
+  const perRequest = (cpuSeconds: number) => `${((cpuSeconds * 1000) / r.requests.total).toFixed(2)} ms`;
+  const pgShare = pgBefore !== undefined && pgAfter !== undefined ? `, PostgreSQL ${perRequest(pgAfter - pgBefore)}` : '';
+  console.log(`${''.padEnd(4)}CPU per request: Node ${perRequest((node.user + node.system) / 1e6)}${pgShare}`);
   if (errors) throw new Error(`${name}: ${errors} failed requests`);
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
 }
@@ -209,7 +235,24 @@ try {
   console.log('target'.padEnd(46), 'req/s'.padStart(8), 'p50 ms'.padStart(8), 'p99 ms'.padStart(8), 'errors'.padStart(7));
   // BENCH_ONLY=on loads only the secured page (to profile it alone: node --cpu-prof --import tsx bench/chart.ts).
   const only = process.env.BENCH_ONLY;
+  const superuser = pgStats ? createKnex(pg.superuserUrl('bench'), { poolMax: 1 }) : undefined;
+  if (superuser) await superuser.raw('CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()');
   const secure = only === 'off' ? undefined : await load('chart, security on (session+context+decrypt+audit)', `${on}/p/bench/patients/${target.id}`, cookies);
+  if (superuser) {
+    // Where the database's time went during the load (both runs: warm-up and measured).
+    const top = await superuser.raw<{ rows: { calls: string; total: number; mean: number; query: string }[] }>(
+      'SELECT calls, total_exec_time AS total, mean_exec_time AS mean, query FROM pg_stat_statements WHERE toplevel ORDER BY total_exec_time DESC LIMIT 8',
+    );
+    const all = top.rows.reduce((n, r) => n + r.total, 0);
+    console.log('\ndatabase execution time by statement (pg_stat_statements, top level):');
+    for (const r of top.rows) console.log(`  ${((r.total / all) * 100).toFixed(1).padStart(5)}%  ${r.mean.toFixed(3).padStart(7)} ms × ${Number(r.calls).toLocaleString('en-US').padStart(7)}  ${r.query.replace(/\s+/g, ' ').slice(0, 80)}`);
+    const inner = await superuser.raw<{ rows: { calls: string; mean: number; query: string }[] }>(
+      'SELECT calls, mean_exec_time AS mean, query FROM pg_stat_statements WHERE NOT toplevel ORDER BY total_exec_time DESC LIMIT 6',
+    );
+    console.log('  inside functions:');
+    for (const r of inner.rows) console.log(`         ${r.mean.toFixed(3).padStart(7)} ms × ${Number(r.calls).toLocaleString('en-US').padStart(7)}  ${r.query.replace(/\s+/g, ' ').slice(0, 80)}`);
+    await superuser.destroy();
+  }
   const bare = only === 'on' ? undefined : await load('chart, security off (plain row, no audit)', `${offBase}/chart/${target.id}`, []);
   if (secure && bare) console.log(`\nratio (on / off): ${(secure.rps / bare.rps).toFixed(2)}`);
   const audited = await owner('audit_events').where({ action: 'view', patient_id: target.id }).count<{ n: string }[]>({ n: '*' });

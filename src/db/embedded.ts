@@ -155,7 +155,7 @@ export function embeddedInitialised(dataDir: string): boolean {
  * Starts (initialising on first use) the embedded PostgreSQL under `dataDir`. When the port was not
  * chosen explicitly and another program holds it, a free port is used instead, with a warning.
  */
-export async function startEmbeddedPostgres(options: { dataDir: string; port: number; portExplicit?: boolean; logger: Logger }): Promise<EmbeddedPostgres> {
+export async function startEmbeddedPostgres(options: { dataDir: string; port: number; portExplicit?: boolean; logger: Logger; settings?: Readonly<Record<string, string>> }): Promise<EmbeddedPostgres> {
   const { dataDir, logger } = options;
   let port = options.port;
   const bins = await loadBinaries();
@@ -211,6 +211,8 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port: nu
       '-c', 'log_min_error_statement=panic',
       '-c', 'log_error_verbosity=terse',
       '-c', 'log_min_messages=warning',
+      // Extra server settings from the caller (the benchmarks' statement statistics).
+      ...Object.entries(options.settings ?? {}).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
     ],
     { ...user, detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_ALL: 'C' } },
   );

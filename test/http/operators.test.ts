@@ -99,10 +99,16 @@ describe('operators: a separate kind of account, practice management without PHI
 
   it('suspends and re-activates a practice: suspended, every page of it is gone', async () => {
     const other = await buildPractice(t.current.owner, { slug: 'to-suspend' });
+    const staffer = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, other, { owner: true });
+    const signedIn = await signIn(built.app, 'to-suspend', staffer, clock);
+    expect((await signedIn.agent.get('/p/to-suspend/home')).status).to.equal(200);
     const s = await operatorSession();
     const page = await s.form(`/operator/practices/${other.id}`);
     expect((await s.agent.post(`/operator/practices/${other.id}/status`).type('form').send({ _csrf: page.token, status: 'suspended' })).status).to.equal(303);
     expect((await browser(built.app).agent.get('/p/to-suspend/sign-in')).status).to.equal(404);
+    const afterSuspension = await signedIn.agent.get('/p/to-suspend/home');
+    expect(afterSuspension.status, 'a session signed in before the suspension acts no more, on its next request').to.equal(303);
+    expect(afterSuspension.headers.location).to.match(/^\/p\/to-suspend\/sign-in/);
     expect((await s.agent.post(`/operator/practices/${other.id}/status`).type('form').send({ _csrf: page.token, status: 'deleted' })).status).to.equal(400);
     await s.agent.post(`/operator/practices/${other.id}/status`).type('form').send({ _csrf: page.token, status: 'active' });
     expect((await browser(built.app).agent.get('/p/to-suspend/sign-in')).status).to.equal(200);
