@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { ESLint } from 'eslint';
 
 /**
@@ -26,6 +28,13 @@ describe('layering: lint refuses imports across the layers', function () {
     expect(await refusals('src/queries/sample.queries.ts', "import { showPatient } from '../services/patients/patients.service.js';\nexport const x = showPatient;\n")).to.have.length(1);
     expect(await refusals('src/policies/sample.policy.ts', "import { findPatient } from '../queries/patients.queries.js';\nexport const x = findPatient;\n")).to.have.length(1);
     expect(await refusals('src/db/sample.ts', "import { seedDemo } from '../../seeds/demo.js';\nexport const x = seedDemo;\n")).to.have.length(1);
+  });
+
+  it('staff actions in services run through staffWork, which checks authorize() was asked (a direct withPractice as the user would skip it)', () => {
+    const files = readdirSync('src/services', { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts') && f !== 'staff-work.ts');
+    const direct = files.filter((f) => /withPractice\(actor\.practiceId, \{ kind: 'user'/.test(readFileSync(path.join('src/services', f), 'utf8')));
+    expect(direct).to.deep.equal([]);
+    expect(files.length, 'the scan saw the services').to.be.greaterThan(20);
   });
 
   it('the tree as it is passes', async () => {

@@ -12,7 +12,7 @@ import { activeOwnerEmails } from '../../queries/access-reviews.queries.js';
 import { operatorNames, practiceDirectory } from '../../queries/operators.queries.js';
 import { allPracticeIds, findCurrentPractice, findPracticeSettings } from '../../queries/practices.queries.js';
 import { findUserById, listUsers } from '../../queries/users.queries.js';
-import { staffEvent as event } from '../staff-work.js';
+import { staffEvent as event, staffWork } from '../staff-work.js';
 import type { FormResult, Meta } from '../../shared/types.js';
 import type { OperatorActor } from '../operators/operators.service.js';
 
@@ -96,7 +96,7 @@ async function present(pc: PracticeCrypto, rows: AlertRow[], names: Map<string, 
 /** The practice's alerts page (alerts.read). The look itself is audited. */
 export async function practiceAlerts(d: { db: Db; keyring: Keyring }, actor: StaffActor, filter: AlertFilter, meta: Meta): Promise<AlertView[]> {
   ensure(authorize(actor, 'practice.readAlerts'), { permission: 'alerts.read' });
-  return d.db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, async (trx) => {
+  return staffWork(d.db, actor, async (trx) => {
     const rows = await listAlerts(trx, filter, ALERT_PAGE_SIZE);
     await audit.record(trx, event(actor, meta, { action: 'list', resource: { type: 'security_alert' }, outcome: 'allowed', details: { count: rows.length } }));
     const names = new Map((await listUsers(trx)).map((u) => [u.id, u.display_name]));
@@ -115,7 +115,7 @@ async function acknowledge(trx: Knex.Transaction, keyring: Keyring, tenantId: st
 
 /** Acknowledges one alert with a note (what was found, what was done). Audited. */
 export async function acknowledgePracticeAlert(d: { db: Db; keyring: Keyring }, actor: StaffActor, alertId: string, note: string, meta: Meta): Promise<FormResult<null>> {
-  return d.db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, async (trx) => {
+  return staffWork(d.db, actor, async (trx) => {
     ensure(authorize(actor, 'practice.acknowledgeAlert', { practiceId: actor.practiceId }), { permission: 'alerts.read', resource: { type: 'security_alert', id: alertId } });
     const outcome = await acknowledge(trx, d.keyring, actor.practiceId, alertId, actor.id, note, meta.now);
     if (outcome === 'missing') throw new AccessDenied({ resource: { type: 'security_alert', id: alertId } });

@@ -21,6 +21,7 @@ import { ACTION_LABELS, describeDetails } from '../../presenters/audit.presenter
 import { patientName } from '../../presenters/patient.presenter.js';
 import type { AuditFilterForm } from '../../validation/audit.schema.js';
 import type { Meta } from '../../shared/types.js';
+import { staffWork } from '../staff-work.js';
 
 /**
  * The audit log as the practice reads it (permission audit.read): search with paging, CSV export
@@ -107,7 +108,7 @@ export interface AuditPage {
 export async function searchAudit(d: AuditDeps, actor: StaffActor, form: AuditFilterForm, meta: Meta): Promise<AuditPage> {
   ensure(authorize(actor, 'audit.search'), { permission: 'audit.read' });
   const filter = toFilter(form);
-  return d.db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, async (trx) => {
+  return staffWork(d.db, actor, async (trx) => {
     const rows = await searchAuditEvents(trx, filter, { ...(form.before ? { beforeId: form.before } : {}), limit: PAGE_SIZE + 1 });
     const names = await staffNames(trx);
     const chain = { checkpoint: await latestCheckpoint(trx), verification: await latestVerification(trx) };
@@ -150,7 +151,7 @@ const HEADER = ['seq', 'time_utc', 'actor_type', 'actor_id', 'actor_name', 'acti
 export async function exportAudit(db: Db, actor: StaffActor, form: AuditFilterForm, meta: Meta): Promise<ExportResult> {
   ensure(authorize(actor, 'audit.export'), { permission: 'audit.read' });
   const filter = toFilter(form);
-  return db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, async (trx) => {
+  return staffWork(db, actor, async (trx) => {
     const count = await countAuditEvents(trx, filter);
     if (count > EXPORT_MAX_ROWS) return { ok: false, error: `That is ${count.toLocaleString('en-US')} events; an export holds at most ${EXPORT_MAX_ROWS.toLocaleString('en-US')}. Narrow the dates or filters.` };
     const rows = named(await allAuditEvents(trx, filter), await staffNames(trx));

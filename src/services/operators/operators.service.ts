@@ -5,7 +5,8 @@ import { hashPassword } from '../../auth/password-hash.js';
 import { newTotpSecret, totpUri } from '../../auth/totp.js';
 import type { KeyProvider, WrapContext } from '../../crypto/key-provider.js';
 import { INSTALLATION_ID, type Db } from '../../db/tenant.js';
-import { AccessDenied } from '../../policies/index.js';
+import { AccessDenied, authorize, ensure } from '../../policies/index.js';
+import { staffWork } from '../staff-work.js';
 import {
   activeOperatorGrant,
   allOperatorSecrets,
@@ -215,7 +216,8 @@ export interface GrantView {
 }
 
 export async function listGrants(db: Db, actor: StaffActor, now: Date): Promise<GrantView[]> {
-  const rows = await db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, (trx) => listOperatorGrants(trx));
+  ensure(authorize(actor, 'compliance.grantOperatorAccess'), { permission: 'compliance.manage' });
+  const rows = await staffWork(db, actor, (trx) => listOperatorGrants(trx));
   const names = new Map((await operatorNames(db.knex, [...new Set(rows.map((r) => r.operator_id))])).map((o) => [o.id, `${o.display_name} <${o.email}>`]));
   return rows.map((r) => ({ id: r.id, operator: names.get(r.operator_id) ?? 'unknown operator', caseReference: r.case_reference, grantedAt: r.granted_at, expiresAt: r.expires_at, revokedAt: r.revoked_at, active: !r.revoked_at && r.expires_at > now }));
 }
@@ -224,9 +226,10 @@ export const MAX_GRANT_HOURS = 72;
 
 /** A time-limited grant for a support case (compliance.manage + step-up at the route). */
 export async function grantOperatorAccess(db: Db, actor: StaffActor, input: { operatorEmail: string; caseReference: string; hours: number }, meta: Meta): Promise<FormResult<string>> {
+  ensure(authorize(actor, 'compliance.grantOperatorAccess'), { permission: 'compliance.manage' });
   const op = await findOperatorByEmail(db.knex, input.operatorEmail);
   if (!op || op.status !== 'active') return { ok: false, error: 'There is no active operator with that email address.', field: 'operatorEmail' };
-  return db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, async (trx) => {
+  return staffWork(db, actor, async (trx) => {
     const id = randomUUID();
     await insertOperatorGrant(trx, { id, practice_id: actor.practiceId, operator_id: op.id, case_reference: input.caseReference, granted_by: actor.id, granted_at: meta.now, expires_at: new Date(meta.now.getTime() + input.hours * 3_600_000) });
     await audit.record(trx, { practiceId: actor.practiceId, actor: { kind: 'user', id: actor.id }, action: 'operator_grant', resource: { type: 'operator_grant', id }, outcome: 'allowed', reason: 'support_case', ip: meta.ip, requestId: meta.requestId, details: { minutes: input.hours * 60, step_up: true } });
@@ -235,7 +238,8 @@ export async function grantOperatorAccess(db: Db, actor: StaffActor, input: { op
 }
 
 export async function revokeOperatorAccess(db: Db, actor: StaffActor, grantId: string, meta: Meta): Promise<void> {
-  await db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, async (trx) => {
+  ensure(authorize(actor, 'compliance.grantOperatorAccess'), { permission: 'compliance.manage' });
+  await staffWork(db, actor, async (trx) => {
     if (!(await findOperatorGrant(trx, grantId))) throw new AccessDenied({ resource: { type: 'operator_grant', id: grantId } });
     await revokeOperatorGrant(trx, grantId, actor.id, meta.now);
     await audit.record(trx, { practiceId: actor.practiceId, actor: { kind: 'user', id: actor.id }, action: 'operator_revoke', resource: { type: 'operator_grant', id: grantId }, outcome: 'allowed', ip: meta.ip, requestId: meta.requestId });

@@ -19,6 +19,7 @@ import type { Variant } from '../../uploads/signed-urls.js';
 import type { Meta } from '../../shared/types.js';
 import { linkEvent, linkWork, type LinkSession } from '../links/link-work.js';
 import { loadPatientRecord } from './patients.service.js';
+import { staffWork } from '../staff-work.js';
 
 /**
  * Patient documents and images: upload (after the upload pipeline) into the encrypted file store,
@@ -66,7 +67,7 @@ export interface DocumentsPage {
 const EXTENSIONS: Record<string, string> = { 'image/jpeg': 'jpg', 'image/png': 'png', 'image/webp': 'webp', 'application/pdf': 'pdf' };
 
 export async function documentsPage(d: DocumentDeps, actor: StaffActor, patientId: string, meta: Meta): Promise<DocumentsPage> {
-  return d.db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, async (trx) => {
+  return staffWork(d.db, actor, async (trx) => {
     const pc = new PracticeCrypto(d.keyring, trx, actor.practiceId);
     const { row, record } = await loadPatientRecord(trx, actor, patientId, meta.now);
     const canView = authorize(actor, 'patient.viewDocuments', record, meta.now);
@@ -91,7 +92,7 @@ export interface DocumentViewerPage {
 
 /** SECURITY: the document's title and its patient are PHI: the page is an audited `list` read of that document. */
 export async function documentViewer(d: DocumentDeps, actor: StaffActor, docId: string, meta: Meta): Promise<DocumentViewerPage> {
-  return d.db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, async (trx) => {
+  return staffWork(d.db, actor, async (trx) => {
     const doc = await findDocument(trx, docId);
     if (!doc || !doc.file_id) throw new AccessDenied({ resource: { type: 'document', id: docId } });
     const { row, record } = await loadPatientRecord(trx, actor, doc.patient_id, meta.now);
@@ -157,7 +158,7 @@ async function storing<T>(d: DocumentDeps, work: () => Promise<T>): Promise<T> {
 
 /** Stores an accepted upload (already sniffed and re-encoded) for a patient. Returns the document id. */
 export async function uploadDocument(d: DocumentDeps, actor: StaffActor, patientId: string, input: { kind: DocumentKind; title: string | null }, file: Accepted, meta: Meta): Promise<string> {
-  return storing(d, () => d.db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, async (trx) => {
+  return storing(d, () => staffWork(d.db, actor, async (trx) => {
     const { record } = await loadPatientRecord(trx, actor, patientId, meta.now);
     ensure(authorize(actor, 'patient.uploadDocument', record, meta.now) && uploadableKinds(actor).includes(input.kind), { resource: { type: 'patient', id: patientId }, patientId, permission: 'documents.upload' });
     const id = randomUUID();
@@ -208,7 +209,7 @@ export interface DocumentContent {
  * audited in the same transaction, before the bytes are returned.
  */
 export async function readDocument(d: DocumentDeps, actor: StaffActor, docId: string, variant: Variant, meta: Meta): Promise<DocumentContent> {
-  return d.db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, async (trx) => {
+  return staffWork(d.db, actor, async (trx) => {
     const doc = await findDocument(trx, docId);
     if (!doc || !doc.file_id) throw new AccessDenied({ resource: { type: 'document', id: docId } });
     const { record } = await loadPatientRecord(trx, actor, doc.patient_id, meta.now);
@@ -236,7 +237,7 @@ export async function readDocument(d: DocumentDeps, actor: StaffActor, docId: st
 
 /** Deletes a document: the row stays (audit trail) without its files; the blobs are removed after commit. */
 export async function deleteDocument(d: DocumentDeps, actor: StaffActor, docId: string, meta: Meta): Promise<string> {
-  const { patientId, blobs } = await d.db.withPractice(actor.practiceId, { kind: 'user', id: actor.id }, async (trx) => {
+  const { patientId, blobs } = await staffWork(d.db, actor, async (trx) => {
     const doc = await findDocument(trx, docId);
     if (!doc) throw new AccessDenied({ resource: { type: 'document', id: docId } });
     const { record } = await loadPatientRecord(trx, actor, doc.patient_id, meta.now);
