@@ -18,13 +18,14 @@ export const AUDIT_ACTIONS = [
   'access_review_create', 'access_review_decide', 'access_review_signoff', 'alert',
   'submit', 'review', 'message_queue', 'message_suppressed', 'sms_opt_out', 'sms_opt_in', 'form_template_change',
   'alert_acknowledge', 'invitation_revoke', 'mfa_destroy', 'user_unlock',
+  'backup_create', 'backup_verify', 'backup_restore', 'restore_drill',
 ] as const;
 
 export const RESOURCE_TYPES = [
   'practice', 'location', 'user', 'role', 'session', 'patient', 'clinical_note', 'treatment_plan', 'document',
   'file', 'portal_link', 'form_submission', 'referral', 'audit_log', 'audit_checkpoint', 'data_key', 'setting',
   'export', 'access_review', 'operator_grant', 'break_glass_grant', 'treatment_plan_item', 'message', 'form_template',
-  'security_alert', 'operator',
+  'security_alert', 'operator', 'backup',
 ] as const;
 
 /** Practice settings whose changes are audited with old and new values (numbers, booleans, ids). */
@@ -74,6 +75,10 @@ export const DETAIL_FIELDS = {
   to_value: z.union([count, z.boolean(), uuid, z.enum(DATE_FORMATS), z.string().regex(TIME_ZONE)]).nullable(),
   /** A scheduled job's name (system-defined tokens only). */
   job: z.string().regex(/^[a-z][a-z0-9-]{1,48}$/),
+  /** Sizes and durations (backups, restores, drills). */
+  bytes: count,
+  files: count,
+  seconds: count,
 } as const;
 
 const details = z

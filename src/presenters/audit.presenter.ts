@@ -74,6 +74,10 @@ export const ACTION_LABELS: Record<(typeof AUDIT_ACTIONS)[number], string> = {
   invitation_revoke: 'Revoked an invitation',
   mfa_destroy: 'Removed a two-step secret',
   user_unlock: 'Unlocked a sign-in',
+  backup_create: 'Took a backup',
+  backup_verify: 'Verified a backup',
+  backup_restore: 'Restored a backup',
+  restore_drill: 'Ran a restore drill',
 };
 
 const SETTING_LABELS: Record<string, string> = {

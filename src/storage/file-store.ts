@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -12,6 +12,11 @@ import { pipeline } from 'node:stream/promises';
 export interface FileStore {
   /** Streams `source` through `transforms` into a new object; atomic (temp name, fsync, rename). */
   put(source: Readable, ...transforms: Transform[]): Promise<{ objectName: string; bytes: number }>;
+  /**
+   * Writes `source` as the object `objectName` (a restore puts blobs back under the names their
+   * rows name); atomic like put. Refuses a name that already exists.
+   */
+  putNamed(objectName: string, source: Readable): Promise<{ bytes: number }>;
   /** A stream of the object's bytes. */
   get(objectName: string): Readable;
   /** Removes the object; no error if it is already gone. */
@@ -53,6 +58,14 @@ export class LocalFileStore implements FileStore {
 
   async put(source: Readable, ...transforms: Transform[]): Promise<{ objectName: string; bytes: number }> {
     const objectName = randomBytes(16).toString('hex');
+    return { objectName, bytes: await this.#write(objectName, source, transforms, false) };
+  }
+
+  async putNamed(objectName: string, source: Readable): Promise<{ bytes: number }> {
+    return { bytes: await this.#write(objectName, source, [], true) };
+  }
+
+  async #write(objectName: string, source: Readable, transforms: Transform[], mustBeNew: boolean): Promise<number> {
     const final = this.#path(objectName);
     const tmpDir = path.join(this.dir, 'tmp');
     try {
@@ -71,14 +84,20 @@ export class LocalFileStore implements FileStore {
       } finally {
         await handle.close();
       }
-      await rename(temp, final);
+      if (mustBeNew) {
+        // link fails if the name exists (rename would replace it silently).
+        await link(temp, final);
+        await rm(temp, { force: true });
+      } else {
+        await rename(temp, final);
+      }
       const dirHandle = await open(path.dirname(final), 'r');
       try {
         await dirHandle.sync();
       } finally {
         await dirHandle.close();
       }
-      return { objectName, bytes: out.bytesWritten };
+      return out.bytesWritten;
     } catch (err) {
       await rm(temp, { force: true }).catch(() => undefined);
       throw storageFailure(err);
