@@ -22,7 +22,7 @@ export async function up(knex: Knex): Promise<void> {
       rows bigint NOT NULL DEFAULT 0 CHECK (rows >= 0),
       files integer NOT NULL DEFAULT 0 CHECK (files >= 0),
       chains integer NOT NULL DEFAULT 0 CHECK (chains >= 0),
-      failure text CHECK (failure ~ '^[a-z_]{1,40}( [A-Za-z0-9_/.:-]{1,80})?$'),
+      failure text CHECK (failure ~ '^[a-z_]{1,40}( [A-Za-z0-9_/.:-]{1,80}){0,1}$'),
       CHECK ((outcome = 'failed') = (failure IS NOT NULL))
     );
     CREATE INDEX restore_drills_ran_at ON restore_drills (practice_id, ran_at DESC);

@@ -8,6 +8,7 @@ import { createLogger, type Logger } from './config/logger.js';
 import { startSealer } from './audit/sealer.js';
 import { JOBS } from './jobs/index.js';
 import { startScheduler } from './jobs/scheduler.js';
+import { backupSettings } from './backup/settings.js';
 import { createTransport } from './messaging/transports.js';
 import { createSessionStore } from './auth/session.js';
 import { createCrypto } from './crypto/index.js';
@@ -80,7 +81,7 @@ export async function start(config: Config, logger: Logger): Promise<{ server: h
   }).catch((err: unknown) => logger.error({ err }, 'filling in search indexes failed; run `enamel keys resume`'));
   // SECURITY: audit events are sealed into their hash chains within about a second.
   const stopSealer = startSealer(database.db, logger);
-  const stopScheduler = startScheduler(JOBS, { db: database.db, provider: crypto.keyring.provider, keyring: crypto.keyring, transport: createTransport(config, logger), files: crypto.files, publicUrl: config.publicUrl, logger });
+  const stopScheduler = startScheduler(JOBS, { db: database.db, provider: crypto.keyring.provider, keyring: crypto.keyring, transport: createTransport(config, logger), files: crypto.files, publicUrl: config.publicUrl, logger, backup: backupSettings(config, database) });
   const sessionStore = createSessionStore(database.runtimeUrl, database.db.knex);
   const app = createApp({ config, logger, db: database.db, keyring: crypto.keyring, sessionStore, files: crypto.files });
   const closeStore = (): Promise<void> => (sessionStore as unknown as { close(): Promise<void> }).close();

@@ -25,6 +25,12 @@ import { auditChainIds } from '../queries/practices.queries.js';
 import { deactivateOperator, operatorIdByEmail, reactivateOperator } from '../services/operators/operator-accounts.service.js';
 import { createOperator, rewrapOperatorSecrets } from '../services/operators/operators.service.js';
 import type { FileStore } from '../storage/file-store.js';
+import { BackupInvalidError, createBackup, listBackups, pruneBackups, verifyBackup } from '../backup/backup.js';
+import { runRestoreDrill } from '../backup/drill.js';
+import { raiseInstallationAlert } from '../services/alerts/alerts.service.js';
+import { recordBackupEvent } from '../backup/events.js';
+import { RestoreCheckError, RestoreRefusedError, restoreBackup } from '../backup/restore.js';
+import { backupSettings, type BackupSettings } from '../backup/settings.js';
 
 /**
  * The operator's command line: migrations, keys, the audit log, jobs, operator accounts, the
@@ -68,16 +74,19 @@ interface Runtime {
   files: FileStore;
   logger: Logger;
   config: Config;
+  /** The database's connection strings (backups, restores). */
+  urls: { runtimeUrl: string; ownerUrl: string | undefined };
+  backup: BackupSettings;
 }
 
 /** The database URLs to use: the configured ones, or the embedded evaluation database's (and how to let it go). */
-async function connection(config: Config, logger: Logger): Promise<{ runtimeUrl: string; ownerUrl: string | undefined; close: () => Promise<void> }> {
+async function connection(config: Config, logger: Logger): Promise<{ runtimeUrl: string; ownerUrl: string | undefined; superuserUrl?: string; close: () => Promise<void> }> {
   if (config.database.kind === 'external') return { runtimeUrl: config.database.runtimeUrl, ownerUrl: config.database.migrationUrl, close: async () => undefined };
   const embedded = await embeddedForCli(config, logger).catch((e: unknown) => {
     throw new SetupError(e instanceof Error ? e.message : String(e));
   });
   if (embedded.started) err(`(started the embedded database under ${config.dataDir} for this command; it stops again when the command ends)\n`);
-  return { runtimeUrl: embedded.runtimeUrl, ownerUrl: embedded.ownerUrl, close: embedded.close };
+  return { runtimeUrl: embedded.runtimeUrl, ownerUrl: embedded.ownerUrl, superuserUrl: embedded.superuserUrl, close: embedded.close };
 }
 
 /** Runs `work` against the database the app uses (runtime role) with the configured keys, closing everything afterwards. */
@@ -88,7 +97,8 @@ async function withRuntime(work: (rt: Runtime) => Promise<number>): Promise<numb
   const knex = createKnex(conn.runtimeUrl, { poolMax: 3, applicationName: 'enamel-cli' });
   try {
     const { keyring, files } = await createCrypto(config, logger);
-    return await work({ knex, db: createDb(knex), keyring, files, logger, config });
+    const urls = { runtimeUrl: conn.runtimeUrl, ownerUrl: conn.ownerUrl };
+    return await work({ knex, db: createDb(knex), keyring, files, logger, config, urls, backup: backupSettings(config, { ...urls, superuserUrl: conn.superuserUrl }) });
   } finally {
     await knex.destroy();
     await conn.close();
@@ -270,6 +280,91 @@ const COMMANDS: Command[] = [
     },
   },
   {
+    name: 'backup create',
+    summary: 'take a backup of the database and the file store now (into BACKUP_DIR); then apply retention',
+    async run() {
+      return withRuntime(async ({ db, keyring, files, backup }) => {
+        if (!backup.sourceUrl) throw new SetupError('BACKUP_DATABASE_URL is not set: backups need a role that row-level security does not filter (docs/BACKUP.md)');
+        const made = await createBackup({ url: backup.sourceUrl, files }, backup.dir, { provider: keyring.provider, progress: (line) => out(`${line}\n`) });
+        const rows = made.manifest.tables.reduce((n, t) => n + t.rows, 0);
+        await recordBackupEvent(db, cliActor() as { kind: 'operator'; id: string }, { action: 'backup_create', outcome: 'allowed', backupId: made.manifest.id, details: { count: rows, files: made.manifest.files.count, bytes: made.bytes, seconds: Math.ceil(made.seconds) } });
+        out(`backup ${made.manifest.id}: ${made.file}\n  ${made.manifest.tables.length} tables, ${rows.toLocaleString('en-US')} rows, ${made.manifest.files.count.toLocaleString('en-US')} files, ${(made.bytes / 1e6).toFixed(1)} MB in ${made.seconds.toFixed(1)} s\n`);
+        if (made.manifest.files.missing.length) err(`warning: ${made.manifest.files.missing.length} stored file(s) were deleted while the backup ran and are not in it\n`);
+        const removed = await pruneBackups(backup.dir, { keep: backup.keep, maxAgeDays: backup.maxAgeDays }, new Date());
+        if (removed.length) out(`  retention removed ${removed.length} older backup(s)\n`);
+        return 0;
+      });
+    },
+  },
+  {
+    name: 'backup list',
+    summary: 'the backups in BACKUP_DIR, newest first',
+    async run() {
+      const config = loadConfig();
+      const all = await listBackups(config.backup.dir);
+      if (!all.length) out(`no backups in ${config.backup.dir}\n`);
+      for (const b of all) out(`${b.createdAt.toISOString()}  ${(b.bytes / 1e6).toFixed(1).padStart(9)} MB  ${b.file}\n`);
+      return 0;
+    },
+  },
+  {
+    name: 'backup verify',
+    summary: 'check a backup without restoring it: the manifest signature, every part\'s SHA-256 and every chunk\'s tag',
+    positionals: [{ name: 'FILE', required: true }],
+    async run({ positionals }) {
+      const config = loadConfig();
+      const logger = createLogger('warn');
+      const { keyring } = await createCrypto(config, logger);
+      const outcome = await verifyBackup(positionals[0]!, keyring.provider, (line) => out(`${line}\n`));
+      if (!outcome.ok) {
+        err(`INVALID: ${outcome.problem.part}: ${outcome.problem.reason}\n`);
+        return 1;
+      }
+      out(`valid: backup ${outcome.manifest.id} of ${outcome.manifest.createdAt}, ${outcome.parts} parts, ${(outcome.bytes / 1e6).toFixed(1)} MB, schema ${outcome.manifest.schema.at(-1)}\n`);
+      return 0;
+    },
+  },
+  {
+    name: 'backup restore',
+    summary: 'restore a backup into the configured database, which must be empty (a new database), and its file store; then check it',
+    positionals: [{ name: 'FILE', required: true }],
+    async run({ positionals }) {
+      return withRuntime(async ({ db, keyring, files, urls }) => {
+        if (!urls.ownerUrl) throw new SetupError('MIGRATION_DATABASE_URL is not set: a restore runs as the owner role');
+        try {
+          const report = await restoreBackup(positionals[0]!, { ownerUrl: urls.ownerUrl, runtimeUrl: urls.runtimeUrl, files }, { provider: keyring.provider, progress: (line) => out(`${line}\n`) });
+          await recordBackupEvent(db, cliActor() as { kind: 'operator'; id: string }, { action: 'backup_restore', outcome: 'allowed', backupId: report.manifest.id, details: { count: report.rows, files: report.files, seconds: Math.ceil(report.seconds) } });
+          out(`restored backup ${report.manifest.id} of ${report.manifest.createdAt} in ${report.seconds.toFixed(1)} s: ${report.tables} tables, ${report.rows.toLocaleString('en-US')} rows, ${report.files.toLocaleString('en-US')} files\n`);
+          out(`  audit chains verified: ${report.chains.length} (${report.chains.reduce((n, c) => n + c.events, 0).toLocaleString('en-US')} events)\n  encrypted values decrypted from a sample of every table: ${report.decrypted.toLocaleString('en-US')}\n`);
+          for (const p of report.shredded) out(`  practice ${p}: its key material was destroyed (shredded); its data stays unreadable\n`);
+          return 0;
+        } catch (e) {
+          if (e instanceof RestoreRefusedError || e instanceof BackupInvalidError || e instanceof RestoreCheckError) {
+            err(`restore failed: ${e.message}\n`);
+            return 1;
+          }
+          throw e;
+        }
+      });
+    },
+  },
+  {
+    name: 'backup drill',
+    summary: 'the restore drill now: restore the newest backup into a scratch database, check it, record RPO and RTO',
+    async run() {
+      return withRuntime(async ({ db, keyring, backup }) => {
+        const r = await runRestoreDrill(backup, { db, provider: keyring.provider, progress: (line) => out(`${line}\n`) });
+        if (r.outcome === 'failed') {
+          await raiseInstallationAlert(db, { kind: 'restore_drill_failed', severity: 'critical', details: { job: 'restore-drill' } });
+          err(`restore drill FAILED: ${r.failure}\n`);
+          return 1;
+        }
+        out(`restore drill passed: backup ${r.backupId} (${r.backupCreatedAt?.toISOString()}), RPO ${r.rpoSeconds} s, RTO ${r.rtoSeconds} s, ${r.report!.rows.toLocaleString('en-US')} rows, ${r.report!.files} files, ${r.report!.chains.length} chains verified\n`);
+        return 0;
+      });
+    },
+  },
+  {
     name: 'jobs list',
     summary: 'the scheduled jobs and their last runs',
     async run() {
@@ -290,8 +385,8 @@ const COMMANDS: Command[] = [
     async run({ positionals }) {
       const job = findJob(positionals[0]!);
       if (!job) throw new UsageError(`Unknown job: ${positionals[0]}. Jobs: ${JOBS.map((j) => j.name).join(', ')}`);
-      return withRuntime(async ({ db, keyring, files, logger, config }) => {
-        const ctx = { db, provider: keyring.provider, keyring, transport: createTransport(config, logger), files, publicUrl: config.publicUrl, logger };
+      return withRuntime(async ({ db, keyring, files, logger, config, backup }) => {
+        const ctx = { db, provider: keyring.provider, keyring, transport: createTransport(config, logger), files, publicUrl: config.publicUrl, logger, backup };
         const r = await runJob(job, ctx, 'manual');
         out(r.outcome === 'ok' ? `${job.name}: ok ${JSON.stringify(r.counts)}\n` : `${job.name}: ${r.outcome}${r.outcome === 'failed' ? ` (${r.errorType})` : ' (running elsewhere)'}\n`);
         return r.outcome === 'failed' ? 1 : 0;

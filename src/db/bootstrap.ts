@@ -17,6 +17,10 @@ export interface OpenDatabase {
   db: Db;
   /** The runtime role's connection string (the session store opens its own small pool). */
   runtimeUrl: string;
+  /** The owner role's (migrations), when known. */
+  ownerUrl: string | undefined;
+  /** The embedded server's superuser (backups read every practice with it); undefined for an external database. */
+  superuserUrl: string | undefined;
   /** Closes the pool, then stops the embedded server if there is one. */
   close(): Promise<void>;
 }
@@ -93,13 +97,15 @@ export async function openDatabase(config: Config, logger: Logger, hooks: OpenHo
     await close();
     throw err;
   }
-  return { db: createDb(knex), runtimeUrl, close };
+  return { db: createDb(knex), runtimeUrl, ownerUrl: migrationUrl, superuserUrl: embedded?.superuserUrl(), close };
 }
 
 /** The connection strings of an embedded database, for the operator's command line. */
 export interface EmbeddedConnection {
   runtimeUrl: string;
   ownerUrl: string;
+  /** The embedded server's superuser, on the postgres database. */
+  superuserUrl: string;
   /** Whether this command started the server (then `close` stops it again). */
   started: boolean;
   close(): Promise<void>;
@@ -126,6 +132,7 @@ export async function embeddedForCli(config: Config, logger: Logger): Promise<Em
   return {
     runtimeUrl: urlFor(superuserUrl, RUNTIME_ROLE, roles.runtime, EMBEDDED_DATABASE),
     ownerUrl: urlFor(superuserUrl, OWNER_ROLE, roles.owner, EMBEDDED_DATABASE),
+    superuserUrl,
     started: embedded !== undefined,
     close: async () => {
       await embedded?.stop();

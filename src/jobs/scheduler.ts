@@ -3,6 +3,7 @@ import type { Logger } from '../config/logger.js';
 import type { KeyProvider } from '../crypto/key-provider.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Transport } from '../messaging/transports.js';
+import type { BackupSettings } from '../backup/settings.js';
 import type { Db } from '../db/tenant.js';
 import type { FileStore } from '../storage/file-store.js';
 import { raiseInstallationAlert } from '../services/alerts/alerts.service.js';
@@ -23,6 +24,8 @@ export interface JobContext {
   logger: Logger;
   /** The time jobs act on (a test passes its own clock); Date.now when absent. */
   clock?: () => number;
+  /** Where backups come from and go (the backup and restore-drill jobs). */
+  backup?: BackupSettings;
 }
 
 /** A job: a plain function, idempotent, testable without cron. Returns counts (never PHI). */
