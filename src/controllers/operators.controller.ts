@@ -18,6 +18,7 @@ import {
 import { deactivateOperator, operatorAccounts, operatorSignedOut, operatorSignIn, operatorStepUp, reactivateOperator } from '../services/operators/operator-accounts.service.js';
 import { decideInstallationItem, installationReview, installationReviewOfItem, installationReviews, signOffInstallationReview, startInstallationReview } from '../services/operators/operator-reviews.service.js';
 import { acknowledgeInstallationAlert, installationAlerts } from '../services/alerts/alerts.service.js';
+import { backupsOverview } from '../services/operators/backups.service.js';
 import { ALERT_LABELS, INSTALLATION_ALERT_KINDS, SEVERITIES } from '../alerts/alerts.js';
 import { acknowledgeForm, alertFilterQuery } from '../validation/alerts.schema.js';
 import { formProblems, resultProblems, type FormProblems } from '../validation/text.js';
@@ -32,6 +33,8 @@ export interface OperatorsControllerDeps {
   keyring: Keyring;
   clock: Clock;
   publicUrl: URL;
+  /** Where backups go and whether they (and the drill) can run: the Backups page. */
+  backups: { dir: string; keep: number; maxAgeDays: number; configured: boolean; drillConfigured: boolean };
 }
 
 function operatorOf(res: Response): OperatorActor {
@@ -160,6 +163,11 @@ export function operatorsController(d: OperatorsControllerDeps) {
     }) satisfies RequestHandler,
 
     /** GET /operator/jobs — the scheduler's recent runs. */
+    /** GET /operator/backups — the backups in BACKUP_DIR and the restore drills (RPO, RTO, outcome). */
+    backups: (async (_req, res) => {
+      res.render('operator/backups', { title: 'Backups', operator: operatorOf(res), overview: await backupsOverview(d.db, operatorOf(res), d.backups), csrfToken: res.locals.csrfToken });
+    }) satisfies RequestHandler,
+
     jobs: (async (_req, res) => {
       res.render('operator/jobs', { title: 'Scheduled jobs', operator: operatorOf(res), runs: await recentJobRuns(d.db), csrfToken: res.locals.csrfToken });
     }) satisfies RequestHandler,

@@ -68,7 +68,13 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   const messages = messagesController({ db, keyring, clock, config });
   const compliance = complianceController({ db, clock });
   const documents = documentsController({ db, keyring, files, clock, fileUrlKey });
-  const operators = operatorsController({ db, keyring, clock, publicUrl: config.publicUrl });
+  const operators = operatorsController({
+    db,
+    keyring,
+    clock,
+    publicUrl: config.publicUrl,
+    backups: { dir: config.backup.dir, keep: config.backup.keep, maxAgeDays: config.backup.maxAgeDays, configured: config.database.kind === 'embedded' || Boolean(config.backup.databaseUrl), drillConfigured: config.database.kind === 'embedded' || Boolean(config.backup.drillServerUrl) },
+  });
   const alerts = alertsController({ db, keyring, clock });
   const settings = settingsController({ db, clock, production: config.isProduction });
   // SECURITY: every state change below passes the CSRF check; every form page gets a token.
@@ -244,6 +250,7 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.post('/operator/practices/:id/settings', operatorRoute(), csrfProtection, opStepUp, ...forms, operators.settings);
   r.post('/operator/practices/:id/terminate', operatorRoute(), csrfProtection, opStepUp, ...forms, operators.terminate);
   r.get('/operator/jobs', operatorRoute(), ...forms, operators.jobs);
+  r.get('/operator/backups', operatorRoute(), ...forms, operators.backups);
   r.get('/operator/operators', operatorRoute(), ...forms, operators.operators);
   r.post('/operator/operators/:id/deactivate', operatorRoute(), csrfProtection, opAccountsStepUp, ...forms, operators.deactivate);
   r.post('/operator/operators/:id/reactivate', operatorRoute(), csrfProtection, opAccountsStepUp, ...forms, operators.reactivate);

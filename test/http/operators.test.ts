@@ -1,5 +1,7 @@
 import { useStaffApp, type StaffApp } from '../support/staff-app.js';
 import { expect } from 'chai';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Knex } from 'knex';
 import { generate } from 'otplib';
 import { createOperator } from '../../src/services/operators/operators.service.js';
@@ -95,6 +97,28 @@ describe('operators: a separate kind of account, practice management without PHI
     expect(events).to.deep.include({ action: 'create', actor_id: op.id });
     const roles = await inPractice(practice.id, (trx) => trx('roles').count<{ n: string }[]>({ n: '*' }));
     expect(Number(roles[0]!.n)).to.equal(7);
+  });
+
+  it('the Backups page: none taken and no drill yet says so; a passed drill shows its recovery point and time; a failed one a banner', async () => {
+    const s = await operatorSession();
+    const empty = await s.agent.get('/operator/backups');
+    expect(empty.status).to.equal(200);
+    expect(empty.text).to.include('No restore drill has passed yet').and.include('None yet. Take one now with');
+    expect(empty.text, 'an external database without BACKUP_DATABASE_URL cannot be backed up: the page says so').to.include('Backups are not configured');
+    const dir = built.config.backup.dir;
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'enamel-backup-20261201T014300Z-0a1b2c3d.enbak'), Buffer.alloc(2_500_000));
+    const drill = { practice_id: INSTALLATION_ID, backup_id: null, backup_created_at: null, tables: 39, rows: 1234, files: 24, chains: 2 };
+    await inPractice(INSTALLATION_ID, (trx) => trx('restore_drills').insert({ ...drill, ran_at: new Date(clock.now() - 60_000), outcome: 'passed', rpo_seconds: 5400, rto_seconds: 42, failure: null }));
+    const passed = await s.agent.get('/operator/backups');
+    expect(passed.text).to.include('enamel-backup-20261201T014300Z-0a1b2c3d.enbak').and.include('2.5 MB');
+    expect(passed.text).to.include('recovery point <strong>1.5 h</strong>').and.include('recovery time <strong>42 s</strong>').and.include('1,234 rows');
+    await inPractice(INSTALLATION_ID, (trx) => trx('restore_drills').insert({ ...drill, ran_at: new Date(clock.now()), outcome: 'failed', rpo_seconds: 60, rto_seconds: null, failure: 'verification db/patients' }));
+    const failed = await s.agent.get('/operator/backups');
+    expect(failed.text).to.include('The last restore drill failed').and.include('verification db/patients');
+    await rm(dir, { recursive: true, force: true });
+    // Staff never reach it.
+    expect((await (await signIn(built.app, p.slug, owner, clock)).agent.get('/operator/backups')).status).to.not.equal(200);
   });
 
   it('suspends and re-activates a practice: suspended, every page of it is gone', async () => {

@@ -25,7 +25,7 @@ export function captureLogs(): { lines: Record<string, unknown>[]; stream: Writa
 }
 
 export function testConfig(env: NodeJS.ProcessEnv = {}): Config {
-  return loadConfig({ NODE_ENV: 'test', DATABASE_URL: 'postgres://unused@127.0.0.1/unused', ...env });
+  return loadConfig({ NODE_ENV: 'test', DATABASE_URL: 'postgres://unused@127.0.0.1/unused', BACKUP_DIR: path.join(os.tmpdir(), `enamel-test-backups-${process.pid}`), ...env });
 }
 
 /** The real app, wired to a test database, logging into memory. */
