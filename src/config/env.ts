@@ -91,7 +91,7 @@ export const envSchema = z.object({
   BACKUP_DIR: optionalString,
   BACKUP_DATABASE_URL: postgresUrl.optional(),
   BACKUP_KEEP: z.coerce.number().int().min(1).max(1000).default(14),
-  BACKUP_MAX_AGE_DAYS: z.coerce.number().int().min(1).max(3650).default(35),
+  BACKUP_MAX_AGE_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   RESTORE_DRILL_SERVER_URL: postgresUrl.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(120_000).default(10_000),
