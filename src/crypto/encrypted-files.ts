@@ -50,6 +50,20 @@ export async function openFile(pc: PracticeCrypto, store: FileStore, fileId: str
   return decryptObject(pc, store, row.object_name, fileId);
 }
 
+/**
+ * Like openFile, but the stream needs nothing from the transaction once this returns (the file key
+ * is fetched now): for a large file streamed to a client after the audit row has committed.
+ */
+export async function openFileDetached(pc: PracticeCrypto, store: FileStore, fileId: string): Promise<Readable> {
+  const row = await storedFileObject(pc.trx, fileId);
+  if (!row) throw new KeyNotFoundError(`no stored file ${fileId} in this practice`);
+  const key = await pc.keyring.version(pc.trx, pc.practiceId, 'files', row.key_version);
+  const decryptor = new FileDecryptor(async (v) => (v === row.key_version ? key : pc.keyring.version(pc.trx, pc.practiceId, 'files', v)), { practiceId: pc.practiceId, fileId });
+  const out = new PassThrough();
+  pipeline(store.get(row.object_name), decryptor, out).catch((err: unknown) => out.destroy(err as Error));
+  return out;
+}
+
 export function decryptObject(pc: PracticeCrypto, store: FileStore, objectName: string, fileId: string): Readable {
   const decryptor = new FileDecryptor((v) => pc.keyring.version(pc.trx, pc.practiceId, 'files', v), { practiceId: pc.practiceId, fileId });
   const out = new PassThrough();

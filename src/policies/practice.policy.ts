@@ -17,4 +17,6 @@ export const practicePolicy = {
   /** The outbox's delivery status (no recipients, no contents). */
   messageStatus: (actor: StaffActor) => can(actor, 'portal.send'),
   acknowledgeAlert: (actor: StaffActor, a: { practiceId: string }) => can(actor, 'alerts.read') && a.practiceId === actor.practiceId,
+  /** The machine-readable export of every patient (or one): holders of practice.export (by default the owner). */
+  exportData: (actor: StaffActor) => can(actor, 'practice.export'),
 };

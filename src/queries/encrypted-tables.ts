@@ -12,3 +12,4 @@ import './notes.queries.js';
 import './plans.queries.js';
 import './forms.queries.js';
 import './alerts.queries.js';
+import './exports.queries.js';

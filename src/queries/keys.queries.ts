@@ -175,6 +175,6 @@ export async function insertStoredFile(trx: Knex.Transaction, row: { id: string;
   await trx('stored_files').insert(row);
 }
 
-export function storedFileObject(trx: Knex.Transaction, id: string): Promise<{ object_name: string } | undefined> {
-  return trx('stored_files').where({ id }).first<{ object_name: string } | undefined>('object_name');
+export function storedFileObject(trx: Knex.Transaction, id: string): Promise<{ object_name: string; key_version: number } | undefined> {
+  return trx('stored_files').where({ id }).first<{ object_name: string; key_version: number } | undefined>('object_name', 'key_version');
 }

@@ -41,6 +41,7 @@ const ACTIONS: { action: string; needs: Permission | readonly Permission[]; chec
   { action: 'compliance.holdPractice', needs: 'compliance.manage', check: (a) => authorize(a, 'compliance.holdPractice') },
   { action: 'compliance.reviewAccess', needs: 'compliance.manage', check: (a) => authorize(a, 'compliance.reviewAccess') },
   { action: 'compliance.grantOperatorAccess', needs: 'compliance.manage', check: (a) => authorize(a, 'compliance.grantOperatorAccess') },
+  { action: 'practice.exportData', needs: 'practice.export', check: (a) => authorize(a, 'practice.exportData') },
   { action: 'practice.readAlerts', needs: 'alerts.read', check: (a) => authorize(a, 'practice.readAlerts') },
   { action: 'practice.acknowledgeAlert', needs: 'alerts.read', check: (a) => authorize(a, 'practice.acknowledgeAlert', { practiceId: PRACTICE }) },
   { action: 'practice.editForms', needs: 'settings.manage', check: (a) => authorize(a, 'practice.editForms') },
