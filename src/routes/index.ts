@@ -20,6 +20,7 @@ import { auditController } from '../controllers/audit.controller.js';
 import { operatorsController } from '../controllers/operators.controller.js';
 import { passwordResetController } from '../controllers/password-reset.controller.js';
 import { documentsController } from '../controllers/documents.controller.js';
+import { exportsController } from '../controllers/exports.controller.js';
 import { notesController } from '../controllers/notes.controller.js';
 import { linksController } from '../controllers/links.controller.js';
 import { plansController } from '../controllers/plans.controller.js';
@@ -68,6 +69,7 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   const messages = messagesController({ db, keyring, clock, config });
   const compliance = complianceController({ db, clock });
   const documents = documentsController({ db, keyring, files, clock, fileUrlKey });
+  const exportsC = exportsController({ db, keyring, files, clock });
   const operators = operatorsController({
     db,
     keyring,
@@ -222,6 +224,14 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.get('/p/:slug/break-glass', requirePermission('compliance.manage'), ...forms, patients.review);
   r.post('/p/:slug/break-glass/:id/review', requirePermission('compliance.manage'), csrfProtection, patients.markReviewed);
 
+  // The practice's machine-readable export: starting one and downloading it need a fresh step-up.
+  const exportStepUp = requireRecentAuth(clock, { back: (_req, slug) => `/p/${slug}/exports` });
+  r.get('/p/:slug/exports', requirePermission('practice.export'), ...forms, exportsC.index);
+  r.post('/p/:slug/exports', requirePermission('practice.export'), csrfProtection, exportStepUp, ...forms, exportsC.create);
+  r.get('/p/:slug/exports/:id', requirePermission('practice.export'), ...forms, exportsC.show);
+  r.get('/p/:slug/exports/:id/download', requirePermission('practice.export'), exportStepUp, exportsC.download);
+  r.get('/p/:slug/patients/:id/export', requirePermission('practice.export', onPatient), ...forms, exportsC.confirmForPatient);
+  r.post('/p/:slug/patients/:id/export', requirePermission('practice.export', onPatient), csrfProtection, requireRecentAuth(clock, { back: (req, slug) => `/p/${slug}/patients/${typeof req.params.id === 'string' && isUuid(req.params.id) ? req.params.id : ''}` }), ...forms, exportsC.createForPatient);
   r.get('/p/:slug/audit', requirePermission('audit.read'), ...forms, audit.index);
   r.post('/p/:slug/audit/patients', requirePermission('audit.read'), csrfProtection, ...forms, audit.findPatient);
   r.post('/p/:slug/audit/export', requirePermission('audit.read'), csrfProtection, requireRecentAuth(clock, { back: (_req, slug) => `/p/${slug}/audit` }), ...forms, audit.export);

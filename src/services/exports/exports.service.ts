@@ -25,7 +25,7 @@ import {
   type Resource,
 } from '../../export/fhir.js';
 import { exportIndexHtml, type IndexFile } from '../../export/index-page.js';
-import { authorize, ensure, type StaffActor } from '../../policies/index.js';
+import { AccessDenied, authorize, ensure, type StaffActor } from '../../policies/index.js';
 import { documentSecrets, deleteStoredFiles, objectNames } from '../../queries/documents.queries.js';
 import {
   countExportPatients,
@@ -135,6 +135,15 @@ export async function startExport(d: ExportDeps, actor: StaffActor, input: { pat
   });
 }
 
+/** Whether the actor may export this patient (the confirmation page); AccessDenied if not. */
+export async function checkPatientExport(d: ExportDeps, actor: StaffActor, patientId: string, meta: Meta): Promise<void> {
+  ensure(authorize(actor, 'practice.exportData'), { permission: 'practice.export' });
+  await staffWork(d.db, actor, async (trx) => {
+    const { record } = await loadPatientRecord(trx, actor, patientId, meta.now);
+    ensure(authorize(actor, 'patient.show', record, meta.now), { resource: { type: 'patient', id: patientId }, patientId });
+  });
+}
+
 export async function exportsPage(d: ExportDeps, actor: StaffActor): Promise<ExportView[]> {
   ensure(authorize(actor, 'practice.exportData'), { permission: 'practice.export' });
   return staffWork(d.db, actor, async (trx) => (await listExports(trx, 20)).map(view));
@@ -156,7 +165,8 @@ export async function openExportArchive(d: ExportDeps, actor: StaffActor, id: st
   ensure(authorize(actor, 'practice.exportData'), { permission: 'practice.export' });
   return staffWork(d.db, actor, async (trx) => {
     const r = await findExport(trx, id);
-    if (!r || r.status !== 'done' || !r.archive_file_id || (r.expires_at && r.expires_at <= meta.now)) return undefined;
+    if (!r) throw new AccessDenied({ resource: { type: 'export', id } });
+    if (r.status !== 'done' || !r.archive_file_id || (r.expires_at && r.expires_at <= meta.now)) return undefined;
     await audit.record(trx, staffEvent(actor, meta, { action: 'download', resource: { type: 'export', id }, outcome: 'allowed', ...(r.patient_id ? { patientId: r.patient_id } : {}), details: { format: 'json', step_up: true } }));
     const practice = await findCurrentPractice(trx);
     // The key is fetched now; the bytes stream after the audit row has committed.
