@@ -22,6 +22,11 @@ ENV NODE_ENV=production \
     PORT=3000 \
     DATA_DIR=/data
 WORKDIR /app
+# pg_dump / pg_restore for backups (docs/BACKUP.md): Debian's client (15 on bookworm) is used for
+# servers it supports; for a newer server Enamel's own snapshot is used instead.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends postgresql-client \
+ && rm -rf /var/lib/apt/lists/*
 # Only what runs: production node_modules, compiled code (incl. migrations), views, static files.
 COPY --from=build --chown=root:root /app/node_modules ./node_modules
 COPY --from=build --chown=root:root /app/dist ./dist

@@ -35,10 +35,12 @@ export const headerSchema = z.strictObject({
 });
 export type BackupHeader = z.infer<typeof headerSchema>;
 
-const partName = z.string().regex(/^(db\/[a-z_][a-z0-9_]{0,62}|files\/[a-f0-9]{32})$/);
+const partName = z.string().regex(/^(db\/[a-z_][a-z0-9_]{0,62}|files\/[a-f0-9]{32}|pg_dump\/database)$/);
 
 export const manifestSchema = z.strictObject({
   format: z.literal(FORMAT),
+  /** How the database was captured: Enamel's COPY snapshot (one part per table) or pg_dump's custom format (one part). */
+  method: z.enum(['snapshot', 'pg_dump']),
   id: z.uuid(),
   createdAt: z.iso.datetime(),
   /** The migrations applied when the snapshot was taken, in order. */

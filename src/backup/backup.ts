@@ -6,7 +6,8 @@ import { pipeline } from 'node:stream/promises';
 import type { KeyProvider } from '../crypto/key-provider.js';
 import { SecretKey } from '../crypto/secret-key.js';
 import { INSTALLATION_ID } from '../db/tenant.js';
-import { appliedMigrations, backupTables, beginSnapshot, chainHeads, copyOut, snapshotClient, storedObjectNames } from '../db/snapshot.js';
+import { appliedMigrations, backupTables, beginSnapshot, chainHeads, copyOut, exportSnapshot, NOT_BACKED_UP, serverMajor, snapshotClient, storedObjectNames, tableRows } from '../db/snapshot.js';
+import { clientMajor, pgDump } from './pg-tools.js';
 import type { FileStore } from '../storage/file-store.js';
 import { ArchiveFormatError, ArchiveReader, ArchiveWriter, manifestSchema, signatureSchema, signedMessage, type Manifest, type PartLocation } from './archive.js';
 
@@ -22,6 +23,18 @@ import { ArchiveFormatError, ArchiveReader, ArchiveWriter, manifestSchema, signa
  */
 
 export const BACKUP_EXTENSION = '.enbak';
+
+/**
+ * `snapshot`: Enamel's own COPY of every table (works with every server). `pg_dump`: the custom
+ * format, when a client at least as new as the server is installed. Unset: pg_dump when usable.
+ */
+export type BackupMethod = 'snapshot' | 'pg_dump';
+
+/** Whether pg_dump can back up this server (installed, and not older than the server). */
+async function pgDumpUsable(client: Parameters<typeof serverMajor>[0]): Promise<boolean> {
+  const tool = await clientMajor('pg_dump');
+  return tool !== undefined && tool >= (await serverMajor(client)) && (await clientMajor('pg_restore')) !== undefined;
+}
 
 /** The key context a backup's own key is wrapped under: bound to this backup alone. */
 export const backupKeyContext = (backupId: string) => ({ practiceId: INSTALLATION_ID, purpose: `backup:${backupId}`, version: 1 });
@@ -52,7 +65,7 @@ export type Progress = (line: string) => void;
 export async function createBackup(
   source: { url: string; files: FileStore },
   dir: string,
-  deps: { provider: KeyProvider; now?: () => Date; progress?: Progress },
+  deps: { provider: KeyProvider; now?: () => Date; progress?: Progress; method?: BackupMethod },
 ): Promise<BackupResult> {
   const started = Date.now();
   const say = deps.progress ?? (() => undefined);
@@ -70,7 +83,7 @@ export async function createBackup(
   const parts: Manifest['parts'] = [];
   try {
     const client = await snapshotClient(source.url, 'enamel-backup');
-    let snapshot: Pick<Manifest, 'schema' | 'tables' | 'chains'> & { objects: string[] };
+    let snapshot: Pick<Manifest, 'method' | 'schema' | 'tables' | 'chains'> & { objects: string[] };
     try {
       await beginSnapshot(client);
       const tables = await backupTables(client);
@@ -78,16 +91,24 @@ export async function createBackup(
       const chains = await chainHeads(client);
       const objects = await storedObjectNames(client);
       const counted: Manifest['tables'] = [];
-      for (const table of tables) {
-        const counter = new RowCounter();
-        const rows = copyOut(client, table);
-        rows.on('error', (e) => counter.destroy(e));
-        parts.push(await writer.part(`db/${table}`, rows.pipe(counter)));
-        counted.push({ name: table, rows: counter.rows });
-        say(`  db/${table}: ${counter.rows.toLocaleString('en-US')} rows`);
+      const method: BackupMethod = deps.method === 'pg_dump' || (deps.method === undefined && (await pgDumpUsable(client))) ? 'pg_dump' : 'snapshot';
+      if (method === 'pg_dump') {
+        // pg_dump reads the very snapshot this transaction holds, so the counts and chain heads match it.
+        for (const table of tables) counted.push({ name: table, rows: await tableRows(client, table) });
+        parts.push(await writer.part('pg_dump/database', pgDump(source.url, await exportSnapshot(client), [...NOT_BACKED_UP].filter((t) => !t.startsWith('knex_')))));
+        say(`  pg_dump: ${counted.reduce((n, t) => n + t.rows, 0).toLocaleString('en-US')} rows in ${tables.length} tables`);
+      } else {
+        for (const table of tables) {
+          const counter = new RowCounter();
+          const rows = copyOut(client, table);
+          rows.on('error', (e) => counter.destroy(e));
+          parts.push(await writer.part(`db/${table}`, rows.pipe(counter)));
+          counted.push({ name: table, rows: counter.rows });
+          say(`  db/${table}: ${counter.rows.toLocaleString('en-US')} rows`);
+        }
       }
       await client.query('COMMIT');
-      snapshot = { schema, tables: counted, chains, objects };
+      snapshot = { method, schema, tables: counted, chains, objects };
     } finally {
       await client.end();
     }
@@ -108,6 +129,7 @@ export async function createBackup(
     }
     const manifest: Manifest = {
       format: 1,
+      method: snapshot.method,
       id,
       createdAt,
       schema: snapshot.schema,

@@ -8,7 +8,8 @@ import type { KeyProvider } from '../crypto/key-provider.js';
 import { Keyring } from '../crypto/keyring.js';
 import { createKnex } from '../db/knex.js';
 import { expectedMigrations, migrateLatest, migratorConfig } from '../db/migrations.js';
-import { beginRestore, copyIn, finishRestore, holdsData, NOT_BACKED_UP, snapshotClient } from '../db/snapshot.js';
+import { beginRestore, copyIn, countRestored, finishRestore, holdsData, NOT_BACKED_UP, snapshotClient } from '../db/snapshot.js';
+import { pgRestore } from './pg-tools.js';
 import { createDb, INSTALLATION_ID } from '../db/tenant.js';
 import { chainHashAt, practiceIdsToSample, sampleRows } from '../queries/backup.queries.js';
 import '../queries/encrypted-tables.js';
@@ -66,6 +67,19 @@ async function migrateTo(owner: Knex, schema: readonly string[]): Promise<void> 
   for (let i = applied.length; i < schema.length; i++) await owner.migrate.up(migratorConfig());
 }
 
+/** pg_restore creates the schema itself: the target must have no tables at all. */
+async function checkEmptyForPgRestore(ownerUrl: string, schema: readonly string[]): Promise<void> {
+  const shipped = await expectedMigrations();
+  if (schema.some((m, i) => shipped[i] !== m)) throw new RestoreRefusedError('this backup was taken by a version of Enamel whose migrations this version does not ship; restore it with that version (or a newer one)');
+  const probe = await snapshotClient(ownerUrl, 'enamel-restore');
+  try {
+    const n = Number((await probe.query<{ n: string }>(`SELECT count(*) AS n FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p')`)).rows[0]!.n);
+    if (n > 0) throw new RestoreRefusedError('a pg_dump backup restores into a new database with no tables at all (it brings its own schema): create an empty database and restore into it');
+  } finally {
+    await probe.end();
+  }
+}
+
 /** Counts COPY text rows passing through. */
 class RowCounter extends Transform {
   rows = 0;
@@ -103,7 +117,8 @@ export async function restoreBackup(file: string, target: RestoreTarget, deps: {
   let committed = false;
   try {
     const tables = manifest.tables.map((t) => t.name);
-    await migrateTo(owner, manifest.schema);
+    if (manifest.method === 'pg_dump') await checkEmptyForPgRestore(target.ownerUrl, manifest.schema);
+    else await migrateTo(owner, manifest.schema);
 
     // The files first: if the database load fails, they are removed again (nothing refers to them).
     const fileParts = manifest.parts.filter((p) => p.name.startsWith('files/'));
@@ -117,6 +132,18 @@ export async function restoreBackup(file: string, target: RestoreTarget, deps: {
     const client = await snapshotClient(target.ownerUrl, 'enamel-restore');
     let rows = 0;
     try {
+      if (manifest.method === 'pg_dump') {
+        // pg_restore builds the schema at the backup's version and loads the rows in one transaction.
+        const restoring = pgRestore(target.ownerUrl);
+        await Promise.all([pipeline(backup.reader.decrypted(backup.part('pg_dump/database'), backup.key), restoring.stdin), restoring.done]);
+        committed = true;
+        const counted = await countRestored(client, tables);
+        for (const t of manifest.tables) {
+          if (counted.get(t.name) !== t.rows) throw new RestoreCheckError('counts', `table ${t.name}: ${counted.get(t.name) ?? 0} rows restored, the manifest says ${t.rows}`);
+          rows += t.rows;
+        }
+        say(`  pg_restore: ${rows.toLocaleString('en-US')} rows in ${tables.length} tables`);
+      } else {
       const state = await beginRestore(client, tables);
       for (const t of manifest.tables) {
         const counter = new RowCounter();
@@ -127,6 +154,7 @@ export async function restoreBackup(file: string, target: RestoreTarget, deps: {
       }
       await finishRestore(client, tables, state);
       committed = true;
+      }
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;

@@ -9,6 +9,8 @@ import { onDatabase } from '../db/provision.js';
  */
 export interface BackupSettings {
   dir: string;
+  /** undefined: pg_dump when a client at least as new as the server is installed, else Enamel's snapshot. */
+  method?: 'snapshot' | 'pg_dump';
   keep: number;
   maxAgeDays: number;
   /** A connection to the live database that row-level security does not filter; undefined = not configured. */
@@ -30,6 +32,7 @@ export function backupSettings(config: Config, connections: { runtimeUrl: string
   const adminUrl = superuserUrl ?? config.backup.drillServerUrl;
   return {
     dir: config.backup.dir,
+    ...(config.backup.method === 'auto' ? {} : { method: config.backup.method }),
     keep: config.backup.keep,
     maxAgeDays: config.backup.maxAgeDays,
     sourceUrl: superuserUrl ? onDatabase(superuserUrl, database) : config.backup.databaseUrl,

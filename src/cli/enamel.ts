@@ -285,10 +285,10 @@ const COMMANDS: Command[] = [
     async run() {
       return withRuntime(async ({ db, keyring, files, backup }) => {
         if (!backup.sourceUrl) throw new SetupError('BACKUP_DATABASE_URL is not set: backups need a role that row-level security does not filter (docs/BACKUP.md)');
-        const made = await createBackup({ url: backup.sourceUrl, files }, backup.dir, { provider: keyring.provider, progress: (line) => out(`${line}\n`) });
+        const made = await createBackup({ url: backup.sourceUrl, files }, backup.dir, { provider: keyring.provider, progress: (line) => out(`${line}\n`), ...(backup.method ? { method: backup.method } : {}) });
         const rows = made.manifest.tables.reduce((n, t) => n + t.rows, 0);
         await recordBackupEvent(db, cliActor() as { kind: 'operator'; id: string }, { action: 'backup_create', outcome: 'allowed', backupId: made.manifest.id, details: { count: rows, files: made.manifest.files.count, bytes: made.bytes, seconds: Math.ceil(made.seconds) } });
-        out(`backup ${made.manifest.id}: ${made.file}\n  ${made.manifest.tables.length} tables, ${rows.toLocaleString('en-US')} rows, ${made.manifest.files.count.toLocaleString('en-US')} files, ${(made.bytes / 1e6).toFixed(1)} MB in ${made.seconds.toFixed(1)} s\n`);
+        out(`backup ${made.manifest.id} (${made.manifest.method}): ${made.file}\n  ${made.manifest.tables.length} tables, ${rows.toLocaleString('en-US')} rows, ${made.manifest.files.count.toLocaleString('en-US')} files, ${(made.bytes / 1e6).toFixed(1)} MB in ${made.seconds.toFixed(1)} s\n`);
         if (made.manifest.files.missing.length) err(`warning: ${made.manifest.files.missing.length} stored file(s) were deleted while the backup ran and are not in it\n`);
         const removed = await pruneBackups(backup.dir, { keep: backup.keep, maxAgeDays: backup.maxAgeDays }, new Date());
         if (removed.length) out(`  retention removed ${removed.length} older backup(s)\n`);

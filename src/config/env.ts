@@ -89,6 +89,7 @@ export const envSchema = z.object({
   SMS_AUTH_TOKEN: z.string().min(16, 'at least 16 characters').max(200).optional(),
   SMS_FROM: z.string().regex(/^\+[1-9][0-9]{6,14}$/, 'an E.164 number such as +15551234567').optional(),
   BACKUP_DIR: optionalString,
+  BACKUP_METHOD: z.enum(['auto', 'snapshot', 'pg_dump']).default('auto'),
   BACKUP_DATABASE_URL: postgresUrl.optional(),
   BACKUP_KEEP: z.coerce.number().int().min(1).max(1000).default(14),
   BACKUP_MAX_AGE_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
@@ -130,7 +131,7 @@ export interface Config {
    * database — the role that reads every practice's rows (BYPASSRLS) and the server role that may
    * create and drop the restore drill's scratch database. The embedded database uses its superuser.
    */
-  backup: { dir: string; keep: number; maxAgeDays: number; databaseUrl: string | undefined; drillServerUrl: string | undefined };
+  backup: { dir: string; method: 'auto' | 'snapshot' | 'pg_dump'; keep: number; maxAgeDays: number; databaseUrl: string | undefined; drillServerUrl: string | undefined };
   /** Outgoing email: 'log' writes each message to DATA_DIR/mail (development); 'smtp' sends it. */
   mail: { transport: 'log'; dir: string; from: string } | { transport: 'smtp'; url: string; from: string };
   /**
@@ -201,7 +202,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, now: Date = 
       : new Date(now.getTime() + DEFAULT_SECURITY_TXT_DAYS * 86_400_000),
     logLevel: e.LOG_LEVEL,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
-    backup: { dir: path.resolve(e.BACKUP_DIR ?? path.join(e.DATA_DIR, 'backups')), keep: e.BACKUP_KEEP, maxAgeDays: e.BACKUP_MAX_AGE_DAYS, databaseUrl: e.BACKUP_DATABASE_URL, drillServerUrl: e.RESTORE_DRILL_SERVER_URL },
+    backup: { dir: path.resolve(e.BACKUP_DIR ?? path.join(e.DATA_DIR, 'backups')), method: e.BACKUP_METHOD, keep: e.BACKUP_KEEP, maxAgeDays: e.BACKUP_MAX_AGE_DAYS, databaseUrl: e.BACKUP_DATABASE_URL, drillServerUrl: e.RESTORE_DRILL_SERVER_URL },
     mail:
       e.MAIL_TRANSPORT === 'smtp'
         ? { transport: 'smtp', url: e.SMTP_URL!, from: e.MAIL_FROM ?? `Enamel <no-reply@${new URL(e.PUBLIC_URL ?? defaultPublicUrl).hostname}>` }

@@ -78,6 +78,20 @@ export class SnapshotRoleError extends Error {
   }
 }
 
+/** The snapshot's id, for pg_dump --snapshot (the transaction must stay open while pg_dump reads). */
+export async function exportSnapshot(client: pg.ClientBase): Promise<string> {
+  return (await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]!.id;
+}
+
+export async function tableRows(client: pg.ClientBase, table: string): Promise<number> {
+  return Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${quote(table)}`)).rows[0]!.n);
+}
+
+/** The server's major version (pg_dump refuses a server newer than itself). */
+export async function serverMajor(client: pg.ClientBase): Promise<number> {
+  return Math.floor(Number((await client.query<{ v: string }>("SELECT current_setting('server_version_num') AS v")).rows[0]!.v) / 10000);
+}
+
 /** The object names of the stored files in the snapshot (the files the backup must hold). */
 export async function storedObjectNames(client: pg.ClientBase): Promise<string[]> {
   return (await client.query<{ object_name: string }>('SELECT object_name FROM stored_files ORDER BY object_name')).rows.map((r) => r.object_name);
@@ -143,6 +157,24 @@ export async function finishRestore(client: pg.ClientBase, tables: readonly stri
     ]);
   }
   await client.query('COMMIT');
+}
+
+/**
+ * Every table's row count as the owner, which FORCE ROW LEVEL SECURITY filters: lifted inside a
+ * transaction that is rolled back (nobody ever sees it lifted), for a restore's count check.
+ */
+export async function countRestored(client: pg.ClientBase, tables: readonly string[]): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  await client.query('BEGIN');
+  try {
+    for (const t of tables) {
+      await client.query(`ALTER TABLE ${quote(t)} NO FORCE ROW LEVEL SECURITY`);
+      counts.set(t, Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${quote(t)}`)).rows[0]!.n));
+    }
+  } finally {
+    await client.query('ROLLBACK');
+  }
+  return counts;
 }
 
 /** A pg client for snapshot work (COPY streams need a plain client, not the pool). */

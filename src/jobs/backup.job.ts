@@ -17,7 +17,7 @@ export const backupJob: Job = {
   schedule: '43 1 * * *',
   async run(ctx) {
     const s = settings(ctx);
-    const made = await createBackup({ url: s.sourceUrl, files: ctx.files }, s.dir, { provider: ctx.provider, now: () => jobNow(ctx) });
+    const made = await createBackup({ url: s.sourceUrl, files: ctx.files }, s.dir, { provider: ctx.provider, now: () => jobNow(ctx), ...(s.method ? { method: s.method } : {}) });
     await recordBackupEvent(ctx.db, { kind: 'system', id: 'backup' }, {
       action: 'backup_create',
       outcome: 'allowed',
