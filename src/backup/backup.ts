@@ -47,7 +47,7 @@ export interface BackupResult {
 }
 
 /** Counts the rows of a COPY text stream (one line per row; newlines inside values are escaped). */
-class RowCounter extends Transform {
+export class RowCounter extends Transform {
   rows = 0;
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null, data?: Buffer) => void): void {
     for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) this.rows++;

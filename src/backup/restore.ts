@@ -1,5 +1,4 @@
 import type { Knex } from 'knex';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { verifyPractice } from '../audit/verify.js';
 import { encryptedTables, PracticeCrypto } from '../crypto/encrypted-columns.js';
@@ -14,7 +13,7 @@ import { createDb, INSTALLATION_ID } from '../db/tenant.js';
 import { chainHashAt, practiceIdsToSample, sampleRows } from '../queries/backup.queries.js';
 import '../queries/encrypted-tables.js';
 import type { FileStore } from '../storage/file-store.js';
-import { openVerifiedBackup, type Progress } from './backup.js';
+import { openVerifiedBackup, RowCounter, type Progress } from './backup.js';
 import type { Manifest } from './archive.js';
 
 /** Where a restore goes: an empty database (owner and runtime roles) and an empty file store. */
@@ -77,15 +76,6 @@ async function checkEmptyForPgRestore(ownerUrl: string, schema: readonly string[
     if (n > 0) throw new RestoreRefusedError('a pg_dump backup restores into a new database with no tables at all (it brings its own schema): create an empty database and restore into it');
   } finally {
     await probe.end();
-  }
-}
-
-/** Counts COPY text rows passing through. */
-class RowCounter extends Transform {
-  rows = 0;
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null, data?: Buffer) => void): void {
-    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) this.rows++;
-    done(null, chunk);
   }
 }
 

@@ -5,6 +5,8 @@
  * Staff are named by display name only (no Practitioner resources).
  */
 
+import type { ItemContent } from '../queries/plans.queries.js';
+
 export type Resource = { resourceType: string; id: string } & Record<string, unknown>;
 
 /** Resource types in the order the archive and its index list them. */
@@ -87,14 +89,7 @@ export function noteResource(n: { id: string; patient_id: string; status: string
   });
 }
 
-export interface PlanItemContent {
-  cdt: string;
-  tooth: string | null;
-  surfaces: string | null;
-  description: string;
-  fee: number;
-  insurance: number;
-}
+export type PlanItemContent = ItemContent;
 
 const money = (cents: number) => `$${(cents / 100).toFixed(2)}`;
 const PLAN_STATUS: Record<string, string> = { draft: 'draft', presented: 'active', accepted: 'active', declined: 'revoked' };

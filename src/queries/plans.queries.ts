@@ -4,6 +4,18 @@ import { encryptedColumns } from '../crypto/encrypted-columns.js';
 /** The only SQL touching treatment plans. Runs inside withPractice. */
 
 export const planSecrets = encryptedColumns('treatment_plans', { title: { type: 'text' } });
+/** What a plan item says (its encrypted envelope's content). */
+export interface ItemContent {
+  cdt: string;
+  tooth: string | null;
+  surfaces: string | null;
+  description: string;
+  /** Cents. */
+  fee: number;
+  /** Cents; never more than the fee. */
+  insurance: number;
+}
+
 /** An item's CDT code, tooth, surfaces, description, fee and estimate: one envelope. */
 export const planItemSecrets = encryptedColumns('treatment_plan_items', { content: { type: 'json' } });
 

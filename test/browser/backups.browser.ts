@@ -4,9 +4,9 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { generate } from 'otplib';
 import type { Browser } from 'playwright-core';
-import type { BackupSettings } from '../../src/backup/settings.js';
 import { createLogger } from '../../src/config/logger.js';
-import { OWNER_ROLE, RUNTIME_ROLE, onDatabase, urlFor } from '../../src/db/provision.js';
+import { onDatabase } from '../../src/db/provision.js';
+import { testBackupSettings } from '../support/backups.js';
 import { backupJob, restoreDrillJob } from '../../src/jobs/backup.job.js';
 import { runJob } from '../../src/jobs/scheduler.js';
 import { createOperator } from '../../src/services/operators/operators.service.js';
@@ -51,14 +51,7 @@ describe('backups in a real browser: the operator sees the backups and the drill
   });
 
   it('after the nightly backup and the weekly drill, the page says when the backup was last proven to restore, with RPO and RTO', async () => {
-    const c = testCluster();
-    const settings: BackupSettings = {
-      dir,
-      keep: 14,
-      maxAgeDays: 35,
-      sourceUrl: onDatabase(c.superuserUrl, t.current.name),
-      drill: { adminUrl: c.superuserUrl, ownerUrl: (db) => urlFor(c.superuserUrl, OWNER_ROLE, c.passwords.owner, db), runtimeUrl: (db) => urlFor(c.superuserUrl, RUNTIME_ROLE, c.passwords.runtime, db) },
-    };
+    const settings = testBackupSettings(t.current.name, dir);
     const ctx = { db: t.current.db, provider: fx.keyring.provider, keyring: fx.keyring, transport: new MemoryTransport(), files: fx.files, logger: createLogger('silent'), backup: settings };
     expect((await runJob(backupJob, ctx)).outcome).to.equal('ok');
     expect((await runJob(restoreDrillJob, ctx)).outcome).to.equal('ok');

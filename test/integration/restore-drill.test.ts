@@ -6,11 +6,10 @@ import { ArchiveReader } from '../../src/backup/archive.js';
 import { listBackups } from '../../src/backup/backup.js';
 import type { BackupSettings } from '../../src/backup/settings.js';
 import { createLogger } from '../../src/config/logger.js';
-import { OWNER_ROLE, RUNTIME_ROLE, onDatabase, urlFor } from '../../src/db/provision.js';
 import { INSTALLATION_ID } from '../../src/db/tenant.js';
 import { backupJob, restoreDrillJob } from '../../src/jobs/backup.job.js';
 import { runJob, type JobContext } from '../../src/jobs/scheduler.js';
-import { testCluster } from '../support/cluster.js';
+import { testBackupSettings } from '../support/backups.js';
 import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
 import { useTestDatabase } from '../support/db.js';
 import { buildPatient, buildPractice } from '../support/factories.js';
@@ -28,17 +27,7 @@ describe('backup job and restore drill', function () {
   const openDrillAlerts = () => installation((trx) => trx('security_alerts').where({ kind: 'restore_drill_failed' }).whereNull('acknowledged_at').count<{ n: string }[]>({ n: '*' })).then((r) => Number(r[0]!.n));
   const scratchDatabases = async () => (await t.current.owner.raw<{ rows: unknown[] }>(`SELECT datname FROM pg_database WHERE datname LIKE 'enamel_drill_%'`)).rows.length;
 
-  function settings(over: Partial<BackupSettings> = {}): BackupSettings {
-    const c = testCluster();
-    return {
-      dir,
-      keep: 3,
-      maxAgeDays: 35,
-      sourceUrl: onDatabase(c.superuserUrl, t.current.name),
-      drill: { adminUrl: c.superuserUrl, ownerUrl: (db) => urlFor(c.superuserUrl, OWNER_ROLE, c.passwords.owner, db), runtimeUrl: (db) => urlFor(c.superuserUrl, RUNTIME_ROLE, c.passwords.runtime, db) },
-      ...over,
-    };
-  }
+  const settings = (over: Partial<BackupSettings> = {}): BackupSettings => testBackupSettings(t.current.name, dir, { keep: 3, ...over });
 
   before(async () => {
     fx = await buildCryptoFixture(t.current);

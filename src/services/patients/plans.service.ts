@@ -27,16 +27,8 @@ export interface PlanDeps {
   keyring: Keyring;
 }
 
-export interface ItemContent {
-  cdt: string;
-  tooth: string | null;
-  surfaces: string | null;
-  description: string;
-  /** Cents. */
-  fee: number;
-  /** Cents; never more than the fee. */
-  insurance: number;
-}
+import type { ItemContent } from '../../queries/plans.queries.js';
+export type { ItemContent };
 
 export interface ItemView extends ItemContent {
   id: string;
