@@ -309,19 +309,20 @@ const COMMANDS: Command[] = [
   },
   {
     name: 'backup verify',
-    summary: 'check a backup without restoring it: the manifest signature, every part\'s SHA-256 and every chunk\'s tag',
+    summary: 'check a backup without restoring it: the manifest signature, every part\'s SHA-256 and every chunk\'s tag (audited)',
     positionals: [{ name: 'FILE', required: true }],
     async run({ positionals }) {
-      const config = loadConfig();
-      const logger = createLogger('warn');
-      const { keyring } = await createCrypto(config, logger);
-      const outcome = await verifyBackup(positionals[0]!, keyring.provider, (line) => out(`${line}\n`));
-      if (!outcome.ok) {
-        err(`INVALID: ${outcome.problem.part}: ${outcome.problem.reason}\n`);
-        return 1;
-      }
-      out(`valid: backup ${outcome.manifest.id} of ${outcome.manifest.createdAt}, ${outcome.parts} parts, ${(outcome.bytes / 1e6).toFixed(1)} MB, schema ${outcome.manifest.schema.at(-1)}\n`);
-      return 0;
+      return withRuntime(async ({ db, keyring }) => {
+        const outcome = await verifyBackup(positionals[0]!, keyring.provider, (line) => out(`${line}\n`));
+        const backupId = outcome.manifest?.id;
+        await recordBackupEvent(db, cliActor() as { kind: 'operator'; id: string }, { action: 'backup_verify', outcome: outcome.ok ? 'allowed' : 'failed', ...(backupId ? { backupId } : {}), ...(outcome.ok ? { details: { bytes: outcome.bytes } } : {}) });
+        if (!outcome.ok) {
+          err(`INVALID: ${outcome.problem.part}: ${outcome.problem.reason}\n`);
+          return 1;
+        }
+        out(`valid: backup ${outcome.manifest.id} of ${outcome.manifest.createdAt}, ${outcome.parts} parts, ${(outcome.bytes / 1e6).toFixed(1)} MB, schema ${outcome.manifest.schema.at(-1)}\n`);
+        return 0;
+      });
     },
   },
   {

@@ -264,6 +264,8 @@ describe('enamel CLI: backup', function () {
     expect(again.stderr).to.include('not empty');
     const audited = await target.owner.raw<{ rows: { n: number }[] }>(`SELECT count(*)::int AS n FROM audit_events WHERE action = 'backup_restore' AND actor_id = 'cli-opsperson'`);
     expect(audited.rows[0]!.n).to.equal(1);
+    const verifications = await t.current.owner.raw<{ rows: { outcome: string }[] }>(`SELECT outcome FROM audit_events WHERE action = 'backup_verify' AND actor_id = 'cli-opsperson' ORDER BY id`);
+    expect(verifications.rows.map((r) => r.outcome), 'both verifications audited').to.deep.equal(['allowed', 'failed']);
 
     const drill = await enamel(['backup', 'drill'], env({ RESTORE_DRILL_SERVER_URL: su }));
     expect(drill.code, drill.stderr).to.equal(0);
