@@ -20,13 +20,17 @@ export interface TestDatabase {
   sessionStore(): Store;
 }
 
-let counter = 0;
+// NOTE: on globalThis, not in module state: a test file that imports this module dynamically gets a
+// second instance, whose own counter would name an existing database (and createDatabase keeps it).
+const COUNTER = Symbol.for('enamel.test.databases');
+const counters = globalThis as unknown as { [COUNTER]?: number };
+const nextNumber = (): number => (counters[COUNTER] = (counters[COUNTER] ?? 0) + 1);
 
 /** Creates a fresh database for one test file: a clone of the migrated template, or empty. */
 export async function createTestDatabase(options: { migrated?: boolean } = {}): Promise<TestDatabase> {
   const c = testCluster();
-  const name = `${c.prefix}_${++counter}`;
-  await createDatabase(c.superuserUrl, name, options.migrated === false ? undefined : c.template);
+  const name = `${c.prefix}_${nextNumber()}`;
+  if (!(await createDatabase(c.superuserUrl, name, options.migrated === false ? undefined : c.template))) throw new Error(`test database ${name} already exists`);
   const ownerUrl = urlFor(c.superuserUrl, OWNER_ROLE, c.passwords.owner, name);
   const runtimeUrl = urlFor(c.superuserUrl, RUNTIME_ROLE, c.passwords.runtime, name);
   const owner = createKnex(ownerUrl, { poolMax: 2 });
