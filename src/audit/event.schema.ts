@@ -19,13 +19,14 @@ export const AUDIT_ACTIONS = [
   'submit', 'review', 'message_queue', 'message_suppressed', 'sms_opt_out', 'sms_opt_in', 'form_template_change',
   'alert_acknowledge', 'invitation_revoke', 'mfa_destroy', 'user_unlock',
   'backup_create', 'backup_verify', 'backup_restore', 'restore_drill',
+  'request_extend', 'request_close',
 ] as const;
 
 export const RESOURCE_TYPES = [
   'practice', 'location', 'user', 'role', 'session', 'patient', 'clinical_note', 'treatment_plan', 'document',
   'file', 'portal_link', 'form_submission', 'referral', 'audit_log', 'audit_checkpoint', 'data_key', 'setting',
   'export', 'access_review', 'operator_grant', 'break_glass_grant', 'treatment_plan_item', 'message', 'form_template',
-  'security_alert', 'operator', 'backup',
+  'security_alert', 'operator', 'backup', 'patient_request', 'disclosure',
 ] as const;
 
 /** Practice settings whose changes are audited with old and new values (numbers, booleans, ids). */

@@ -31,6 +31,8 @@ export const patientPolicy = {
   /** Break-glass is for a patient outside one's normal access only. */
   breakGlass: (actor: StaffActor, p: PatientRecord) => can(actor, 'breakglass.use') && can(actor, 'patients.read') && p.practiceId === actor.practiceId && !coversLocation(actor, p.locationId),
   reviewBreakGlass: (actor: StaffActor) => can(actor, 'compliance.manage'),
+  /** Patients' rights requests and disclosures: the practice's duty, not a location's. */
+  manageRights: (actor: StaffActor, p: PatientRecord) => can(actor, 'rights.manage') && p.practiceId === actor.practiceId,
   /** Documents and images of a patient one can open. */
   uploadDocument: (actor: StaffActor, p: PatientRecord, now: Date) => can(actor, 'documents.upload') && reachable(actor, p, now),
   /** Some documents of this patient: all with documents.download, the office's paperwork with documents.office. */

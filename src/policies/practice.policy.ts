@@ -19,4 +19,6 @@ export const practicePolicy = {
   acknowledgeAlert: (actor: StaffActor, a: { practiceId: string }) => can(actor, 'alerts.read') && a.practiceId === actor.practiceId,
   /** The machine-readable export of every patient (or one): holders of practice.export (by default the owner). */
   exportData: (actor: StaffActor) => can(actor, 'practice.export'),
+  /** The register of patients' rights requests (every location's). */
+  manageRightsRegister: (actor: StaffActor) => can(actor, 'rights.manage'),
 };

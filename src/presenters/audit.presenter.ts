@@ -78,6 +78,8 @@ export const ACTION_LABELS: Record<(typeof AUDIT_ACTIONS)[number], string> = {
   backup_verify: 'Verified a backup',
   backup_restore: 'Restored a backup',
   restore_drill: 'Ran a restore drill',
+  request_extend: 'Extended a patient’s request',
+  request_close: 'Answered a patient’s request',
 };
 
 const SETTING_LABELS: Record<string, string> = {

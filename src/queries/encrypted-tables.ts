@@ -13,3 +13,4 @@ import './plans.queries.js';
 import './forms.queries.js';
 import './alerts.queries.js';
 import './exports.queries.js';
+import './rights.queries.js';

@@ -42,6 +42,8 @@ const ACTIONS: { action: string; needs: Permission | readonly Permission[]; chec
   { action: 'compliance.reviewAccess', needs: 'compliance.manage', check: (a) => authorize(a, 'compliance.reviewAccess') },
   { action: 'compliance.grantOperatorAccess', needs: 'compliance.manage', check: (a) => authorize(a, 'compliance.grantOperatorAccess') },
   { action: 'practice.exportData', needs: 'practice.export', check: (a) => authorize(a, 'practice.exportData') },
+  { action: 'practice.manageRightsRegister', needs: 'rights.manage', check: (a) => authorize(a, 'practice.manageRightsRegister') },
+  { action: 'patient.manageRights', needs: 'rights.manage', check: (a) => authorize(a, 'patient.manageRights', SOME_PATIENT) },
   { action: 'practice.readAlerts', needs: 'alerts.read', check: (a) => authorize(a, 'practice.readAlerts') },
   { action: 'practice.acknowledgeAlert', needs: 'alerts.read', check: (a) => authorize(a, 'practice.acknowledgeAlert', { practiceId: PRACTICE }) },
   { action: 'practice.editForms', needs: 'settings.manage', check: (a) => authorize(a, 'practice.editForms') },

@@ -62,6 +62,7 @@ import type { FileStore } from '../../storage/file-store.js';
 import type { FormResult, Meta } from '../../shared/types.js';
 import { staffEvent, staffWork } from '../staff-work.js';
 import { loadPatientRecord } from '../patients/patients.service.js';
+import { writeDisclosure } from '../rights/rights.service.js';
 
 /**
  * The practice's machine-readable export (docs/EXPORT.md): FHIR R4 NDJSON, the documents' files and
@@ -168,6 +169,19 @@ export async function openExportArchive(d: ExportDeps, actor: StaffActor, id: st
     if (!r) throw new AccessDenied({ resource: { type: 'export', id } });
     if (r.status !== 'done' || !r.archive_file_id || (r.expires_at && r.expires_at <= meta.now)) return undefined;
     await audit.record(trx, staffEvent(actor, meta, { action: 'download', resource: { type: 'export', id }, outcome: 'allowed', ...(r.patient_id ? { patientId: r.patient_id } : {}), details: { format: 'json', step_up: true } }));
+    // A patient's records leaving the practice: a disclosure in that patient's accounting (§164.528).
+    if (r.patient_id) {
+      await writeDisclosure(trx, new PracticeCrypto(d.keyring, trx, actor.practiceId), {
+        patientId: r.patient_id,
+        disclosedAt: meta.now,
+        purpose: 'records_export',
+        recipient: { name: 'Copy of the record downloaded by the practice', address: null },
+        description: 'The whole record exported (FHIR R4 and files), downloaded by the practice',
+        recordedBy: actor.id,
+        source: 'export',
+        exportId: id,
+      });
+    }
     const practice = await findCurrentPractice(trx);
     // The key is fetched now; the bytes stream after the audit row has committed.
     const stream = await openFileDetached(new PracticeCrypto(d.keyring, trx, actor.practiceId), d.files, r.archive_file_id);

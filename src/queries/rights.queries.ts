@@ -1,0 +1,89 @@
+import type { Knex } from 'knex';
+import { encryptedColumns } from '../crypto/encrypted-columns.js';
+
+/** What the patient asked, why a request was extended, how it ended: staff type them (free text, encrypted). */
+export const requestSecrets = encryptedColumns('patient_requests', { details: { type: 'text' }, extension_reason: { type: 'text' }, outcome_note: { type: 'text' } });
+/** To whom and what was disclosed (encrypted). */
+export const disclosureSecrets = encryptedColumns('disclosures', { recipient: { type: 'json' }, description: { type: 'text' } });
+
+export const REQUEST_KINDS = ['access', 'amendment', 'accounting', 'restriction', 'confidential_communication'] as const;
+export type RequestKind = (typeof REQUEST_KINDS)[number];
+export const RECEIVED_VIA = ['phone', 'paper', 'in_person', 'email', 'patient_link'] as const;
+export const REQUEST_OUTCOMES = ['fulfilled', 'denied', 'withdrawn'] as const;
+
+export type RequestRow = {
+  id: string;
+  practice_id: string;
+  patient_id: string;
+  kind: RequestKind;
+  received_via: (typeof RECEIVED_VIA)[number];
+  received_at: Date;
+  due_at: Date;
+  details: Buffer | null;
+  extended_at: Date | null;
+  extension_reason: Buffer | null;
+  extension_notice_at: Date | null;
+  status: 'open' | 'fulfilled' | 'denied' | 'withdrawn';
+  outcome_note: Buffer | null;
+  fee_cents: number | null;
+  recorded_by: string;
+  handled_by: string | null;
+  closed_at: Date | null;
+  overdue_alerted_at: Date | null;
+};
+
+export async function insertRequest(trx: Knex.Transaction, row: Record<string, unknown>): Promise<void> {
+  await trx('patient_requests').insert(row);
+}
+
+export function findRequest(trx: Knex.Transaction, id: string): Promise<RequestRow | undefined> {
+  return trx('patient_requests').where({ id }).first<RequestRow | undefined>();
+}
+
+export async function updateRequest(trx: Knex.Transaction, id: string, changes: Record<string, unknown>): Promise<number> {
+  return trx('patient_requests').where({ id, status: 'open' }).update(changes);
+}
+
+export function listRequests(trx: Knex.Transaction, o: { open: boolean; patientId?: string; limit: number }): Promise<RequestRow[]> {
+  const q = trx('patient_requests').orderBy(o.open ? 'due_at' : 'closed_at', o.open ? 'asc' : 'desc').limit(o.limit).select<RequestRow[]>('*');
+  if (o.open) q.where({ status: 'open' });
+  else q.whereNot({ status: 'open' });
+  if (o.patientId) q.where({ patient_id: o.patientId });
+  return q;
+}
+
+/** Open requests past their due date, and those due within `soonMs`. */
+export async function requestsDue(trx: Knex.Transaction, now: Date, soonMs: number): Promise<{ overdue: number; soon: number }> {
+  const r = await trx('patient_requests')
+    .where({ status: 'open' })
+    .select(trx.raw('count(*) FILTER (WHERE due_at < ?)::int AS overdue', [now]), trx.raw('count(*) FILTER (WHERE due_at >= ? AND due_at < ?)::int AS soon', [now, new Date(now.getTime() + soonMs)]))
+    .first<{ overdue: number; soon: number }>();
+  return { overdue: r?.overdue ?? 0, soon: r?.soon ?? 0 };
+}
+
+/** Overdue open requests nobody was alerted about yet; marks them alerted. Returns how many. */
+export async function markOverdueAlerted(trx: Knex.Transaction, now: Date): Promise<number> {
+  return trx('patient_requests').where({ status: 'open' }).where('due_at', '<', now).whereNull('overdue_alerted_at').update({ overdue_alerted_at: now });
+}
+
+export interface DisclosureRow {
+  id: string;
+  patient_id: string;
+  disclosed_at: Date;
+  purpose: string;
+  recipient: Buffer;
+  description: Buffer;
+  source: 'manual' | 'export';
+  export_id: string | null;
+  recorded_by: string;
+}
+
+export async function insertDisclosure(trx: Knex.Transaction, row: Record<string, unknown>): Promise<void> {
+  await trx('disclosures').insert(row);
+}
+
+export function patientDisclosures(trx: Knex.Transaction, patientId: string, from: Date, to: Date, purposes: readonly string[] | undefined): Promise<DisclosureRow[]> {
+  const q = trx('disclosures').where({ patient_id: patientId }).where('disclosed_at', '>=', from).where('disclosed_at', '<', to).orderBy('disclosed_at', 'desc').select<DisclosureRow[]>('*');
+  if (purposes) q.whereIn('purpose', purposes);
+  return q;
+}

@@ -1,0 +1,249 @@
+import { randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
+import { raiseAlert } from '../../alerts/alerts.js';
+import { audit } from '../../audit/record.js';
+import { PracticeCrypto } from '../../crypto/encrypted-columns.js';
+import type { Keyring } from '../../crypto/keyring.js';
+import type { Db } from '../../db/tenant.js';
+import { AccessDenied, authorize, ensure, type StaffActor } from '../../policies/index.js';
+import { findPatient, patientSecrets } from '../../queries/patients.queries.js';
+import {
+  disclosureSecrets,
+  findRequest,
+  insertDisclosure,
+  insertRequest,
+  listRequests,
+  markOverdueAlerted,
+  patientDisclosures,
+  requestSecrets,
+  requestsDue,
+  updateRequest,
+  type RequestKind,
+  type RequestRow,
+} from '../../queries/rights.queries.js';
+import { exportStaffNames } from '../../queries/exports.queries.js';
+import type { FormResult, Meta } from '../../shared/types.js';
+import { loadPatientRecord } from '../patients/patients.service.js';
+import { staffCryptoWork, staffEvent } from '../staff-work.js';
+
+/**
+ * Patients' rights under the Privacy Rule (docs/PATIENT-RIGHTS.md): the register of requests with
+ * their legal due dates, and the disclosures with the accounting a patient may ask for.
+ */
+
+const DAY = 86_400_000;
+
+/** Days to answer, by kind: access 30 (§164.524(b)(2)), amendment 60 (§164.526(b)(2)), accounting 60 (§164.528(c)(1)); restrictions and confidential communications 30 by the practice's policy. */
+export const DUE_DAYS: Record<RequestKind, number> = { access: 30, amendment: 60, accounting: 60, restriction: 30, confidential_communication: 30 };
+/** The one extension each rule allows, with a written reason given to the patient within the first period. */
+export const EXTENSION_DAYS = 30;
+/** Requests due within this many days count as "due soon" on the home page. */
+export const DUE_SOON_DAYS = 7;
+
+export function dueDate(kind: RequestKind, receivedAt: Date): Date {
+  return new Date(receivedAt.getTime() + DUE_DAYS[kind] * DAY);
+}
+
+export interface RequestView {
+  id: string;
+  patientId: string;
+  patientName: string;
+  kind: RequestKind;
+  receivedVia: string;
+  receivedAt: Date;
+  dueAt: Date;
+  overdue: boolean;
+  details: string | null;
+  extended: { at: Date; reason: string; noticeAt: Date | null } | null;
+  status: RequestRow['status'];
+  outcomeNote: string | null;
+  feeCents: number | null;
+  closedAt: Date | null;
+}
+
+async function present(trx: Knex.Transaction, pc: PracticeCrypto, rows: RequestRow[], now: Date, actor: StaffActor, meta: Meta): Promise<RequestView[]> {
+  const names = new Map<string, string>();
+  const views: RequestView[] = [];
+  for (const r of rows) {
+    if (!names.has(r.patient_id)) {
+      const p = await findPatient(trx, r.patient_id);
+      const v = p ? await patientSecrets.open(pc, p) : undefined;
+      names.set(r.patient_id, v ? `${v.family_name ?? ''}, ${v.given_name ?? ''}` : 'Patient');
+      // SECURITY: each patient named on the page is an audited read.
+      await audit.record(trx, staffEvent(actor, meta, { action: 'list', resource: { type: 'patient_request' }, patientId: r.patient_id, outcome: 'allowed' }));
+    }
+    const s = await requestSecrets.open(pc, r as RequestRow & Record<string, unknown>);
+    views.push({
+      id: r.id,
+      patientId: r.patient_id,
+      patientName: names.get(r.patient_id)!,
+      kind: r.kind,
+      receivedVia: r.received_via,
+      receivedAt: r.received_at,
+      dueAt: r.due_at,
+      overdue: r.status === 'open' && r.due_at < now,
+      details: s.details,
+      extended: r.extended_at ? { at: r.extended_at, reason: s.extension_reason ?? '', noticeAt: r.extension_notice_at } : null,
+      status: r.status,
+      outcomeNote: s.outcome_note,
+      feeCents: r.fee_cents,
+      closedAt: r.closed_at,
+    });
+  }
+  return views;
+}
+
+/** The register: open requests by due date, then the latest closed ones. */
+export async function requestsRegister(d: { db: Db; keyring: Keyring }, actor: StaffActor, meta: Meta): Promise<{ open: RequestView[]; closed: RequestView[] }> {
+  ensure(authorize(actor, 'practice.manageRightsRegister'), { permission: 'rights.manage' });
+  return staffCryptoWork(d, actor, async (trx, pc) => ({
+    open: await present(trx, pc, await listRequests(trx, { open: true, limit: 200 }), meta.now, actor, meta),
+    closed: await present(trx, pc, await listRequests(trx, { open: false, limit: 50 }), meta.now, actor, meta),
+  }));
+}
+
+export async function patientRequests(d: { db: Db; keyring: Keyring }, actor: StaffActor, patientId: string, meta: Meta): Promise<RequestView[]> {
+  return staffCryptoWork(d, actor, async (trx, pc) => {
+    const { record } = await loadPatientRecord(trx, actor, patientId, meta.now);
+    ensure(authorize(actor, 'patient.manageRights', record), { resource: { type: 'patient', id: patientId }, patientId, permission: 'rights.manage' });
+    return present(trx, pc, [...(await listRequests(trx, { open: true, patientId, limit: 100 })), ...(await listRequests(trx, { open: false, patientId, limit: 100 }))], meta.now, actor, meta);
+  });
+}
+
+export async function recordRequest(
+  d: { db: Db; keyring: Keyring },
+  actor: StaffActor,
+  patientId: string,
+  input: { kind: RequestKind; receivedVia: 'phone' | 'paper' | 'in_person' | 'email'; receivedAt: Date; details: string },
+  meta: Meta,
+): Promise<FormResult<string>> {
+  return staffCryptoWork(d, actor, async (trx, pc) => {
+    const { record } = await loadPatientRecord(trx, actor, patientId, meta.now);
+    ensure(authorize(actor, 'patient.manageRights', record), { resource: { type: 'patient', id: patientId }, patientId, permission: 'rights.manage' });
+    if (input.receivedAt.getTime() > meta.now.getTime() + DAY) return { ok: false, error: 'The day the request was received cannot be in the future.', field: 'receivedAt' };
+    const id = randomUUID();
+    await insertRequest(trx, { id, practice_id: actor.practiceId, patient_id: patientId, kind: input.kind, received_via: input.receivedVia, received_at: input.receivedAt, due_at: dueDate(input.kind, input.receivedAt), recorded_by: actor.id, ...(await requestSecrets.seal(pc, id, { details: input.details || null })) });
+    await audit.record(trx, staffEvent(actor, meta, { action: 'create', resource: { type: 'patient_request', id }, patientId, outcome: 'allowed' }));
+    return { ok: true, value: id };
+  });
+}
+
+async function openRequest(trx: Knex.Transaction, actor: StaffActor, id: string, now: Date): Promise<RequestRow> {
+  const r = await findRequest(trx, id);
+  if (!r) throw new AccessDenied({ resource: { type: 'patient_request', id } });
+  const { record } = await loadPatientRecord(trx, actor, r.patient_id, now);
+  ensure(authorize(actor, 'patient.manageRights', record), { resource: { type: 'patient_request', id }, patientId: r.patient_id, permission: 'rights.manage' });
+  return r;
+}
+
+/** The one 30-day extension: a written reason, and the day the patient was told (within the first period). */
+export async function extendRequest(d: { db: Db; keyring: Keyring }, actor: StaffActor, id: string, input: { reason: string; noticeAt: Date }, meta: Meta): Promise<FormResult<string>> {
+  return staffCryptoWork(d, actor, async (trx, pc) => {
+    const r = await openRequest(trx, actor, id, meta.now);
+    if (r.status !== 'open') return { ok: false, error: 'This request is already answered.' };
+    if (r.extended_at) return { ok: false, error: 'This request was already extended once; the rule allows one extension.' };
+    if (input.noticeAt > r.due_at) return { ok: false, error: 'The patient must be told of the extension before the first due date.', field: 'noticeAt' };
+    if (input.noticeAt < r.received_at) return { ok: false, error: 'The notice cannot be before the request was received.', field: 'noticeAt' };
+    await updateRequest(trx, id, { due_at: new Date(r.due_at.getTime() + EXTENSION_DAYS * DAY), extended_at: meta.now, extension_notice_at: input.noticeAt, ...(await requestSecrets.seal(pc, id, { extension_reason: input.reason })) });
+    await audit.record(trx, staffEvent(actor, meta, { action: 'request_extend', resource: { type: 'patient_request', id }, patientId: r.patient_id, outcome: 'allowed', details: { count: EXTENSION_DAYS } }));
+    return { ok: true, value: r.patient_id };
+  });
+}
+
+/** Answers a request: fulfilled, denied (with the reason) or withdrawn; the fee charged for access copies (cost-based, may be zero). */
+export async function closeRequest(d: { db: Db; keyring: Keyring }, actor: StaffActor, id: string, input: { status: 'fulfilled' | 'denied' | 'withdrawn'; note: string; feeCents: number | null }, meta: Meta): Promise<FormResult<string>> {
+  return staffCryptoWork(d, actor, async (trx, pc) => {
+    const r = await openRequest(trx, actor, id, meta.now);
+    if (r.status !== 'open') return { ok: false, error: 'This request is already answered.' };
+    if (input.status === 'denied' && !input.note) return { ok: false, error: 'Write the reason for the denial: the patient receives it in writing.', field: 'note' };
+    await updateRequest(trx, id, { status: input.status, handled_by: actor.id, closed_at: meta.now, fee_cents: input.feeCents, ...(await requestSecrets.seal(pc, id, { outcome_note: input.note || null })) });
+    await audit.record(trx, staffEvent(actor, meta, { action: 'request_close', resource: { type: 'patient_request', id }, patientId: r.patient_id, outcome: 'allowed' }));
+    return { ok: true, value: r.patient_id };
+  });
+}
+
+/** For the home page: open requests past due and due within a week (counts only). */
+export async function rightsDue(d: { db: Db; keyring: Keyring }, actor: StaffActor, now: Date): Promise<{ overdue: number; soon: number } | undefined> {
+  if (!authorize(actor, 'practice.manageRightsRegister')) return undefined;
+  return staffCryptoWork(d, actor, (trx) => requestsDue(trx, now, DUE_SOON_DAYS * DAY));
+}
+
+/** The daily job, per practice: one alert when requests have passed their due date unanswered. */
+export async function alertOverdueRequests(db: Db, practiceId: string, now: Date): Promise<number> {
+  return db.withPractice(practiceId, { kind: 'system', id: 'patient-rights' }, async (trx) => {
+    const n = await markOverdueAlerted(trx, now);
+    if (n > 0) await raiseAlert(trx, { practiceId, kind: 'rights_request_overdue', severity: 'warning', details: { count: n } });
+    return n;
+  });
+}
+
+// --- Disclosures and their accounting ----------------------------------------------------------
+
+export const DISCLOSURE_PURPOSES = ['treatment', 'payment', 'operations', 'to_patient', 'authorized', 'public_health', 'court_order', 'law_enforcement', 'health_oversight', 'research', 'records_export', 'other'] as const;
+export type DisclosurePurpose = (typeof DISCLOSURE_PURPOSES)[number];
+
+/**
+ * §164.528(a)(1): an accounting need not include disclosures for treatment, payment or health care
+ * operations, to the patient, or made with the patient's written authorization.
+ */
+export const EXCLUDED_PURPOSES: readonly DisclosurePurpose[] = ['treatment', 'payment', 'operations', 'to_patient', 'authorized'];
+
+export interface DisclosureView {
+  id: string;
+  disclosedAt: Date;
+  purpose: DisclosurePurpose;
+  excludable: boolean;
+  recipientName: string;
+  recipientAddress: string | null;
+  description: string;
+  recordedBy: string;
+  source: 'manual' | 'export';
+}
+
+export async function recordDisclosure(
+  d: { db: Db; keyring: Keyring },
+  actor: StaffActor,
+  patientId: string,
+  input: { disclosedAt: Date; purpose: DisclosurePurpose; recipientName: string; recipientAddress: string; description: string },
+  meta: Meta,
+): Promise<FormResult<string>> {
+  return staffCryptoWork(d, actor, async (trx, pc) => {
+    const { record } = await loadPatientRecord(trx, actor, patientId, meta.now);
+    ensure(authorize(actor, 'patient.manageRights', record), { resource: { type: 'patient', id: patientId }, patientId, permission: 'rights.manage' });
+    if (input.disclosedAt.getTime() > meta.now.getTime() + DAY) return { ok: false, error: 'The day of the disclosure cannot be in the future.', field: 'disclosedAt' };
+    const id = await writeDisclosure(trx, pc, { patientId, disclosedAt: input.disclosedAt, purpose: input.purpose, recipient: { name: input.recipientName, address: input.recipientAddress || null }, description: input.description, recordedBy: actor.id, source: 'manual' });
+    await audit.record(trx, staffEvent(actor, meta, { action: 'create', resource: { type: 'disclosure', id }, patientId, outcome: 'allowed' }));
+    return { ok: true, value: id };
+  });
+}
+
+/** One disclosure row (also written by an export's download). */
+export async function writeDisclosure(trx: Knex.Transaction, pc: PracticeCrypto, o: { patientId: string; disclosedAt: Date; purpose: DisclosurePurpose; recipient: { name: string; address: string | null }; description: string; recordedBy: string; source: 'manual' | 'export'; exportId?: string }): Promise<string> {
+  const id = randomUUID();
+  await insertDisclosure(trx, { id, practice_id: pc.practiceId, patient_id: o.patientId, disclosed_at: o.disclosedAt, purpose: o.purpose, source: o.source, export_id: o.exportId ?? null, recorded_by: o.recordedBy, ...(await disclosureSecrets.seal(pc, id, { recipient: o.recipient, description: o.description })) });
+  return id;
+}
+
+/**
+ * The accounting of disclosures for a patient (§164.528): the last six years by default or a chosen
+ * period; the excludable kinds only when asked. Reading it is an audited view of the patient.
+ */
+export async function accountingOfDisclosures(d: { db: Db; keyring: Keyring }, actor: StaffActor, patientId: string, o: { from?: Date; to?: Date; includeExcluded: boolean }, meta: Meta): Promise<{ from: Date; to: Date; includeExcluded: boolean; patientName: string; rows: DisclosureView[] }> {
+  return staffCryptoWork(d, actor, async (trx, pc) => {
+    const { row, record } = await loadPatientRecord(trx, actor, patientId, meta.now);
+    ensure(authorize(actor, 'patient.manageRights', record), { resource: { type: 'patient', id: patientId }, patientId, permission: 'rights.manage' });
+    const to = o.to ?? new Date(meta.now.getTime() + DAY);
+    const from = o.from ?? new Date(Date.UTC(meta.now.getUTCFullYear() - 6, meta.now.getUTCMonth(), meta.now.getUTCDate()));
+    await audit.record(trx, staffEvent(actor, meta, { action: 'view', resource: { type: 'disclosure' }, patientId, outcome: 'allowed' }));
+    const staff = new Map((await exportStaffNames(trx)).map((u) => [u.id, u.display_name]));
+    const rows = await patientDisclosures(trx, patientId, from, to, o.includeExcluded ? undefined : DISCLOSURE_PURPOSES.filter((p) => !EXCLUDED_PURPOSES.includes(p)));
+    const views: DisclosureView[] = [];
+    for (const r of rows) {
+      const s = await disclosureSecrets.open(pc, r as never);
+      const recipient = (s.recipient ?? { name: '' }) as { name: string; address?: string | null };
+      views.push({ id: r.id, disclosedAt: r.disclosed_at, purpose: r.purpose as DisclosurePurpose, excludable: EXCLUDED_PURPOSES.includes(r.purpose as DisclosurePurpose), recipientName: recipient.name, recipientAddress: recipient.address ?? null, description: s.description ?? '', recordedBy: staff.get(r.recorded_by) ?? 'Former staff member', source: r.source });
+    }
+    const v = await patientSecrets.open(pc, row);
+    return { from, to, includeExcluded: o.includeExcluded, patientName: `${v.given_name ?? ''} ${v.family_name ?? ''}`.trim(), rows: views };
+  });
+}

@@ -1,0 +1,117 @@
+import { expect } from 'chai';
+import { createLogger } from '../../src/config/logger.js';
+import { patientRightsJob } from '../../src/jobs/patient-rights.job.js';
+import { runJob } from '../../src/jobs/scheduler.js';
+import { ALL_PERMISSIONS } from '../../src/permissions.js';
+import { AccessDenied, type StaffActor } from '../../src/policies/index.js';
+import { readFileFully } from '../../src/crypto/encrypted-files.js';
+import { openExportArchive, runExportStep, startExport } from '../../src/services/exports/exports.service.js';
+import { accountingOfDisclosures, closeRequest, dueDate, extendRequest, recordDisclosure, recordRequest, requestsRegister, rightsDue } from '../../src/services/rights/rights.service.js';
+import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
+import { useTestDatabase } from '../support/db.js';
+import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
+import { MemoryTransport } from '../support/mail.js';
+import { buildStaff } from '../support/staff.js';
+
+const DAY = 86_400_000;
+
+/** Patients' rights (issue 18, first part): the register's due dates, the one extension, the overdue alert; disclosures and the accounting. */
+describe('patient rights: requests register and the accounting of disclosures', function () {
+  this.timeout(60_000);
+  const t = useTestDatabase();
+  let fx: CryptoFixture;
+  let p: BuiltPractice;
+  let actor: StaffActor;
+  let desk: StaffActor;
+  let patientId: string;
+  let otherPatientId: string;
+  let now = Date.UTC(2026, 11, 1, 15);
+  const meta = () => ({ ip: '127.0.0.1', requestId: 'req-rights-1', now: new Date(now) });
+  const deps = () => ({ db: t.current.db, keyring: fx.keyring, files: fx.files });
+  const actorFor = (id: string, permissions: readonly string[], isOwner: boolean): StaffActor => ({ kind: 'user', id, practiceId: p.id, slug: p.slug, displayName: 'X', permissions: new Set(permissions), locations: 'all', isOwner, authAt: now }) as StaffActor;
+
+  before(async () => {
+    fx = await buildCryptoFixture(t.current);
+    p = await buildPractice(t.current.owner, { slug: 'rights' });
+    const owner = await buildStaff(t.current, { keyring: fx.keyring, now: () => now }, p, { owner: true });
+    const frontDesk = await buildStaff(t.current, { keyring: fx.keyring, now: () => now }, p, { roles: ['front_desk'] });
+    actor = actorFor(owner.id, ALL_PERMISSIONS, true);
+    desk = actorFor(frontDesk.id, ['patients.read', 'patients.write'], false);
+    patientId = (await buildPatient(t.current.db, fx.keyring, p, { familyName: 'Rightsholder' })).id;
+    otherPatientId = (await buildPatient(t.current.db, fx.keyring, p)).id;
+  });
+  after(() => fx.cleanup());
+
+  it('due dates: 30 days for access, 60 for an amendment or an accounting; one 30-day extension with a reason and a notice; never a second', async () => {
+    const received = new Date(Date.UTC(2026, 10, 20));
+    expect(dueDate('access', received).toISOString()).to.equal('2026-12-20T00:00:00.000Z');
+    expect(dueDate('amendment', received).toISOString()).to.equal('2027-01-19T00:00:00.000Z');
+    expect(dueDate('accounting', received).toISOString()).to.equal('2027-01-19T00:00:00.000Z');
+    const made = await recordRequest(deps(), actor, patientId, { kind: 'access', receivedVia: 'phone', receivedAt: received, details: 'Wants a copy of the X-rays' }, meta());
+    expect(made.ok).to.equal(true);
+    const id = (made as { ok: true; value: string }).value;
+    const late = await extendRequest(deps(), actor, id, { reason: 'Records in storage', noticeAt: new Date(Date.UTC(2026, 11, 21)) }, meta());
+    expect(late).to.deep.include({ ok: false, field: 'noticeAt' });
+    const ok = await extendRequest(deps(), actor, id, { reason: 'Records in storage', noticeAt: new Date(Date.UTC(2026, 11, 1)) }, meta());
+    expect(ok.ok).to.equal(true);
+    const twice = await extendRequest(deps(), actor, id, { reason: 'Again', noticeAt: new Date(Date.UTC(2026, 11, 1)) }, meta());
+    expect(twice).to.deep.include({ ok: false });
+    const { open } = await requestsRegister(deps(), actor, meta());
+    const r = open.find((x) => x.id === id)!;
+    expect(r.dueAt.toISOString()).to.equal('2027-01-19T00:00:00.000Z');
+    expect(r.extended).to.deep.include({ reason: 'Records in storage' });
+    expect(r.patientName).to.include('Rightsholder');
+  });
+
+  it('the overdue alert: once the due date passes unanswered, one alert (not one a day); the home counts say overdue and due soon', async () => {
+    const received = new Date(now - 25 * DAY);
+    await recordRequest(deps(), actor, otherPatientId, { kind: 'restriction', receivedVia: 'in_person', receivedAt: received, details: 'No calls at work' }, meta());
+    expect(await rightsDue(deps(), actor, new Date(now))).to.deep.equal({ overdue: 0, soon: 1 });
+    const ctx = { db: t.current.db, provider: fx.keyring.provider, keyring: fx.keyring, transport: new MemoryTransport(), files: fx.files, logger: createLogger('silent'), clock: () => now };
+    expect((await runJob(patientRightsJob, ctx)).outcome).to.equal('ok');
+    const alerts = () => t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, (trx) => trx('security_alerts').where({ kind: 'rights_request_overdue' }).count<{ n: string }[]>({ n: '*' })).then((x) => Number(x[0]!.n));
+    expect(await alerts()).to.equal(0);
+    now += 6 * DAY;
+    expect(await rightsDue(deps(), actor, new Date(now))).to.deep.equal({ overdue: 1, soon: 0 });
+    await runJob(patientRightsJob, ctx);
+    expect(await alerts()).to.equal(1);
+    now += DAY;
+    await runJob(patientRightsJob, ctx);
+    expect(await alerts(), 'one alert per request').to.equal(1);
+    expect(await rightsDue(deps(), desk, new Date(now)), 'not for those without rights.manage').to.equal(undefined);
+  });
+
+  it('answering: a denial needs its reason; an answered request cannot be answered again', async () => {
+    const made = await recordRequest(deps(), actor, patientId, { kind: 'amendment', receivedVia: 'paper', receivedAt: new Date(now), details: 'Allergy is to latex, not penicillin' }, meta());
+    const id = (made as { ok: true; value: string }).value;
+    expect(await closeRequest(deps(), actor, id, { status: 'denied', note: '', feeCents: null }, meta())).to.deep.include({ ok: false, field: 'note' });
+    expect((await closeRequest(deps(), actor, id, { status: 'denied', note: 'The record is accurate and complete', feeCents: null }, meta())).ok).to.equal(true);
+    expect((await closeRequest(deps(), actor, id, { status: 'fulfilled', note: '', feeCents: 0 }, meta())).ok).to.equal(false);
+    const { closed } = await requestsRegister(deps(), actor, meta());
+    expect(closed.find((x) => x.id === id)).to.deep.include({ status: 'denied', outcomeNote: 'The record is accurate and complete' });
+  });
+
+  it('the accounting: a recorded disclosure and one produced by an export both appear; treatment, payment, operations and to-the-patient ones only when asked', async () => {
+    await recordDisclosure(deps(), actor, patientId, { disclosedAt: new Date(now - 10 * DAY), purpose: 'court_order', recipientName: 'County Court', recipientAddress: '1 Justice Way', description: 'Treatment records 2025 under subpoena' }, meta());
+    await recordDisclosure(deps(), actor, patientId, { disclosedAt: new Date(now - 5 * DAY), purpose: 'payment', recipientName: 'Example Dental Mutual', recipientAddress: '', description: 'Claim for D2391' }, meta());
+    await recordDisclosure(deps(), actor, otherPatientId, { disclosedAt: new Date(now - 5 * DAY), purpose: 'public_health', recipientName: 'Health Dept', recipientAddress: '', description: 'Report' }, meta());
+    // A single-patient export, downloaded: the download is a disclosure.
+    const started = await startExport(deps(), actor, { patientId }, meta());
+    const exportId = (started as { ok: true; value: { exportId: string } }).value.exportId;
+    while ((await runExportStep(deps(), p.id, exportId, new Date(now))).more);
+    await readFileFully((await openExportArchive(deps(), actor, exportId, meta()))!.stream);
+
+    const standard = await accountingOfDisclosures(deps(), actor, patientId, { includeExcluded: false }, meta());
+    expect(standard.rows.map((r) => r.purpose).sort()).to.deep.equal(['court_order', 'records_export']);
+    expect(standard.rows.find((r) => r.purpose === 'court_order')).to.deep.include({ recipientName: 'County Court', recipientAddress: '1 Justice Way', description: 'Treatment records 2025 under subpoena', source: 'manual' });
+    expect(standard.rows.find((r) => r.purpose === 'records_export')).to.deep.include({ source: 'export' });
+    const all = await accountingOfDisclosures(deps(), actor, patientId, { includeExcluded: true }, meta());
+    expect(all.rows.map((r) => r.purpose).sort()).to.deep.equal(['court_order', 'payment', 'records_export']);
+    const period = await accountingOfDisclosures(deps(), actor, patientId, { includeExcluded: true, from: new Date(now - 7 * DAY), to: new Date(now + DAY) }, meta());
+    expect(period.rows.map((r) => r.purpose).sort()).to.deep.equal(['payment', 'records_export']);
+    // Reading it is audited; someone without rights.manage is refused.
+    const views = await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, (trx) => trx('audit_events').where({ action: 'view', resource_type: 'disclosure', patient_id: patientId }).count<{ n: string }[]>({ n: '*' }));
+    expect(Number(views[0]!.n)).to.equal(3);
+    expect(await accountingOfDisclosures(deps(), desk, patientId, { includeExcluded: true }, meta()).catch((e: unknown) => e)).to.be.instanceOf(AccessDenied);
+  });
+});
