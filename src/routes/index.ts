@@ -21,6 +21,7 @@ import { operatorsController } from '../controllers/operators.controller.js';
 import { passwordResetController } from '../controllers/password-reset.controller.js';
 import { documentsController } from '../controllers/documents.controller.js';
 import { exportsController } from '../controllers/exports.controller.js';
+import { rightsController } from '../controllers/rights.controller.js';
 import { notesController } from '../controllers/notes.controller.js';
 import { linksController } from '../controllers/links.controller.js';
 import { plansController } from '../controllers/plans.controller.js';
@@ -70,6 +71,7 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   const compliance = complianceController({ db, clock });
   const documents = documentsController({ db, keyring, files, clock, fileUrlKey });
   const exportsC = exportsController({ db, keyring, files, clock });
+  const rights = rightsController({ db, keyring, clock });
   const operators = operatorsController({
     db,
     keyring,
@@ -224,6 +226,14 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.get('/p/:slug/break-glass', requirePermission('compliance.manage'), ...forms, patients.review);
   r.post('/p/:slug/break-glass/:id/review', requirePermission('compliance.manage'), csrfProtection, patients.markReviewed);
 
+  // Patients' rights: the register of requests, a patient's requests and disclosures, the accounting.
+  r.get('/p/:slug/requests', requirePermission('rights.manage'), ...forms, rights.register);
+  r.get('/p/:slug/patients/:id/rights', requirePermission('rights.manage', onPatient), ...forms, rights.patient);
+  r.post('/p/:slug/patients/:id/requests', requirePermission('rights.manage', onPatient), csrfProtection, ...forms, rights.createRequest);
+  r.post('/p/:slug/patients/:id/disclosures', requirePermission('rights.manage', onPatient), csrfProtection, ...forms, rights.createDisclosure);
+  r.get('/p/:slug/patients/:id/accounting', requirePermission('rights.manage', onPatient), rights.accounting);
+  r.post('/p/:slug/patient-requests/:id/extend', requirePermission('rights.manage'), csrfProtection, ...forms, rights.extend);
+  r.post('/p/:slug/patient-requests/:id/close', requirePermission('rights.manage'), csrfProtection, ...forms, rights.close);
   // The practice's machine-readable export: starting one and downloading it need a fresh step-up.
   const exportStepUp = requireRecentAuth(clock, { back: (_req, slug) => `/p/${slug}/exports` });
   r.get('/p/:slug/exports', requirePermission('practice.export'), ...forms, exportsC.index);

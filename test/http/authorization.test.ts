@@ -103,13 +103,15 @@ describe('authorization over HTTP', () => {
       await trx('access_reviews').insert({ id: reviewB, practice_id: b.id, period: '2026-Q4', created_at: new Date(clock.now()), due_at: new Date(clock.now() + 86_400_000) });
       await trx('access_review_items').insert({ id: reviewItemB, practice_id: b.id, review_id: reviewB, user_id: victim.id, snapshot: JSON.stringify({ displayName: 'Victor Victim' }), flags: [] });
     });
+    const requestB = randomUUID();
+    await inPractice(b, (trx) => trx('patient_requests').insert({ id: requestB, practice_id: b.id, patient_id: patientB.id, kind: 'access', received_via: 'phone', received_at: new Date(clock.now()), due_at: new Date(clock.now() + 30 * 86_400_000), recorded_by: providerB.id }));
     const exportB = randomUUID();
     await inPractice(b, (trx) => trx('practice_exports').insert({ id: exportB, practice_id: b.id, requested_by: providerB.id, scope: 'practice', total: 1 }));
     const alertB = await inPractice(b, (trx) => raiseAlert(trx, { practiceId: b.id, kind: 'signin_lockout', severity: 'warning', details: { target_type: 'user', target_id: victim.id, count: 5 } }));
     const RECORDS: Record<string, string> = {
       alerts: alertB,
       users: victim.id, roles: roleB.id, patients: patientB.id, 'break-glass': grantB, 'operator-access': operatorGrantB, documents: documentB, notes: noteB, plans: planB, 'plan-items': itemB, links: linkB,
-      forms: formB, 'form-submissions': submissionB, 'access-reviews': reviewB, 'access-review-items': reviewItemB, exports: exportB,
+      forms: formB, 'form-submissions': submissionB, 'access-reviews': reviewB, 'access-review-items': reviewItemB, exports: exportB, 'patient-requests': requestB,
     };
     const session = await signIn(built.app, a.slug, ownerA, clock);
     const token = (await session.form(`/p/${a.slug}/users/new`)).token;

@@ -60,7 +60,10 @@ describe('a NUL byte in any text field: a 400 with the form error, never a 500',
     const link = randomUUID();
     await inPractice((trx) => trx('patient_links').insert({ id: link, practice_id: p.id, patient_id: patient.id, tasks: ['uploads'], code_hash: 'a'.repeat(64), created_by: owner.id, expires_at: new Date(clock.now() + 86_400_000) }));
     const op = await createOperator(t.current.db.knex, fx.keyring.provider, { email: 'nul-op@platform.example', displayName: 'Nul Op' });
+    const request = randomUUID();
+    await inPractice((trx) => trx('patient_requests').insert({ id: request, practice_id: p.id, patient_id: patient.id, kind: 'access', received_via: 'phone', received_at: new Date(clock.now()), due_at: new Date(clock.now() + 30 * 86_400_000), recorded_by: owner.id }));
     const RECORDS: Record<string, string> = {
+      'patient-requests': request,
       users: colleague.id, roles: (await inPractice((trx) => trx('roles').where({ key: 'billing' }).first<{ id: string }>('id'))).id, patients: patient.id, notes: ids.note, plans: ids.plan,
       'plan-items': ids.item, links: link, forms: form, 'form-submissions': randomUUID(), 'access-reviews': ids.review, 'access-review-items': ids.reviewItem,
       'break-glass': randomUUID(), 'operator-access': randomUUID(), documents: ids.document, alerts: alert, practices: p.id, operators: op.id,

@@ -22,6 +22,7 @@ import { patientName } from '../../presenters/patient.presenter.js';
 import type { AuditFilterForm } from '../../validation/audit.schema.js';
 import type { Meta } from '../../shared/types.js';
 import { staffWork } from '../staff-work.js';
+import { csvCell } from '../../presenters/csv.js';
 
 /**
  * The audit log as the practice reads it (permission audit.read): search with paging, CSV export
@@ -139,11 +140,7 @@ export async function searchAudit(d: AuditDeps, actor: StaffActor, form: AuditFi
 export type ExportResult = { ok: true; csv: string; count: number } | { ok: false; error: string };
 
 /** SECURITY: a spreadsheet must never run a cell as a formula (CSV injection). */
-function cell(value: unknown): string {
-  let s = value === null || value === undefined ? '' : value instanceof Date ? value.toISOString() : typeof value === 'object' ? JSON.stringify(value) : String(value);
-  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-  return `"${s.replace(/"/g, '""')}"`;
-}
+const cell = csvCell;
 
 const HEADER = ['seq', 'time_utc', 'actor_type', 'actor_id', 'actor_name', 'action', 'resource_type', 'resource_id', 'patient_id', 'outcome', 'ip', 'request_id', 'reason', 'details'];
 

@@ -11,6 +11,8 @@ import { findUserById } from '../../queries/users.queries.js';
 import type { PatientDeps } from '../patients/patients.service.js';
 import { staffCryptoWork, staffEvent } from '../staff-work.js';
 import type { Meta } from '../../shared/types.js';
+import { requestsDue } from '../../queries/rights.queries.js';
+import { DUE_SOON_DAYS } from '../rights/rights.service.js';
 
 /** How many items of each list the home page names (the count says how many more wait). */
 export const SHOWN = 8;
@@ -43,6 +45,8 @@ export interface TodaysWork {
   openAlerts?: number;
   breakGlassToReview?: number;
   accessReviewDue?: boolean;
+  /** Patients' rights requests past their due date and due within a week (holders of rights.manage). */
+  rightsDue?: { overdue: number; soon: number };
 }
 
 type PatientAction = Extract<Action, 'patient.reviewForms' | 'patient.readPlans' | 'patient.sendLink'>;
@@ -90,6 +94,7 @@ export function todaysWork(d: PatientDeps, actor: StaffActor, meta: Meta): Promi
     if (authorize(actor, 'practice.readAlerts')) work.openAlerts = await countOpenAlerts(trx);
     if (authorize(actor, 'patient.reviewBreakGlass')) work.breakGlassToReview = await unreviewedBreakGlassCount(trx);
     if (actor.isOwner || authorize(actor, 'compliance.reviewAccess')) work.accessReviewDue = (await overdueReviews(trx, meta.now)).length > 0;
+    if (authorize(actor, 'practice.manageRightsRegister')) work.rightsDue = await requestsDue(trx, meta.now, DUE_SOON_DAYS * 86_400_000);
     return work;
   });
 }

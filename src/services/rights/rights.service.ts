@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { raiseAlert } from '../../alerts/alerts.js';
 import { audit } from '../../audit/record.js';
-import { PracticeCrypto } from '../../crypto/encrypted-columns.js';
+import type { PracticeCrypto } from '../../crypto/encrypted-columns.js';
 import type { Keyring } from '../../crypto/keyring.js';
 import type { Db } from '../../db/tenant.js';
 import { AccessDenied, authorize, ensure, type StaffActor } from '../../policies/index.js';
@@ -134,6 +134,11 @@ async function openRequest(trx: Knex.Transaction, actor: StaffActor, id: string,
   const { record } = await loadPatientRecord(trx, actor, r.patient_id, now);
   ensure(authorize(actor, 'patient.manageRights', record), { resource: { type: 'patient_request', id }, patientId: r.patient_id, permission: 'rights.manage' });
   return r;
+}
+
+/** The patient a request belongs to, after checking the actor may handle it (AccessDenied otherwise). */
+export async function requestPatientId(d: { db: Db; keyring: Keyring }, actor: StaffActor, id: string, meta: Meta): Promise<string> {
+  return staffCryptoWork(d, actor, async (trx) => (await openRequest(trx, actor, id, meta.now)).patient_id);
 }
 
 /** The one 30-day extension: a written reason, and the day the patient was told (within the first period). */

@@ -1,0 +1,50 @@
+import { z } from 'zod';
+import { RECEIVED_VIA, REQUEST_KINDS, REQUEST_OUTCOMES } from '../queries/rights.queries.js';
+import { DISCLOSURE_PURPOSES } from '../services/rights/rights.service.js';
+import { form } from './text.js';
+
+const isoDay = (message: string) =>
+  z
+    .string()
+    .regex(/^\d{4}-\d{2}-\d{2}$/, message)
+    .refine((v) => !Number.isNaN(Date.parse(`${v}T00:00:00Z`)) && new Date(`${v}T00:00:00Z`).toISOString().startsWith(v), message)
+    .transform((v) => new Date(`${v}T12:00:00Z`));
+const text = (max: number, message: string) => z.string().trim().max(max, message);
+
+export const requestForm = form({
+  kind: z.enum(REQUEST_KINDS, 'Choose what the patient asked for.'),
+  receivedVia: z.enum(RECEIVED_VIA.filter((v) => v !== 'patient_link') as ['phone', 'paper', 'in_person', 'email'], 'Choose how the request reached you.'),
+  receivedAt: isoDay('Enter the day the request was received.'),
+  details: text(4000, 'At most 4,000 characters.').default(''),
+});
+
+export const extendForm = form({
+  reason: text(2000, 'At most 2,000 characters.').min(5, 'Write the reason for the delay: the patient receives it in writing.'),
+  noticeAt: isoDay('Enter the day the patient was told.'),
+});
+
+export const closeForm = form({
+  status: z.enum(REQUEST_OUTCOMES, 'Choose how the request ended.'),
+  note: text(4000, 'At most 4,000 characters.').default(''),
+  fee: z
+    .string()
+    .trim()
+    .regex(/^(\d{1,5}(\.\d{2})?)?$/, 'Enter the fee in dollars and cents, such as 12.50 (or leave it empty).')
+    .default('')
+    .transform((v) => (v === '' ? null : Math.round(Number(v) * 100))),
+});
+
+export const disclosureForm = form({
+  disclosedAt: isoDay('Enter the day of the disclosure.'),
+  purpose: z.enum(DISCLOSURE_PURPOSES, 'Choose the purpose.'),
+  recipientName: text(200, 'At most 200 characters.').min(2, 'Enter who received it.'),
+  recipientAddress: text(400, 'At most 400 characters.').default(''),
+  description: text(2000, 'At most 2,000 characters.').min(3, 'Describe what was disclosed.'),
+});
+
+export const accountingQuery = z.object({
+  from: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional().catch(undefined),
+  to: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional().catch(undefined),
+  all: z.literal('1').optional().catch(undefined),
+  format: z.enum(['csv']).optional().catch(undefined),
+});
