@@ -66,7 +66,7 @@ export const DETAIL_FIELDS = {
   permission: z.enum(ALL_PERMISSIONS as [string, ...string[]]),
   minutes: count,
   channel: z.enum(['email', 'sms']),
-  suppressed_because: z.enum(['opted_out', 'no_consent', 'no_address']),
+  suppressed_because: z.enum(['opted_out', 'no_consent', 'no_address', 'confidential_communication']),
   setting: z.enum(SETTING_NAMES),
   /**
    * A setting's value before and after: a number, a yes/no, an account id, a date format or a

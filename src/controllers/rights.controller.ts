@@ -9,14 +9,15 @@ import {
   DUE_DAYS,
   EXCLUDED_PURPOSES,
   extendRequest,
-  patientRequests,
+  patientRights,
+  recordRestriction,
   recordDisclosure,
   recordRequest,
   requestPatientId,
   requestsRegister,
 } from '../services/rights/rights.service.js';
 import type { Clock, Meta } from '../shared/types.js';
-import { accountingQuery, closeForm, disclosureForm, extendForm, requestForm } from '../validation/rights.schema.js';
+import { accountingQuery, closeForm, disclosureForm, extendForm, requestForm, restrictionForm } from '../validation/rights.schema.js';
 import { formProblems, resultProblems, type FormProblems } from '../validation/text.js';
 import { actorOf, idOf, requestMeta } from './request.js';
 
@@ -36,6 +37,13 @@ export const KIND_LABELS: Record<string, string> = {
   restriction: 'Restriction on use or disclosure',
   confidential_communication: 'Confidential communications',
 };
+export const CHANNEL_LABELS: Record<string, string> = {
+  email_only: 'Contact by email only',
+  text_only: 'Contact by text message only',
+  no_email: 'No email',
+  no_text: 'No text messages',
+};
+
 export const PURPOSE_LABELS: Record<string, string> = {
   treatment: 'Treatment (e.g. to a specialist)',
   payment: 'Payment (e.g. to an insurer)',
@@ -57,9 +65,9 @@ export function rightsController(d: RightsControllerDeps) {
   const patientPage = (req: Request, res: Response, status: number, problems: Partial<FormProblems> & { form?: string; typed?: Record<string, unknown> } = {}) => patientPageFor(req, res, idOf(req, 'patient'), status, problems);
   const patientPageFor = async (req: Request, res: Response, id: string, status: number, problems: Partial<FormProblems> & { form?: string; typed?: Record<string, unknown> } = {}) => {
     const actor = actorOf(res);
-    const requests = await patientRequests(d, actor, id, meta(req));
+    const { requests, restrictions } = await patientRights(d, actor, id, meta(req));
     res.status(status).render('rights/patient', {
-      title: 'Rights & disclosures', slug: actor.slug, actor, patientId: id, requests, kinds: KIND_LABELS, dueDays: DUE_DAYS, purposes: DISCLOSURE_PURPOSES.map((p) => ({ value: p, label: PURPOSE_LABELS[p], excludable: EXCLUDED_PURPOSES.includes(p) })),
+      title: 'Rights & disclosures', slug: actor.slug, actor, patientId: id, requests, restrictions, channels: CHANNEL_LABELS, kinds: KIND_LABELS, dueDays: DUE_DAYS, purposes: DISCLOSURE_PURPOSES.map((p) => ({ value: p, label: PURPOSE_LABELS[p], excludable: EXCLUDED_PURPOSES.includes(p) })),
       csrfToken: res.locals.csrfToken, errors: problems.errors ?? {}, error: problems.error, form: problems.form, typed: problems.typed ?? {}, today: new Date(d.clock()).toISOString().slice(0, 10),
     });
   };
@@ -106,6 +114,15 @@ export function rightsController(d: RightsControllerDeps) {
       const result = await closeRequest(d, actor, id, { status: parsed.data.status, note: parsed.data.note, feeCents: parsed.data.fee }, meta(req));
       if (!result.ok) return patientPageFor(req, res, patientId, 400, inWords(resultProblems(result)));
       res.redirect(303, `/p/${actor.slug}/patients/${patientId}/rights`);
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/patients/:id/restrictions — the practice's answer to a restriction or communication request. */
+    createRestriction: (async (req, res) => {
+      const parsed = restrictionForm.safeParse(req.body ?? {});
+      if (!parsed.success) return patientPage(req, res, 400, { ...formProblems(parsed.error), form: 'restriction', typed: req.body as Record<string, unknown> });
+      const result = await recordRestriction(d, actorOf(res), idOf(req, 'patient'), { ...parsed.data, channel: parsed.data.channel ?? null }, meta(req));
+      if (!result.ok) return patientPage(req, res, 400, { ...resultProblems(result), form: 'restriction', typed: req.body as Record<string, unknown> });
+      res.redirect(303, `/p/${actorOf(res).slug}/patients/${idOf(req, 'patient')}/rights`);
     }) satisfies RequestHandler,
 
     /** POST /p/:slug/patients/:id/disclosures */

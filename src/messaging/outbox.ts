@@ -10,6 +10,8 @@ import { audit } from '../audit/record.js';
 import { isOptedOut } from './sms-consent.js';
 import { renderTemplate, TEMPLATES, type TemplateName } from './templates.js';
 import type { Transport } from './transports.js';
+import { channelRefused } from './communication-rules.js';
+import { linkPatientId } from '../queries/outbox.queries.js';
 
 /**
  * The outbox: `enqueue` writes a message in the caller's transaction (so it exists exactly when
@@ -27,8 +29,8 @@ export interface NewMessage {
   params: unknown;
   /** The patient link the message carries (its status shows on the patient's links page). */
   linkId?: string;
-  /** Record the message without sending it (a number that opted out): status 'suppressed'. */
-  suppressed?: 'opted_out';
+  /** Record the message without sending it (a number that opted out, a channel the patient asked the practice not to use): status 'suppressed'. */
+  suppressed?: 'opted_out' | 'confidential_communication';
   /** When it is first due (default: now, by the database's clock). */
   at?: Date;
 }
@@ -98,10 +100,13 @@ export async function deliverDue(d: OutboxDeps, now: Date = new Date()): Promise
         try {
           const { to_address, params } = await outboxSecrets.open(pc, row);
           const body = renderTemplate(row.template as TemplateName, params);
-          // TCPA: a STOP that arrived after the message was queued still wins.
-          if (row.channel === 'sms' && (await isOptedOut(pc, to_address!))) {
-            await markOutbox(trx, row.id, { status: 'suppressed', last_error: 'opted_out' });
-            await audit.record(trx, { practiceId, actor: { kind: 'system', id: 'outbox' }, action: 'message_suppressed', resource: { type: 'message', id: row.id }, outcome: 'denied', details: { channel: 'sms', suppressed_because: 'opted_out' } });
+          // TCPA: a STOP that arrived after the message was queued still wins; so does a
+          // confidential-communication rule agreed since (§164.522(b)).
+          const patientId = row.link_id ? await linkPatientId(trx, row.link_id) : undefined;
+          const because = patientId && (await channelRefused(trx, patientId, row.channel)) ? 'confidential_communication' : row.channel === 'sms' && (await isOptedOut(pc, to_address!)) ? 'opted_out' : undefined;
+          if (because) {
+            await markOutbox(trx, row.id, { status: 'suppressed', last_error: because });
+            await audit.record(trx, { practiceId, actor: { kind: 'system', id: 'outbox' }, action: 'message_suppressed', resource: { type: 'message', id: row.id }, outcome: 'denied', ...(patientId ? { patientId } : {}), details: { channel: row.channel, suppressed_because: because } });
             counts.suppressed++;
             continue;
           }

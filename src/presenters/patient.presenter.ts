@@ -55,6 +55,8 @@ interface Emergency {
 }
 
 export interface PatientChartView extends PatientSummaryView {
+  /** Agreed restrictions and confidential-communication rules that hold (the chart's banner). */
+  restrictions?: { kind: string; channel: string | null }[];
   givenName: string;
   familyName: string;
   sex: string;

@@ -19,6 +19,7 @@ export type OutboxRow = {
   status: 'pending' | 'sent' | 'failed' | 'suppressed';
   attempts: number;
   next_attempt_at: Date;
+  link_id: string | null;
 };
 
 export async function insertOutboxMessage(trx: Knex.Transaction, row: Record<string, unknown>): Promise<void> {
@@ -34,7 +35,7 @@ export function dueMessages(trx: Knex.Transaction, now: Date, limit: number): Pr
     .limit(limit)
     .forUpdate()
     .skipLocked()
-    .select('id', 'practice_id', 'channel', 'template', 'to_address', 'params', 'status', 'attempts', 'next_attempt_at');
+    .select('id', 'practice_id', 'channel', 'template', 'to_address', 'params', 'status', 'attempts', 'next_attempt_at', 'link_id');
 }
 
 export function markOutbox(trx: Knex.Transaction, id: string, change: { status: OutboxRow['status']; attempts?: number; next_attempt_at?: Date; last_error?: string | null; sent_at?: Date }): Promise<number> {
@@ -72,4 +73,9 @@ export async function saveOptOut(trx: Knex.Transaction, row: { id: string; pract
 export async function failingMessages(trx: Knex.Transaction, since: Date): Promise<number> {
   const [row] = await trx('outbox_messages').whereIn('status', ['pending', 'failed']).where('attempts', '>', 0).where('created_at', '<=', since).count<{ n: string }[]>({ n: '*' });
   return Number(row?.n ?? 0);
+}
+
+/** The patient a link belongs to (the outbox checks the patient's communication rules). */
+export async function linkPatientId(trx: Knex.Transaction, linkId: string): Promise<string | undefined> {
+  return (await trx('patient_links').where({ id: linkId }).first<{ patient_id: string } | undefined>('patient_id'))?.patient_id;
 }

@@ -65,7 +65,7 @@ export function findPatient(trx: Knex.Transaction, id: string): Promise<PatientR
  * A patient opened by one user, in one statement: the row, its location's name, and when that user's
  * running break-glass grant on it ends (null without one) — what every patient page checks first.
  */
-export async function findPatientFor(trx: Knex.Transaction, id: string, userId: string, now: Date): Promise<{ row: PatientRow; locationName: string; grantExpiresAt: Date | null } | undefined> {
+export async function findPatientFor(trx: Knex.Transaction, id: string, userId: string, now: Date): Promise<{ row: PatientRow; locationName: string; grantExpiresAt: Date | null; restrictions: { kind: string; channel: string | null }[] } | undefined> {
   const r = await trx('patients as p')
     .leftJoin('locations as l', 'l.id', 'p.location_id')
     .where('p.id', id)
@@ -73,10 +73,12 @@ export async function findPatientFor(trx: Knex.Transaction, id: string, userId: 
       ...COLUMNS.map((c) => `p.${c}`),
       'l.name as location_name',
       trx.raw('(SELECT max(g.expires_at) FROM break_glass_grants g WHERE g.user_id = ? AND g.patient_id = p.id AND g.granted_at <= ? AND g.expires_at > ?) AS grant_expires_at', [userId, now, now]),
+      // The agreed restrictions and communication rules that hold (the chart's banner), in the same statement.
+      trx.raw("(SELECT coalesce(json_agg(json_build_object('kind', r.kind, 'channel', r.channel) ORDER BY r.decided_at), '[]'::json) FROM patient_restrictions r WHERE r.patient_id = p.id AND r.decision = 'agreed' AND r.ended_at IS NULL) AS restrictions"),
     );
   if (!r) return undefined;
-  const { location_name, grant_expires_at, ...row } = r;
-  return { row: row as PatientRow, locationName: location_name ?? '', grantExpiresAt: grant_expires_at };
+  const { location_name, grant_expires_at, restrictions, ...row } = r as typeof r & { restrictions: { kind: string; channel: string | null }[] };
+  return { row: row as PatientRow, locationName: location_name ?? '', grantExpiresAt: grant_expires_at, restrictions };
 }
 
 export function findPatients(trx: Knex.Transaction, ids: readonly string[]): Promise<PatientRow[]> {

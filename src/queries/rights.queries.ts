@@ -87,3 +87,43 @@ export function patientDisclosures(trx: Knex.Transaction, patientId: string, fro
   if (purposes) q.whereIn('purpose', purposes);
   return q;
 }
+
+/** What the patient asked to restrict, and why the practice refused (encrypted). */
+export const restrictionSecrets = encryptedColumns('patient_restrictions', { description: { type: 'text' }, refusal_reason: { type: 'text' } });
+
+export const CHANNEL_RULES = ['email_only', 'text_only', 'no_email', 'no_text'] as const;
+export type ChannelRule = (typeof CHANNEL_RULES)[number];
+
+export interface RestrictionRow {
+  id: string;
+  patient_id: string;
+  kind: 'restriction' | 'confidential_communication';
+  decision: 'agreed' | 'refused';
+  channel: ChannelRule | null;
+  description: Buffer;
+  refusal_reason: Buffer | null;
+  decided_by: string;
+  decided_at: Date;
+  ended_at: Date | null;
+}
+
+export async function insertRestriction(trx: Knex.Transaction, row: Record<string, unknown>): Promise<void> {
+  await trx('patient_restrictions').insert(row);
+}
+
+export function patientRestrictions(trx: Knex.Transaction, patientId: string): Promise<RestrictionRow[]> {
+  return trx('patient_restrictions').where({ patient_id: patientId }).orderBy('decided_at', 'desc').select<RestrictionRow[]>('*');
+}
+
+/** The confidential-communication rules the practice agreed to and that still hold for a patient. */
+export function channelRules(trx: Knex.Transaction, patientId: string): Promise<ChannelRule[]> {
+  return trx('patient_restrictions').where({ patient_id: patientId, kind: 'confidential_communication', decision: 'agreed' }).whereNull('ended_at').pluck('channel');
+}
+
+export function endRestriction(trx: Knex.Transaction, id: string, by: string, now: Date): Promise<number> {
+  return trx('patient_restrictions').where({ id }).whereNull('ended_at').update({ ended_at: now, ended_by: by });
+}
+
+export function findRestriction(trx: Knex.Transaction, id: string): Promise<RestrictionRow | undefined> {
+  return trx('patient_restrictions').where({ id }).first<RestrictionRow | undefined>();
+}

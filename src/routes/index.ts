@@ -231,6 +231,7 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.get('/p/:slug/patients/:id/rights', requirePermission('rights.manage', onPatient), ...forms, rights.patient);
   r.post('/p/:slug/patients/:id/requests', requirePermission('rights.manage', onPatient), csrfProtection, ...forms, rights.createRequest);
   r.post('/p/:slug/patients/:id/disclosures', requirePermission('rights.manage', onPatient), csrfProtection, ...forms, rights.createDisclosure);
+  r.post('/p/:slug/patients/:id/restrictions', requirePermission('rights.manage', onPatient), csrfProtection, ...forms, rights.createRestriction);
   r.get('/p/:slug/patients/:id/accounting', requirePermission('rights.manage', onPatient), rights.accounting);
   r.post('/p/:slug/patient-requests/:id/extend', requirePermission('rights.manage'), csrfProtection, ...forms, rights.extend);
   r.post('/p/:slug/patient-requests/:id/close', requirePermission('rights.manage'), csrfProtection, ...forms, rights.close);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { RECEIVED_VIA, REQUEST_KINDS, REQUEST_OUTCOMES } from '../queries/rights.queries.js';
+import { CHANNEL_RULES, RECEIVED_VIA, REQUEST_KINDS, REQUEST_OUTCOMES } from '../queries/rights.queries.js';
 import { DISCLOSURE_PURPOSES } from '../services/rights/rights.service.js';
 import { form } from './text.js';
 
@@ -47,4 +47,12 @@ export const accountingQuery = z.object({
   to: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional().catch(undefined),
   all: z.literal('1').optional().catch(undefined),
   format: z.enum(['csv']).optional().catch(undefined),
+});
+
+export const restrictionForm = form({
+  kind: z.enum(['restriction', 'confidential_communication'], 'Choose what the patient asked for.'),
+  decision: z.enum(['agreed', 'refused'], 'Choose the practice’s answer.'),
+  channel: z.preprocess((v) => (v === '' ? undefined : v), z.enum(CHANNEL_RULES, 'Choose how the patient wants to be contacted.').optional()),
+  description: text(2000, 'At most 2,000 characters.').min(3, 'Describe what the patient asked.'),
+  refusalReason: text(2000, 'At most 2,000 characters.').default(''),
 });

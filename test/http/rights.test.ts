@@ -56,6 +56,20 @@ describe('patient rights pages', () => {
     expect(csv.headers['content-disposition']).to.not.include('Requestor');
   });
 
+  it('an agreed confidential-communication rule shows as a banner on the chart, for everyone who opens it', async () => {
+    const b = await signIn(built.app, p.slug, manager, clock);
+    const page = await b.form(`/p/${p.slug}/patients/${patientId}/rights`);
+    const missing = await b.agent.post(`/p/${p.slug}/patients/${patientId}/restrictions`).type('form').send({ _csrf: page.token, kind: 'confidential_communication', decision: 'agreed', channel: '', description: 'Email only' });
+    expect(missing.status).to.equal(400);
+    expect(missing.text).to.include('Choose how the patient wants to be contacted.');
+    const ok = await b.agent.post(`/p/${p.slug}/patients/${patientId}/restrictions`).type('form').send({ _csrf: page.token, kind: 'confidential_communication', decision: 'agreed', channel: 'no_text', description: 'No texts: shared phone' });
+    expect(ok.status).to.equal(303);
+    const d = await signIn(built.app, p.slug, desk, clock);
+    const chart = await d.agent.get(`/p/${p.slug}/patients/${patientId}`);
+    expect(chart.text).to.include('The practice agreed:').and.include('confidential communications — no text messages');
+    expect(chart.text, 'what was asked is for rights.manage').to.not.include('shared phone');
+  });
+
   it('the front desk reaches none of it', async () => {
     const b = await signIn(built.app, p.slug, desk, clock);
     expect((await b.agent.get(`/p/${p.slug}/requests`)).status).to.equal(404);

@@ -12,6 +12,10 @@ import { useTestDatabase } from '../support/db.js';
 import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
 import { MemoryTransport } from '../support/mail.js';
 import { buildStaff } from '../support/staff.js';
+import { createLink } from '../../src/services/links/links.service.js';
+import { deliverDue } from '../../src/messaging/outbox.js';
+import { recordRestriction } from '../../src/services/rights/rights.service.js';
+import { showPatient } from '../../src/services/patients/patients.service.js';
 
 const DAY = 86_400_000;
 
@@ -41,6 +45,7 @@ describe('patient rights: requests register and the accounting of disclosures', 
     otherPatientId = (await buildPatient(t.current.db, fx.keyring, p)).id;
   });
   after(() => fx.cleanup());
+  const loadChart = async (id: string) => (await showPatient(deps() as never, actor, id, meta())) as { restrictions?: unknown };
 
   it('due dates: 30 days for access, 60 for an amendment or an accounting; one 30-day extension with a reason and a notice; never a second', async () => {
     const received = new Date(Date.UTC(2026, 10, 20));
@@ -113,5 +118,24 @@ describe('patient rights: requests register and the accounting of disclosures', 
     const views = await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, (trx) => trx('audit_events').where({ action: 'view', resource_type: 'disclosure', patient_id: patientId }).count<{ n: string }[]>({ n: '*' }));
     expect(Number(views[0]!.n)).to.equal(3);
     expect(await accountingOfDisclosures(deps(), desk, patientId, { includeExcluded: true }, meta()).catch((e: unknown) => e)).to.be.instanceOf(AccessDenied);
+  });
+
+  it('confidential communications: an agreed “email only” suppresses a text when it is queued, and one queued before the rule when it would be sent; refusing needs a reason; the chart carries a banner', async () => {
+    await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, (trx) => trx('patients').where({ id: otherPatientId }).update({ sms_consent_at: new Date(now), sms_consent_source: 'written' }));
+    const linkDeps = { db: t.current.db, keyring: fx.keyring, publicUrl: new URL('https://enamel.example') };
+    const early = await createLink(linkDeps, actor, otherPatientId, { tasks: ['uploads'], formTemplateIds: [], send: 'sms' }, meta());
+    expect(early.ok && early.value.message?.status).to.equal('queued');
+    expect(await recordRestriction(deps(), actor, otherPatientId, { kind: 'confidential_communication', decision: 'refused', channel: 'no_email', description: 'No email', refusalReason: '' }, meta())).to.deep.include({ ok: false, field: 'refusalReason' });
+    expect((await recordRestriction(deps(), actor, otherPatientId, { kind: 'confidential_communication', decision: 'agreed', channel: 'email_only', description: 'Only email: shared phone at home', refusalReason: '' }, meta())).ok).to.equal(true);
+    const late = await createLink(linkDeps, actor, otherPatientId, { tasks: ['uploads'], formTemplateIds: [], send: 'sms' }, meta());
+    expect(late.ok && late.value.message?.status, 'refused when queued').to.equal('suppressed');
+    const transport = new MemoryTransport();
+    const delivered = await deliverDue({ db: t.current.db, keyring: fx.keyring, transport, logger: createLogger('silent') }, new Date(now + 60_000));
+    expect(delivered.suppressed, 'the text queued before the rule is not sent either').to.equal(1);
+    expect(transport.sent).to.have.length(0);
+    const events = await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, (trx) => trx('audit_events').where({ action: 'message_suppressed' }).pluck('details'));
+    expect(events.filter((e: { suppressed_because?: string }) => e.suppressed_because === 'confidential_communication')).to.have.length(2);
+    const { restrictions } = await loadChart(otherPatientId);
+    expect(restrictions).to.deep.equal([{ kind: 'confidential_communication', channel: 'email_only' }]);
   });
 });

@@ -22,6 +22,7 @@ import { readDate } from '../../validation/dates.js';
 import { loadPatientRecord } from '../patients/patients.service.js';
 import { staffEvent as event, staffWork as work } from '../staff-work.js';
 import type { FormResult, Meta } from '../../shared/types.js';
+import { channelRefused } from '../../messaging/communication-rules.js';
 
 /**
  * Patient links: staff create one for a patient and one or more tasks (plan, forms, uploads); the patient opens it, proves their
@@ -140,13 +141,16 @@ export async function createLink(d: LinkDeps, actor: StaffActor, patientId: stri
     if (input.send === 'none' || !to) return { ok: true, value: { code, expiresAt } };
 
     const channel = input.send;
-    const suppressed = channel === 'sms' && (await isOptedOut(pc, to));
+    // SECURITY: an SMS opt-out, or a confidential-communication rule the practice agreed to (§164.522(b)): recorded, never sent.
+    const refused = (await channelRefused(trx, patientId, channel)) ? ('confidential_communication' as const) : undefined;
+    const because = refused ?? (channel === 'sms' && (await isOptedOut(pc, to)) ? ('opted_out' as const) : undefined);
+    const suppressed = because !== undefined;
     const params = { practiceName: (await findCurrentPractice(trx))?.name ?? 'Your dental office', link: new URL(`/l/${code}`, d.publicUrl).toString() };
-    const messageId = await enqueue(trx, d.keyring, { practiceId: actor.practiceId, template: channel === 'sms' ? 'patient_link_sms' : 'patient_link_email', to, params, linkId: id, ...(suppressed ? { suppressed: 'opted_out' as const } : {}) });
+    const messageId = await enqueue(trx, d.keyring, { practiceId: actor.practiceId, template: channel === 'sms' ? 'patient_link_sms' : 'patient_link_email', to, params, linkId: id, ...(because ? { suppressed: because } : {}) });
     await audit.record(
       trx,
       event(actor, meta, suppressed
-        ? { action: 'message_suppressed', resource: { type: 'message', id: messageId }, patientId, outcome: 'denied', details: { channel, suppressed_because: 'opted_out', reference_id: id } }
+        ? { action: 'message_suppressed', resource: { type: 'message', id: messageId }, patientId, outcome: 'denied', details: { channel, suppressed_because: because, reference_id: id } }
         : { action: 'message_queue', resource: { type: 'message', id: messageId }, patientId, outcome: 'allowed', details: { channel, reference_id: id } }),
     );
     return { ok: true, value: { code, expiresAt, message: { channel, status: suppressed ? 'suppressed' : 'queued' } } };

@@ -57,11 +57,11 @@ async function locationNames(trx: Knex.Transaction): Promise<Map<string, string>
 }
 
 /** SECURITY: the patient as the policy sees it, with the actor's running break-glass grant (AccessDenied if not in the practice). */
-export async function loadPatientRecord(trx: Knex.Transaction, actor: StaffActor, id: string, now: Date): Promise<{ row: PatientRow; record: PatientRecord; locationName: string }> {
+export async function loadPatientRecord(trx: Knex.Transaction, actor: StaffActor, id: string, now: Date): Promise<{ row: PatientRow; record: PatientRecord; locationName: string; restrictions: { kind: string; channel: string | null }[] }> {
   const found = await findPatientFor(trx, id, actor.id, now);
   if (!found) throw new AccessDenied({ resource: { type: 'patient', id } });
-  const { row, grantExpiresAt, locationName } = found;
-  return { row, locationName, record: { practiceId: row.practice_id, id: row.id, locationId: row.location_id, ...(grantExpiresAt ? { breakGlassUntil: grantExpiresAt } : {}) } };
+  const { row, grantExpiresAt, locationName, restrictions } = found;
+  return { row, locationName, restrictions, record: { practiceId: row.practice_id, id: row.id, locationId: row.location_id, ...(grantExpiresAt ? { breakGlassUntil: grantExpiresAt } : {}) } };
 }
 
 /** Summaries of the rows the actor may see, each disclosure audited (one `search`/`list` event per patient). */
@@ -244,11 +244,11 @@ export async function createPatient(d: PatientDeps, actor: StaffActor, form: Pat
 /** The chart summary. SECURITY: the view event is written before the data leaves the transaction. */
 export async function showPatient(d: PatientDeps, actor: StaffActor, id: string, meta: Meta): Promise<PatientChartView> {
   return work(d, actor, async (trx, pc) => {
-    const { row, record, locationName } = await loadPatientRecord(trx, actor, id, meta.now);
+    const { row, record, locationName, restrictions } = await loadPatientRecord(trx, actor, id, meta.now);
     ensure(authorize(actor, 'patient.show', record, meta.now), { resource: { type: 'patient', id }, patientId: id });
     const breakGlass = !coversLocation(actor, record.locationId);
     await audit.record(trx, event(actor, meta, { action: 'view', resource: { type: 'patient', id }, patientId: id, outcome: 'allowed', ...(breakGlass ? { reason: 'emergency' as const } : {}) }));
-    return presentChart(actor, row, await patientSecrets.open(pc, row), new Map([[row.location_id, locationName]]), record, meta.now);
+    return { ...presentChart(actor, row, await patientSecrets.open(pc, row), new Map([[row.location_id, locationName]]), record, meta.now), restrictions };
   });
 }
 

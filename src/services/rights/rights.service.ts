@@ -18,6 +18,10 @@ import {
   requestSecrets,
   requestsDue,
   updateRequest,
+  insertRestriction,
+  patientRestrictions,
+  restrictionSecrets,
+  type ChannelRule,
   type RequestKind,
   type RequestRow,
 } from '../../queries/rights.queries.js';
@@ -102,11 +106,13 @@ export async function requestsRegister(d: { db: Db; keyring: Keyring }, actor: S
   }));
 }
 
-export async function patientRequests(d: { db: Db; keyring: Keyring }, actor: StaffActor, patientId: string, meta: Meta): Promise<RequestView[]> {
+/** A patient's requests and the restrictions or communication rules the practice answered. */
+export async function patientRights(d: { db: Db; keyring: Keyring }, actor: StaffActor, patientId: string, meta: Meta): Promise<{ requests: RequestView[]; restrictions: RestrictionView[] }> {
   return staffCryptoWork(d, actor, async (trx, pc) => {
     const { record } = await loadPatientRecord(trx, actor, patientId, meta.now);
     ensure(authorize(actor, 'patient.manageRights', record), { resource: { type: 'patient', id: patientId }, patientId, permission: 'rights.manage' });
-    return present(trx, pc, [...(await listRequests(trx, { open: true, patientId, limit: 100 })), ...(await listRequests(trx, { open: false, patientId, limit: 100 }))], meta.now, actor, meta);
+    const requests = await present(trx, pc, [...(await listRequests(trx, { open: true, patientId, limit: 100 })), ...(await listRequests(trx, { open: false, patientId, limit: 100 }))], meta.now, actor, meta);
+    return { requests, restrictions: await restrictionsOf(trx, pc, patientId) };
   });
 }
 
@@ -251,4 +257,56 @@ export async function accountingOfDisclosures(d: { db: Db; keyring: Keyring }, a
     const v = await patientSecrets.open(pc, row);
     return { from, to, includeExcluded: o.includeExcluded, patientName: `${v.given_name ?? ''} ${v.family_name ?? ''}`.trim(), rows: views };
   });
+}
+
+// --- Restrictions and confidential communications (§164.522) ----------------------------------
+
+export interface RestrictionView {
+  id: string;
+  kind: 'restriction' | 'confidential_communication';
+  decision: 'agreed' | 'refused';
+  channel: ChannelRule | null;
+  description: string;
+  refusalReason: string | null;
+  decidedAt: Date;
+  endedAt: Date | null;
+}
+
+/** Records the practice's answer to a restriction or a confidential-communication request. */
+export async function recordRestriction(
+  d: { db: Db; keyring: Keyring },
+  actor: StaffActor,
+  patientId: string,
+  input: { kind: 'restriction' | 'confidential_communication'; decision: 'agreed' | 'refused'; channel: ChannelRule | null; description: string; refusalReason: string },
+  meta: Meta,
+): Promise<FormResult<string>> {
+  return staffCryptoWork(d, actor, async (trx, pc) => {
+    const { record } = await loadPatientRecord(trx, actor, patientId, meta.now);
+    ensure(authorize(actor, 'patient.manageRights', record), { resource: { type: 'patient', id: patientId }, patientId, permission: 'rights.manage' });
+    if (input.kind === 'confidential_communication' && !input.channel) return { ok: false, error: 'Choose how the patient wants to be contacted.', field: 'channel' };
+    if (input.decision === 'refused' && !input.refusalReason) return { ok: false, error: 'Write why the practice cannot agree: the patient is told.', field: 'refusalReason' };
+    const id = randomUUID();
+    await insertRestriction(trx, {
+      id,
+      practice_id: actor.practiceId,
+      patient_id: patientId,
+      kind: input.kind,
+      decision: input.decision,
+      channel: input.kind === 'confidential_communication' ? input.channel : null,
+      decided_by: actor.id,
+      decided_at: meta.now,
+      ...(await restrictionSecrets.seal(pc, id, { description: input.description, refusal_reason: input.decision === 'refused' ? input.refusalReason : null })),
+    });
+    await audit.record(trx, staffEvent(actor, meta, { action: 'create', resource: { type: 'patient_request', id }, patientId, outcome: 'allowed' }));
+    return { ok: true, value: id };
+  });
+}
+
+export async function restrictionsOf(trx: Knex.Transaction, pc: PracticeCrypto, patientId: string): Promise<RestrictionView[]> {
+  const out: RestrictionView[] = [];
+  for (const r of await patientRestrictions(trx, patientId)) {
+    const s = await restrictionSecrets.open(pc, r as never);
+    out.push({ id: r.id, kind: r.kind, decision: r.decision, channel: r.channel, description: s.description ?? '', refusalReason: s.refusal_reason, decidedAt: r.decided_at, endedAt: r.ended_at });
+  }
+  return out;
 }
