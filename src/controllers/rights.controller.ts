@@ -11,13 +11,17 @@ import {
   extendRequest,
   patientRights,
   recordRestriction,
+  requestAmendment,
+  decideAmendment,
+  addDisagreement,
+  amendmentPatientId,
   recordDisclosure,
   recordRequest,
   requestPatientId,
   requestsRegister,
 } from '../services/rights/rights.service.js';
 import type { Clock, Meta } from '../shared/types.js';
-import { accountingQuery, closeForm, disclosureForm, extendForm, requestForm, restrictionForm } from '../validation/rights.schema.js';
+import { accountingQuery, amendmentDecisionForm, amendmentRequestForm, closeForm, disagreementForm, disclosureForm, extendForm, requestForm, restrictionForm } from '../validation/rights.schema.js';
 import { formProblems, resultProblems, type FormProblems } from '../validation/text.js';
 import { actorOf, idOf, requestMeta } from './request.js';
 
@@ -65,9 +69,9 @@ export function rightsController(d: RightsControllerDeps) {
   const patientPage = (req: Request, res: Response, status: number, problems: Partial<FormProblems> & { form?: string; typed?: Record<string, unknown> } = {}) => patientPageFor(req, res, idOf(req, 'patient'), status, problems);
   const patientPageFor = async (req: Request, res: Response, id: string, status: number, problems: Partial<FormProblems> & { form?: string; typed?: Record<string, unknown> } = {}) => {
     const actor = actorOf(res);
-    const { requests, restrictions } = await patientRights(d, actor, id, meta(req));
+    const { requests, restrictions, amendments, targets } = await patientRights(d, actor, id, meta(req));
     res.status(status).render('rights/patient', {
-      title: 'Rights & disclosures', slug: actor.slug, actor, patientId: id, requests, restrictions, channels: CHANNEL_LABELS, kinds: KIND_LABELS, dueDays: DUE_DAYS, purposes: DISCLOSURE_PURPOSES.map((p) => ({ value: p, label: PURPOSE_LABELS[p], excludable: EXCLUDED_PURPOSES.includes(p) })),
+      title: 'Rights & disclosures', slug: actor.slug, actor, patientId: id, requests, restrictions, amendments, targets, channels: CHANNEL_LABELS, kinds: KIND_LABELS, dueDays: DUE_DAYS, purposes: DISCLOSURE_PURPOSES.map((p) => ({ value: p, label: PURPOSE_LABELS[p], excludable: EXCLUDED_PURPOSES.includes(p) })),
       csrfToken: res.locals.csrfToken, errors: problems.errors ?? {}, error: problems.error, form: problems.form, typed: problems.typed ?? {}, today: new Date(d.clock()).toISOString().slice(0, 10),
     });
   };
@@ -123,6 +127,40 @@ export function rightsController(d: RightsControllerDeps) {
       const result = await recordRestriction(d, actorOf(res), idOf(req, 'patient'), { ...parsed.data, channel: parsed.data.channel ?? null }, meta(req));
       if (!result.ok) return patientPage(req, res, 400, { ...resultProblems(result), form: 'restriction', typed: req.body as Record<string, unknown> });
       res.redirect(303, `/p/${actorOf(res).slug}/patients/${idOf(req, 'patient')}/rights`);
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/patients/:id/amendments — the patient asks to amend part of their record. */
+    createAmendment: (async (req, res) => {
+      const parsed = amendmentRequestForm.safeParse(req.body ?? {});
+      if (!parsed.success) return patientPage(req, res, 400, { ...formProblems(parsed.error), form: 'amendment', typed: req.body as Record<string, unknown> });
+      const [targetType, targetId] = parsed.data.target.split(':') as ['demographics' | 'clinical_note' | 'treatment_plan', string];
+      const result = await requestAmendment(d, actorOf(res), idOf(req, 'patient'), { targetType, targetId, change: parsed.data.change, receivedVia: parsed.data.receivedVia, receivedAt: parsed.data.receivedAt }, meta(req));
+      if (!result.ok) return patientPage(req, res, 400, { ...resultProblems(result), form: 'amendment', typed: req.body as Record<string, unknown> });
+      res.redirect(303, `/p/${actorOf(res).slug}/patients/${idOf(req, 'patient')}/rights`);
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/record-amendments/:id/decide */
+    decideAmendment: (async (req, res) => {
+      const actor = actorOf(res);
+      const id = idOf(req, 'patient_request');
+      const patientId = await amendmentPatientId(d, actor, id, meta(req));
+      const parsed = amendmentDecisionForm.safeParse(req.body ?? {});
+      if (!parsed.success) return patientPageFor(req, res, patientId, 400, inWords(formProblems(parsed.error)));
+      const result = await decideAmendment(d, actor, id, parsed.data, meta(req));
+      if (!result.ok) return patientPageFor(req, res, patientId, 400, inWords(resultProblems(result)));
+      res.redirect(303, `/p/${actor.slug}/patients/${patientId}/rights`);
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/record-amendments/:id/disagreement */
+    disagreement: (async (req, res) => {
+      const actor = actorOf(res);
+      const id = idOf(req, 'patient_request');
+      const patientId = await amendmentPatientId(d, actor, id, meta(req));
+      const parsed = disagreementForm.safeParse(req.body ?? {});
+      if (!parsed.success) return patientPageFor(req, res, patientId, 400, inWords(formProblems(parsed.error)));
+      const result = await addDisagreement(d, actor, id, parsed.data.statement, meta(req));
+      if (!result.ok) return patientPageFor(req, res, patientId, 400, inWords(resultProblems(result)));
+      res.redirect(303, `/p/${actor.slug}/patients/${patientId}/rights`);
     }) satisfies RequestHandler,
 
     /** POST /p/:slug/patients/:id/disclosures */

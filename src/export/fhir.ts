@@ -234,3 +234,33 @@ export function auditResource(e: { id: string; occurred_at: unknown; actor_type:
     ],
   });
 }
+
+/**
+ * An amendment the patient asked for (§164.526), decided: a Composition beside the part of the
+ * record it concerns — `appends` to a note's Composition, or naming the plan or the patient in its
+ * section — with the requested change, the decision, the reason for a denial and the patient's
+ * statement of disagreement. The original is exported unchanged.
+ */
+export function patientAmendmentResource(
+  a: { id: string; targetType: string; targetId: string; requestedChange: string; requestedAt: Date; decision: string; response: string | null; decidedAt: Date | null; disagreement: string | null; disagreementAt: Date | null },
+  patientId: string,
+): Resource {
+  const lines = [
+    `Requested by the patient on ${a.requestedAt.toISOString().slice(0, 10)}: ${a.requestedChange}`,
+    a.decision === 'accepted' ? `Accepted on ${a.decidedAt?.toISOString().slice(0, 10)}; the amendment: ${a.response ?? ''}` : `Denied on ${a.decidedAt?.toISOString().slice(0, 10)}: ${a.response ?? ''}`,
+    ...(a.disagreement ? [`The patient's statement of disagreement (${a.disagreementAt?.toISOString().slice(0, 10)}): ${a.disagreement}`] : []),
+  ];
+  const target = a.targetType === 'clinical_note' ? ref('Composition', a.targetId) : a.targetType === 'treatment_plan' ? ref('CarePlan', a.targetId) : ref('Patient', a.targetId);
+  return dropEmpty({
+    resourceType: 'Composition',
+    id: a.id,
+    status: 'final',
+    type: { text: a.decision === 'accepted' ? 'Amendment requested by the patient (accepted)' : 'Amendment requested by the patient (denied)' },
+    subject: ref('Patient', patientId),
+    date: instant(a.decidedAt ?? a.requestedAt),
+    author: [{ display: 'The practice' }],
+    title: 'Patient-requested amendment',
+    relatesTo: a.targetType === 'clinical_note' ? [{ code: 'appends', targetReference: target }] : undefined,
+    section: [{ title: 'Amendment', text: narrative(lines.join('\n')), entry: [target] }],
+  });
+}

@@ -54,9 +54,22 @@ interface Emergency {
   relationship?: string | null;
 }
 
+/** An amendment as shown beside the part of the record it concerns. */
+export interface AmendmentShown {
+  decision: string;
+  requestedAt: Date;
+  decidedAt: Date | null;
+  requestedChange: string;
+  response: string | null;
+  disagreement: string | null;
+  disagreementAt: Date | null;
+}
+
 export interface PatientChartView extends PatientSummaryView {
   /** Agreed restrictions and confidential-communication rules that hold (the chart's banner). */
   restrictions?: { kind: string; channel: string | null }[];
+  /** Decided amendments of the demographics the patient asked for (accepted: appended; denied: reason and any statement of disagreement). */
+  amendments?: AmendmentShown[];
   givenName: string;
   familyName: string;
   sex: string;

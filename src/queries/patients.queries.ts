@@ -65,7 +65,30 @@ export function findPatient(trx: Knex.Transaction, id: string): Promise<PatientR
  * A patient opened by one user, in one statement: the row, its location's name, and when that user's
  * running break-glass grant on it ends (null without one) — what every patient page checks first.
  */
-export async function findPatientFor(trx: Knex.Transaction, id: string, userId: string, now: Date): Promise<{ row: PatientRow; locationName: string; grantExpiresAt: Date | null; restrictions: { kind: string; channel: string | null }[] } | undefined> {
+type EncodedAmendment = { id: string; decision: string; requested_at: string; decided_at: string | null; disagreement_at: string | null; requested_change: string; response: string | null; disagreement: string | null };
+/** An amendment row as record_amendments holds it (bytea envelopes), from its JSON form. */
+export interface DemographicAmendmentRow {
+  id: string;
+  decision: string;
+  requested_at: Date;
+  decided_at: Date | null;
+  disagreement_at: Date | null;
+  requested_change: Buffer;
+  response: Buffer | null;
+  disagreement: Buffer | null;
+}
+const decodeAmendment = (a: EncodedAmendment): DemographicAmendmentRow => ({
+  id: a.id,
+  decision: a.decision,
+  requested_at: new Date(a.requested_at),
+  decided_at: a.decided_at ? new Date(a.decided_at) : null,
+  disagreement_at: a.disagreement_at ? new Date(a.disagreement_at) : null,
+  requested_change: Buffer.from(a.requested_change, 'base64'),
+  response: a.response ? Buffer.from(a.response, 'base64') : null,
+  disagreement: a.disagreement ? Buffer.from(a.disagreement, 'base64') : null,
+});
+
+export async function findPatientFor(trx: Knex.Transaction, id: string, userId: string, now: Date): Promise<{ row: PatientRow; locationName: string; grantExpiresAt: Date | null; restrictions: { kind: string; channel: string | null }[]; demographicAmendments: DemographicAmendmentRow[] } | undefined> {
   const r = await trx('patients as p')
     .leftJoin('locations as l', 'l.id', 'p.location_id')
     .where('p.id', id)
@@ -75,10 +98,14 @@ export async function findPatientFor(trx: Knex.Transaction, id: string, userId: 
       trx.raw('(SELECT max(g.expires_at) FROM break_glass_grants g WHERE g.user_id = ? AND g.patient_id = p.id AND g.granted_at <= ? AND g.expires_at > ?) AS grant_expires_at', [userId, now, now]),
       // The agreed restrictions and communication rules that hold (the chart's banner), in the same statement.
       trx.raw("(SELECT coalesce(json_agg(json_build_object('kind', r.kind, 'channel', r.channel) ORDER BY r.decided_at), '[]'::json) FROM patient_restrictions r WHERE r.patient_id = p.id AND r.decision = 'agreed' AND r.ended_at IS NULL) AS restrictions"),
+      // Decided amendments of the demographics (shown beside them on the chart), encrypted, in the same statement.
+      trx.raw(
+        "(SELECT coalesce(json_agg(json_build_object('id', a.id, 'decision', a.decision, 'requested_at', a.requested_at, 'decided_at', a.decided_at, 'disagreement_at', a.disagreement_at, 'requested_change', encode(a.requested_change, 'base64'), 'response', encode(a.response, 'base64'), 'disagreement', encode(a.disagreement, 'base64')) ORDER BY a.requested_at), '[]'::json) FROM record_amendments a WHERE a.patient_id = p.id AND a.target_type = 'demographics' AND a.decision <> 'pending') AS amendments",
+      ),
     );
   if (!r) return undefined;
-  const { location_name, grant_expires_at, restrictions, ...row } = r as typeof r & { restrictions: { kind: string; channel: string | null }[] };
-  return { row: row as PatientRow, locationName: location_name ?? '', grantExpiresAt: grant_expires_at, restrictions };
+  const { location_name, grant_expires_at, restrictions, amendments, ...row } = r as typeof r & { restrictions: { kind: string; channel: string | null }[]; amendments: EncodedAmendment[] };
+  return { row: row as PatientRow, locationName: location_name ?? '', grantExpiresAt: grant_expires_at, restrictions, demographicAmendments: amendments.map(decodeAmendment) };
 }
 
 export function findPatients(trx: Knex.Transaction, ids: readonly string[]): Promise<PatientRow[]> {

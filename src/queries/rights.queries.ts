@@ -127,3 +127,54 @@ export function endRestriction(trx: Knex.Transaction, id: string, by: string, no
 export function findRestriction(trx: Knex.Transaction, id: string): Promise<RestrictionRow | undefined> {
   return trx('patient_restrictions').where({ id }).first<RestrictionRow | undefined>();
 }
+
+/** A patient's requested amendment, the practice's answer and the statement of disagreement (encrypted). */
+export const amendmentRequestSecrets = encryptedColumns('record_amendments', { requested_change: { type: 'text' }, response: { type: 'text' }, disagreement: { type: 'text' } });
+
+export type AmendmentTarget = 'demographics' | 'clinical_note' | 'treatment_plan';
+
+export interface RecordAmendmentRow {
+  id: string;
+  patient_id: string;
+  request_id: string | null;
+  target_type: AmendmentTarget;
+  target_id: string;
+  requested_change: Buffer;
+  requested_at: Date;
+  decision: 'pending' | 'accepted' | 'denied';
+  response: Buffer | null;
+  decided_by: string | null;
+  decided_at: Date | null;
+  disagreement: Buffer | null;
+  disagreement_at: Date | null;
+}
+
+export async function insertRecordAmendment(trx: Knex.Transaction, row: Record<string, unknown>): Promise<void> {
+  await trx('record_amendments').insert(row);
+}
+
+export function findRecordAmendment(trx: Knex.Transaction, id: string): Promise<RecordAmendmentRow | undefined> {
+  return trx('record_amendments').where({ id }).first<RecordAmendmentRow | undefined>();
+}
+
+export async function updateRecordAmendment(trx: Knex.Transaction, id: string, changes: Record<string, unknown>): Promise<number> {
+  return trx('record_amendments').where({ id }).update(changes);
+}
+
+export function recordAmendmentsOf(trx: Knex.Transaction, patientIds: readonly string[]): Promise<RecordAmendmentRow[]> {
+  return trx('record_amendments').whereIn('patient_id', patientIds).orderBy('requested_at').select<RecordAmendmentRow[]>('*');
+}
+
+/** Whether `targetId` is this patient's note or plan (or the patient, for demographics). */
+export async function targetBelongs(trx: Knex.Transaction, patientId: string, type: AmendmentTarget, targetId: string): Promise<boolean> {
+  if (type === 'demographics') return targetId === patientId;
+  const table = type === 'clinical_note' ? 'clinical_notes' : 'treatment_plans';
+  return Boolean(await trx(table).where({ id: targetId, patient_id: patientId }).first('id'));
+}
+
+/** A patient's notes and plans an amendment may name (ids, dates; the plan's encrypted title). */
+export async function amendmentTargets(trx: Knex.Transaction, patientId: string): Promise<{ type: 'clinical_note' | 'treatment_plan'; id: string; at: Date; title?: Buffer }[]> {
+  const notes = await trx('clinical_notes').where({ patient_id: patientId }).orderBy('created_at').select<{ id: string; created_at: Date }[]>('id', 'created_at');
+  const plans = await trx('treatment_plans').where({ patient_id: patientId }).orderBy('created_at').select<{ id: string; created_at: Date; title: Buffer }[]>('id', 'created_at', 'title');
+  return [...notes.map((n) => ({ type: 'clinical_note' as const, id: n.id, at: n.created_at })), ...plans.map((p) => ({ type: 'treatment_plan' as const, id: p.id, at: p.created_at, title: p.title }))];
+}

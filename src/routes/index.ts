@@ -231,6 +231,9 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.get('/p/:slug/patients/:id/rights', requirePermission('rights.manage', onPatient), ...forms, rights.patient);
   r.post('/p/:slug/patients/:id/requests', requirePermission('rights.manage', onPatient), csrfProtection, ...forms, rights.createRequest);
   r.post('/p/:slug/patients/:id/disclosures', requirePermission('rights.manage', onPatient), csrfProtection, ...forms, rights.createDisclosure);
+  r.post('/p/:slug/patients/:id/amendments', requirePermission('rights.manage', onPatient), csrfProtection, ...forms, rights.createAmendment);
+  r.post('/p/:slug/record-amendments/:id/decide', requirePermission('rights.manage'), csrfProtection, ...forms, rights.decideAmendment);
+  r.post('/p/:slug/record-amendments/:id/disagreement', requirePermission('rights.manage'), csrfProtection, ...forms, rights.disagreement);
   r.post('/p/:slug/patients/:id/restrictions', requirePermission('rights.manage', onPatient), csrfProtection, ...forms, rights.createRestriction);
   r.get('/p/:slug/patients/:id/accounting', requirePermission('rights.manage', onPatient), rights.accounting);
   r.post('/p/:slug/patient-requests/:id/extend', requirePermission('rights.manage'), csrfProtection, ...forms, rights.extend);

@@ -56,3 +56,19 @@ export const restrictionForm = form({
   description: text(2000, 'At most 2,000 characters.').min(3, 'Describe what the patient asked.'),
   refusalReason: text(2000, 'At most 2,000 characters.').default(''),
 });
+
+export const amendmentRequestForm = form({
+  target: z.string().regex(/^(demographics|clinical_note|treatment_plan):[0-9a-f-]{36}$/, 'Choose which part of the record.'),
+  change: text(4000, 'At most 4,000 characters.').min(3, 'Write what the patient wants changed.'),
+  receivedVia: z.enum(['phone', 'paper', 'in_person', 'email'], 'Choose how the request reached you.'),
+  receivedAt: isoDay('Enter the day the request was received.'),
+});
+
+export const amendmentDecisionForm = form({
+  decision: z.enum(['accepted', 'denied'], 'Choose accept or deny.'),
+  text: text(4000, 'At most 4,000 characters.').default(''),
+});
+
+export const disagreementForm = form({
+  statement: text(8000, 'At most 8,000 characters.').min(3, 'Write the patient’s statement as they gave it.'),
+});

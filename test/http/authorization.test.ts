@@ -16,6 +16,7 @@ import { useTestDatabase } from '../support/db.js';
 import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
 import { buildStaff, signIn, testClock } from '../support/staff.js';
 import { rememberPhi } from '../support/phi-scan.js';
+import { amendmentRequestSecrets } from '../../src/queries/rights.queries.js';
 
 /** Pages whose policy adds "the owner only" to the route's permission (policies/practice.policy.ts). */
 const OWNER_ONLY = new Set(['/p/:slug/settings/security']);
@@ -105,13 +106,15 @@ describe('authorization over HTTP', () => {
     });
     const requestB = randomUUID();
     await inPractice(b, (trx) => trx('patient_requests').insert({ id: requestB, practice_id: b.id, patient_id: patientB.id, kind: 'access', received_via: 'phone', received_at: new Date(clock.now()), due_at: new Date(clock.now() + 30 * 86_400_000), recorded_by: providerB.id }));
+    const amendmentB = randomUUID();
+    await inPractice(b, async (trx) => trx('record_amendments').insert({ id: amendmentB, practice_id: b.id, patient_id: patientB.id, target_type: 'demographics', target_id: patientB.id, requested_at: new Date(clock.now()), ...(await amendmentRequestSecrets.seal(new PracticeCrypto(fx.keyring, trx, b.id), amendmentB, { requested_change: 'Victimpatient change' })) }));
     const exportB = randomUUID();
     await inPractice(b, (trx) => trx('practice_exports').insert({ id: exportB, practice_id: b.id, requested_by: providerB.id, scope: 'practice', total: 1 }));
     const alertB = await inPractice(b, (trx) => raiseAlert(trx, { practiceId: b.id, kind: 'signin_lockout', severity: 'warning', details: { target_type: 'user', target_id: victim.id, count: 5 } }));
     const RECORDS: Record<string, string> = {
       alerts: alertB,
       users: victim.id, roles: roleB.id, patients: patientB.id, 'break-glass': grantB, 'operator-access': operatorGrantB, documents: documentB, notes: noteB, plans: planB, 'plan-items': itemB, links: linkB,
-      forms: formB, 'form-submissions': submissionB, 'access-reviews': reviewB, 'access-review-items': reviewItemB, exports: exportB, 'patient-requests': requestB,
+      forms: formB, 'form-submissions': submissionB, 'access-reviews': reviewB, 'access-review-items': reviewItemB, exports: exportB, 'patient-requests': requestB, 'record-amendments': amendmentB,
     };
     const session = await signIn(built.app, a.slug, ownerA, clock);
     const token = (await session.form(`/p/${a.slug}/users/new`)).token;

@@ -12,6 +12,16 @@ import { useTestDatabase } from '../support/db.js';
 import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
 import { MemoryTransport } from '../support/mail.js';
 import { buildStaff } from '../support/staff.js';
+import { createHash, randomUUID } from 'node:crypto';
+import { TextWriter, Uint8ArrayReader, ZipReader, configure } from '@zip.js/zip.js';
+import { PracticeCrypto } from '../../src/crypto/encrypted-columns.js';
+import { noteSecrets } from '../../src/queries/notes.queries.js';
+import { planSecrets } from '../../src/queries/plans.queries.js';
+import { notesPage } from '../../src/services/patients/notes.service.js';
+import { printPlan } from '../../src/services/patients/plans.service.js';
+import { addDisagreement, decideAmendment, requestAmendment } from '../../src/services/rights/rights.service.js';
+
+configure({ useWebWorkers: false });
 import { createLink } from '../../src/services/links/links.service.js';
 import { deliverDue } from '../../src/messaging/outbox.js';
 import { recordRestriction } from '../../src/services/rights/rights.service.js';
@@ -137,5 +147,54 @@ describe('patient rights: requests register and the accounting of disclosures', 
     expect(events.filter((e: { suppressed_because?: string }) => e.suppressed_because === 'confidential_communication')).to.have.length(2);
     const { restrictions } = await loadChart(otherPatientId);
     expect(restrictions).to.deep.equal([{ kind: 'confidential_communication', channel: 'email_only' }]);
+  });
+
+  it('amendments: an accepted one appears beside the original in the notes, the chart, the plan print and the export, the original unchanged; a denial carries the statement of disagreement everywhere', async () => {
+    const owner = await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, (trx) => trx('users').where({ is_owner: true }).first<{ id: string }>('id'));
+    const noteId = randomUUID();
+    const planId = randomUUID();
+    await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, async (trx) => {
+      const pc = new PracticeCrypto(fx.keyring, trx, p.id);
+      await trx('clinical_notes').insert({ id: noteId, practice_id: p.id, patient_id: patientId, author_id: owner!.id, location_id: p.locationIds[0], status: 'signed', signed_at: new Date(now), content_hash: createHash('sha256').update('Allergy: penicillin.').digest('hex'), ...(await noteSecrets.seal(pc, noteId, { body: 'Allergy: penicillin.' })) });
+      await trx('treatment_plans').insert({ id: planId, practice_id: p.id, patient_id: patientId, status: 'draft', created_by: owner!.id, ...(await planSecrets.seal(pc, planId, { title: 'Crown 30' })) });
+    });
+    const onNote = await requestAmendment(deps(), actor, patientId, { targetType: 'clinical_note', targetId: noteId, change: 'The allergy is to latex', receivedVia: 'paper', receivedAt: new Date(now) }, meta());
+    const onPlan = await requestAmendment(deps(), actor, patientId, { targetType: 'treatment_plan', targetId: planId, change: 'I asked for a porcelain crown', receivedVia: 'paper', receivedAt: new Date(now) }, meta());
+    const onDemographics = await requestAmendment(deps(), actor, patientId, { targetType: 'demographics', targetId: patientId, change: 'My birth date is wrong', receivedVia: 'paper', receivedAt: new Date(now) }, meta());
+    const elsewhere = await requestAmendment(deps(), actor, patientId, { targetType: 'clinical_note', targetId: randomUUID(), change: 'x x x', receivedVia: 'paper', receivedAt: new Date(now) }, meta());
+    expect(elsewhere).to.deep.include({ ok: false, field: 'target' });
+    const id = (r: unknown) => (r as { ok: true; value: string }).value;
+    expect(await decideAmendment(deps(), actor, id(onNote), { decision: 'accepted', text: '' }, meta())).to.deep.include({ ok: false, field: 'text' });
+    expect((await decideAmendment(deps(), actor, id(onNote), { decision: 'accepted', text: 'Correction at the patient’s request: the allergy is to latex.' }, meta())).ok).to.equal(true);
+    expect((await decideAmendment(deps(), actor, id(onPlan), { decision: 'accepted', text: 'The patient asked for a porcelain crown.' }, meta())).ok).to.equal(true);
+    expect((await decideAmendment(deps(), actor, id(onDemographics), { decision: 'denied', text: 'The birth date matches the ID card on file' }, meta())).ok).to.equal(true);
+    expect((await addDisagreement(deps(), actor, id(onNote), 'x', meta())).ok, 'only a denial takes a statement').to.equal(false);
+    expect((await addDisagreement(deps(), actor, id(onDemographics), 'I was born on the 13th, not the 12th', meta())).ok).to.equal(true);
+
+    const noteDeps = { db: t.current.db, keyring: fx.keyring, files: fx.files };
+    const notes = await notesPage(noteDeps as never, actor, patientId, meta());
+    const note = notes.notes.find((n) => n.id === noteId)!;
+    expect(note.body, 'the original note is unchanged').to.equal('Allergy: penicillin.');
+    expect(note.patientAmendments.map((a) => a.response)).to.deep.equal(['Correction at the patient’s request: the allergy is to latex.']);
+    const printed = await printPlan(noteDeps as never, actor, planId, meta());
+    expect(printed.plan.patientAmendments!.map((a) => a.response)).to.deep.equal(['The patient asked for a porcelain crown.']);
+    expect(printed.plan.title).to.equal('Crown 30');
+    const chart = (await showPatient(deps() as never, actor, patientId, meta())) as { amendments?: { decision: string; disagreement: string | null }[] };
+    expect(chart.amendments).to.have.length(1);
+    expect(chart.amendments![0]).to.deep.include({ decision: 'denied', disagreement: 'I was born on the 13th, not the 12th' });
+
+    const started = await startExport(deps(), actor, { patientId }, meta());
+    const exportId = (started as { ok: true; value: { exportId: string } }).value.exportId;
+    while ((await runExportStep(deps(), p.id, exportId, new Date(now))).more);
+    const exported = (await readFileFully((await openExportArchive(deps(), actor, exportId, meta()))!.stream)) as Buffer;
+    const reader = new ZipReader(new Uint8ArrayReader(new Uint8Array(exported)), { password: (started as { ok: true; value: { passphrase: string } }).value.passphrase });
+    const entry = (await reader.getEntries()).find((e) => e.filename === 'Composition.ndjson') as { getData(w: TextWriter): Promise<string> };
+    const compositions: string = await entry.getData(new TextWriter());
+    await reader.close();
+    const lines = compositions.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { id: string; relatesTo?: { targetReference: { reference: string } }[]; section: { text: { div: string } }[] });
+    const appended = lines.find((c) => c.id === id(onNote))!;
+    expect(appended.relatesTo![0]!.targetReference.reference).to.equal(`Composition/${noteId}`);
+    expect(lines.find((c) => c.id === noteId)!.section[0]!.text.div, 'the exported original is unchanged').to.include('Allergy: penicillin.');
+    expect(lines.find((c) => c.id === id(onDemographics))!.section[0]!.text.div).to.include('statement of disagreement').and.include('born on the 13th');
   });
 });

@@ -15,6 +15,7 @@ import {
   formResources,
   linkResource,
   noteResource,
+  patientAmendmentResource,
   patientResource,
   planDecisionResource,
   planResource,
@@ -62,7 +63,7 @@ import type { FileStore } from '../../storage/file-store.js';
 import type { FormResult, Meta } from '../../shared/types.js';
 import { staffEvent, staffWork } from '../staff-work.js';
 import { loadPatientRecord } from '../patients/patients.service.js';
-import { writeDisclosure } from '../rights/rights.service.js';
+import { amendmentViews, writeDisclosure } from '../rights/rights.service.js';
 
 /**
  * The practice's machine-readable export (docs/EXPORT.md): FHIR R4 NDJSON, the documents' files and
@@ -247,6 +248,10 @@ async function patientBatchResources(trx: Knex.Transaction, pc: PracticeCrypto, 
     }
   }
   for (const l of await exportLinks(trx, ids)) add(linkResource(l as never, now));
+  for (const a of await amendmentViews(trx, pc, ids)) {
+    const patientId = a.targetType === 'demographics' ? a.targetId : (notes.find((n) => n.id === a.targetId)?.patient_id ?? plans.find((p) => p.id === a.targetId)?.patient_id);
+    if (a.decision !== 'pending' && typeof patientId === 'string') add(patientAmendmentResource(a, patientId));
+  }
   return { byType, files };
 }
 

@@ -14,6 +14,8 @@ import { listUsers } from '../../queries/users.queries.js';
 import type { Meta } from '../../shared/types.js';
 import { loadPatientRecord } from './patients.service.js';
 import { staffEvent as event, staffCryptoWork as work } from '../staff-work.js';
+import type { AmendmentShown } from '../../presenters/patient.presenter.js';
+import { amendmentViews } from '../rights/rights.service.js';
 
 /**
  * Clinical notes: drafts by their author, signed (content hash fixed, then locked by the database),
@@ -39,6 +41,8 @@ export interface NoteView {
   coveringFrom: string | null;
   editable: boolean;
   amendments: { author: string; body: string; createdAt: Date }[];
+  /** Amendments the patient asked for (§164.526), decided: beside the note, which is unchanged. */
+  patientAmendments: AmendmentShown[];
 }
 
 export interface NotesPage {
@@ -60,6 +64,7 @@ export async function notesPage(d: NoteDeps, actor: StaffActor, patientId: strin
     const names = new Map((await listUsers(trx)).map((u) => [u.id, u.display_name]));
     const locations = new Map((await listLocations(trx)).map((l) => [l.id, l.name]));
     const amendments = await listAmendments(trx, notes.map((n) => n.id));
+    const requested = (await amendmentViews(trx, pc, [patientId])).filter((a) => a.targetType === 'clinical_note' && a.decision !== 'pending');
     const views: NoteView[] = [];
     for (const n of notes) {
       const mine = amendments.filter((a) => a.note_id === n.id);
@@ -78,6 +83,7 @@ export async function notesPage(d: NoteDeps, actor: StaffActor, patientId: strin
         coveringFrom: n.author_location_id ? (locations.get(n.author_location_id) ?? '') : null,
         editable: authorize(actor, 'patient.editDraft', record, meta.now, { authorId: n.author_id, status: n.status }),
         amendments: opened,
+        patientAmendments: requested.filter((a) => a.targetId === n.id),
       });
     }
     return { patient: presentSummary(row, await patientSecrets.open(pc, row), locations), canWrite: authorize(actor, 'patient.writeNotes', record, meta.now), notes: views };

@@ -34,6 +34,8 @@ import { listUsers } from '../../queries/users.queries.js';
 import type { PatientForm } from '../../validation/patient.schema.js';
 import type { FormResult, Meta } from '../../shared/types.js';
 import { staffEvent as event, staffCryptoWork as work } from '../staff-work.js';
+import { amendmentRequestSecrets } from '../../queries/rights.queries.js';
+import type { DemographicAmendmentRow } from '../../queries/patients.queries.js';
 
 /**
  * Patients: search (blind indexes), recent list, create with a duplicate warning, the chart
@@ -57,11 +59,11 @@ async function locationNames(trx: Knex.Transaction): Promise<Map<string, string>
 }
 
 /** SECURITY: the patient as the policy sees it, with the actor's running break-glass grant (AccessDenied if not in the practice). */
-export async function loadPatientRecord(trx: Knex.Transaction, actor: StaffActor, id: string, now: Date): Promise<{ row: PatientRow; record: PatientRecord; locationName: string; restrictions: { kind: string; channel: string | null }[] }> {
+export async function loadPatientRecord(trx: Knex.Transaction, actor: StaffActor, id: string, now: Date): Promise<{ row: PatientRow; record: PatientRecord; locationName: string; restrictions: { kind: string; channel: string | null }[]; demographicAmendments: DemographicAmendmentRow[] }> {
   const found = await findPatientFor(trx, id, actor.id, now);
   if (!found) throw new AccessDenied({ resource: { type: 'patient', id } });
-  const { row, grantExpiresAt, locationName, restrictions } = found;
-  return { row, locationName, restrictions, record: { practiceId: row.practice_id, id: row.id, locationId: row.location_id, ...(grantExpiresAt ? { breakGlassUntil: grantExpiresAt } : {}) } };
+  const { row, grantExpiresAt, locationName, restrictions, demographicAmendments } = found;
+  return { row, locationName, restrictions, demographicAmendments, record: { practiceId: row.practice_id, id: row.id, locationId: row.location_id, ...(grantExpiresAt ? { breakGlassUntil: grantExpiresAt } : {}) } };
 }
 
 /** Summaries of the rows the actor may see, each disclosure audited (one `search`/`list` event per patient). */
@@ -244,11 +246,16 @@ export async function createPatient(d: PatientDeps, actor: StaffActor, form: Pat
 /** The chart summary. SECURITY: the view event is written before the data leaves the transaction. */
 export async function showPatient(d: PatientDeps, actor: StaffActor, id: string, meta: Meta): Promise<PatientChartView> {
   return work(d, actor, async (trx, pc) => {
-    const { row, record, locationName, restrictions } = await loadPatientRecord(trx, actor, id, meta.now);
+    const { row, record, locationName, restrictions, demographicAmendments } = await loadPatientRecord(trx, actor, id, meta.now);
     ensure(authorize(actor, 'patient.show', record, meta.now), { resource: { type: 'patient', id }, patientId: id });
     const breakGlass = !coversLocation(actor, record.locationId);
     await audit.record(trx, event(actor, meta, { action: 'view', resource: { type: 'patient', id }, patientId: id, outcome: 'allowed', ...(breakGlass ? { reason: 'emergency' as const } : {}) }));
-    return { ...presentChart(actor, row, await patientSecrets.open(pc, row), new Map([[row.location_id, locationName]]), record, meta.now), restrictions };
+    const amendments = [];
+    for (const a of demographicAmendments) {
+      const s = await amendmentRequestSecrets.open(pc, a as never);
+      amendments.push({ decision: a.decision, requestedAt: a.requested_at, decidedAt: a.decided_at, requestedChange: s.requested_change ?? '', response: s.response, disagreement: s.disagreement, disagreementAt: a.disagreement_at });
+    }
+    return { ...presentChart(actor, row, await patientSecrets.open(pc, row), new Map([[row.location_id, locationName]]), record, meta.now), restrictions, amendments };
   });
 }
 

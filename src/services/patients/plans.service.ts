@@ -28,6 +28,8 @@ export interface PlanDeps {
 }
 
 import type { ItemContent } from '../../queries/plans.queries.js';
+import type { AmendmentShown } from '../../presenters/patient.presenter.js';
+import { amendmentViews } from '../rights/rights.service.js';
 export type { ItemContent };
 
 export interface ItemView extends ItemContent {
@@ -43,6 +45,8 @@ export interface Totals {
 }
 
 export interface PlanView {
+  /** Amendments the patient asked for (§164.526), decided: shown and printed beside the plan, which is unchanged. */
+  patientAmendments?: AmendmentShown[];
   id: string;
   title: string;
   status: PlanStatus;
@@ -115,8 +119,9 @@ export async function plansPage(d: PlanDeps, actor: StaffActor, patientId: strin
     await audit.record(trx, event(actor, meta, { action: 'view', resource: { type: 'treatment_plan' }, patientId, outcome: 'allowed', details: { count: plans.length } }));
     const items = await listItems(trx, plans.map((p) => p.id));
     const canWrite = authorize(actor, 'patient.writePlans', record, meta.now);
+    const requested = (await amendmentViews(trx, pc, [patientId])).filter((a) => a.targetType === 'treatment_plan' && a.decision !== 'pending');
     const views: PlanView[] = [];
-    for (const plan of plans) views.push(await openPlan(pc, plan, items.filter((i) => i.plan_id === plan.id), canWrite));
+    for (const plan of plans) views.push({ ...(await openPlan(pc, plan, items.filter((i) => i.plan_id === plan.id), canWrite)), patientAmendments: requested.filter((a) => a.targetId === plan.id) });
     return { patient: presentSummary(row, await patientSecrets.open(pc, row), new Map((await listLocations(trx)).map((l) => [l.id, l.name]))), canWrite, plans: views };
   });
 }
@@ -223,7 +228,7 @@ export async function printPlan(d: PlanDeps, actor: StaffActor, planId: string, 
     const { row, record } = await loadPatientRecord(trx, actor, plan.patient_id, meta.now);
     ensure(authorize(actor, 'patient.readPlans', record, meta.now), { resource: { type: 'treatment_plan', id: planId }, patientId: plan.patient_id, permission: 'plans.read' });
     await audit.record(trx, event(actor, meta, { action: 'print', resource: { type: 'treatment_plan', id: planId }, patientId: plan.patient_id, outcome: 'allowed', details: { format: 'html' } }));
-    const view = await openPlan(pc, plan, await listItems(trx, [planId]), false);
+    const view = { ...(await openPlan(pc, plan, await listItems(trx, [planId]), false)), patientAmendments: (await amendmentViews(trx, pc, [plan.patient_id])).filter((a) => a.targetType === 'treatment_plan' && a.targetId === planId && a.decision !== 'pending') };
     const locations = await listLocations(trx);
     const here = locations.find((l) => l.id === row.location_id);
     const header: PrintHeader = {

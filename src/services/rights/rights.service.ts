@@ -18,6 +18,14 @@ import {
   requestSecrets,
   requestsDue,
   updateRequest,
+  amendmentRequestSecrets,
+  findRecordAmendment,
+  insertRecordAmendment,
+  recordAmendmentsOf,
+  targetBelongs,
+  amendmentTargets,
+  updateRecordAmendment,
+  type AmendmentTarget,
   insertRestriction,
   patientRestrictions,
   restrictionSecrets,
@@ -29,6 +37,7 @@ import { exportStaffNames } from '../../queries/exports.queries.js';
 import type { FormResult, Meta } from '../../shared/types.js';
 import { loadPatientRecord } from '../patients/patients.service.js';
 import { staffCryptoWork, staffEvent } from '../staff-work.js';
+import { planSecrets } from '../../queries/plans.queries.js';
 
 /**
  * Patients' rights under the Privacy Rule (docs/PATIENT-RIGHTS.md): the register of requests with
@@ -106,13 +115,23 @@ export async function requestsRegister(d: { db: Db; keyring: Keyring }, actor: S
   }));
 }
 
-/** A patient's requests and the restrictions or communication rules the practice answered. */
-export async function patientRights(d: { db: Db; keyring: Keyring }, actor: StaffActor, patientId: string, meta: Meta): Promise<{ requests: RequestView[]; restrictions: RestrictionView[] }> {
+/** A patient's requests, amendments and the restrictions or communication rules the practice answered; the parts of the record an amendment may concern. */
+export async function patientRights(
+  d: { db: Db; keyring: Keyring },
+  actor: StaffActor,
+  patientId: string,
+  meta: Meta,
+): Promise<{ requests: RequestView[]; restrictions: RestrictionView[]; amendments: AmendmentView[]; targets: { type: AmendmentTarget; id: string; label: string }[] }> {
   return staffCryptoWork(d, actor, async (trx, pc) => {
     const { record } = await loadPatientRecord(trx, actor, patientId, meta.now);
     ensure(authorize(actor, 'patient.manageRights', record), { resource: { type: 'patient', id: patientId }, patientId, permission: 'rights.manage' });
     const requests = await present(trx, pc, [...(await listRequests(trx, { open: true, patientId, limit: 100 })), ...(await listRequests(trx, { open: false, patientId, limit: 100 }))], meta.now, actor, meta);
-    return { requests, restrictions: await restrictionsOf(trx, pc, patientId) };
+    const amendments = await amendmentViews(trx, pc, [patientId]);
+    // The parts of the record an amendment may name: the notes by date, the plans by title (an audited read).
+    const targets: { type: AmendmentTarget; id: string; label: string }[] = [{ type: 'demographics', id: patientId, label: 'Demographics (name, birth date, contact, address, insurance)' }];
+    for (const n of await amendmentTargets(trx, patientId)) targets.push({ type: n.type, id: n.id, label: n.type === 'clinical_note' ? `Clinical note of ${n.at.toISOString().slice(0, 10)}` : `Treatment plan “${(await planSecrets.open(pc, n as never)).title ?? ''}”` });
+    await audit.record(trx, staffEvent(actor, meta, { action: 'list', resource: { type: 'treatment_plan' }, patientId, outcome: 'allowed', details: { count: targets.length - 1 } }));
+    return { requests, restrictions: await restrictionsOf(trx, pc, patientId), amendments, targets };
   });
 }
 
@@ -309,4 +328,96 @@ export async function restrictionsOf(trx: Knex.Transaction, pc: PracticeCrypto, 
     out.push({ id: r.id, kind: r.kind, decision: r.decision, channel: r.channel, description: s.description ?? '', refusalReason: s.refusal_reason, decidedAt: r.decided_at, endedAt: r.ended_at });
   }
   return out;
+}
+
+// --- Amendments the patient asks for (§164.526) ------------------------------------------------
+
+export interface AmendmentView {
+  id: string;
+  targetType: AmendmentTarget;
+  targetId: string;
+  requestedChange: string;
+  requestedAt: Date;
+  decision: 'pending' | 'accepted' | 'denied';
+  /** Accepted: the amendment as appended. Denied: the reason. */
+  response: string | null;
+  decidedAt: Date | null;
+  disagreement: string | null;
+  disagreementAt: Date | null;
+}
+
+/** A patient's amendments, decrypted (the caller has audited the read of the record they belong to). */
+export async function amendmentViews(trx: Knex.Transaction, pc: PracticeCrypto, patientIds: readonly string[]): Promise<AmendmentView[]> {
+  const out: AmendmentView[] = [];
+  for (const a of await recordAmendmentsOf(trx, patientIds)) {
+    const s = await amendmentRequestSecrets.open(pc, a as never);
+    out.push({ id: a.id, targetType: a.target_type, targetId: a.target_id, requestedChange: s.requested_change ?? '', requestedAt: a.requested_at, decision: a.decision, response: s.response, decidedAt: a.decided_at, disagreement: s.disagreement, disagreementAt: a.disagreement_at });
+  }
+  return out;
+}
+
+/**
+ * The patient asks to amend part of their record: a request in the register (60 days) and the
+ * amendment itself, pending, linked to its target.
+ */
+export async function requestAmendment(
+  d: { db: Db; keyring: Keyring },
+  actor: StaffActor,
+  patientId: string,
+  input: { targetType: AmendmentTarget; targetId: string; change: string; receivedVia: 'phone' | 'paper' | 'in_person' | 'email'; receivedAt: Date },
+  meta: Meta,
+): Promise<FormResult<string>> {
+  return staffCryptoWork(d, actor, async (trx, pc) => {
+    const { record } = await loadPatientRecord(trx, actor, patientId, meta.now);
+    ensure(authorize(actor, 'patient.manageRights', record), { resource: { type: 'patient', id: patientId }, patientId, permission: 'rights.manage' });
+    if (!(await targetBelongs(trx, patientId, input.targetType, input.targetId))) return { ok: false, error: 'Choose a part of this patient’s record.', field: 'target' };
+    const requestId = randomUUID();
+    await insertRequest(trx, { id: requestId, practice_id: actor.practiceId, patient_id: patientId, kind: 'amendment', received_via: input.receivedVia, received_at: input.receivedAt, due_at: dueDate('amendment', input.receivedAt), recorded_by: actor.id, ...(await requestSecrets.seal(pc, requestId, { details: input.change })) });
+    const id = randomUUID();
+    await insertRecordAmendment(trx, { id, practice_id: actor.practiceId, patient_id: patientId, request_id: requestId, target_type: input.targetType, target_id: input.targetId, requested_at: input.receivedAt, ...(await amendmentRequestSecrets.seal(pc, id, { requested_change: input.change })) });
+    await audit.record(trx, staffEvent(actor, meta, { action: 'create', resource: { type: 'patient_request', id: requestId }, patientId, outcome: 'allowed' }));
+    return { ok: true, value: id };
+  });
+}
+
+/** Accepts (the text appended beside the original) or denies (the reason) an amendment; closes its request. */
+export async function decideAmendment(d: { db: Db; keyring: Keyring }, actor: StaffActor, id: string, input: { decision: 'accepted' | 'denied'; text: string }, meta: Meta): Promise<FormResult<string>> {
+  return staffCryptoWork(d, actor, async (trx, pc) => {
+    const a = await findRecordAmendment(trx, id);
+    if (!a) throw new AccessDenied({ resource: { type: 'patient_request', id } });
+    const { record } = await loadPatientRecord(trx, actor, a.patient_id, meta.now);
+    ensure(authorize(actor, 'patient.manageRights', record), { resource: { type: 'patient_request', id }, patientId: a.patient_id, permission: 'rights.manage' });
+    if (a.decision !== 'pending') return { ok: false, error: 'This amendment is already decided.' };
+    if (!input.text) return { ok: false, error: input.decision === 'accepted' ? 'Write the amendment as it is to be appended to the record.' : 'Write the reason for the denial: the patient receives it, with their right to disagree.', field: 'text' };
+    await updateRecordAmendment(trx, id, { decision: input.decision, decided_by: actor.id, decided_at: meta.now, ...(await amendmentRequestSecrets.seal(pc, id, { response: input.text })) });
+    if (a.request_id) await updateRequest(trx, a.request_id, { status: input.decision === 'accepted' ? 'fulfilled' : 'denied', handled_by: actor.id, closed_at: meta.now, ...(await requestSecrets.seal(pc, a.request_id, { outcome_note: input.text })) });
+    await audit.record(trx, staffEvent(actor, meta, { action: 'request_close', resource: { type: 'patient_request', id: a.request_id ?? id }, patientId: a.patient_id, outcome: 'allowed' }));
+    return { ok: true, value: a.patient_id };
+  });
+}
+
+/** The patient an amendment belongs to, after checking the actor may handle it (AccessDenied otherwise). */
+export async function amendmentPatientId(d: { db: Db; keyring: Keyring }, actor: StaffActor, id: string, meta: Meta): Promise<string> {
+  return staffCryptoWork(d, actor, async (trx) => {
+    const a = await findRecordAmendment(trx, id);
+    if (!a) throw new AccessDenied({ resource: { type: 'patient_request', id } });
+    const { record } = await loadPatientRecord(trx, actor, a.patient_id, meta.now);
+    ensure(authorize(actor, 'patient.manageRights', record), { resource: { type: 'patient_request', id }, patientId: a.patient_id, permission: 'rights.manage' });
+    return a.patient_id;
+  });
+}
+
+/** The patient's statement of disagreement with a denial: appended wherever the denial goes. */
+export async function addDisagreement(d: { db: Db; keyring: Keyring }, actor: StaffActor, id: string, statement: string, meta: Meta): Promise<FormResult<string>> {
+  return staffCryptoWork(d, actor, async (trx, pc) => {
+    const a = await findRecordAmendment(trx, id);
+    if (!a) throw new AccessDenied({ resource: { type: 'patient_request', id } });
+    const { record } = await loadPatientRecord(trx, actor, a.patient_id, meta.now);
+    ensure(authorize(actor, 'patient.manageRights', record), { resource: { type: 'patient_request', id }, patientId: a.patient_id, permission: 'rights.manage' });
+    if (a.decision !== 'denied') return { ok: false, error: 'A statement of disagreement answers a denied amendment.' };
+    if (a.disagreement) return { ok: false, error: 'The patient’s statement is already recorded.' };
+    await updateRecordAmendment(trx, id, { disagreement_at: meta.now, ...(await amendmentRequestSecrets.seal(pc, id, { disagreement: statement })) });
+    await audit.record(trx, staffEvent(actor, meta, { action: 'update', resource: { type: 'patient_request', id: a.request_id ?? id }, patientId: a.patient_id, outcome: 'allowed' }));
+    return { ok: true, value: a.patient_id };
+  });
 }
