@@ -53,11 +53,13 @@ describe('patient rights in a real browser', function () {
     await page.goto(`${base}/p/rights-browser/patients/${patientId}`);
     await page.getByRole('link', { name: 'Rights & disclosures' }).click();
 
+    await page.getByText('Record the practice’s answer to a restriction or a contact preference').click();
     await page.getByLabel('The patient asked for').selectOption('confidential_communication');
     await page.getByLabel('How to contact them (confidential communications)').selectOption('no_text');
     await page.getByLabel('What they asked', { exact: true }).fill('No texts: the phone is shared at home');
     await page.getByRole('button', { name: 'Record the answer' }).last().click();
 
+    await page.getByText('Record an amendment the patient asks for').click();
     await page.getByLabel('Which part of the record').selectOption({ label: 'Demographics (name, birth date, contact, address, insurance)' });
     await page.getByLabel('What the patient wants changed').fill('My birth date is the 13th');
     await page.getByRole('button', { name: /Record the amendment request/ }).click();
