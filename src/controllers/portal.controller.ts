@@ -17,6 +17,7 @@ import { signerErrors, signerFields, signerOf } from '../validation/signature.sc
 import { checkAnswers } from '../forms/definition.js';
 import { plainLanguage } from '../presenters/cdt.js';
 import { requestMeta } from './request.js';
+import { accessReportForLink } from '../services/rights/rights.service.js';
 
 export interface PortalControllerDeps {
   db: Db;
@@ -64,6 +65,12 @@ export function portalController(d: PortalControllerDeps) {
     home: (async (_req, res) => {
       const link = linkOf(res);
       res.render('portal/home', { title: 'Your dental office', tasks: link.tasks, planStatus: await linkPlanStatus(d, link), forms: await linkForms(d, link), uploads: await linkUploads(d, link), csrfToken: res.locals.csrfToken });
+    }) satisfies RequestHandler,
+
+    /** GET /portal/access — who saw my record (the last year), from the audit log; reading it is audited. */
+    accessReport: (async (req, res) => {
+      const lines = await accessReportForLink(d, linkOf(res), meta(req));
+      res.render('portal/access', { title: 'Who saw your record', lines, csrfToken: res.locals.csrfToken });
     }) satisfies RequestHandler,
 
     /** GET /portal/plan */

@@ -178,3 +178,39 @@ export async function amendmentTargets(trx: Knex.Transaction, patientId: string)
   const plans = await trx('treatment_plans').where({ patient_id: patientId }).orderBy('created_at').select<{ id: string; created_at: Date; title: Buffer }[]>('id', 'created_at', 'title');
   return [...notes.map((n) => ({ type: 'clinical_note' as const, id: n.id, at: n.created_at })), ...plans.map((p) => ({ type: 'treatment_plan' as const, id: p.id, at: p.created_at, title: p.title }))];
 }
+
+export interface AccessEventRow {
+  occurred_at: Date;
+  action: string;
+  resource_type: string | null;
+  reason: string | null;
+  outcome: string;
+  actor_id: string;
+}
+
+/** Every event by a staff member about this patient since `since` (newest first, bounded). */
+export function patientAccessEvents(trx: Knex.Transaction, patientId: string, since: Date, limit: number): Promise<AccessEventRow[]> {
+  return trx('audit_events')
+    .where({ patient_id: patientId, actor_type: 'user' })
+    .where('occurred_at', '>=', since)
+    .orderBy('occurred_at', 'desc')
+    .limit(limit)
+    .select<AccessEventRow[]>('occurred_at', 'action', 'resource_type', 'reason', 'outcome', 'actor_id');
+}
+
+/** Staff members' names, role names and location names (the access report names who looked). */
+export async function staffDirectory(trx: Knex.Transaction): Promise<Map<string, { name: string; roles: string[]; locations: string[] }>> {
+  const users = await trx('users').select<{ id: string; display_name: string; is_owner: boolean }[]>('id', 'display_name', 'is_owner');
+  const roles = await trx('user_roles as ur').join('roles as r', 'r.id', 'ur.role_id').select<{ user_id: string; name: string }[]>('ur.user_id', 'r.name');
+  const locations = await trx('user_locations as ul').join('locations as l', 'l.id', 'ul.location_id').select<{ user_id: string; name: string }[]>('ul.user_id', 'l.name');
+  return new Map(
+    users.map((u) => [
+      u.id,
+      {
+        name: u.display_name,
+        roles: [...(u.is_owner ? ['Owner'] : []), ...roles.filter((r) => r.user_id === u.id).map((r) => r.name)],
+        locations: locations.filter((l) => l.user_id === u.id).map((l) => l.name),
+      },
+    ]),
+  );
+}

@@ -213,6 +213,7 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.get('/portal/forms/:id', patientLinkRoute('intake_forms'), ...forms, portal.showForm);
   r.post('/portal/forms/:id', patientLinkRoute('intake_forms'), csrfProtection, ...forms, portal.submitForm);
   r.get('/portal/uploads', patientLinkRoute('uploads'), ...forms, portal.showUploads);
+  r.get('/portal/access', patientLinkRoute('access_report'), ...forms, portal.accessReport);
   r.post('/portal/uploads', patientLinkRoute('uploads'), parseUpload, csrfProtection, ...forms, portal.upload);
   r.get('/portal/ended', publicRoute('the page after a patient session ends'), links.ended);
   r.post('/portal/sign-out', publicRoute('anyone may end their own session'), csrfProtection, links.signOut);

@@ -13,6 +13,7 @@ import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
 import { useTestDatabase } from '../support/db.js';
 import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
 import { buildStaff, signIn, testClock, type BuiltStaff, followCreated } from '../support/staff.js';
+import { audit } from '../../src/audit/record.js';
 
 /**
  * The patient's side on a phone-sized screen (Debian's Chromium, touch, 390×844): open the link →
@@ -196,6 +197,29 @@ describe('a patient link on a phone', function () {
     await page.getByText('This link no longer works.').waitFor();
     expect(await page.getByLabel(/Date of birth/).count(), 'no form on a locked link').to.equal(0);
     expect(await inPractice((trx) => trx('security_alerts').where({ kind: 'link_lockout' }))).to.have.length(1);
+    expect(problems).to.deep.equal([]);
+  });
+
+  it('who saw my record, on a phone: after the date-of-birth check, the staff views with name and role, emergency access marked with its reason', async () => {
+    const patient = await buildPatient(t.current.db, fx.keyring, p, { dateOfBirth: '1966-06-06' });
+    const b = await signIn(built.app, p.slug, coordinator, clock);
+    expect((await b.agent.get(`/p/${p.slug}/patients/${patient.id}`)).status).to.equal(200); // a staff view, audited
+    await inPractice((trx) => audit.record(trx, { practiceId: p.id, actor: { kind: 'user', id: coordinator.id }, action: 'break_glass', resource: { type: 'patient', id: patient.id }, patientId: patient.id, outcome: 'allowed', reason: 'emergency' }));
+    const page0 = await b.form(`/p/${p.slug}/patients/${patient.id}/links`);
+    const res = await followCreated(b, await b.agent.post(`/p/${p.slug}/patients/${patient.id}/links`).type('form').send(`_csrf=${encodeURIComponent(page0.token)}&tasks=access_report&send=none`));
+    const code = /\/l\/([A-Za-z0-9_-]{43})/.exec(res.text)![1]!;
+    const problems: string[] = [];
+    const page = await phonePage(problems);
+    await page.goto(`${base}/l/${code}`);
+    await page.getByLabel(/Date of birth/).fill('06/06/1966');
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('link', { name: 'See who looked at your record' }).click();
+    await page.getByRole('heading', { name: 'Who looked at your record' }).waitFor();
+    const text = await page.locator('main').innerText();
+    expect(text).to.include('Opened your chart').and.include('Used emergency access to your record');
+    expect(await page.locator('.access-report li.emergency').count()).to.be.greaterThan(0);
+    expect(await tooWide(page), 'fits a phone').to.deep.equal([]);
+    await page.screenshot({ path: path.join(SHOTS, 'phone-who-saw.png'), fullPage: true });
     expect(problems).to.deep.equal([]);
   });
 });

@@ -19,7 +19,8 @@ import { noteSecrets } from '../../src/queries/notes.queries.js';
 import { planSecrets } from '../../src/queries/plans.queries.js';
 import { notesPage } from '../../src/services/patients/notes.service.js';
 import { printPlan } from '../../src/services/patients/plans.service.js';
-import { addDisagreement, decideAmendment, requestAmendment } from '../../src/services/rights/rights.service.js';
+import { accessReportForLink, addDisagreement, decideAmendment, requestAmendment } from '../../src/services/rights/rights.service.js';
+import { audit } from '../../src/audit/record.js';
 
 configure({ useWebWorkers: false });
 import { createLink } from '../../src/services/links/links.service.js';
@@ -196,5 +197,28 @@ describe('patient rights: requests register and the accounting of disclosures', 
     expect(appended.relatesTo![0]!.targetReference.reference).to.equal(`Composition/${noteId}`);
     expect(lines.find((c) => c.id === noteId)!.section[0]!.text.div, 'the exported original is unchanged').to.include('Allergy: penicillin.');
     expect(lines.find((c) => c.id === id(onDemographics))!.section[0]!.text.div).to.include('statement of disagreement').and.include('born on the 13th');
+  });
+
+  it('who saw my record: a staff view and a break-glass access with its reason code, the staff member by name and role, no other patient’s events; reading it is audited', async () => {
+    const provider = await buildStaff(t.current, { keyring: fx.keyring, now: () => now }, p, { roles: ['provider'], name: 'Dr Emergency' });
+    await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, async (trx) => {
+      await audit.record(trx, { practiceId: p.id, actor: { kind: 'user', id: provider.id }, action: 'break_glass', resource: { type: 'patient', id: patientId }, patientId, outcome: 'allowed', reason: 'emergency' });
+      await audit.record(trx, { practiceId: p.id, actor: { kind: 'user', id: provider.id }, action: 'view', resource: { type: 'patient', id: patientId }, patientId, outcome: 'allowed', reason: 'emergency' });
+      await audit.record(trx, { practiceId: p.id, actor: { kind: 'user', id: provider.id }, action: 'view', resource: { type: 'patient', id: otherPatientId }, patientId: otherPatientId, outcome: 'allowed' });
+    });
+    await showPatient(deps() as never, actor, patientId, meta());
+    const linkId = randomUUID();
+    const report = await accessReportForLink({ db: t.current.db }, { practiceId: p.id, linkId, patientId }, meta());
+    const emergency = report.filter((l) => l.emergency);
+    expect(emergency.map((l) => l.what)).to.include.members(['Used emergency access to your record', 'Opened your chart — emergency access (reason: emergency)']);
+    expect(emergency[0]).to.deep.include({ who: 'Dr Emergency' });
+    expect(emergency[0]!.role).to.include('Provider');
+    expect(report.some((l) => l.what === 'Opened your chart' && !l.emergency), 'the owner’s own view').to.equal(true);
+    const other = await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, (trx) => trx('audit_events').where({ patient_id: otherPatientId, actor_type: 'user' }).count<{ n: string }[]>({ n: '*' }));
+    expect(Number(other[0]!.n)).to.be.greaterThan(0);
+    const allMine = await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, (trx) => trx('audit_events').where({ patient_id: patientId, actor_type: 'user' }).count<{ n: string }[]>({ n: '*' }));
+    expect(report, 'every staff event about this patient, and only those').to.have.length(Number(allMine[0]!.n));
+    const audited = await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, (trx) => trx('audit_events').where({ actor_type: 'patient_link', actor_id: linkId, action: 'view', resource_type: 'audit_log', patient_id: patientId }).count<{ n: string }[]>({ n: '*' }));
+    expect(Number(audited[0]!.n)).to.equal(1);
   });
 });

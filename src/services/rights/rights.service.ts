@@ -24,6 +24,8 @@ import {
   recordAmendmentsOf,
   targetBelongs,
   amendmentTargets,
+  patientAccessEvents,
+  staffDirectory,
   updateRecordAmendment,
   type AmendmentTarget,
   insertRestriction,
@@ -38,6 +40,7 @@ import type { FormResult, Meta } from '../../shared/types.js';
 import { loadPatientRecord } from '../patients/patients.service.js';
 import { staffCryptoWork, staffEvent } from '../staff-work.js';
 import { planSecrets } from '../../queries/plans.queries.js';
+import { ACTION_LABELS } from '../../presenters/audit.presenter.js';
 
 /**
  * Patients' rights under the Privacy Rule (docs/PATIENT-RIGHTS.md): the register of requests with
@@ -419,5 +422,67 @@ export async function addDisagreement(d: { db: Db; keyring: Keyring }, actor: St
     await updateRecordAmendment(trx, id, { disagreement_at: meta.now, ...(await amendmentRequestSecrets.seal(pc, id, { disagreement: statement })) });
     await audit.record(trx, staffEvent(actor, meta, { action: 'update', resource: { type: 'patient_request', id: a.request_id ?? id }, patientId: a.patient_id, outcome: 'allowed' }));
     return { ok: true, value: a.patient_id };
+  });
+}
+
+// --- "Who saw my record" for the patient (through their link) -------------------------------
+
+export interface AccessReportLine {
+  at: Date;
+  what: string;
+  who: string;
+  role: string;
+  location: string;
+  emergency: boolean;
+}
+
+const ACCESS_WORDS: Record<string, string> = {
+  'view:patient': 'Opened your chart',
+  'view:clinical_note': 'Read your clinical notes',
+  'view:treatment_plan': 'Looked at your treatment plans',
+  'view:document': 'Opened a document or image',
+  'view:disclosure': 'Looked at the list of disclosures of your information',
+  'list:patient': 'Saw your name in a list',
+  'list:document': 'Saw the list of your documents',
+  'list:patient_request': 'Saw your name in the list of requests',
+  'list:treatment_plan': 'Saw the list of your plans',
+  'search:patient': 'Found you in a search',
+  'print:treatment_plan': 'Printed your treatment plan',
+  'download:document': 'Downloaded a document or image',
+  'download:export': 'Downloaded a copy of your records',
+  'export:export': 'Exported your records',
+  'list:portal_link': 'Looked at the links sent to you',
+  'link_create:portal_link': 'Made a link for you (like this one)',
+  'link_revoke:portal_link': 'Ended a link made for you',
+  'message_queue:message': 'Sent you a message',
+  'message_suppressed:message': 'Held back a message to you (your contact choice)',
+  break_glass: 'Used emergency access to your record',
+};
+
+/**
+ * The accesses to the patient's record over the last `days` (default a year), from the audit log:
+ * when, who (name, role, their locations) and what kind of access. Nothing is left out silently:
+ * every event by a staff member about this patient is a line, emergency access always marked with
+ * its reason. Reading the report is itself audited (as the patient's link).
+ */
+export async function accessReportForLink(d: { db: Db }, link: { practiceId: string; linkId: string; patientId: string }, meta: Meta, days = 365): Promise<AccessReportLine[]> {
+  return d.db.withPractice(link.practiceId, { kind: 'patient_link', id: link.linkId }, async (trx) => {
+    const since = new Date(meta.now.getTime() - days * DAY);
+    const events = await patientAccessEvents(trx, link.patientId, since, 2000);
+    const staff = await staffDirectory(trx);
+    await audit.record(trx, { practiceId: link.practiceId, actor: { kind: 'patient_link', id: link.linkId }, action: 'view', resource: { type: 'audit_log' }, patientId: link.patientId, outcome: 'allowed', ...(meta.ip ? { ip: meta.ip } : {}), ...(meta.requestId ? { requestId: meta.requestId } : {}), details: { count: events.length } });
+    return events.map((e) => {
+      const who = staff.get(e.actor_id);
+      const emergency = e.reason === 'emergency' || e.action === 'break_glass';
+      const what = ACCESS_WORDS[`${e.action}:${e.resource_type ?? ''}`] ?? ACCESS_WORDS[e.action] ?? ACTION_LABELS[e.action as keyof typeof ACTION_LABELS] ?? e.action.replace(/_/g, ' ');
+      return {
+        at: e.occurred_at,
+        what: emergency && e.action !== 'break_glass' ? `${what} — emergency access (reason: ${(e.reason ?? 'emergency').replace(/_/g, ' ')})` : e.outcome === 'denied' ? `${what} — refused` : what,
+        who: who?.name ?? 'A former staff member',
+        role: who?.roles.join(', ') || 'Staff',
+        location: who?.locations.join(', ') || '—',
+        emergency,
+      };
+    });
   });
 }
