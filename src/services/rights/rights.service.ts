@@ -6,7 +6,7 @@ import type { PracticeCrypto } from '../../crypto/encrypted-columns.js';
 import type { Keyring } from '../../crypto/keyring.js';
 import type { Db } from '../../db/tenant.js';
 import { AccessDenied, authorize, ensure, type StaffActor } from '../../policies/index.js';
-import { findPatient, patientSecrets } from '../../queries/patients.queries.js';
+import { findPatients, patientSecrets } from '../../queries/patients.queries.js';
 import {
   disclosureSecrets,
   findRequest,
@@ -79,10 +79,12 @@ export interface RequestView {
 
 async function present(trx: Knex.Transaction, pc: PracticeCrypto, rows: RequestRow[], now: Date, actor: StaffActor, meta: Meta): Promise<RequestView[]> {
   const names = new Map<string, string>();
+  // One read for every patient the page names (not one per request).
+  const patients = new Map((await findPatients(trx, [...new Set(rows.map((r) => r.patient_id))])).map((p) => [p.id, p]));
   const views: RequestView[] = [];
   for (const r of rows) {
     if (!names.has(r.patient_id)) {
-      const p = await findPatient(trx, r.patient_id);
+      const p = patients.get(r.patient_id);
       const v = p ? await patientSecrets.open(pc, p) : undefined;
       names.set(r.patient_id, v ? `${v.family_name ?? ''}, ${v.given_name ?? ''}` : 'Patient');
       // SECURITY: each patient named on the page is an audited read.
