@@ -33,7 +33,7 @@ export const RESOURCE_TYPES = [
 export const SETTING_NAMES = [
   'session_idle_minutes', 'session_absolute_hours', 'mfa_required_for_all', 'portal_link_days', 'export_volume_threshold',
   'security_contact_user_id', 'audit_retention_years', 'patient_purge_grace_days', 'inactive_account_days',
-  'date_format', 'timezone', 'phone', 'logo',
+  'date_format', 'timezone', 'phone', 'logo', 'access_report_names',
 ] as const;
 
 /** An IANA time zone name ("America/Chicago"): a system token, never free text. */

@@ -45,7 +45,7 @@ type CreatedView = Omit<CreatedLink, 'code'> & { link: string; qr: string };
 const createdStash = (slug: string, patientId: string) => `link-created:/p/${slug}/patients/${patientId}`;
 
 /** What each task is, in the words of the links form. */
-const TASK_LABELS: Record<string, string> = { plan_review: 'Plan decision', intake_forms: 'Forms', uploads: 'Uploads (insurance card, ID, photos)', access_report: 'Who saw my record' };
+const TASK_LABELS: Record<string, string> = { plan_review: 'Plan decision', intake_forms: 'Forms', uploads: 'Uploads (insurance card, ID, photos)', access_report: 'Who saw my record', records_download: 'Download their records', amendment_request: 'Ask for a correction' };
 
 const GONE = 'This link no longer works. It may have expired, been replaced, or been locked after several tries.';
 

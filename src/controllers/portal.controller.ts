@@ -1,6 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
-import { form } from '../validation/text.js';
+import { fieldErrors, form } from '../validation/text.js';
 import type { Clock } from '../shared/types.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
@@ -17,7 +17,9 @@ import { signerErrors, signerFields, signerOf } from '../validation/signature.sc
 import { checkAnswers } from '../forms/definition.js';
 import { plainLanguage } from '../presenters/cdt.js';
 import { requestMeta } from './request.js';
-import { accessReportForLink } from '../services/rights/rights.service.js';
+import { accessReportForLink, linkAmendmentPage, requestAmendmentByLink } from '../services/rights/rights.service.js';
+import { linkExportState, openLinkExportArchive, startLinkExport } from '../services/exports/exports.service.js';
+import { linkAmendmentForm } from '../validation/rights.schema.js';
 
 export interface PortalControllerDeps {
   db: Db;
@@ -35,6 +37,7 @@ const decisionForm = form({
 const formSubmission = form({ versionId: z.uuid('Reload the page and try again.'), ...signerFields });
 const uploadForm = form({ slot: z.enum(Object.keys(PATIENT_UPLOADS) as [PatientUploadSlot, ...PatientUploadSlot[]], 'Choose what you are uploading.') });
 const templateParams = z.object({ id: z.uuid() });
+
 
 /**
  * The patient's pages behind a verified link: a list of the link's tasks, the plan (accept or
@@ -60,6 +63,9 @@ export function portalController(d: PortalControllerDeps) {
   const planPage = async (req: Request, res: Response, status: number, extra: { error?: string; notice?: string; errors?: Record<string, string>; values?: Record<string, unknown> } = {}) =>
     res.status(status).render('portal/plan', { title: 'Your treatment plan', plan: await planForLink(d, linkOf(res), meta(req)), plainLanguage, csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, errors: {}, values: {}, ...extra });
 
+  const amendmentsPage = async (req: Request, res: Response, status: number, extra: { error?: string; notice?: string; errors?: Record<string, string>; values?: Record<string, string> } = {}) =>
+    res.status(status).render('portal/amendments', { title: 'Ask for a correction', page: await linkAmendmentPage(d, linkOf(res), meta(req)), csrfToken: res.locals.csrfToken, error: undefined, notice: undefined, errors: {}, values: { target: '', change: '' }, ...extra });
+
   return {
     /** GET /portal — what this link is for, and what is done. */
     home: (async (_req, res) => {
@@ -71,6 +77,45 @@ export function portalController(d: PortalControllerDeps) {
     accessReport: (async (req, res) => {
       const lines = await accessReportForLink(d, linkOf(res), meta(req));
       res.render('portal/access', { title: 'Who saw your record', lines, csrfToken: res.locals.csrfToken });
+    }) satisfies RequestHandler,
+
+    /** GET /portal/records — "Download your records": start a copy, follow it, download it. */
+    records: (async (_req, res) => {
+      const e = await linkExportState(d, linkOf(res));
+      res.render('portal/records', { title: 'Your records', e, passphrase: undefined, error: undefined, refreshSeconds: e && (e.status === 'queued' || e.status === 'running') ? 10 : undefined, csrfToken: res.locals.csrfToken });
+    }) satisfies RequestHandler,
+
+    /** POST /portal/records — start the copy; the passphrase is shown once, on this response. */
+    startRecords: (async (req, res) => {
+      const result = await startLinkExport(d, linkOf(res), meta(req));
+      const e = await linkExportState(d, linkOf(res));
+      if (!result.ok) return res.status(409).render('portal/records', { title: 'Your records', e, passphrase: undefined, error: result.error, refreshSeconds: undefined, csrfToken: res.locals.csrfToken });
+      res.render('portal/records', { title: 'Your records', e, passphrase: result.value.passphrase, error: undefined, refreshSeconds: undefined, csrfToken: res.locals.csrfToken });
+    }) satisfies RequestHandler,
+
+    /** GET /portal/records/:id/download — the encrypted copy (audited as the link; a disclosure to the patient). */
+    downloadRecords: (async (req, res) => {
+      const opened = await openLinkExportArchive(d, linkOf(res), templateId(req), meta(req));
+      if (!opened) return res.redirect(303, '/portal/records');
+      res.setHeader('Content-Type', 'application/zip');
+      res.setHeader('Content-Disposition', `attachment; filename="${opened.filename}"`);
+      if (opened.bytes) res.setHeader('Content-Length', String(opened.bytes));
+      opened.stream.on('error', () => res.destroy());
+      opened.stream.pipe(res);
+    }) satisfies RequestHandler,
+
+    /** GET /portal/amendments — "Ask for a correction": the parts of the record, and what was asked before. */
+    amendments: (async (req, res) => amendmentsPage(req, res, 200, req.query.sent === '1' ? { notice: 'Sent. The office must answer within 60 days; you will hear from them.' } : {})) satisfies RequestHandler,
+
+    /** POST /portal/amendments */
+    requestAmendment: (async (req, res) => {
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      const values = { target: typeof body.target === 'string' ? body.target.slice(0, 80) : '', change: typeof body.change === 'string' ? body.change.slice(0, 4000) : '' };
+      const parsed = linkAmendmentForm.safeParse(body);
+      if (!parsed.success) return amendmentsPage(req, res, 400, { error: 'Check the answers marked below.', errors: fieldErrors(parsed.error), values });
+      const result = await requestAmendmentByLink(d, linkOf(res), { ...parsed.data.target, change: parsed.data.change }, meta(req));
+      if (!result.ok) return amendmentsPage(req, res, 400, { error: result.error, errors: result.field ? { [result.field]: result.error } : {}, values });
+      res.redirect(303, '/portal/amendments?sent=1');
     }) satisfies RequestHandler,
 
     /** GET /portal/plan */

@@ -11,6 +11,7 @@ import {
   extendRequest,
   patientRights,
   recordRestriction,
+  endPatientRestriction,
   requestAmendment,
   decideAmendment,
   addDisagreement,
@@ -118,6 +119,14 @@ export function rightsController(d: RightsControllerDeps) {
       const result = await closeRequest(d, actor, id, { status: parsed.data.status, note: parsed.data.note, feeCents: parsed.data.fee }, meta(req));
       if (!result.ok) return patientPageFor(req, res, patientId, 400, inWords(resultProblems(result)));
       res.redirect(303, `/p/${actor.slug}/patients/${patientId}/rights`);
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/restrictions/:id/end — the restriction or contact rule no longer holds. */
+    endRestriction: (async (req, res) => {
+      const actor = actorOf(res);
+      const result = await endPatientRestriction(d, actor, idOf(req, 'patient_request'), meta(req));
+      if (result.error) return patientPageFor(req, res, result.patientId, 409, { error: result.error, errors: {} });
+      res.redirect(303, `/p/${actor.slug}/patients/${result.patientId}/rights`);
     }) satisfies RequestHandler,
 
     /** POST /p/:slug/patients/:id/restrictions — the practice's answer to a restriction or communication request. */

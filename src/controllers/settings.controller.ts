@@ -16,7 +16,7 @@ export interface SettingsControllerDeps {
   production: boolean;
 }
 
-const SECURITY_FIELDS = ['sessionIdleMinutes', 'sessionAbsoluteHours', 'mfaPolicy', 'portalLinkDays', 'exportVolumeThreshold', 'securityContactUserId', 'auditRetentionYears'] as const;
+const SECURITY_FIELDS = ['sessionIdleMinutes', 'sessionAbsoluteHours', 'mfaPolicy', 'portalLinkDays', 'exportVolumeThreshold', 'securityContactUserId', 'auditRetentionYears', 'accessReport'] as const;
 
 /** The owner's security settings page (behind step-up, GET and POST). */
 export function settingsController(d: SettingsControllerDeps) {
@@ -24,7 +24,7 @@ export function settingsController(d: SettingsControllerDeps) {
     const actor = actorOf(res);
     const page = await securitySettings(d.db, actor, { production: d.production });
     const s: SecuritySettingsInput = page.settings;
-    const values = extra.values ?? { sessionIdleMinutes: s.sessionIdleMinutes, sessionAbsoluteHours: s.sessionAbsoluteHours, mfaPolicy: s.mfaRequiredForAll ? 'everyone' : 'administrators', portalLinkDays: s.portalLinkDays, exportVolumeThreshold: s.exportVolumeThreshold, securityContactUserId: s.securityContactUserId ?? '', auditRetentionYears: s.auditRetentionYears };
+    const values = extra.values ?? { sessionIdleMinutes: s.sessionIdleMinutes, sessionAbsoluteHours: s.sessionAbsoluteHours, mfaPolicy: s.mfaRequiredForAll ? 'everyone' : 'administrators', portalLinkDays: s.portalLinkDays, exportVolumeThreshold: s.exportVolumeThreshold, securityContactUserId: s.securityContactUserId ?? '', auditRetentionYears: s.auditRetentionYears, accessReport: s.accessReportNames ? 'names' : 'roles' };
     res.status(status).render('settings/security', { title: 'Security settings', slug: actor.slug, actor, page, values, errors: extra.errors ?? {}, error: extra.error, notice: extra.notice, csrfToken: res.locals.csrfToken });
   };
   const echo = (req: Request): Record<string, unknown> => {
@@ -108,8 +108,8 @@ export function settingsController(d: SettingsControllerDeps) {
       const actor = actorOf(res);
       const form = securitySettingsForm.safeParse(req.body ?? {});
       if (!form.success) return render(res, 400, { values: echo(req), errors: fieldErrors(form.error), error: 'Some values need attention; nothing was saved.' });
-      const { mfaPolicy, ...rest } = form.data;
-      const result = await updateSecuritySettings(d.db, actor, { ...rest, mfaRequiredForAll: mfaPolicy === 'everyone' }, requestMeta(req, d.clock), { production: d.production });
+      const { mfaPolicy, accessReport, ...rest } = form.data;
+      const result = await updateSecuritySettings(d.db, actor, { ...rest, mfaRequiredForAll: mfaPolicy === 'everyone', accessReportNames: accessReport === 'names' }, requestMeta(req, d.clock), { production: d.production });
       if (!result.ok) return render(res, 400, { values: echo(req), errors: {}, error: result.error });
       res.redirect(303, `/p/${actor.slug}/settings/security?saved=${result.value.changed > 0 ? '1' : '0'}`);
     }) satisfies RequestHandler,

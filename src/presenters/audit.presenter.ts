@@ -96,6 +96,7 @@ const SETTING_LABELS: Record<string, string> = {
   timezone: 'time zone',
   phone: 'practice phone number',
   logo: 'logo',
+  access_report_names: 'staff names in “Who saw my record”',
 };
 
 const show = (v: unknown, names: Map<string, string>): string => (v === true ? 'yes' : v === false ? 'no' : v === null || v === undefined ? 'none' : typeof v === 'string' && names.has(v) ? names.get(v)! : String(v));

@@ -10,7 +10,9 @@ export type ExportPhase = 'patients' | 'audit' | 'assemble' | 'finished';
 export interface ExportRow {
   id: string;
   practice_id: string;
+  /** The user who asked, or the patient's link when requested_via is 'patient_link'. */
   requested_by: string;
+  requested_via: 'staff' | 'patient_link';
   scope: 'practice' | 'patient';
   patient_id: string | null;
   status: ExportStatus;
@@ -29,7 +31,7 @@ export interface ExportRow {
   expires_at: Date | null;
 }
 
-export async function insertExport(trx: Knex.Transaction, row: Pick<ExportRow, 'id' | 'practice_id' | 'requested_by' | 'scope' | 'patient_id' | 'total'> & { passphrase: Buffer | null }): Promise<void> {
+export async function insertExport(trx: Knex.Transaction, row: Pick<ExportRow, 'id' | 'practice_id' | 'requested_by' | 'requested_via' | 'scope' | 'patient_id' | 'total'> & { passphrase: Buffer | null }): Promise<void> {
   await trx('practice_exports').insert(row);
 }
 
@@ -48,6 +50,11 @@ export async function updateExport(trx: Knex.Transaction, id: string, changes: P
 
 export function listExports(trx: Knex.Transaction, limit: number): Promise<ExportRow[]> {
   return trx('practice_exports').orderBy('created_at', 'desc').limit(limit).select<ExportRow[]>('*');
+}
+
+/** The exports one patient link asked for, newest first. */
+export function linkExports(trx: Knex.Transaction, linkId: string, limit: number): Promise<ExportRow[]> {
+  return trx('practice_exports').where({ requested_via: 'patient_link', requested_by: linkId }).orderBy('created_at', 'desc').limit(limit).select<ExportRow[]>('*');
 }
 
 /** Exports still to work on, across practices (ids only). */

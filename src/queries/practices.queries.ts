@@ -49,6 +49,8 @@ export interface PracticeSettingsRow {
   audit_retention_years: number;
   export_volume_threshold: number;
   security_contact_user_id: string | null;
+  /** Whether "Who saw my record" names staff members (false: their role only). */
+  access_report_names: boolean;
   /** IANA zone the practice's times are shown in. */
   timezone: string;
   date_format: DateFormat;
@@ -58,7 +60,7 @@ export interface PracticeSettingsRow {
 
 const SETTINGS_COLUMNS = [
   'session_idle_minutes', 'session_absolute_hours', 'mfa_required_for_all', 'portal_link_days', 'patient_purge_grace_days', 'inactive_account_days', 'audit_retention_years',
-  'export_volume_threshold', 'security_contact_user_id', 'timezone', 'date_format', 'phone', 'logo_updated_at',
+  'export_volume_threshold', 'security_contact_user_id', 'access_report_names', 'timezone', 'date_format', 'phone', 'logo_updated_at',
 ] as const;
 
 export interface PracticeBrandRow {

@@ -73,7 +73,7 @@ export interface DisclosureRow {
   purpose: string;
   recipient: Buffer;
   description: Buffer;
-  source: 'manual' | 'export';
+  source: 'manual' | 'export' | 'patient_link';
   export_id: string | null;
   recorded_by: string;
 }

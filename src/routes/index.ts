@@ -214,6 +214,11 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.post('/portal/forms/:id', patientLinkRoute('intake_forms'), csrfProtection, ...forms, portal.submitForm);
   r.get('/portal/uploads', patientLinkRoute('uploads'), ...forms, portal.showUploads);
   r.get('/portal/access', patientLinkRoute('access_report'), ...forms, portal.accessReport);
+  r.get('/portal/records', patientLinkRoute('records_download'), ...forms, portal.records);
+  r.post('/portal/records', patientLinkRoute('records_download'), csrfProtection, ...forms, portal.startRecords);
+  r.get('/portal/records/:id/download', patientLinkRoute('records_download'), portal.downloadRecords);
+  r.get('/portal/amendments', patientLinkRoute('amendment_request'), ...forms, portal.amendments);
+  r.post('/portal/amendments', patientLinkRoute('amendment_request'), csrfProtection, ...forms, portal.requestAmendment);
   r.post('/portal/uploads', patientLinkRoute('uploads'), parseUpload, csrfProtection, ...forms, portal.upload);
   r.get('/portal/ended', publicRoute('the page after a patient session ends'), links.ended);
   r.post('/portal/sign-out', publicRoute('anyone may end their own session'), csrfProtection, links.signOut);
@@ -236,6 +241,7 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.post('/p/:slug/record-amendments/:id/decide', requirePermission('rights.manage'), csrfProtection, ...forms, rights.decideAmendment);
   r.post('/p/:slug/record-amendments/:id/disagreement', requirePermission('rights.manage'), csrfProtection, ...forms, rights.disagreement);
   r.post('/p/:slug/patients/:id/restrictions', requirePermission('rights.manage', onPatient), csrfProtection, ...forms, rights.createRestriction);
+  r.post('/p/:slug/restrictions/:id/end', requirePermission('rights.manage'), csrfProtection, ...forms, rights.endRestriction);
   r.get('/p/:slug/patients/:id/accounting', requirePermission('rights.manage', onPatient), rights.accounting);
   r.post('/p/:slug/patient-requests/:id/extend', requirePermission('rights.manage'), csrfProtection, ...forms, rights.extend);
   r.post('/p/:slug/patient-requests/:id/close', requirePermission('rights.manage'), csrfProtection, ...forms, rights.close);

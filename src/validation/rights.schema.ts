@@ -64,6 +64,18 @@ export const amendmentRequestForm = form({
   receivedAt: isoDay('Enter the day the request was received.'),
 });
 
+/** The patient's own request for a correction, through their link. */
+export const linkAmendmentForm = form({
+  target: z
+    .string()
+    .regex(/^(demographics|clinical_note|treatment_plan):[0-9a-f-]{36}$/, 'Choose which part of your record is wrong.')
+    .transform((v) => {
+      const [targetType, targetId] = v.split(':') as ['demographics' | 'clinical_note' | 'treatment_plan', string];
+      return { targetType, targetId };
+    }),
+  change: text(4000, 'At most 4,000 characters.').min(3, 'Write what is wrong and what it should say.'),
+});
+
 export const amendmentDecisionForm = form({
   decision: z.enum(['accepted', 'denied'], 'Choose accept or deny.'),
   text: text(4000, 'At most 4,000 characters.').default(''),

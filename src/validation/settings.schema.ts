@@ -13,6 +13,7 @@ export const securitySettingsForm = form({
   exportVolumeThreshold: intIn(5, 10000, 'The export alert threshold is 5 to 10,000 an hour.'),
   securityContactUserId: z.union([z.literal(''), z.uuid('Choose the security contact from the list.')]).transform((v) => (v === '' ? null : v)),
   auditRetentionYears: intIn(6, 100, 'Audit events are kept 6 years at least (HIPAA), at most 100.'),
+  accessReport: z.enum(['names', 'roles'], 'Choose what patients see of the staff who looked at their record.'),
 });
 
 export type SecuritySettingsFields = keyof z.input<typeof securitySettingsForm>;

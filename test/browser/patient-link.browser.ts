@@ -14,6 +14,9 @@ import { useTestDatabase } from '../support/db.js';
 import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
 import { buildStaff, signIn, testClock, type BuiltStaff, followCreated } from '../support/staff.js';
 import { audit } from '../../src/audit/record.js';
+import { readFile } from 'node:fs/promises';
+import { TextWriter, Uint8ArrayReader, ZipReader, configure } from '@zip.js/zip.js';
+import { runOpenExports } from '../../src/services/exports/exports.service.js';
 
 /**
  * The patient's side on a phone-sized screen (Debian's Chromium, touch, 390×844): open the link →
@@ -21,6 +24,7 @@ import { audit } from '../../src/audit/record.js';
  * upload the insurance card. And a lockout run. Under the strict CSP, with no console errors and no
  * sideways scrolling; screenshots go to test-results/.
  */
+configure({ useWebWorkers: false });
 const SHOTS = path.resolve('test-results');
 const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
 
@@ -200,19 +204,22 @@ describe('a patient link on a phone', function () {
     expect(problems).to.deep.equal([]);
   });
 
-  it('who saw my record, on a phone: after the date-of-birth check, the staff views with name and role, emergency access marked with its reason', async () => {
+  it('the patient’s rights on a phone: after the date-of-birth check, who saw their record (emergency access marked with its reason), their records downloaded, a correction asked for', async () => {
     const patient = await buildPatient(t.current.db, fx.keyring, p, { dateOfBirth: '1966-06-06' });
     const b = await signIn(built.app, p.slug, coordinator, clock);
     expect((await b.agent.get(`/p/${p.slug}/patients/${patient.id}`)).status).to.equal(200); // a staff view, audited
     await inPractice((trx) => audit.record(trx, { practiceId: p.id, actor: { kind: 'user', id: coordinator.id }, action: 'break_glass', resource: { type: 'patient', id: patient.id }, patientId: patient.id, outcome: 'allowed', reason: 'emergency' }));
     const page0 = await b.form(`/p/${p.slug}/patients/${patient.id}/links`);
-    const res = await followCreated(b, await b.agent.post(`/p/${p.slug}/patients/${patient.id}/links`).type('form').send(`_csrf=${encodeURIComponent(page0.token)}&tasks=access_report&send=none`));
+    const res = await followCreated(b, await b.agent.post(`/p/${p.slug}/patients/${patient.id}/links`).type('form').send(`_csrf=${encodeURIComponent(page0.token)}&tasks=access_report&tasks=records_download&tasks=amendment_request&send=none`));
     const code = /\/l\/([A-Za-z0-9_-]{43})/.exec(res.text)![1]!;
     const problems: string[] = [];
     const page = await phonePage(problems);
     await page.goto(`${base}/l/${code}`);
     await page.getByLabel(/Date of birth/).fill('06/06/1966');
     await page.getByRole('button', { name: 'Continue' }).click();
+    await page.screenshot({ path: path.join(SHOTS, 'phone-rights-home.png'), fullPage: true });
+
+    // Who saw my record.
     await page.getByRole('link', { name: 'See who looked at your record' }).click();
     await page.getByRole('heading', { name: 'Who looked at your record' }).waitFor();
     const text = await page.locator('main').innerText();
@@ -220,6 +227,43 @@ describe('a patient link on a phone', function () {
     expect(await page.locator('.access-report li.emergency').count()).to.be.greaterThan(0);
     expect(await tooWide(page), 'fits a phone').to.deep.equal([]);
     await page.screenshot({ path: path.join(SHOTS, 'phone-who-saw.png'), fullPage: true });
+
+    // Download your records: the passphrase once, the job prepares the copy, the download opens with it.
+    await page.getByRole('link', { name: 'Back' }).click();
+    await page.getByRole('link', { name: 'Download your records' }).click();
+    await page.getByRole('button', { name: 'Prepare my records' }).click();
+    const passphrase = (await page.locator('.passphrase code').innerText()).trim();
+    expect(passphrase).to.match(/^[0-9A-Z]{4}(-[0-9A-Z]{4}){4}$/);
+    expect(await tooWide(page), 'the passphrase fits a phone').to.deep.equal([]);
+    await page.screenshot({ path: path.join(SHOTS, 'phone-records-passphrase.png'), fullPage: true });
+    expect((await runOpenExports({ db: t.current.db, keyring: fx.keyring, files: fx.files }, () => new Date(clock.now()), 30_000)).finished).to.equal(1);
+    await page.getByRole('link', { name: 'I have written it down' }).click();
+    await page.screenshot({ path: path.join(SHOTS, 'phone-records-ready.png'), fullPage: true });
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download my records' }).click()]);
+    const file = await download.path();
+    const zip = new ZipReader(new Uint8ArrayReader(await readFile(file)), { password: passphrase });
+    const entries = await zip.getEntries();
+    expect(entries.map((e) => e.filename)).to.include.members(['Patient.ndjson', 'index.html']);
+    const patientEntry = entries.find((e) => e.filename === 'Patient.ndjson');
+    if (!patientEntry || patientEntry.directory) throw new Error('no Patient.ndjson');
+    const patientLine = await patientEntry.getData(new TextWriter());
+    expect(JSON.parse(patientLine.split('\n')[0]!)).to.deep.include({ resourceType: 'Patient', id: patient.id });
+    await zip.close();
+
+    // Ask for a correction.
+    await page.goto(`${base}/portal`);
+    await page.getByRole('link', { name: 'Ask for a correction to your record' }).click();
+    await page.getByRole('button', { name: 'Send to the office' }).click();
+    expect(await page.locator('.field-error').allInnerTexts()).to.include.members(['Choose which part of your record is wrong.', 'Write what is wrong and what it should say.']);
+    await page.getByLabel(/Which part of your record/).selectOption({ index: 1 });
+    await page.getByLabel(/What is wrong/).fill('My mobile number ends 4410, not 4401.');
+    await page.getByRole('button', { name: 'Send to the office' }).click();
+    await page.getByText('Sent. The office must answer within 60 days').waitFor();
+    expect(await page.locator('main').innerText()).to.include('Waiting for the office’s answer');
+    expect(await tooWide(page), 'fits a phone').to.deep.equal([]);
+    await page.screenshot({ path: path.join(SHOTS, 'phone-correction-sent.png'), fullPage: true });
+    const request = await inPractice((trx) => trx('patient_requests').where({ patient_id: patient.id, kind: 'amendment', received_via: 'patient_link' }).first<{ due_at: Date; received_at: Date } | undefined>('due_at', 'received_at'));
+    expect(request && request.due_at.getTime() - request.received_at.getTime()).to.equal(60 * 86_400_000);
     expect(problems).to.deep.equal([]);
   });
 });

@@ -16,7 +16,7 @@ import { useTestDatabase } from '../support/db.js';
 import { buildPatient, buildPractice, type BuiltPractice } from '../support/factories.js';
 import { buildStaff, signIn, testClock } from '../support/staff.js';
 import { rememberPhi } from '../support/phi-scan.js';
-import { amendmentRequestSecrets } from '../../src/queries/rights.queries.js';
+import { amendmentRequestSecrets, restrictionSecrets } from '../../src/queries/rights.queries.js';
 
 /** Pages whose policy adds "the owner only" to the route's permission (policies/practice.policy.ts). */
 const OWNER_ONLY = new Set(['/p/:slug/settings/security']);
@@ -111,7 +111,10 @@ describe('authorization over HTTP', () => {
     const exportB = randomUUID();
     await inPractice(b, (trx) => trx('practice_exports').insert({ id: exportB, practice_id: b.id, requested_by: providerB.id, scope: 'practice', total: 1 }));
     const alertB = await inPractice(b, (trx) => raiseAlert(trx, { practiceId: b.id, kind: 'signin_lockout', severity: 'warning', details: { target_type: 'user', target_id: victim.id, count: 5 } }));
+    const restrictionB = randomUUID();
+    await inPractice(b, async (trx) => trx('patient_restrictions').insert({ id: restrictionB, practice_id: b.id, patient_id: patientB.id, kind: 'restriction', decision: 'agreed', decided_by: providerB.id, decided_at: new Date(clock.now()), ...(await restrictionSecrets.seal(new PracticeCrypto(fx.keyring, trx, b.id), restrictionB, { description: 'Victimpatient restriction', refusal_reason: null })) }));
     const RECORDS: Record<string, string> = {
+      restrictions: restrictionB, 
       alerts: alertB,
       users: victim.id, roles: roleB.id, patients: patientB.id, 'break-glass': grantB, 'operator-access': operatorGrantB, documents: documentB, notes: noteB, plans: planB, 'plan-items': itemB, links: linkB,
       forms: formB, 'form-submissions': submissionB, 'access-reviews': reviewB, 'access-review-items': reviewItemB, exports: exportB, 'patient-requests': requestB, 'record-amendments': amendmentB,

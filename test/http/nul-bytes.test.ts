@@ -13,7 +13,7 @@ import type { CryptoFixture } from '../support/crypto.js';
 import { buildPatient, type BuiltPractice } from '../support/factories.js';
 import { routeTable } from '../support/routes.js';
 import { buildStaff, signIn, type BuiltStaff } from '../support/staff.js';
-import { amendmentRequestSecrets } from '../../src/queries/rights.queries.js';
+import { amendmentRequestSecrets, restrictionSecrets } from '../../src/queries/rights.queries.js';
 
 const NUL = 'Bad\u0000value';
 
@@ -65,7 +65,10 @@ describe('a NUL byte in any text field: a 400 with the form error, never a 500',
     await inPractice((trx) => trx('patient_requests').insert({ id: request, practice_id: p.id, patient_id: patient.id, kind: 'access', received_via: 'phone', received_at: new Date(clock.now()), due_at: new Date(clock.now() + 30 * 86_400_000), recorded_by: owner.id }));
     const amendment = randomUUID();
     await inPractice(async (trx) => trx('record_amendments').insert({ id: amendment, practice_id: p.id, patient_id: patient.id, target_type: 'demographics', target_id: patient.id, requested_at: new Date(clock.now()), ...(await amendmentRequestSecrets.seal(new PracticeCrypto(fx.keyring, trx, p.id), amendment, { requested_change: 'Change' })) }));
+    const restriction = randomUUID();
+    await inPractice(async (trx) => trx('patient_restrictions').insert({ id: restriction, practice_id: p.id, patient_id: patient.id, kind: 'restriction', decision: 'agreed', decided_by: owner.id, decided_at: new Date(clock.now()), ...(await restrictionSecrets.seal(new PracticeCrypto(fx.keyring, trx, p.id), restriction, { description: 'Victimpatient restriction', refusal_reason: null })) }));
     const RECORDS: Record<string, string> = {
+      restrictions: restriction, 
       'patient-requests': request,
       'record-amendments': amendment,
       users: colleague.id, roles: (await inPractice((trx) => trx('roles').where({ key: 'billing' }).first<{ id: string }>('id'))).id, patients: patient.id, notes: ids.note, plans: ids.plan,

@@ -15,8 +15,8 @@ describe('practice security settings: the owner’s, behind step-up, every chang
   let owner: BuiltStaff;
   let manager: BuiltStaff;
   let built: StaffApp['built'];
-  const settings = () => inPractice((trx) => trx('practice_settings').first('session_idle_minutes', 'session_absolute_hours', 'mfa_required_for_all', 'portal_link_days', 'export_volume_threshold', 'security_contact_user_id', 'audit_retention_years'));
-  const VALID = { sessionIdleMinutes: '30', sessionAbsoluteHours: '12', mfaPolicy: 'everyone', portalLinkDays: '7', exportVolumeThreshold: '50', securityContactUserId: '', auditRetentionYears: '6' };
+  const settings = () => inPractice((trx) => trx('practice_settings').first('session_idle_minutes', 'session_absolute_hours', 'mfa_required_for_all', 'portal_link_days', 'export_volume_threshold', 'security_contact_user_id', 'audit_retention_years', 'access_report_names'));
+  const VALID = { sessionIdleMinutes: '30', sessionAbsoluteHours: '12', mfaPolicy: 'everyone', portalLinkDays: '7', exportVolumeThreshold: '50', securityContactUserId: '', auditRetentionYears: '6', accessReport: 'names' };
 
   before(async () => {
     owner = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { owner: true, name: 'Olive Owner' });
@@ -62,9 +62,9 @@ describe('practice security settings: the owner’s, behind step-up, every chang
   it('saves, and audits each changed setting with its old and new value (numbers, yes/no, ids)', async () => {
     const o = await signIn(built.app, p.slug, owner, clock);
     const page = await o.form(`/p/${p.slug}/settings/security`);
-    const res = await o.agent.post(`/p/${p.slug}/settings/security`).type('form').send({ ...VALID, _csrf: page.token, sessionIdleMinutes: '15', mfaPolicy: 'administrators', exportVolumeThreshold: '25', securityContactUserId: manager.id, auditRetentionYears: '8' });
+    const res = await o.agent.post(`/p/${p.slug}/settings/security`).type('form').send({ ...VALID, _csrf: page.token, sessionIdleMinutes: '15', mfaPolicy: 'administrators', exportVolumeThreshold: '25', securityContactUserId: manager.id, auditRetentionYears: '8', accessReport: 'roles' });
     expect(res.status).to.equal(303);
-    expect(await settings()).to.deep.equal({ session_idle_minutes: 15, session_absolute_hours: 12, mfa_required_for_all: false, portal_link_days: 7, export_volume_threshold: 25, security_contact_user_id: manager.id, audit_retention_years: 8 });
+    expect(await settings()).to.deep.equal({ session_idle_minutes: 15, session_absolute_hours: 12, mfa_required_for_all: false, portal_link_days: 7, export_volume_threshold: 25, security_contact_user_id: manager.id, audit_retention_years: 8, access_report_names: false });
     const changes = await t.current.owner('audit_events').where({ practice_id: p.id, action: 'settings_change', actor_id: owner.id }).pluck('details');
     expect(changes).to.have.deep.members([
       { setting: 'session_idle_minutes', from_value: 30, to_value: 15, step_up: true },
@@ -72,21 +72,22 @@ describe('practice security settings: the owner’s, behind step-up, every chang
       { setting: 'export_volume_threshold', from_value: 50, to_value: 25, step_up: true },
       { setting: 'security_contact_user_id', from_value: null, to_value: manager.id, step_up: true },
       { setting: 'audit_retention_years', from_value: 6, to_value: 8, step_up: true },
+      { setting: 'access_report_names', from_value: true, to_value: false, step_up: true },
     ]);
-    const same = await o.agent.post(`/p/${p.slug}/settings/security`).type('form').send({ ...VALID, _csrf: page.token, sessionIdleMinutes: '15', mfaPolicy: 'administrators', exportVolumeThreshold: '25', securityContactUserId: manager.id, auditRetentionYears: '8' });
+    const same = await o.agent.post(`/p/${p.slug}/settings/security`).type('form').send({ ...VALID, _csrf: page.token, sessionIdleMinutes: '15', mfaPolicy: 'administrators', exportVolumeThreshold: '25', securityContactUserId: manager.id, auditRetentionYears: '8', accessReport: 'roles' });
     expect(same.headers.location).to.include('saved=0');
-    expect(await t.current.owner('audit_events').where({ practice_id: p.id, action: 'settings_change', actor_id: owner.id })).to.have.length(5);
+    expect(await t.current.owner('audit_events').where({ practice_id: p.id, action: 'settings_change', actor_id: owner.id })).to.have.length(6);
     // The shorter idle limit applies at once: 16 minutes without activity ends a session.
     const m = await signIn(built.app, p.slug, manager, clock);
     clock.advance(16 * 60_000);
     expect((await m.agent.get(`/p/${p.slug}/home`)).headers.location).to.equal(`/p/${p.slug}/sign-in?ended=idle`);
-    await inPractice((trx) => trx('practice_settings').update({ mfa_required_for_all: true, session_idle_minutes: 30 }));
+    await inPractice((trx) => trx('practice_settings').update({ mfa_required_for_all: true, session_idle_minutes: 30, access_report_names: true }));
   });
 
   it('production refuses “MFA off”: the service says why and changes nothing; the database keeps the session limits', async () => {
     const actor: StaffActor = { kind: 'user', id: owner.id, practiceId: p.id, slug: p.slug, displayName: 'Olive Owner', permissions: new Set(ALL_PERMISSIONS), locations: 'all', isOwner: true, authAt: clock.now() };
     const before = await settings();
-    const r = await updateSecuritySettings(t.current.db, actor, { sessionIdleMinutes: 30, sessionAbsoluteHours: 12, mfaRequiredForAll: false, portalLinkDays: 7, exportVolumeThreshold: 50, securityContactUserId: null, auditRetentionYears: 6 }, { ip: '127.0.0.1', requestId: 'req-production-1', now: new Date(clock.now()) }, { production: true });
+    const r = await updateSecuritySettings(t.current.db, actor, { sessionIdleMinutes: 30, sessionAbsoluteHours: 12, mfaRequiredForAll: false, portalLinkDays: 7, exportVolumeThreshold: 50, securityContactUserId: null, auditRetentionYears: 6, accessReportNames: true }, { ip: '127.0.0.1', requestId: 'req-production-1', now: new Date(clock.now()) }, { production: true });
     expect(r).to.deep.equal({ ok: false, error: 'Two-step sign-in is required for every account in production; it cannot be turned off for anyone.' });
     expect(await settings()).to.deep.equal(before);
     // The database keeps its limits too: sessions can only be shortened.

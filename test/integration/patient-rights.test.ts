@@ -25,7 +25,8 @@ import { audit } from '../../src/audit/record.js';
 configure({ useWebWorkers: false });
 import { createLink } from '../../src/services/links/links.service.js';
 import { deliverDue } from '../../src/messaging/outbox.js';
-import { recordRestriction } from '../../src/services/rights/rights.service.js';
+import { endPatientRestriction, linkAmendmentPage, recordRestriction, requestAmendmentByLink } from '../../src/services/rights/rights.service.js';
+import { linkExportState, openLinkExportArchive, startLinkExport } from '../../src/services/exports/exports.service.js';
 import { showPatient } from '../../src/services/patients/patients.service.js';
 
 const DAY = 86_400_000;
@@ -220,5 +221,77 @@ describe('patient rights: requests register and the accounting of disclosures', 
     expect(report, 'every staff event about this patient, and only those').to.have.length(Number(allMine[0]!.n));
     const audited = await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, (trx) => trx('audit_events').where({ actor_type: 'patient_link', actor_id: linkId, action: 'view', resource_type: 'audit_log', patient_id: patientId }).count<{ n: string }[]>({ n: '*' }));
     expect(Number(audited[0]!.n)).to.equal(1);
+  });
+
+  it('the patient’s own copy through their link: audited as the link at each step, only this link’s export, no audit trail inside, a disclosure to the patient that the accounting shows only when asked', async () => {
+    const link = { practiceId: p.id, linkId: randomUUID(), patientId, tasks: ['records_download'] as const, planId: null, formTemplateIds: [] };
+    const stranger = { ...link, linkId: randomUUID(), patientId: otherPatientId };
+    const started = await startLinkExport(deps(), link, meta());
+    if (!started.ok) throw new Error(started.error);
+    expect(await startLinkExport(deps(), link, meta()), 'one copy at a time').to.deep.include({ ok: false });
+    expect(await linkExportState(deps(), stranger), 'another link sees nothing').to.equal(undefined);
+    while ((await runExportStep(deps(), p.id, started.value.exportId, new Date(now))).more);
+    expect(await linkExportState(deps(), link)).to.deep.include({ status: 'done', requestedVia: 'patient_link' });
+    expect(await openLinkExportArchive(deps(), stranger, started.value.exportId, meta()).catch((e: unknown) => e), 'another link’s download').to.be.instanceOf(AccessDenied);
+    const opened = await openLinkExportArchive(deps(), link, started.value.exportId, meta());
+    const zip = new ZipReader(new Uint8ArrayReader(await readFileFully(opened!.stream)), { password: started.value.passphrase });
+    const names = (await zip.getEntries()).map((e) => e.filename);
+    expect(names).to.include.members(['Patient.ndjson', 'index.html']);
+    expect(names, 'the designated record set, not the audit trail').to.not.include('AuditEvent.ndjson');
+    const events = await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, (trx) => trx('audit_events').where({ actor_type: 'patient_link', actor_id: link.linkId }).orderBy('id').pluck('action'));
+    expect(events).to.deep.equal(['create', 'export', 'download']);
+    const standard = await accountingOfDisclosures(deps(), actor, patientId, { includeExcluded: false }, meta());
+    expect(standard.rows.some((r) => r.source === 'patient_link'), 'to the patient: excludable').to.equal(false);
+    const all = await accountingOfDisclosures(deps(), actor, patientId, { includeExcluded: true }, meta());
+    expect(all.rows.find((r) => r.source === 'patient_link')).to.deep.include({ purpose: 'to_patient', recordedBy: 'The patient, through their link' });
+  });
+
+  it('asking for a correction through the link: a 60-day amendment request in the register, received through the link; a part of someone else’s record is refused', async () => {
+    const link = { practiceId: p.id, linkId: randomUUID(), patientId, tasks: ['amendment_request'] as const, planId: null, formTemplateIds: [] };
+    const page = await linkAmendmentPage(deps(), link, meta());
+    expect(page.targets[0]).to.deep.include({ type: 'demographics', id: patientId });
+    const othersNote = randomUUID();
+    await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, async (trx) => trx('clinical_notes').insert({ id: othersNote, practice_id: p.id, patient_id: otherPatientId, author_id: actor.id, location_id: p.locationIds[0], status: 'draft', ...(await noteSecrets.seal(new PracticeCrypto(fx.keyring, trx, p.id), othersNote, { body: 'Someone else' })) }));
+    expect(page.targets.some((x) => x.id === othersNote)).to.equal(false);
+    expect(await requestAmendmentByLink(deps(), link, { targetType: 'demographics', targetId: otherPatientId, change: 'Mine now' }, meta())).to.deep.include({ ok: false, field: 'target' });
+    expect(await requestAmendmentByLink(deps(), link, { targetType: 'clinical_note', targetId: othersNote, change: 'Mine now' }, meta())).to.deep.include({ ok: false, field: 'target' });
+    const sent = await requestAmendmentByLink(deps(), link, { targetType: 'demographics', targetId: patientId, change: 'My street is Elm Road, not Elm Street' }, meta());
+    expect(sent.ok).to.equal(true);
+    const { open } = await requestsRegister(deps(), actor, meta());
+    const mine = open.find((r) => r.kind === 'amendment' && r.receivedVia === 'patient_link' && r.details === 'My street is Elm Road, not Elm Street');
+    expect(mine).to.not.equal(undefined);
+    expect(mine!.dueAt.getTime() - mine!.receivedAt.getTime()).to.equal(60 * DAY);
+    expect((await linkAmendmentPage(deps(), link, meta())).asked.some((a) => a.requestedChange === 'My street is Elm Road, not Elm Street' && a.decision === 'pending')).to.equal(true);
+    const created = await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, (trx) => trx('audit_events').where({ actor_type: 'patient_link', actor_id: link.linkId, action: 'create', resource_type: 'patient_request' }).count<{ n: string }[]>({ n: '*' }));
+    expect(Number(created[0]!.n)).to.equal(1);
+  });
+
+  it('the practice may show roles only in “who saw my record”: the name goes, every line stays', async () => {
+    const link = { practiceId: p.id, linkId: randomUUID(), patientId };
+    const before = await accessReportForLink({ db: t.current.db }, link, meta());
+    await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, (trx) => trx('practice_settings').update({ access_report_names: false }));
+    const after = await accessReportForLink({ db: t.current.db }, link, meta());
+    await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, (trx) => trx('practice_settings').update({ access_report_names: true }));
+    expect(before.some((l) => l.who !== null)).to.equal(true);
+    expect(after.every((l) => l.who === null)).to.equal(true);
+    expect(after.map((l) => [l.what, l.role, l.emergency])).to.deep.equal(before.map((l) => [l.what, l.role, l.emergency]));
+  });
+
+  it('ending an agreed contact rule: the outbox honours it no longer; ending it twice, or a refused one, changes nothing', async () => {
+    const rule = await recordRestriction(deps(), actor, patientId, { kind: 'confidential_communication', decision: 'agreed', channel: 'no_text', description: 'No texts for now', refusalReason: '' }, meta());
+    const refused = await recordRestriction(deps(), actor, patientId, { kind: 'restriction', decision: 'refused', channel: null, description: 'Hide from insurer', refusalReason: 'Claims need it' }, meta());
+    if (!rule.ok || !refused.ok) throw new Error('setup');
+    await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, (trx) => trx('patients').where({ id: patientId }).update({ sms_consent_at: new Date(now), sms_consent_source: 'written' }));
+    const linkDeps = { db: t.current.db, keyring: fx.keyring, publicUrl: new URL('https://enamel.example') };
+    const heldBack = await createLink(linkDeps, actor, patientId, { tasks: ['uploads'], formTemplateIds: [], send: 'sms' }, meta());
+    expect(heldBack.ok && heldBack.value.message?.status).to.equal('suppressed');
+    expect(await endPatientRestriction(deps(), desk, rule.value, meta()).catch((e: unknown) => e), 'front desk').to.be.instanceOf(AccessDenied);
+    expect(await endPatientRestriction(deps(), actor, rule.value, meta())).to.deep.equal({ patientId });
+    expect(await endPatientRestriction(deps(), actor, rule.value, meta())).to.have.property('error');
+    expect(await endPatientRestriction(deps(), actor, refused.value, meta())).to.have.property('error');
+    const sent = await createLink(linkDeps, actor, patientId, { tasks: ['uploads'], formTemplateIds: [], send: 'sms' }, meta());
+    expect(sent.ok && sent.value.message?.status).to.equal('queued');
+    const { restrictions } = await loadChart(patientId);
+    expect(restrictions, 'the banner goes with it').to.deep.equal([]);
   });
 });

@@ -48,6 +48,7 @@ import {
   findExport,
   insertExport,
   insertExportPart,
+  linkExports,
   listExports,
   lockExport,
   openExports,
@@ -62,6 +63,7 @@ import { findCurrentPractice } from '../../queries/practices.queries.js';
 import type { FileStore } from '../../storage/file-store.js';
 import type { FormResult, Meta } from '../../shared/types.js';
 import { staffEvent, staffWork } from '../staff-work.js';
+import { linkEvent, linkWork, type LinkSession } from '../links/link-work.js';
 import { loadPatientRecord } from '../patients/patients.service.js';
 import { amendmentViews, writeDisclosure } from '../rights/rights.service.js';
 
@@ -96,6 +98,8 @@ export function newPassphrase(): string {
 export interface ExportView {
   id: string;
   scope: 'practice' | 'patient';
+  /** Asked for by staff, or by the patient through their link ("Download your records"). */
+  requestedVia: ExportRow['requested_via'];
   status: ExportRow['status'];
   phase: ExportRow['phase'];
   total: number;
@@ -111,7 +115,7 @@ export interface ExportView {
 function view(r: ExportRow): ExportView {
   // Patients are most of the work; the audit trail and the archive the last tenth.
   const percent = r.status === 'done' ? 100 : r.total === 0 ? (r.phase === 'patients' ? 0 : 90) : Math.min(99, Math.floor((r.done / r.total) * 90) + (r.phase === 'audit' ? 5 : r.phase === 'assemble' ? 9 : 0));
-  return { id: r.id, scope: r.scope, status: r.status, phase: r.phase, total: r.total, done: r.done, percent, createdAt: r.created_at, finishedAt: r.finished_at, expiresAt: r.expires_at, bytes: r.archive_bytes === null ? null : Number(r.archive_bytes), error: r.error };
+  return { id: r.id, scope: r.scope, requestedVia: r.requested_via, status: r.status, phase: r.phase, total: r.total, done: r.done, percent, createdAt: r.created_at, finishedAt: r.finished_at, expiresAt: r.expires_at, bytes: r.archive_bytes === null ? null : Number(r.archive_bytes), error: r.error };
 }
 
 /**
@@ -125,13 +129,14 @@ export async function startExport(d: ExportDeps, actor: StaffActor, input: { pat
       const { record } = await loadPatientRecord(trx, actor, input.patientId, meta.now);
       ensure(authorize(actor, 'patient.show', record, meta.now), { resource: { type: 'patient', id: input.patientId }, patientId: input.patientId });
     }
-    const open = (await listExports(trx, 20)).find((e) => e.status === 'queued' || e.status === 'running');
+    // One staff export at a time (a patient's own download, asked through their link, does not count).
+    const open = (await listExports(trx, 20)).find((e) => e.requested_via === 'staff' && (e.status === 'queued' || e.status === 'running'));
     if (open) return { ok: false, error: 'An export is already being prepared. Wait for it to finish (this page shows its progress), then start another.' };
     const id = randomUUID();
     const passphrase = newPassphrase();
     const total = await countExportPatients(trx, input.patientId ?? null);
     const pc = new PracticeCrypto(d.keyring, trx, actor.practiceId);
-    await insertExport(trx, { id, practice_id: actor.practiceId, requested_by: actor.id, scope: input.patientId ? 'patient' : 'practice', patient_id: input.patientId ?? null, total, ...(await exportSecrets.seal(pc, id, { passphrase })) } as never);
+    await insertExport(trx, { id, practice_id: actor.practiceId, requested_by: actor.id, requested_via: 'staff', scope: input.patientId ? 'patient' : 'practice', patient_id: input.patientId ?? null, total, ...(await exportSecrets.seal(pc, id, { passphrase })) } as never);
     await audit.record(trx, staffEvent(actor, meta, { action: 'create', resource: { type: 'export', id }, outcome: 'allowed', ...(input.patientId ? { patientId: input.patientId } : {}), details: { count: total, format: 'json', step_up: true } }));
     return { ok: true, value: { exportId: id, passphrase } };
   });
@@ -187,6 +192,63 @@ export async function openExportArchive(d: ExportDeps, actor: StaffActor, id: st
     // The key is fetched now; the bytes stream after the audit row has committed.
     const stream = await openFileDetached(new PracticeCrypto(d.keyring, trx, actor.practiceId), d.files, r.archive_file_id);
     return { stream, filename: `enamel-export-${practice?.slug ?? 'practice'}-${r.created_at.toISOString().slice(0, 10)}${r.scope === 'patient' ? '-patient' : ''}.zip`, bytes: Number(r.archive_bytes ?? 0) };
+  });
+}
+
+// --- The patient's own copy, through their link ("Download your records", §164.524) ----------
+
+/** At most this many copies a day through one link: bounds the work a link can cause. */
+const LINK_EXPORTS_PER_DAY = 3;
+
+/**
+ * The patient starts a copy of their own record (after the date-of-birth check): the same
+ * single-patient export staff make, asked for by the link. Returns the passphrase once.
+ */
+export async function startLinkExport(d: ExportDeps, link: LinkSession, meta: Meta): Promise<FormResult<{ exportId: string; passphrase: string }>> {
+  return linkWork(d, link, async (trx, pc) => {
+    const mine = await linkExports(trx, link.linkId, 10);
+    if (mine.some((e) => e.status === 'queued' || e.status === 'running')) return { ok: false, error: 'Your records are already being prepared. This page shows the download when they are ready.' };
+    if (mine.filter((e) => e.created_at.getTime() > meta.now.getTime() - 86_400_000).length >= LINK_EXPORTS_PER_DAY) return { ok: false, error: 'You have made several copies today. Use the one you have, or try again tomorrow.' };
+    const id = randomUUID();
+    const passphrase = newPassphrase();
+    await insertExport(trx, { id, practice_id: link.practiceId, requested_by: link.linkId, requested_via: 'patient_link', scope: 'patient', patient_id: link.patientId, total: 1, ...(await exportSecrets.seal(pc, id, { passphrase })) } as never);
+    await audit.record(trx, linkEvent(link, meta, { action: 'create', resource: { type: 'export', id }, outcome: 'allowed', details: { count: 1, format: 'json' } }));
+    return { ok: true, value: { exportId: id, passphrase } };
+  });
+}
+
+/** The patient's latest copy (its progress, or the download), if they asked for one through this link. */
+export async function linkExportState(d: ExportDeps, link: LinkSession): Promise<ExportView | undefined> {
+  return linkWork(d, link, async (trx) => {
+    const [latest] = await linkExports(trx, link.linkId, 1);
+    return latest ? view(latest) : undefined;
+  });
+}
+
+/**
+ * The patient downloads their copy. SECURITY: only an export this link asked for; audited as the
+ * link before the first byte, and recorded as a disclosure to the patient (§164.528 lets the
+ * accounting leave it out; it is there when asked for).
+ */
+export async function openLinkExportArchive(d: ExportDeps, link: LinkSession, id: string, meta: Meta): Promise<{ stream: Readable; filename: string; bytes: number } | undefined> {
+  return linkWork(d, link, async (trx, pc) => {
+    const r = await findExport(trx, id);
+    if (!r || r.requested_via !== 'patient_link' || r.requested_by !== link.linkId || r.patient_id !== link.patientId) throw new AccessDenied({ resource: { type: 'export', id } });
+    if (r.status !== 'done' || !r.archive_file_id || (r.expires_at && r.expires_at <= meta.now)) return undefined;
+    await audit.record(trx, linkEvent(link, meta, { action: 'download', resource: { type: 'export', id }, outcome: 'allowed', details: { format: 'json' } }));
+    await writeDisclosure(trx, pc, {
+      patientId: link.patientId,
+      disclosedAt: meta.now,
+      purpose: 'to_patient',
+      recipient: { name: 'The patient (downloaded through their link)', address: null },
+      description: 'A copy of the whole record (FHIR R4, a readable page and the files), downloaded by the patient',
+      recordedBy: link.linkId,
+      source: 'patient_link',
+      exportId: id,
+    });
+    const practice = await findCurrentPractice(trx);
+    const stream = await openFileDetached(pc, d.files, r.archive_file_id);
+    return { stream, filename: `${practice?.slug ?? 'dental'}-my-records-${meta.now.toISOString().slice(0, 10)}.zip`, bytes: Number(r.archive_bytes ?? 0) };
   });
 }
 
@@ -282,13 +344,16 @@ export async function runExportStep(d: ExportDeps, practiceId: string, exportId:
     if (e.phase === 'patients') {
       const patients = (await exportPatientBatch(trx, { after: e.cursor, limit: PATIENT_BATCH, patientId: e.patient_id })) as unknown as PatientRow[];
       if (!patients.length) {
-        await updateExport(trx, e.id, { phase: 'audit', cursor: null });
+        // The patient's own copy is their designated record set (§164.524): the audit trail, with
+        // staff accounts and addresses, is not part of it — "Who saw my record" answers that.
+        await updateExport(trx, e.id, { phase: e.requested_via === 'patient_link' ? 'assemble' : 'audit', cursor: null });
         return { more: true };
       }
       const { byType, files } = await patientBatchResources(trx, pc, patients, now);
       await saveParts(trx, pc, d.files, e, e.batches, byType, files);
       // SECURITY: every patient in the export is audited, as exported by the person who asked (export volume counts it).
-      for (const p of patients) await audit.record(trx, { practiceId, actor: { kind: 'user', id: e.requested_by }, action: 'export', resource: { type: 'export', id: e.id }, patientId: p.id, outcome: 'allowed', details: { format: 'json' } });
+      const requester = e.requested_via === 'patient_link' ? ({ kind: 'patient_link', id: e.requested_by } as const) : ({ kind: 'user', id: e.requested_by } as const);
+      for (const p of patients) await audit.record(trx, { practiceId, actor: requester, action: 'export', resource: { type: 'export', id: e.id }, patientId: p.id, outcome: 'allowed', details: { format: 'json' } });
       await updateExport(trx, e.id, { done: e.done + patients.length, cursor: patients.at(-1)!.id, batches: e.batches + 1 });
       return { more: true };
     }

@@ -42,6 +42,8 @@ export interface SecuritySettingsInput {
   exportVolumeThreshold: number;
   securityContactUserId: string | null;
   auditRetentionYears: number;
+  /** "Who saw my record" names the staff member (false: the role only). */
+  accessReportNames: boolean;
 }
 
 export interface SecuritySettingsView {
@@ -60,6 +62,7 @@ const view = (s: PracticeSettingsRow): SecuritySettingsInput => ({
   exportVolumeThreshold: s.export_volume_threshold,
   securityContactUserId: s.security_contact_user_id,
   auditRetentionYears: s.audit_retention_years,
+  accessReportNames: s.access_report_names,
 });
 
 export async function securitySettings(db: Db, actor: StaffActor, options: { production: boolean }): Promise<SecuritySettingsView> {
@@ -99,6 +102,7 @@ export async function updateSecuritySettings(db: Db, actor: StaffActor, input: S
         export_volume_threshold: input.exportVolumeThreshold,
         security_contact_user_id: input.securityContactUserId,
         audit_retention_years: input.auditRetentionYears,
+        access_report_names: input.accessReportNames,
       },
       (e) => event(actor, meta, { ...e, details: { ...e.details, step_up: true } }),
     );

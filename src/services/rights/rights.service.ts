@@ -29,6 +29,8 @@ import {
   updateRecordAmendment,
   type AmendmentTarget,
   insertRestriction,
+  endRestriction,
+  findRestriction,
   patientRestrictions,
   restrictionSecrets,
   type ChannelRule,
@@ -41,6 +43,8 @@ import { loadPatientRecord } from '../patients/patients.service.js';
 import { staffCryptoWork, staffEvent } from '../staff-work.js';
 import { planSecrets } from '../../queries/plans.queries.js';
 import { ACTION_LABELS } from '../../presenters/audit.presenter.js';
+import { findPracticeSettings } from '../../queries/practices.queries.js';
+import { linkEvent, linkWork, type LinkSession } from '../links/link-work.js';
 
 /**
  * Patients' rights under the Privacy Rule (docs/PATIENT-RIGHTS.md): the register of requests with
@@ -132,12 +136,23 @@ export async function patientRights(
     ensure(authorize(actor, 'patient.manageRights', record), { resource: { type: 'patient', id: patientId }, patientId, permission: 'rights.manage' });
     const requests = await present(trx, pc, [...(await listRequests(trx, { open: true, patientId, limit: 100 })), ...(await listRequests(trx, { open: false, patientId, limit: 100 }))], meta.now, actor, meta);
     const amendments = await amendmentViews(trx, pc, [patientId]);
-    // The parts of the record an amendment may name: the notes by date, the plans by title (an audited read).
-    const targets: { type: AmendmentTarget; id: string; label: string }[] = [{ type: 'demographics', id: patientId, label: 'Demographics (name, birth date, contact, address, insurance)' }];
-    for (const n of await amendmentTargets(trx, patientId)) targets.push({ type: n.type, id: n.id, label: n.type === 'clinical_note' ? `Clinical note of ${n.at.toISOString().slice(0, 10)}` : `Treatment plan “${(await planSecrets.open(pc, n as never)).title ?? ''}”` });
+    const targets = await targetChoices(trx, pc, patientId, 'Demographics (name, birth date, contact, address, insurance)');
     await audit.record(trx, staffEvent(actor, meta, { action: 'list', resource: { type: 'treatment_plan' }, patientId, outcome: 'allowed', details: { count: targets.length - 1 } }));
     return { requests, restrictions: await restrictionsOf(trx, pc, patientId), amendments, targets };
   });
+}
+
+export interface TargetChoice {
+  type: AmendmentTarget;
+  id: string;
+  label: string;
+}
+
+/** The parts of the record an amendment may name: the details, the notes by date, the plans by title (the caller audits the read). */
+async function targetChoices(trx: Knex.Transaction, pc: PracticeCrypto, patientId: string, detailsLabel: string): Promise<TargetChoice[]> {
+  const targets: TargetChoice[] = [{ type: 'demographics', id: patientId, label: detailsLabel }];
+  for (const n of await amendmentTargets(trx, patientId)) targets.push({ type: n.type, id: n.id, label: n.type === 'clinical_note' ? `Visit note of ${n.at.toISOString().slice(0, 10)}` : `Treatment plan “${(await planSecrets.open(pc, n as never)).title ?? ''}”` });
+  return targets;
 }
 
 export async function recordRequest(
@@ -232,7 +247,7 @@ export interface DisclosureView {
   recipientAddress: string | null;
   description: string;
   recordedBy: string;
-  source: 'manual' | 'export';
+  source: 'manual' | 'export' | 'patient_link';
 }
 
 export async function recordDisclosure(
@@ -253,7 +268,7 @@ export async function recordDisclosure(
 }
 
 /** One disclosure row (also written by an export's download). */
-export async function writeDisclosure(trx: Knex.Transaction, pc: PracticeCrypto, o: { patientId: string; disclosedAt: Date; purpose: DisclosurePurpose; recipient: { name: string; address: string | null }; description: string; recordedBy: string; source: 'manual' | 'export'; exportId?: string }): Promise<string> {
+export async function writeDisclosure(trx: Knex.Transaction, pc: PracticeCrypto, o: { patientId: string; disclosedAt: Date; purpose: DisclosurePurpose; recipient: { name: string; address: string | null }; description: string; recordedBy: string; source: 'manual' | 'export' | 'patient_link'; exportId?: string }): Promise<string> {
   const id = randomUUID();
   await insertDisclosure(trx, { id, practice_id: pc.practiceId, patient_id: o.patientId, disclosed_at: o.disclosedAt, purpose: o.purpose, source: o.source, export_id: o.exportId ?? null, recorded_by: o.recordedBy, ...(await disclosureSecrets.seal(pc, id, { recipient: o.recipient, description: o.description })) });
   return id;
@@ -276,7 +291,7 @@ export async function accountingOfDisclosures(d: { db: Db; keyring: Keyring }, a
     for (const r of rows) {
       const s = await disclosureSecrets.open(pc, r as never);
       const recipient = (s.recipient ?? { name: '' }) as { name: string; address?: string | null };
-      views.push({ id: r.id, disclosedAt: r.disclosed_at, purpose: r.purpose as DisclosurePurpose, excludable: EXCLUDED_PURPOSES.includes(r.purpose as DisclosurePurpose), recipientName: recipient.name, recipientAddress: recipient.address ?? null, description: s.description ?? '', recordedBy: staff.get(r.recorded_by) ?? 'Former staff member', source: r.source });
+      views.push({ id: r.id, disclosedAt: r.disclosed_at, purpose: r.purpose as DisclosurePurpose, excludable: EXCLUDED_PURPOSES.includes(r.purpose as DisclosurePurpose), recipientName: recipient.name, recipientAddress: recipient.address ?? null, description: s.description ?? '', recordedBy: r.source === 'patient_link' ? 'The patient, through their link' : (staff.get(r.recorded_by) ?? 'Former staff member'), source: r.source });
     }
     const v = await patientSecrets.open(pc, row);
     return { from, to, includeExcluded: o.includeExcluded, patientName: `${v.given_name ?? ''} ${v.family_name ?? ''}`.trim(), rows: views };
@@ -323,6 +338,23 @@ export async function recordRestriction(
     });
     await audit.record(trx, staffEvent(actor, meta, { action: 'create', resource: { type: 'patient_request', id }, patientId, outcome: 'allowed' }));
     return { ok: true, value: id };
+  });
+}
+
+/**
+ * Ends an agreed restriction or communication rule (the patient withdrew it, or the practice told
+ * them it ends, §164.522(a)(2)); the outbox stops honouring it at once. Returns the patient.
+ */
+export async function endPatientRestriction(d: { db: Db; keyring: Keyring }, actor: StaffActor, id: string, meta: Meta): Promise<{ patientId: string; error?: string }> {
+  return staffCryptoWork(d, actor, async (trx) => {
+    const r = await findRestriction(trx, id);
+    if (!r) throw new AccessDenied({ resource: { type: 'patient_request', id } });
+    const { record } = await loadPatientRecord(trx, actor, r.patient_id, meta.now);
+    ensure(authorize(actor, 'patient.manageRights', record), { resource: { type: 'patient_request', id }, patientId: r.patient_id, permission: 'rights.manage' });
+    if (r.decision !== 'agreed') return { patientId: r.patient_id, error: 'A refused request has nothing to end.' };
+    if ((await endRestriction(trx, id, actor.id, meta.now)) === 0) return { patientId: r.patient_id, error: 'This was already ended; nothing changed.' };
+    await audit.record(trx, staffEvent(actor, meta, { action: 'update', resource: { type: 'patient_request', id }, patientId: r.patient_id, outcome: 'allowed' }));
+    return { patientId: r.patient_id };
   });
 }
 
@@ -376,12 +408,45 @@ export async function requestAmendment(
     const { record } = await loadPatientRecord(trx, actor, patientId, meta.now);
     ensure(authorize(actor, 'patient.manageRights', record), { resource: { type: 'patient', id: patientId }, patientId, permission: 'rights.manage' });
     if (!(await targetBelongs(trx, patientId, input.targetType, input.targetId))) return { ok: false, error: 'Choose a part of this patient’s record.', field: 'target' };
-    const requestId = randomUUID();
-    await insertRequest(trx, { id: requestId, practice_id: actor.practiceId, patient_id: patientId, kind: 'amendment', received_via: input.receivedVia, received_at: input.receivedAt, due_at: dueDate('amendment', input.receivedAt), recorded_by: actor.id, ...(await requestSecrets.seal(pc, requestId, { details: input.change })) });
-    const id = randomUUID();
-    await insertRecordAmendment(trx, { id, practice_id: actor.practiceId, patient_id: patientId, request_id: requestId, target_type: input.targetType, target_id: input.targetId, requested_at: input.receivedAt, ...(await amendmentRequestSecrets.seal(pc, id, { requested_change: input.change })) });
+    const { requestId, amendmentId } = await writeAmendmentRequest(trx, pc, { patientId, ...input, recordedBy: actor.id });
     await audit.record(trx, staffEvent(actor, meta, { action: 'create', resource: { type: 'patient_request', id: requestId }, patientId, outcome: 'allowed' }));
-    return { ok: true, value: id };
+    return { ok: true, value: amendmentId };
+  });
+}
+
+/** The request in the register (60 days) and the pending amendment linked to its target. */
+async function writeAmendmentRequest(
+  trx: Knex.Transaction,
+  pc: PracticeCrypto,
+  o: { patientId: string; targetType: AmendmentTarget; targetId: string; change: string; receivedVia: 'phone' | 'paper' | 'in_person' | 'email' | 'patient_link'; receivedAt: Date; recordedBy: string },
+): Promise<{ requestId: string; amendmentId: string }> {
+  const requestId = randomUUID();
+  await insertRequest(trx, { id: requestId, practice_id: pc.practiceId, patient_id: o.patientId, kind: 'amendment', received_via: o.receivedVia, received_at: o.receivedAt, due_at: dueDate('amendment', o.receivedAt), recorded_by: o.recordedBy, ...(await requestSecrets.seal(pc, requestId, { details: o.change })) });
+  const amendmentId = randomUUID();
+  await insertRecordAmendment(trx, { id: amendmentId, practice_id: pc.practiceId, patient_id: o.patientId, request_id: requestId, target_type: o.targetType, target_id: o.targetId, requested_at: o.receivedAt, ...(await amendmentRequestSecrets.seal(pc, amendmentId, { requested_change: o.change })) });
+  return { requestId, amendmentId };
+}
+
+// --- Through the patient's link: "Ask for a correction" -----------------------------------------
+
+/** What the patient may ask to correct, and what they already asked through this link's record (pending or answered). */
+export async function linkAmendmentPage(d: { db: Db; keyring: Keyring }, link: LinkSession, meta: Meta): Promise<{ targets: TargetChoice[]; asked: AmendmentView[] }> {
+  return linkWork(d, link, async (trx, pc) => {
+    const targets = await targetChoices(trx, pc, link.patientId, 'My details (name, birth date, contact, address, insurance)');
+    await audit.record(trx, linkEvent(link, meta, { action: 'list', resource: { type: 'treatment_plan' }, outcome: 'allowed', details: { count: targets.length - 1 } }));
+    return { targets, asked: await amendmentViews(trx, pc, [link.patientId]) };
+  });
+}
+
+/** The patient asks for a correction through their link: a request in the register, due in 60 days, for the office to answer. */
+export async function requestAmendmentByLink(d: { db: Db; keyring: Keyring }, link: LinkSession, input: { targetType: AmendmentTarget; targetId: string; change: string }, meta: Meta): Promise<FormResult<string>> {
+  return linkWork(d, link, async (trx, pc) => {
+    if (!(await targetBelongs(trx, link.patientId, input.targetType, input.targetId))) return { ok: false, error: 'Choose which part of your record is wrong.', field: 'target' };
+    const open = (await recordAmendmentsOf(trx, [link.patientId])).filter((a) => a.decision === 'pending' && a.requested_at.getTime() > meta.now.getTime() - DAY);
+    if (open.length >= 5) return { ok: false, error: 'You have sent several requests today; the office will answer them. Call the office to add more.' };
+    const { requestId, amendmentId } = await writeAmendmentRequest(trx, pc, { patientId: link.patientId, ...input, receivedVia: 'patient_link', receivedAt: meta.now, recordedBy: link.linkId });
+    await audit.record(trx, linkEvent(link, meta, { action: 'create', resource: { type: 'patient_request', id: requestId }, outcome: 'allowed' }));
+    return { ok: true, value: amendmentId };
   });
 }
 
@@ -432,7 +497,8 @@ export async function addDisagreement(d: { db: Db; keyring: Keyring }, actor: St
 export interface AccessReportLine {
   at: Date;
   what: string;
-  who: string;
+  /** The staff member's name; null when the practice shows roles only. */
+  who: string | null;
   role: string;
   location: string;
   emergency: boolean;
@@ -472,6 +538,8 @@ export async function accessReportForLink(d: { db: Db }, link: { practiceId: str
     const since = new Date(meta.now.getTime() - days * DAY);
     const events = await patientAccessEvents(trx, link.patientId, since, 2000);
     const staff = await staffDirectory(trx);
+    // The practice may show the staff member's role only (security settings); the role, location and what are always there.
+    const names = (await findPracticeSettings(trx))?.access_report_names ?? true;
     await audit.record(trx, { practiceId: link.practiceId, actor: { kind: 'patient_link', id: link.linkId }, action: 'view', resource: { type: 'audit_log' }, patientId: link.patientId, outcome: 'allowed', ...(meta.ip ? { ip: meta.ip } : {}), ...(meta.requestId ? { requestId: meta.requestId } : {}), details: { count: events.length } });
     return events.map((e) => {
       const who = staff.get(e.actor_id);
@@ -480,7 +548,7 @@ export async function accessReportForLink(d: { db: Db }, link: { practiceId: str
       return {
         at: e.occurred_at,
         what: emergency && e.action !== 'break_glass' ? `${what} — emergency access (reason: ${(e.reason ?? 'emergency').replace(/_/g, ' ')})` : e.outcome === 'denied' ? `${what} — refused` : what,
-        who: who?.name ?? 'A former staff member',
+        who: names ? (who?.name ?? 'A former staff member') : null,
         role: who?.roles.join(', ') || 'Staff',
         location: who?.locations.join(', ') || '—',
         emergency,
