@@ -29,6 +29,7 @@ export const PERMISSIONS = {
   'alerts.read': 'See security alerts (page, banner) and acknowledge them',
   'practice.export': 'Export practice data',
   'rights.manage': 'Patients\u2019 rights requests (access, amendment, accounting, restrictions) and the accounting of disclosures',
+  'incidents.manage': 'The incident and breach register: open, assess, notify (letters, the HHS log)',
   'breakglass.use': 'Open a patient outside one\u2019s normal access in an emergency (reason + step-up)',
 } as const;
 
@@ -102,7 +103,7 @@ export const DEFAULT_ROLES: readonly DefaultRole[] = [
     key: 'office_manager',
     name: 'Office manager',
     description: 'Runs the office: users, roles, settings, audit, compliance and security alerts; no clinical notes.',
-    permissions: p('patients.read', 'patients.write', 'plans.read', 'billing.read', 'documents.upload', 'documents.office', 'portal.send', 'forms.review', 'audit.read', 'users.manage', 'roles.manage', 'settings.manage', 'compliance.manage', 'alerts.read', 'rights.manage'),
+    permissions: p('patients.read', 'patients.write', 'plans.read', 'billing.read', 'documents.upload', 'documents.office', 'portal.send', 'forms.review', 'audit.read', 'users.manage', 'roles.manage', 'settings.manage', 'compliance.manage', 'alerts.read', 'rights.manage', 'incidents.manage'),
   },
 ];
 

@@ -1,3 +1,5 @@
+import { configuredIntegrations, isGap } from './compliance/coverage.js';
+import { installationCoverage } from './services/vendors/vendors.service.js';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -81,7 +83,12 @@ export async function start(config: Config, logger: Logger): Promise<{ server: h
   }).catch((err: unknown) => logger.error({ err }, 'filling in search indexes failed; run `enamel keys resume`'));
   // SECURITY: audit events are sealed into their hash chains within about a second.
   const stopSealer = startSealer(database.db, logger);
-  const stopScheduler = startScheduler(JOBS, { db: database.db, provider: crypto.keyring.provider, keyring: crypto.keyring, transport: createTransport(config, logger), files: crypto.files, publicUrl: config.publicUrl, logger, backup: backupSettings(config, database) });
+  // SECURITY: in production, a service that sees PHI without an agreement in force is said at start (and alerted daily).
+  if (config.isProduction) {
+    const coverage = await installationCoverage(database.db, configuredIntegrations(config), new Date());
+    for (const l of coverage.filter(isGap)) logger.warn({ integration: l.key, state: l.state }, 'a service that holds or receives PHI has no business associate agreement in force: record it on /operator/vendors');
+  }
+  const stopScheduler = startScheduler(JOBS, { db: database.db, provider: crypto.keyring.provider, keyring: crypto.keyring, transport: createTransport(config, logger), files: crypto.files, publicUrl: config.publicUrl, logger, backup: backupSettings(config, database), integrations: configuredIntegrations(config) });
   const sessionStore = createSessionStore(database.runtimeUrl, database.db.knex);
   const app = createApp({ config, logger, db: database.db, keyring: crypto.keyring, sessionStore, files: crypto.files });
   const closeStore = (): Promise<void> => (sessionStore as unknown as { close(): Promise<void> }).close();

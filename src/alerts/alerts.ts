@@ -15,13 +15,13 @@ import { insertAlert } from '../queries/alerts.queries.js';
  */
 export const ALERT_KINDS = [
   'audit_verification_failed', 'signin_lockout', 'link_lockout', 'break_glass', 'export_volume', 'review_overdue', 'accounts_disabled',
-  'job_failed', 'outbox_failing', 'storage_failed', 'restore_drill_failed', 'rights_request_overdue',
+  'job_failed', 'outbox_failing', 'storage_failed', 'restore_drill_failed', 'rights_request_overdue', 'baa_missing', 'incident_deadline',
 ] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 
 /** The kinds each alerts page can show (its filter lists only these). */
-export const PRACTICE_ALERT_KINDS: readonly AlertKind[] = ['signin_lockout', 'link_lockout', 'break_glass', 'export_volume', 'review_overdue', 'accounts_disabled', 'audit_verification_failed', 'rights_request_overdue'];
-export const INSTALLATION_ALERT_KINDS: readonly AlertKind[] = ['audit_verification_failed', 'job_failed', 'outbox_failing', 'storage_failed', 'signin_lockout', 'review_overdue', 'restore_drill_failed'];
+export const PRACTICE_ALERT_KINDS: readonly AlertKind[] = ['signin_lockout', 'link_lockout', 'break_glass', 'export_volume', 'review_overdue', 'accounts_disabled', 'audit_verification_failed', 'rights_request_overdue', 'baa_missing', 'incident_deadline'];
+export const INSTALLATION_ALERT_KINDS: readonly AlertKind[] = ['audit_verification_failed', 'job_failed', 'outbox_failing', 'storage_failed', 'signin_lockout', 'review_overdue', 'restore_drill_failed', 'baa_missing'];
 
 /** What each kind means, in the words of the alerts page and the email (no detail of the event). */
 export const ALERT_LABELS: Record<AlertKind, string> = {
@@ -37,6 +37,8 @@ export const ALERT_LABELS: Record<AlertKind, string> = {
   storage_failed: 'The file store could not save a document',
   restore_drill_failed: 'The weekly restore drill failed: the latest backup could not be restored and checked',
   rights_request_overdue: 'A patient’s request (access, amendment, accounting, restriction) is past its legal due date',
+  baa_missing: 'A service that holds or receives PHI has no business associate agreement in force',
+  incident_deadline: 'A breach notice is due within a week, or overdue',
 };
 
 export const SEVERITIES = ['info', 'warning', 'critical'] as const;

@@ -26,14 +26,14 @@ export const RESOURCE_TYPES = [
   'practice', 'location', 'user', 'role', 'session', 'patient', 'clinical_note', 'treatment_plan', 'document',
   'file', 'portal_link', 'form_submission', 'referral', 'audit_log', 'audit_checkpoint', 'data_key', 'setting',
   'export', 'access_review', 'operator_grant', 'break_glass_grant', 'treatment_plan_item', 'message', 'form_template',
-  'security_alert', 'operator', 'backup', 'patient_request', 'disclosure',
+  'security_alert', 'operator', 'backup', 'patient_request', 'disclosure', 'vendor', 'incident',
 ] as const;
 
 /** Practice settings whose changes are audited with old and new values (numbers, booleans, ids). */
 export const SETTING_NAMES = [
   'session_idle_minutes', 'session_absolute_hours', 'mfa_required_for_all', 'portal_link_days', 'export_volume_threshold',
   'security_contact_user_id', 'audit_retention_years', 'patient_purge_grace_days', 'inactive_account_days',
-  'date_format', 'timezone', 'phone', 'logo', 'access_report_names',
+  'date_format', 'timezone', 'phone', 'logo', 'access_report_names', 'ba_notice_hours',
 ] as const;
 
 /** An IANA time zone name ("America/Chicago"): a system token, never free text. */

@@ -16,6 +16,7 @@ import { expectedMigrations, migrateLatest, pendingMigrations } from '../db/migr
 import { createDb, isUuid, type Actor, type Db } from '../db/tenant.js';
 import { JOBS, findJob } from '../jobs/index.js';
 import { runJob } from '../jobs/scheduler.js';
+import { configuredIntegrations } from '../compliance/coverage.js';
 import { createTransport } from '../messaging/transports.js';
 import { permissionsTable, withPermissionsTable } from '../permissions.js';
 import { insertVerification } from '../queries/audit.queries.js';
@@ -387,7 +388,7 @@ const COMMANDS: Command[] = [
       const job = findJob(positionals[0]!);
       if (!job) throw new UsageError(`Unknown job: ${positionals[0]}. Jobs: ${JOBS.map((j) => j.name).join(', ')}`);
       return withRuntime(async ({ db, keyring, files, logger, config, backup }) => {
-        const ctx = { db, provider: keyring.provider, keyring, transport: createTransport(config, logger), files, publicUrl: config.publicUrl, logger, backup };
+        const ctx = { db, provider: keyring.provider, keyring, transport: createTransport(config, logger), files, publicUrl: config.publicUrl, logger, backup, integrations: configuredIntegrations(config) };
         const r = await runJob(job, ctx, 'manual');
         out(r.outcome === 'ok' ? `${job.name}: ok ${JSON.stringify(r.counts)}\n` : `${job.name}: ${r.outcome}${r.outcome === 'failed' ? ` (${r.errorType})` : ' (running elsewhere)'}\n`);
         return r.outcome === 'failed' ? 1 : 0;

@@ -16,7 +16,7 @@ export interface SettingsControllerDeps {
   production: boolean;
 }
 
-const SECURITY_FIELDS = ['sessionIdleMinutes', 'sessionAbsoluteHours', 'mfaPolicy', 'portalLinkDays', 'exportVolumeThreshold', 'securityContactUserId', 'auditRetentionYears', 'accessReport'] as const;
+const SECURITY_FIELDS = ['sessionIdleMinutes', 'sessionAbsoluteHours', 'mfaPolicy', 'portalLinkDays', 'exportVolumeThreshold', 'securityContactUserId', 'auditRetentionYears', 'accessReport', 'baNoticeHours'] as const;
 
 /** The owner's security settings page (behind step-up, GET and POST). */
 export function settingsController(d: SettingsControllerDeps) {
@@ -24,7 +24,7 @@ export function settingsController(d: SettingsControllerDeps) {
     const actor = actorOf(res);
     const page = await securitySettings(d.db, actor, { production: d.production });
     const s: SecuritySettingsInput = page.settings;
-    const values = extra.values ?? { sessionIdleMinutes: s.sessionIdleMinutes, sessionAbsoluteHours: s.sessionAbsoluteHours, mfaPolicy: s.mfaRequiredForAll ? 'everyone' : 'administrators', portalLinkDays: s.portalLinkDays, exportVolumeThreshold: s.exportVolumeThreshold, securityContactUserId: s.securityContactUserId ?? '', auditRetentionYears: s.auditRetentionYears, accessReport: s.accessReportNames ? 'names' : 'roles' };
+    const values = extra.values ?? { sessionIdleMinutes: s.sessionIdleMinutes, sessionAbsoluteHours: s.sessionAbsoluteHours, mfaPolicy: s.mfaRequiredForAll ? 'everyone' : 'administrators', portalLinkDays: s.portalLinkDays, exportVolumeThreshold: s.exportVolumeThreshold, securityContactUserId: s.securityContactUserId ?? '', auditRetentionYears: s.auditRetentionYears, accessReport: s.accessReportNames ? 'names' : 'roles', baNoticeHours: s.baNoticeHours ?? '' };
     res.status(status).render('settings/security', { title: 'Security settings', slug: actor.slug, actor, page, values, errors: extra.errors ?? {}, error: extra.error, notice: extra.notice, csrfToken: res.locals.csrfToken });
   };
   const echo = (req: Request): Record<string, unknown> => {

@@ -1,3 +1,4 @@
+import type { ConfiguredIntegration } from '../compliance/coverage.js';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from '../config/logger.js';
 import type { KeyProvider } from '../crypto/key-provider.js';
@@ -26,6 +27,8 @@ export interface JobContext {
   clock?: () => number;
   /** Where backups come from and go (the backup and restore-drill jobs). */
   backup?: BackupSettings;
+  /** The configured integrations (the business associate coverage check). */
+  integrations?: readonly ConfiguredIntegration[];
 }
 
 /** A job: a plain function, idempotent, testable without cron. Returns counts (never PHI). */

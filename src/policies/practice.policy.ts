@@ -21,4 +21,10 @@ export const practicePolicy = {
   exportData: (actor: StaffActor) => can(actor, 'practice.export'),
   /** The register of patients' rights requests (every location's). */
   manageRightsRegister: (actor: StaffActor) => can(actor, 'rights.manage'),
+  /** The practice's business associates (the BAA registry) and its coverage map. */
+  manageVendors: (actor: StaffActor) => can(actor, 'compliance.manage'),
+  /** The sub-processor list, generated from the registry: anyone signed in at the practice. */
+  readSubprocessors: (_actor: StaffActor) => true,
+  /** The incident and breach register. */
+  manageIncidents: (actor: StaffActor) => can(actor, 'incidents.manage'),
 };

@@ -97,6 +97,7 @@ const SETTING_LABELS: Record<string, string> = {
   phone: 'practice phone number',
   logo: 'logo',
   access_report_names: 'staff names in “Who saw my record”',
+  ba_notice_hours: 'business associate notice clock (hours)',
 };
 
 const show = (v: unknown, names: Map<string, string>): string => (v === true ? 'yes' : v === false ? 'no' : v === null || v === undefined ? 'none' : typeof v === 'string' && names.has(v) ? names.get(v)! : String(v));

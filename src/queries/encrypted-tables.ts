@@ -14,3 +14,5 @@ import './forms.queries.js';
 import './alerts.queries.js';
 import './exports.queries.js';
 import './rights.queries.js';
+import './vendors.queries.js';
+import './incidents.queries.js';

@@ -51,6 +51,8 @@ export interface PracticeSettingsRow {
   security_contact_user_id: string | null;
   /** Whether "Who saw my record" names staff members (false: their role only). */
   access_report_names: boolean;
+  /** A business associate agreement's clock for the associate's notice (hours); null: 60 days. */
+  ba_notice_hours: number | null;
   /** IANA zone the practice's times are shown in. */
   timezone: string;
   date_format: DateFormat;
@@ -60,7 +62,7 @@ export interface PracticeSettingsRow {
 
 const SETTINGS_COLUMNS = [
   'session_idle_minutes', 'session_absolute_hours', 'mfa_required_for_all', 'portal_link_days', 'patient_purge_grace_days', 'inactive_account_days', 'audit_retention_years',
-  'export_volume_threshold', 'security_contact_user_id', 'access_report_names', 'timezone', 'date_format', 'phone', 'logo_updated_at',
+  'export_volume_threshold', 'security_contact_user_id', 'access_report_names', 'ba_notice_hours', 'timezone', 'date_format', 'phone', 'logo_updated_at',
 ] as const;
 
 export interface PracticeBrandRow {

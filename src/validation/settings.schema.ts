@@ -14,6 +14,12 @@ export const securitySettingsForm = form({
   securityContactUserId: z.union([z.literal(''), z.uuid('Choose the security contact from the list.')]).transform((v) => (v === '' ? null : v)),
   auditRetentionYears: intIn(6, 100, 'Audit events are kept 6 years at least (HIPAA), at most 100.'),
   accessReport: z.enum(['names', 'roles'], 'Choose what patients see of the staff who looked at their record.'),
+  baNoticeHours: z
+    .string()
+    .trim()
+    .default('')
+    .refine((v) => v === '' || (/^\d{1,4}$/.test(v) && Number(v) >= 1 && Number(v) <= 1440), 'Enter 1 to 1,440 hours, or leave it empty for the rule’s 60 days.')
+    .transform((v) => (v === '' ? null : Number(v))),
 });
 
 export type SecuritySettingsFields = keyof z.input<typeof securitySettingsForm>;

@@ -87,7 +87,7 @@ describe('practice security settings: the owner’s, behind step-up, every chang
   it('production refuses “MFA off”: the service says why and changes nothing; the database keeps the session limits', async () => {
     const actor: StaffActor = { kind: 'user', id: owner.id, practiceId: p.id, slug: p.slug, displayName: 'Olive Owner', permissions: new Set(ALL_PERMISSIONS), locations: 'all', isOwner: true, authAt: clock.now() };
     const before = await settings();
-    const r = await updateSecuritySettings(t.current.db, actor, { sessionIdleMinutes: 30, sessionAbsoluteHours: 12, mfaRequiredForAll: false, portalLinkDays: 7, exportVolumeThreshold: 50, securityContactUserId: null, auditRetentionYears: 6, accessReportNames: true }, { ip: '127.0.0.1', requestId: 'req-production-1', now: new Date(clock.now()) }, { production: true });
+    const r = await updateSecuritySettings(t.current.db, actor, { sessionIdleMinutes: 30, sessionAbsoluteHours: 12, mfaRequiredForAll: false, portalLinkDays: 7, exportVolumeThreshold: 50, securityContactUserId: null, auditRetentionYears: 6, accessReportNames: true, baNoticeHours: null }, { ip: '127.0.0.1', requestId: 'req-production-1', now: new Date(clock.now()) }, { production: true });
     expect(r).to.deep.equal({ ok: false, error: 'Two-step sign-in is required for every account in production; it cannot be turned off for anyone.' });
     expect(await settings()).to.deep.equal(before);
     // The database keeps its limits too: sessions can only be shortened.

@@ -44,6 +44,8 @@ export interface SecuritySettingsInput {
   auditRetentionYears: number;
   /** "Who saw my record" names the staff member (false: the role only). */
   accessReportNames: boolean;
+  /** A business associate agreement's clock for the associate's notice of an incident (hours); null: the rule's 60 days. */
+  baNoticeHours: number | null;
 }
 
 export interface SecuritySettingsView {
@@ -63,6 +65,7 @@ const view = (s: PracticeSettingsRow): SecuritySettingsInput => ({
   securityContactUserId: s.security_contact_user_id,
   auditRetentionYears: s.audit_retention_years,
   accessReportNames: s.access_report_names,
+  baNoticeHours: s.ba_notice_hours,
 });
 
 export async function securitySettings(db: Db, actor: StaffActor, options: { production: boolean }): Promise<SecuritySettingsView> {
@@ -103,6 +106,7 @@ export async function updateSecuritySettings(db: Db, actor: StaffActor, input: S
         security_contact_user_id: input.securityContactUserId,
         audit_retention_years: input.auditRetentionYears,
         access_report_names: input.accessReportNames,
+        ba_notice_hours: input.baNoticeHours,
       },
       (e) => event(actor, meta, { ...e, details: { ...e.details, step_up: true } }),
     );
