@@ -6,7 +6,8 @@ import type { Knex } from 'knex';
  *   tenant: hosting, database, backups, email, SMS, keys) and each practice's own (its IT firm,
  *   labs, clearinghouse, the installation's operator). What data the vendor sees, the agreement's
  *   status and dates, the review date; `integration` ties an installation entry to a configured
- *   integration of the coverage map. Names and services are not PHI (the sub-processor list shows
+ *   integration of the coverage map; 'not_required' is the practice's (or its own IT staff's)
+ *   system, where no business associate is involved. Names and services are not PHI (the sub-processor list shows
  *   them); notes are encrypted. vendor_changes: the dated history the sub-processor list shows.
  * - baa_gaps: the coverage gaps the daily job last found (one alert when a gap appears, none again
  *   while it stays; a gap closed is removed).
@@ -41,7 +42,7 @@ export async function up(knex: Knex): Promise<void> {
       service text NOT NULL CHECK (length(service) BETWEEN 1 AND 200),
       integration text CHECK (integration IN ('hosting', 'database', 'file_store', 'backup_target', 'email', 'sms', 'key_provider')),
       data_seen text NOT NULL CHECK (data_seen IN ('phi', 'messages_no_phi', 'none')),
-      agreement text NOT NULL CHECK (agreement IN ('none', 'requested', 'executed', 'expired')),
+      agreement text NOT NULL CHECK (agreement IN ('none', 'requested', 'executed', 'expired', 'not_required')),
       signed_on date,
       expires_on date,
       review_on date,
@@ -65,7 +66,7 @@ export async function up(knex: Knex): Promise<void> {
       vendor_id uuid NOT NULL,
       changed_at timestamptz NOT NULL,
       change text NOT NULL CHECK (change IN ('added', 'updated', 'agreement', 'removed')),
-      agreement text CHECK (agreement IN ('none', 'requested', 'executed', 'expired')),
+      agreement text CHECK (agreement IN ('none', 'requested', 'executed', 'expired', 'not_required')),
       changed_by uuid NOT NULL,
       FOREIGN KEY (practice_id, vendor_id) REFERENCES vendors (practice_id, id)
     );

@@ -89,14 +89,15 @@ export function configuredIntegrations(config: Pick<Config, 'database' | 'filesD
   return out;
 }
 
-export type CoverageState = 'covered' | 'missing' | 'expired' | 'no_phi';
+export type CoverageState = 'covered' | 'own_system' | 'missing' | 'expired' | 'no_phi';
 
 export interface VendorLike {
   id: string;
   name: string;
   integration: string | null;
   dataSeen: 'phi' | 'messages_no_phi' | 'none';
-  agreement: 'none' | 'requested' | 'executed' | 'expired';
+  /** not_required: the practice's own system or workforce (no business associate). */
+  agreement: 'none' | 'requested' | 'executed' | 'expired' | 'not_required';
   expiresOn: string | null;
 }
 
@@ -114,14 +115,14 @@ export interface CoverageLine {
 
 /**
  * Every configured integration beside its registry entry, and every registered vendor that sees PHI:
- * covered (an executed agreement in force), missing (none, or only requested), expired, or
- * "no PHI by design" (with the reason).
+ * covered (an executed agreement in force), the practice's own system (no business associate: the
+ * entry says so), missing (none, or only requested), expired, or "no PHI by design" (with the reason).
  */
 export function coverageMap(integrations: readonly ConfiguredIntegration[], vendors: readonly VendorLike[], today: string): CoverageLine[] {
   const stateOf = (phi: boolean, v: VendorLike | undefined): CoverageState => {
     if (!phi) return 'no_phi';
     const a = v ? agreementOn(v, today) : 'none';
-    return a === 'executed' ? 'covered' : a === 'expired' ? 'expired' : 'missing';
+    return a === 'executed' ? 'covered' : a === 'not_required' ? 'own_system' : a === 'expired' ? 'expired' : 'missing';
   };
   const lines: CoverageLine[] = integrations.map((i) => {
     const v = vendors.find((x) => x.integration === i.integration);

@@ -79,6 +79,7 @@ export const envSchema = z.object({
   FILES_DIR: optionalString,
   KEYS_DIR: optionalString,
   SECURITY_CONTACT: securityContact.optional(),
+  SUBPROCESSORS_PATH: z.preprocess((v) => (v === '' ? undefined : v), z.string().regex(/^\/[a-z0-9][a-z0-9/-]{0,79}$/, 'a path such as /subprocessors (lower-case letters, digits, - and /)').refine((v) => !/^\/(p|l|portal|operator|healthz|readyz|public|\.well-known)(\/|$)/.test(v), 'a path the application does not already use').optional()),
   SECURITY_TXT_EXPIRES: z.iso.datetime({ offset: true }).or(z.iso.date()).optional(),
   MAIL_TRANSPORT: z.enum(['log', 'smtp']).default('log'),
   SMTP_URL: z.preprocess((v) => (v === '' ? undefined : v), z.url({ protocol: /^smtps?$/ }).optional()),
@@ -123,6 +124,8 @@ export interface Config {
   /** Per-practice key material of the local key provider (shredding deletes it). */
   keysDir: string;
   securityContact: string;
+  /** Where the installation's sub-processor list is public (unset: not public). */
+  subprocessorsPath: string | undefined;
   securityTxtExpires: Date;
   logLevel: Env['LOG_LEVEL'];
   shutdownTimeoutMs: number;
@@ -197,6 +200,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, now: Date = 
     filesDir: path.resolve(e.FILES_DIR ?? path.join(e.DATA_DIR, 'files')),
     keysDir: path.resolve(e.KEYS_DIR ?? path.join(e.DATA_DIR, 'keys', 'practices')),
     securityContact: e.SECURITY_CONTACT ?? DEV_SECURITY_CONTACT,
+    subprocessorsPath: e.SUBPROCESSORS_PATH,
     securityTxtExpires: e.SECURITY_TXT_EXPIRES
       ? new Date(e.SECURITY_TXT_EXPIRES)
       : new Date(now.getTime() + DEFAULT_SECURITY_TXT_DAYS * 86_400_000),

@@ -95,3 +95,14 @@ export function presentBrand(row: { name: string; slug: string; phone: string | 
     fmt: formatter(row.date_format, row.timezone),
   };
 }
+
+/** The instant of a wall-clock day and time ("2026-03-10", "14:30") in a time zone. */
+export function zonedInstant(day: string, time: string, timeZone: string): Date {
+  const wall = Date.parse(`${day}T${time || '00:00'}:00Z`);
+  const offsetAt = (instant: number): number => {
+    const p = Object.fromEntries(new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' }).formatToParts(new Date(instant)).map((x) => [x.type, x.value]));
+    return Date.UTC(Number(p.year), Number(p.month) - 1, Number(p.day), Number(p.hour), Number(p.minute), Number(p.second)) - instant;
+  };
+  const first = wall - offsetAt(wall);
+  return new Date(wall - offsetAt(first));
+}

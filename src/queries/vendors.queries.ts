@@ -5,7 +5,7 @@ import { encryptedColumns } from '../crypto/encrypted-columns.js';
 export const vendorSecrets = encryptedColumns('vendors', { notes: { type: 'text' } });
 
 export type DataSeen = 'phi' | 'messages_no_phi' | 'none';
-export type AgreementStatus = 'none' | 'requested' | 'executed' | 'expired';
+export type AgreementStatus = 'none' | 'requested' | 'executed' | 'expired' | 'not_required';
 
 export interface VendorRow {
   id: string;

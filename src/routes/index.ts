@@ -22,6 +22,9 @@ import { passwordResetController } from '../controllers/password-reset.controlle
 import { documentsController } from '../controllers/documents.controller.js';
 import { exportsController } from '../controllers/exports.controller.js';
 import { rightsController } from '../controllers/rights.controller.js';
+import { vendorsController } from '../controllers/vendors.controller.js';
+import { incidentsController } from '../controllers/incidents.controller.js';
+import { configuredIntegrations } from '../compliance/coverage.js';
 import { notesController } from '../controllers/notes.controller.js';
 import { linksController } from '../controllers/links.controller.js';
 import { plansController } from '../controllers/plans.controller.js';
@@ -72,6 +75,8 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   const documents = documentsController({ db, keyring, files, clock, fileUrlKey });
   const exportsC = exportsController({ db, keyring, files, clock });
   const rights = rightsController({ db, keyring, clock });
+  const vendors = vendorsController({ db, keyring, clock, integrations: configuredIntegrations(config) });
+  const incidents = incidentsController({ db, keyring, clock });
   const operators = operatorsController({
     db,
     keyring,
@@ -87,6 +92,7 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.get('/healthz', publicRoute('liveness probe for the container runtime'), health.live);
   r.get('/readyz', publicRoute('readiness probe for the load balancer'), health.ready(db));
   r.get('/.well-known/security.txt', publicRoute('RFC 9116 vulnerability-report contact'), wellKnown.securityTxt(config));
+  if (config.subprocessorsPath) r.get(config.subprocessorsPath, publicRoute('the installation’s sub-processor list (SUBPROCESSORS_PATH): vendor names and services, no PHI'), vendors.publicList);
 
   r.get('/', publicRoute('the front door: the one practice\u2019s sign-in, or a box for a practice\u2019s address; never the list'), home.index(config, db));
   r.get('/p/:slug', publicRoute('practice front page: business name, addresses, phone; no PHI'), practices.show(db));
@@ -232,6 +238,24 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.get('/p/:slug/break-glass', requirePermission('compliance.manage'), ...forms, patients.review);
   r.post('/p/:slug/break-glass/:id/review', requirePermission('compliance.manage'), csrfProtection, patients.markReviewed);
 
+  // Business associates (the BAA registry, its coverage map, the sub-processor list) and incidents.
+  r.get('/p/:slug/vendors', requirePermission('compliance.manage'), ...forms, vendors.index);
+  r.post('/p/:slug/vendors', requirePermission('compliance.manage'), csrfProtection, ...forms, vendors.create);
+  r.get('/p/:slug/vendors/:id', requirePermission('compliance.manage'), ...forms, vendors.edit);
+  r.post('/p/:slug/vendors/:id', requirePermission('compliance.manage'), csrfProtection, ...forms, vendors.update);
+  r.post('/p/:slug/vendors/:id/remove', requirePermission('compliance.manage'), csrfProtection, vendors.remove);
+  r.get('/p/:slug/subprocessors', signedInRoute(), vendors.practiceList);
+  r.get('/p/:slug/incidents', requirePermission('incidents.manage'), ...forms, incidents.index);
+  r.post('/p/:slug/incidents', requirePermission('incidents.manage'), csrfProtection, ...forms, incidents.create);
+  r.get('/p/:slug/incidents-log.csv', requirePermission('incidents.manage'), incidents.hhsLog);
+  r.get('/p/:slug/incidents/:id', requirePermission('incidents.manage'), ...forms, incidents.show);
+  r.post('/p/:slug/incidents/:id/patients', requirePermission('incidents.manage'), csrfProtection, ...forms, incidents.addPatients);
+  r.post('/p/:slug/incidents/:id/assessment', requirePermission('incidents.manage'), csrfProtection, ...forms, incidents.assess);
+  r.post('/p/:slug/incidents/:id/events', requirePermission('incidents.manage'), csrfProtection, ...forms, incidents.addEvent);
+  r.post('/p/:slug/incidents/:id/close', requirePermission('incidents.manage'), csrfProtection, ...forms, incidents.close);
+  r.get('/p/:slug/incidents/:id/letters', requirePermission('incidents.manage'), incidents.letters);
+  r.post('/p/:slug/incident-tasks/:id/done', requirePermission('incidents.manage'), csrfProtection, ...forms, incidents.noticeDone);
+
   // Patients' rights: the register of requests, a patient's requests and disclosures, the accounting.
   r.get('/p/:slug/requests', requirePermission('rights.manage'), ...forms, rights.register);
   r.get('/p/:slug/patients/:id/rights', requirePermission('rights.manage', onPatient), ...forms, rights.patient);
@@ -282,6 +306,10 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.post('/operator/practices/:id/terminate', operatorRoute(), csrfProtection, opStepUp, ...forms, operators.terminate);
   r.get('/operator/jobs', operatorRoute(), ...forms, operators.jobs);
   r.get('/operator/backups', operatorRoute(), ...forms, operators.backups);
+  r.get('/operator/vendors', operatorRoute(), ...forms, vendors.operatorIndex);
+  r.post('/operator/vendors', operatorRoute(), csrfProtection, ...forms, vendors.operatorCreate);
+  r.get('/operator/vendors/:id', operatorRoute(), ...forms, vendors.operatorEdit);
+  r.post('/operator/vendors/:id', operatorRoute(), csrfProtection, ...forms, vendors.operatorUpdate);
   r.get('/operator/operators', operatorRoute(), ...forms, operators.operators);
   r.post('/operator/operators/:id/deactivate', operatorRoute(), csrfProtection, opAccountsStepUp, ...forms, operators.deactivate);
   r.post('/operator/operators/:id/reactivate', operatorRoute(), csrfProtection, opAccountsStepUp, ...forms, operators.reactivate);

@@ -1,3 +1,4 @@
+import { incidentSecrets } from '../../src/queries/incidents.queries.js';
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
@@ -113,7 +114,17 @@ describe('authorization over HTTP', () => {
     const alertB = await inPractice(b, (trx) => raiseAlert(trx, { practiceId: b.id, kind: 'signin_lockout', severity: 'warning', details: { target_type: 'user', target_id: victim.id, count: 5 } }));
     const restrictionB = randomUUID();
     await inPractice(b, async (trx) => trx('patient_restrictions').insert({ id: restrictionB, practice_id: b.id, patient_id: patientB.id, kind: 'restriction', decision: 'agreed', decided_by: providerB.id, decided_at: new Date(clock.now()), ...(await restrictionSecrets.seal(new PracticeCrypto(fx.keyring, trx, b.id), restrictionB, { description: 'Victimpatient restriction', refusal_reason: null })) }));
+    const vendorB = randomUUID();
+    const incidentB = randomUUID();
+    const taskB = randomUUID();
+    await inPractice(b, async (trx) => {
+      const pc = new PracticeCrypto(fx.keyring, trx, b.id);
+      await trx('vendors').insert({ id: vendorB, practice_id: b.id, name: 'Victim Vendor', service: 'Lab', data_seen: 'phi', agreement: 'none' });
+      await trx('incidents').insert({ id: incidentB, practice_id: b.id, kind: 'other', discovered_at: new Date(clock.now()), opened_by: providerB.id, ...(await incidentSecrets.seal(pc, incidentB, { summary: 'Victimpatient incident', reported_by: null, assessment: null })) });
+      await trx('incident_tasks').insert({ id: taskB, practice_id: b.id, incident_id: incidentB, kind: 'individuals', due_at: new Date(clock.now() + 86_400_000) });
+    });
     const RECORDS: Record<string, string> = {
+      vendors: vendorB, incidents: incidentB, 'incident-tasks': taskB,
       restrictions: restrictionB, 
       alerts: alertB,
       users: victim.id, roles: roleB.id, patients: patientB.id, 'break-glass': grantB, 'operator-access': operatorGrantB, documents: documentB, notes: noteB, plans: planB, 'plan-items': itemB, links: linkB,

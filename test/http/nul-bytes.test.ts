@@ -1,3 +1,4 @@
+import { incidentSecrets } from '../../src/queries/incidents.queries.js';
 import { useStaffApp, type StaffApp } from '../support/staff-app.js';
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
@@ -67,7 +68,17 @@ describe('a NUL byte in any text field: a 400 with the form error, never a 500',
     await inPractice(async (trx) => trx('record_amendments').insert({ id: amendment, practice_id: p.id, patient_id: patient.id, target_type: 'demographics', target_id: patient.id, requested_at: new Date(clock.now()), ...(await amendmentRequestSecrets.seal(new PracticeCrypto(fx.keyring, trx, p.id), amendment, { requested_change: 'Change' })) }));
     const restriction = randomUUID();
     await inPractice(async (trx) => trx('patient_restrictions').insert({ id: restriction, practice_id: p.id, patient_id: patient.id, kind: 'restriction', decision: 'agreed', decided_by: owner.id, decided_at: new Date(clock.now()), ...(await restrictionSecrets.seal(new PracticeCrypto(fx.keyring, trx, p.id), restriction, { description: 'Victimpatient restriction', refusal_reason: null })) }));
+    const vendor = randomUUID();
+    const incident = randomUUID();
+    const task = randomUUID();
+    await inPractice(async (trx) => {
+      const pc = new PracticeCrypto(fx.keyring, trx, p.id);
+      await trx('vendors').insert({ id: vendor, practice_id: p.id, name: 'Victim Vendor', service: 'Lab', data_seen: 'phi', agreement: 'none' });
+      await trx('incidents').insert({ id: incident, practice_id: p.id, kind: 'other', discovered_at: new Date(clock.now()), opened_by: owner.id, ...(await incidentSecrets.seal(pc, incident, { summary: 'Victimpatient incident', reported_by: null, assessment: null })) });
+      await trx('incident_tasks').insert({ id: task, practice_id: p.id, incident_id: incident, kind: 'individuals', due_at: new Date(clock.now() + 86_400_000) });
+    });
     const RECORDS: Record<string, string> = {
+      vendors: vendor, incidents: incident, 'incident-tasks': task,
       restrictions: restriction, 
       'patient-requests': request,
       'record-amendments': amendment,

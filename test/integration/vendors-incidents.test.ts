@@ -24,7 +24,7 @@ describe('business associates and incidents', function () {
   let p: BuiltPractice;
   let owner: StaffActor;
   let desk: StaffActor;
-  let now = Date.UTC(2026, 2, 10, 15);
+  const now = Date.UTC(2026, 2, 10, 15);
   const meta = () => ({ ip: '127.0.0.1', requestId: 'req-incidents-1', now: new Date(now) });
   const deps = () => ({ db: t.current.db, keyring: fx.keyring });
   const op = { kind: 'operator' as const, id: randomUUID(), email: 'op@platform.example', displayName: 'Op' };
@@ -67,10 +67,12 @@ describe('business associates and incidents', function () {
     expect(await alerts(INSTALLATION_ID, 'baa_missing'), 'no new alert while the same gaps stay').to.have.length(1);
 
     for (const integration of ['hosting', 'database', 'file_store', 'backup_target'] as const) {
-      const r = await saveInstallationVendor(deps(), op, null, vendor({ name: `Vendor ${integration}`, integration, agreement: 'executed', signedOn: '2026-01-05', expiresOn: integration === 'database' ? '2026-03-20' : null }), meta());
+      // The server is the practice's own (self-hosted): no business associate, and the entry says so.
+      const r = await saveInstallationVendor(deps(), op, null, integration === 'hosting' ? vendor({ name: 'Our own server room', integration, agreement: 'not_required' }) : vendor({ name: `Vendor ${integration}`, integration, agreement: 'executed', signedOn: '2026-01-05', expiresOn: integration === 'database' ? '2026-03-20' : null }), meta());
       expect(r.ok, integration).to.equal(true);
     }
-    expect(state((await installationRegistry(deps(), op, integrations, new Date(now))).coverage)).to.deep.include({ database: 'covered', file_store: 'covered' });
+    expect(state((await installationRegistry(deps(), op, integrations, new Date(now))).coverage)).to.deep.include({ hosting: 'own_system', database: 'covered', file_store: 'covered' });
+    expect(await saveInstallationVendor(deps(), op, null, vendor({ name: 'Second DB', integration: 'database', agreement: 'executed', signedOn: '2026-01-05' }), meta()), 'one entry per integration').to.deep.include({ ok: false, field: 'integration' });
     expect((await checkCoverage(t.current.db, integrations, [p.id], new Date(now + DAY))).gaps).to.equal(0);
     // The database agreement ends on 2026-03-20: that morning's check finds it expired and alerts again.
     const expiry = Date.UTC(2026, 2, 20, 6);
@@ -166,7 +168,12 @@ describe('business associates and incidents', function () {
     const [inside, before, afterWindow, byOther] = [await buildPatient(t.current.db, fx.keyring, p), await buildPatient(t.current.db, fx.keyring, p), await buildPatient(t.current.db, fx.keyring, p), await buildPatient(t.current.db, fx.keyring, p)];
     // The audit log's clock is the database's: the window's ends are read from it between the events.
     const view = (patientId: string, actorId: string) => t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, (trx) => audit.record(trx, { practiceId: p.id, actor: { kind: 'user', id: actorId }, action: 'view', resource: { type: 'patient', id: patientId }, patientId, outcome: 'allowed' }));
-    const dbNow = async () => new Date(((await t.current.owner.raw<{ rows: { now: Date }[] }>('SELECT clock_timestamp() AS now')).rows[0]!).now);
+    // A window edge at a whole millisecond (a Date's precision) that the database clock has passed: events before it are before it, events after after it.
+    const dbNow = async () => {
+      const edge = new Date(Math.ceil(Number((await t.current.owner.raw<{ rows: { ms: string }[] }>("SELECT extract(epoch FROM clock_timestamp()) * 1000 AS ms")).rows[0]!.ms)) + 1);
+      while (Number((await t.current.owner.raw<{ rows: { ms: string }[] }>("SELECT extract(epoch FROM clock_timestamp()) * 1000 AS ms")).rows[0]!.ms) <= edge.getTime());
+      return edge;
+    };
     await view(before.id, user.id);
     const t1 = await dbNow();
     await view(inside.id, user.id);
@@ -183,6 +190,6 @@ describe('business associates and incidents', function () {
     const searches = await t.current.db.withPractice(p.id, { kind: 'system', id: 'test' }, (trx) => trx('audit_events').where({ action: 'search', resource_type: 'audit_log', actor_id: owner.id }).pluck('details'));
     expect(searches).to.deep.include({ count: expected.length, target_type: 'incident', target_id: opened.value });
     expect(await addPatientsFromAuditLog(deps(), desk, opened.value, { userId: user.id, from: t1, to: t2 }, meta()).catch((e: unknown) => e)).to.be.instanceOf(AccessDenied);
-    expect(listed, 'the one patient inside the window').to.deep.equal([inside.id]);
+    expect(listed, `the one patient inside the window (before ${before.id}, after ${afterWindow.id}, other ${byOther.id}; t1 ${t1.toISOString()} t2 ${t2.toISOString()})`).to.deep.equal([inside.id]);
   });
 });

@@ -32,7 +32,7 @@ import {
   type IncidentSystem,
 } from '../../queries/incidents.queries.js';
 import { findPatients, patientSecrets } from '../../queries/patients.queries.js';
-import { findPracticeSettings } from '../../queries/practices.queries.js';
+import { findPracticeBrand, findPracticeSettings } from '../../queries/practices.queries.js';
 import { findVendor, listVendors } from '../../queries/vendors.queries.js';
 import { exportStaffNames } from '../../queries/exports.queries.js';
 import type { FormResult, Meta } from '../../shared/types.js';
@@ -87,6 +87,8 @@ export interface IncidentView {
   byState: { state: string; count: number }[];
   tasks: TaskView[];
   timeline: { at: Date; kind: string; body: string; by: string }[];
+  /** The practice's accounts (the audit-log query names one). */
+  staff: { id: string; name: string }[];
 }
 
 const guard = (actor: StaffActor) => ensure(authorize(actor, 'practice.manageIncidents'), { permission: 'incidents.manage', resource: { type: 'incident' } });
@@ -131,8 +133,8 @@ export interface IncidentInput {
 
 export async function openIncident(d: D, actor: StaffActor, input: IncidentInput, meta: Meta): Promise<FormResult<string>> {
   guard(actor);
-  if (input.discoveredAt.getTime() > meta.now.getTime() + DAY) return { ok: false, error: 'The day it was discovered cannot be in the future.', field: 'discoveredAt' };
-  if (input.occurredAt && input.occurredAt > input.discoveredAt) return { ok: false, error: 'It cannot have happened after it was discovered.', field: 'occurredAt' };
+  if (input.discoveredAt.getTime() > meta.now.getTime() + DAY) return { ok: false, error: 'The day it was discovered cannot be in the future.', field: 'discoveredOn' };
+  if (input.occurredAt && input.occurredAt > input.discoveredAt) return { ok: false, error: 'It cannot have happened after it was discovered.', field: 'occurredOn' };
   return staffCryptoWork(d, actor, async (trx, pc) => {
     if (input.vendorId && !(await findVendor(trx, input.vendorId))) return { ok: false, error: 'Choose the vendor from the practice’s registry.', field: 'vendorId' };
     const id = randomUUID();
@@ -202,6 +204,7 @@ export async function incidentPage(d: D, actor: StaffActor, id: string, meta: Me
       byState: [...byState.entries()].map(([state, count]) => ({ state: state || 'unknown', count })).sort((a, b) => b.count - a.count),
       tasks: taskViews(tasks, rules, evidence, meta.now),
       timeline,
+      staff: [...staff.entries()].map(([id, name]) => ({ id, name })).sort((a, b) => a.name.localeCompare(b.name)),
     };
   });
 }
@@ -235,7 +238,7 @@ export async function incidentRegister(d: D, actor: StaffActor, now: Date): Prom
  */
 export async function addPatientsFromAuditLog(d: D, actor: StaffActor, id: string, q: { userId: string; from: Date; to: Date }, meta: Meta): Promise<FormResult<{ found: number; added: number }>> {
   guard(actor);
-  if (q.to <= q.from) return { ok: false, error: 'The end must be after the start.', field: 'to' };
+  if (q.to <= q.from) return { ok: false, error: 'The end must be after the start.', field: 'toDay' };
   return staffCryptoWork(d, actor, async (trx, pc) => {
     const i = await loadIncident(trx, id);
     const ids = await patientsTouchedBy(trx, q.userId, q.from, q.to);
@@ -279,10 +282,20 @@ export async function completeNotice(d: D, actor: StaffActor, taskId: string, in
     const t = await findIncidentTask(trx, taskId);
     if (!t) throw new AccessDenied({ resource: { type: 'incident', id: taskId } });
     if (t.done_at) return { ok: false, error: 'This notice is already recorded as given.' };
-    if (input.doneAt.getTime() > meta.now.getTime() + DAY) return { ok: false, error: 'The day the notice was given cannot be in the future.', field: 'doneAt' };
+    if (input.doneAt.getTime() > meta.now.getTime() + DAY) return { ok: false, error: 'The day the notice was given cannot be in the future.', field: 'doneOn' };
     await completeIncidentTask(trx, taskId, { done_at: input.doneAt, done_by: actor.id, ...(await incidentTaskSecrets.seal(pc, taskId, { evidence: input.evidence })) });
     await audit.record(trx, staffEvent(actor, meta, { action: 'update', resource: { type: 'incident', id: t.incident_id }, outcome: 'allowed' }));
     return { ok: true, value: t.incident_id };
+  });
+}
+
+/** The incident a notice task belongs to (AccessDenied if none here). */
+export async function noticeIncident(d: D, actor: StaffActor, taskId: string): Promise<string> {
+  guard(actor);
+  return staffCryptoWork(d, actor, async (trx) => {
+    const t = await findIncidentTask(trx, taskId);
+    if (!t) throw new AccessDenied({ resource: { type: 'incident', id: taskId } });
+    return t.incident_id;
   });
 }
 
@@ -310,7 +323,7 @@ export interface Letter {
  * happened, when, what was involved, what the practice is doing, what the patient can do, and whom
  * to call. SECURITY: each patient named is an audited print.
  */
-export async function incidentLetters(d: D, actor: StaffActor, id: string, meta: Meta): Promise<{ incident: { discoveredAt: Date; occurredAt: Date | null; summary: string; assessment: Assessment | null }; letters: Letter[]; unreachable: number }> {
+export async function incidentLetters(d: D, actor: StaffActor, id: string, meta: Meta): Promise<{ practice: { name: string; phone: string | null }; incident: { discoveredAt: Date; occurredAt: Date | null; summary: string; assessment: Assessment | null }; letters: Letter[]; unreachable: number }> {
   guard(actor);
   return staffCryptoWork(d, actor, async (trx, pc) => {
     const i = await loadIncident(trx, id);
@@ -324,7 +337,8 @@ export async function incidentLetters(d: D, actor: StaffActor, id: string, meta:
       letters.push({ patientId: p.id, name: `${v.given_name ?? ''} ${v.family_name ?? ''}`.trim(), address: [a.line1, a.line2, [a.city, [a.region, a.postalCode].filter(Boolean).join(' ')].filter(Boolean).join(', ')].filter((x): x is string => Boolean(x)) });
       await audit.record(trx, staffEvent(actor, meta, { action: 'print', resource: { type: 'incident', id }, patientId: p.id, outcome: 'allowed', details: { format: 'html' } }));
     }
-    return { incident: { discoveredAt: i.discovered_at, occurredAt: i.occurred_at, summary: s.summary ?? '', assessment: (s.assessment as Assessment | null) ?? null }, letters, unreachable: ids.length - rows.length };
+    const brand = await findPracticeBrand(trx);
+    return { practice: { name: brand?.name ?? '', phone: brand?.phone ?? null }, incident: { discoveredAt: i.discovered_at, occurredAt: i.occurred_at, summary: s.summary ?? '', assessment: (s.assessment as Assessment | null) ?? null }, letters, unreachable: ids.length - rows.length };
   });
 }
 

@@ -131,7 +131,8 @@ export interface RegistryPage {
 export async function practiceRegistry(d: { db: Db; keyring: Keyring }, actor: StaffActor, integrations: readonly ConfiguredIntegration[], now: Date): Promise<RegistryPage> {
   ensure(authorize(actor, 'practice.manageVendors'), { permission: 'compliance.manage', resource: { type: 'vendor' } });
   const vendors = await staffCryptoWork(d, actor, async (trx, pc) => views(trx, pc, await listVendors(trx), now, new Map((await incidentCountsByVendor(trx)).map((c) => [c.vendor_id, c.n]))));
-  const installationVendors = await d.db.withPractice(INSTALLATION_ID, { kind: 'user', id: actor.id }, async (trx) => views(trx, null, await listVendors(trx), now));
+  // The installation's entries (names, services, agreement states: no secrets) under the installation tenant.
+  const installationVendors = await d.db.withPractice(INSTALLATION_ID, { kind: 'system', id: 'registry-read' }, async (trx) => views(trx, null, await listVendors(trx), now));
   return { vendors, coverage: coverageMap([], vendors, today(now)), installation: coverageMap(integrations, installationVendors, today(now)) };
 }
 

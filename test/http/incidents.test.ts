@@ -1,0 +1,76 @@
+import { expect } from 'chai';
+import supertest from 'supertest';
+import type { CryptoFixture } from '../support/crypto.js';
+import type { BuiltPractice } from '../support/factories.js';
+import { useStaffApp, type StaffApp } from '../support/staff-app.js';
+import { buildStaff, signIn, type BuiltStaff } from '../support/staff.js';
+
+/** The registry and incident pages (issue 19): who may use them, bad input beside its field, the sub-processor lists, the HHS log. */
+describe('business associate and incident pages', () => {
+  const { t, clock, inPractice } = useStaffApp({ slug: 'incidents-http', name: 'Molar Manor', env: { SUBPROCESSORS_PATH: '/subprocessors' } }, (s) => ({ fx, p, built } = s));
+  let fx: CryptoFixture;
+  let p: BuiltPractice;
+  let built: StaffApp['built'];
+  let manager: BuiltStaff;
+  let desk: BuiltStaff;
+
+  before(async () => {
+    manager = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['office_manager'] });
+    desk = await buildStaff(t.current, { keyring: fx.keyring, now: clock.now }, p, { roles: ['front_desk'] });
+  });
+
+  it('the office manager adds a vendor; bad dates are a 400 beside the field and save nothing; the change is dated on the sub-processor list every staff member sees', async () => {
+    const b = await signIn(built.app, p.slug, manager, clock);
+    const page = await b.form(`/p/${p.slug}/vendors`);
+    expect(page.status).to.equal(200);
+    const bad = await b.agent.post(`/p/${p.slug}/vendors`).type('form').send({ _csrf: page.token, name: 'Lab', service: 'Crowns', dataSeen: 'phi', agreement: 'executed', signedOn: '2026-02-30', listed: 'yes' });
+    expect(bad.status).to.equal(400);
+    expect(bad.text).to.include('Enter the day as YYYY-MM-DD.').and.include('aria-invalid="true"');
+    const unsigned = await b.agent.post(`/p/${p.slug}/vendors`).type('form').send({ _csrf: page.token, name: 'Lab', service: 'Crowns', dataSeen: 'phi', agreement: 'executed', listed: 'yes' });
+    expect(unsigned.status).to.equal(400);
+    expect(unsigned.text).to.include('Enter the day the agreement was signed.');
+    expect(await inPractice((trx) => trx('vendors').count<{ n: string }[]>({ n: '*' }))).to.deep.equal([{ n: '0' }]);
+    const ok = await b.agent.post(`/p/${p.slug}/vendors`).type('form').send({ _csrf: page.token, name: 'Precision Crown Lab', service: 'Crowns and bridges', dataSeen: 'phi', agreement: 'requested', listed: 'yes' });
+    expect(ok.status).to.equal(303);
+    const registry = await b.agent.get(`/p/${p.slug}/vendors`);
+    expect(registry.text).to.include('Precision Crown Lab').and.include('coverage-missing');
+    const d = await signIn(built.app, p.slug, desk, clock);
+    expect((await d.agent.get(`/p/${p.slug}/vendors`)).status, 'the front desk does not keep the registry').to.equal(404);
+    const list = await d.agent.get(`/p/${p.slug}/subprocessors`);
+    expect(list.status).to.equal(200);
+    expect(list.text).to.include('Precision Crown Lab').and.include('added');
+    // The public list (SUBPROCESSORS_PATH) shows the installation's only, to anyone.
+    const pub = await supertest(built.app).get('/subprocessors');
+    expect(pub.status).to.equal(200);
+    expect(pub.text).to.include('Sub-processors').and.not.include('Precision Crown Lab');
+  });
+
+  it('an incident: a bad form is a 400 with every error and creates nothing; the HHS log downloads as CSV; the front desk cannot open the register', async () => {
+    const b = await signIn(built.app, p.slug, manager, clock);
+    const page = await b.form(`/p/${p.slug}/incidents`);
+    const bad = await b.agent.post(`/p/${p.slug}/incidents`).type('form').send({ _csrf: page.token, kind: 'aliens', discoveredOn: 'yesterday', summary: '' });
+    expect(bad.status).to.equal(400);
+    expect(bad.text).to.include('Choose the kind of incident.').and.include('Enter the day it was discovered (YYYY-MM-DD).').and.include('Describe what happened');
+    const future = await b.agent.post(`/p/${p.slug}/incidents`).type('form').send({ _csrf: page.token, kind: 'lost_device', discoveredOn: '2099-01-01', summary: 'A laptop was lost' });
+    expect(future.status).to.equal(400);
+    expect(future.text).to.include('cannot be in the future');
+    expect(await inPractice((trx) => trx('incidents').count<{ n: string }[]>({ n: '*' }))).to.deep.equal([{ n: '0' }]);
+    const ok = await b.agent.post(`/p/${p.slug}/incidents`).type('form').send({ _csrf: page.token, kind: 'lost_device', discoveredOn: new Date(clock.now()).toISOString().slice(0, 10), systems: ['device', 'records'], summary: 'A laptop was lost on the bus' });
+    expect(ok.status).to.equal(303);
+    const shown = await b.agent.get(ok.headers.location!);
+    expect(shown.text).to.include('A laptop was lost on the bus').and.include('Record the assessment');
+    const id = /incidents\/([0-9a-f-]{36})/.exec(ok.headers.location!)![1]!;
+    const token = (await b.form(`/p/${p.slug}/incidents/${id}`)).token;
+    const noOutcome = await b.agent.post(`/p/${p.slug}/incidents/${id}/assessment`).type('form').send({ _csrf: token, nature: 'x' });
+    expect(noOutcome.status).to.equal(400);
+    expect(noOutcome.text).to.include('Choose the outcome of the assessment.');
+    const closeEarly = await b.agent.post(`/p/${p.slug}/incidents/${id}/close`).type('form').send({ _csrf: token });
+    expect(closeEarly.status).to.equal(409);
+    expect(closeEarly.text).to.include('Record the risk assessment before closing');
+    const csv = await b.agent.get(`/p/${p.slug}/incidents-log.csv?year=2026`);
+    expect(csv.headers['content-type']).to.match(/^text\/csv/);
+    expect(csv.text.split('\r\n')[0]).to.include('Date of discovery');
+    const d = await signIn(built.app, p.slug, desk, clock);
+    expect((await d.agent.get(`/p/${p.slug}/incidents`)).status).to.equal(404);
+  });
+});
