@@ -8,7 +8,7 @@ import type { Knex } from 'knex';
  *   status and dates, the review date; `integration` ties an installation entry to a configured
  *   integration of the coverage map; 'not_required' is the practice's (or its own IT staff's)
  *   system, where no business associate is involved. Names and services are not PHI (the sub-processor list shows
- *   them); notes are encrypted. vendor_changes: the dated history the sub-processor list shows.
+ *   them); notes are encrypted; the signed agreement is a file in the encrypted store. vendor_changes: the dated history the sub-processor list shows.
  * - baa_gaps: the coverage gaps the daily job last found (one alert when a gap appears, none again
  *   while it stays; a gap closed is removed).
  * - incidents, incident_patients, incident_events (the timeline), incident_tasks (each notice with
@@ -47,12 +47,14 @@ export async function up(knex: Knex): Promise<void> {
       expires_on date,
       review_on date,
       document_file_id uuid,
+      document_type text CHECK (document_type IN ('application/pdf', 'image/jpeg', 'image/png', 'image/webp')),
       notes bytea,
       listed boolean NOT NULL DEFAULT true,
       removed_at timestamptz,
       created_at timestamptz NOT NULL DEFAULT now(),
       updated_at timestamptz NOT NULL DEFAULT now(),
       CHECK (agreement <> 'executed' OR signed_on IS NOT NULL),
+      CHECK ((document_file_id IS NULL) = (document_type IS NULL)),
       CHECK (expires_on IS NULL OR signed_on IS NULL OR expires_on > signed_on),
       UNIQUE (practice_id, id)
     );

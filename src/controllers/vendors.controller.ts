@@ -4,6 +4,10 @@ import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
 import type { OperatorActor } from '../services/operators/operators.service.js';
 import {
+  attachInstallationAgreement,
+  attachPracticeAgreement,
+  openInstallationAgreement,
+  openPracticeAgreement,
   installationRegistry,
   installationSubprocessors,
   installationVendor,
@@ -16,6 +20,10 @@ import {
   type VendorInput,
 } from '../services/vendors/vendors.service.js';
 import type { Clock } from '../shared/types.js';
+import type { FileStore } from '../storage/file-store.js';
+import { StorageError } from '../storage/file-store.js';
+import { uploadErrorMessage } from '../uploads/multipart.js';
+import { processUpload, UploadRefused } from '../uploads/pipeline.js';
 import { fieldErrors, resultProblems } from '../validation/text.js';
 import { vendorForm } from '../validation/vendors.schema.js';
 import { actorOf, idOf, requestMeta } from './request.js';
@@ -23,6 +31,7 @@ import { actorOf, idOf, requestMeta } from './request.js';
 export interface VendorsControllerDeps {
   db: Db;
   keyring: Keyring;
+  files: FileStore;
   clock: Clock;
   integrations: readonly ConfiguredIntegration[];
 }
@@ -57,11 +66,11 @@ export function vendorsController(d: VendorsControllerDeps) {
     const actor = actorOf(res);
     res.status(status).render('vendors/index', { title: 'Business associates', slug: actor.slug, actor, page: await practiceRegistry(d, actor, d.integrations, now()), values: extra.values ?? EMPTY, errors: extra.errors ?? {}, error: extra.error, notice: extra.notice, csrfToken: res.locals.csrfToken, ...labels });
   };
-  const editPage = async (req: Request, res: Response, status: number, extra: { values?: Record<string, string>; errors?: Record<string, string>; error?: string } = {}) => {
+  const editPage = async (req: Request, res: Response, status: number, extra: { values?: Record<string, string>; errors?: Record<string, string>; error?: string; notice?: string } = {}) => {
     const actor = actorOf(res);
     const id = idOf(req, 'vendor');
     const v = await practiceVendor(d, actor, id, now());
-    res.status(status).render('vendors/edit', { title: `Edit ${v.name}`, slug: actor.slug, actor, vendor: v, action: `/p/${actor.slug}/vendors/${id}`, values: extra.values ?? valuesOf(v), errors: extra.errors ?? {}, error: extra.error, csrfToken: res.locals.csrfToken, installation: false, ...labels });
+    res.status(status).render('vendors/edit', { title: `Edit ${v.name}`, slug: actor.slug, actor, vendor: v, action: `/p/${actor.slug}/vendors/${id}`, values: extra.values ?? valuesOf(v), errors: extra.errors ?? {}, error: extra.error, notice: extra.notice ?? (req.query.saved === 'document' ? 'The signed agreement is stored (encrypted).' : undefined), csrfToken: res.locals.csrfToken, installation: false, ...labels });
   };
   const operatorPage = async (res: Response, status: number, extra: { values?: Record<string, string>; errors?: Record<string, string>; error?: string; notice?: string } = {}) => {
     res.status(status).render('operator/vendors', { title: 'Business associates', operator: operatorOf(res), page: await installationRegistry(d, operatorOf(res), d.integrations, now()), values: extra.values ?? EMPTY, errors: extra.errors ?? {}, error: extra.error, notice: extra.notice, csrfToken: res.locals.csrfToken, ...labels });
@@ -69,7 +78,7 @@ export function vendorsController(d: VendorsControllerDeps) {
   const operatorEditPage = async (req: Request, res: Response, status: number, extra: { values?: Record<string, string>; errors?: Record<string, string>; error?: string } = {}) => {
     const id = idOf(req, 'vendor');
     const v = await installationVendor(d, operatorOf(res), id, now());
-    res.status(status).render('vendors/edit', { title: `Edit ${v.name}`, operator: operatorOf(res), vendor: v, action: `/operator/vendors/${id}`, values: extra.values ?? valuesOf(v), errors: extra.errors ?? {}, error: extra.error, csrfToken: res.locals.csrfToken, installation: true, ...labels });
+    res.status(status).render('vendors/edit', { title: `Edit ${v.name}`, operator: operatorOf(res), vendor: v, action: `/operator/vendors/${id}`, values: extra.values ?? valuesOf(v), errors: extra.errors ?? {}, error: extra.error, notice: req.query.saved === 'document' ? 'The signed agreement is stored (encrypted).' : undefined, csrfToken: res.locals.csrfToken, installation: true, ...labels });
   };
   const parse = (req: Request): { ok: true; input: VendorInput } | { ok: false; errors: Record<string, string> } => {
     const form = vendorForm.safeParse(req.body ?? {});
@@ -78,7 +87,62 @@ export function vendorsController(d: VendorsControllerDeps) {
   };
   const saved = (req: Request) => (req.query.saved === '1' ? { notice: 'Saved. The change is dated on the sub-processor list.' } : req.query.saved === 'removed' ? { notice: 'Removed from the registry (its history stays).' } : {});
 
+  /** The signed copy of an agreement, from a multipart form (parsed under limits before the CSRF check): a PDF or an image. */
+  const upload = async (req: Request, res: Response, again: (status: number, error: string) => Promise<void>, store: (file: Awaited<ReturnType<typeof processUpload>>) => Promise<void>): Promise<boolean> => {
+    if (res.locals.uploadError) {
+      await again(res.locals.uploadError, uploadErrorMessage(res.locals.uploadError));
+      return false;
+    }
+    if (!req.file) {
+      await again(400, 'Choose the signed agreement (a PDF or a photo of it).');
+      return false;
+    }
+    try {
+      await store(await processUpload(req.file.buffer, req.file.originalname));
+      return true;
+    } catch (err) {
+      if (err instanceof UploadRefused) {
+        await again(err.status, err.message);
+        return false;
+      }
+      if (err instanceof StorageError) {
+        req.log.error({ code: err.code }, 'file store could not write; upload refused');
+        await again(503, 'The file could not be stored; nothing was saved. Try again later, or tell whoever runs your Enamel server.');
+        return false;
+      }
+      throw err;
+    }
+  };
+  const send = (res: Response, opened: { stream: NodeJS.ReadableStream & { on(e: 'error', f: () => void): unknown }; contentType: string; filename: string }) => {
+    res.setHeader('Content-Type', opened.contentType);
+    res.setHeader('Content-Disposition', `attachment; filename="${opened.filename}"`);
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    opened.stream.on('error', () => res.destroy());
+    opened.stream.pipe(res);
+  };
+
   return {
+    /** POST /p/:slug/vendors/:id/document (multipart) */
+    attach: (async (req, res) => {
+      const actor = actorOf(res);
+      const id = idOf(req, 'vendor');
+      const done = await upload(req, res, (status, error) => editPage(req, res, status, { errors: { file: error }, error: 'The signed agreement was not saved.' }), (file) => attachPracticeAgreement(d, actor, id, file, meta(req)));
+      if (done) res.redirect(303, `/p/${actor.slug}/vendors/${id}?saved=document`);
+    }) satisfies RequestHandler,
+
+    /** GET /p/:slug/vendors/:id/document — the signed copy (audited). */
+    document: (async (req, res) => send(res, await openPracticeAgreement(d, actorOf(res), idOf(req, 'vendor'), meta(req)))) satisfies RequestHandler,
+
+    /** POST /operator/vendors/:id/document (multipart) */
+    operatorAttach: (async (req, res) => {
+      const id = idOf(req, 'vendor');
+      const done = await upload(req, res, (status, error) => operatorEditPage(req, res, status, { errors: { file: error }, error: 'The signed agreement was not saved.' }), (file) => attachInstallationAgreement(d, operatorOf(res), id, file, meta(req)));
+      if (done) res.redirect(303, `/operator/vendors/${id}?saved=document`);
+    }) satisfies RequestHandler,
+
+    /** GET /operator/vendors/:id/document */
+    operatorDocument: (async (req, res) => send(res, await openInstallationAgreement(d, operatorOf(res), idOf(req, 'vendor'), meta(req)))) satisfies RequestHandler,
+
     /** GET /p/:slug/vendors */
     index: (async (req, res) => practicePage(res, 200, saved(req))) satisfies RequestHandler,
 

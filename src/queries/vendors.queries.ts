@@ -19,6 +19,7 @@ export interface VendorRow {
   expires_on: string | null;
   review_on: string | null;
   document_file_id: string | null;
+  document_type: string | null;
   notes: Buffer | null;
   listed: boolean;
   removed_at: Date | null;
@@ -31,14 +32,14 @@ export function listVendors(trx: Knex.Transaction): Promise<VendorRow[]> {
   return trx('vendors')
     .whereNull('removed_at')
     .orderBy('name')
-    .select<VendorRow[]>('id', 'practice_id', 'name', 'service', 'integration', 'data_seen', 'agreement', trx.raw('signed_on::text AS signed_on'), trx.raw('expires_on::text AS expires_on'), trx.raw('review_on::text AS review_on'), 'document_file_id', 'notes', 'listed', 'removed_at', 'created_at', 'updated_at');
+    .select<VendorRow[]>('id', 'practice_id', 'name', 'service', 'integration', 'data_seen', 'agreement', trx.raw('signed_on::text AS signed_on'), trx.raw('expires_on::text AS expires_on'), trx.raw('review_on::text AS review_on'), 'document_file_id', 'document_type', 'notes', 'listed', 'removed_at', 'created_at', 'updated_at');
 }
 
 export function findVendor(trx: Knex.Transaction, id: string): Promise<VendorRow | undefined> {
   return trx('vendors')
     .where({ id })
     .whereNull('removed_at')
-    .first<VendorRow | undefined>('id', 'practice_id', 'name', 'service', 'integration', 'data_seen', 'agreement', trx.raw('signed_on::text AS signed_on'), trx.raw('expires_on::text AS expires_on'), trx.raw('review_on::text AS review_on'), 'document_file_id', 'notes', 'listed', 'removed_at', 'created_at', 'updated_at');
+    .first<VendorRow | undefined>('id', 'practice_id', 'name', 'service', 'integration', 'data_seen', 'agreement', trx.raw('signed_on::text AS signed_on'), trx.raw('expires_on::text AS expires_on'), trx.raw('review_on::text AS review_on'), 'document_file_id', 'document_type', 'notes', 'listed', 'removed_at', 'created_at', 'updated_at');
 }
 
 export async function insertVendor(trx: Knex.Transaction, row: Record<string, unknown>): Promise<void> {

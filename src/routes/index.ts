@@ -75,7 +75,7 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   const documents = documentsController({ db, keyring, files, clock, fileUrlKey });
   const exportsC = exportsController({ db, keyring, files, clock });
   const rights = rightsController({ db, keyring, clock });
-  const vendors = vendorsController({ db, keyring, clock, integrations: configuredIntegrations(config) });
+  const vendors = vendorsController({ db, keyring, files, clock, integrations: configuredIntegrations(config) });
   const incidents = incidentsController({ db, keyring, clock });
   const operators = operatorsController({
     db,
@@ -244,6 +244,8 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.get('/p/:slug/vendors/:id', requirePermission('compliance.manage'), ...forms, vendors.edit);
   r.post('/p/:slug/vendors/:id', requirePermission('compliance.manage'), csrfProtection, ...forms, vendors.update);
   r.post('/p/:slug/vendors/:id/remove', requirePermission('compliance.manage'), csrfProtection, vendors.remove);
+  r.post('/p/:slug/vendors/:id/document', requirePermission('compliance.manage'), parseUpload, csrfProtection, ...forms, vendors.attach);
+  r.get('/p/:slug/vendors/:id/document', requirePermission('compliance.manage'), vendors.document);
   r.get('/p/:slug/subprocessors', signedInRoute(), vendors.practiceList);
   r.get('/p/:slug/incidents', requirePermission('incidents.manage'), ...forms, incidents.index);
   r.post('/p/:slug/incidents', requirePermission('incidents.manage'), csrfProtection, ...forms, incidents.create);
@@ -310,6 +312,8 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.post('/operator/vendors', operatorRoute(), csrfProtection, ...forms, vendors.operatorCreate);
   r.get('/operator/vendors/:id', operatorRoute(), ...forms, vendors.operatorEdit);
   r.post('/operator/vendors/:id', operatorRoute(), csrfProtection, ...forms, vendors.operatorUpdate);
+  r.post('/operator/vendors/:id/document', operatorRoute(), parseUpload, csrfProtection, ...forms, vendors.operatorAttach);
+  r.get('/operator/vendors/:id/document', operatorRoute(), vendors.operatorDocument);
   r.get('/operator/operators', operatorRoute(), ...forms, operators.operators);
   r.post('/operator/operators/:id/deactivate', operatorRoute(), csrfProtection, opAccountsStepUp, ...forms, operators.deactivate);
   r.post('/operator/operators/:id/reactivate', operatorRoute(), csrfProtection, opAccountsStepUp, ...forms, operators.reactivate);

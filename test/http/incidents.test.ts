@@ -34,6 +34,21 @@ describe('business associate and incident pages', () => {
     expect(ok.status).to.equal(303);
     const registry = await b.agent.get(`/p/${p.slug}/vendors`);
     expect(registry.text).to.include('Precision Crown Lab').and.include('coverage-missing');
+    // The signed agreement: a text file is refused beside the field; a PDF is stored encrypted and downloads as it was, audited.
+    const vendorId = (await inPractice((trx) => trx('vendors').first<{ id: string }>('id'))).id;
+    const edit = await b.form(`/p/${p.slug}/vendors/${vendorId}`);
+    const wrong = await b.agent.post(`/p/${p.slug}/vendors/${vendorId}/document`).field('_csrf', edit.token).attach('file', Buffer.from('just some words'), 'baa.txt');
+    expect(wrong.status).to.equal(415);
+    expect(wrong.text).to.include('This kind of file is not accepted').and.include('aria-invalid="true"');
+    const pdf = Buffer.from('%PDF-1.7\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n');
+    const stored = await b.agent.post(`/p/${p.slug}/vendors/${vendorId}/document`).field('_csrf', edit.token).attach('file', pdf, 'baa.pdf');
+    expect(stored.status).to.equal(303);
+    const raw = await inPractice((trx) => trx('vendors').where({ id: vendorId }).first<{ document_file_id: string; document_type: string }>('document_file_id', 'document_type'));
+    expect(raw.document_type).to.equal('application/pdf');
+    const got = await b.agent.get(`/p/${p.slug}/vendors/${vendorId}/document`).buffer(true).parse((r, cb) => { const c: Buffer[] = []; r.on('data', (x: Buffer) => c.push(x)); r.on('end', () => cb(null, Buffer.concat(c))); });
+    expect(got.status).to.equal(200);
+    expect(Buffer.compare(got.body as Buffer, pdf)).to.equal(0);
+    expect(await inPractice((trx) => trx('audit_events').where({ action: 'download', resource_type: 'vendor', resource_id: vendorId }).count<{ n: string }[]>({ n: '*' }))).to.deep.equal([{ n: '1' }]);
     const d = await signIn(built.app, p.slug, desk, clock);
     expect((await d.agent.get(`/p/${p.slug}/vendors`)).status, 'the front desk does not keep the registry').to.equal(404);
     const list = await d.agent.get(`/p/${p.slug}/subprocessors`);

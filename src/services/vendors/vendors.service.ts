@@ -1,9 +1,14 @@
 import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
 import type { Knex } from 'knex';
 import { raiseAlert } from '../../alerts/alerts.js';
 import { audit } from '../../audit/record.js';
 import { agreementOn, coverageMap, isGap, type ConfiguredIntegration, type CoverageLine, type Integration, type VendorLike } from '../../compliance/coverage.js';
 import { PracticeCrypto } from '../../crypto/encrypted-columns.js';
+import { openFileDetached, saveFile } from '../../crypto/encrypted-files.js';
+import { deleteStoredFiles, objectNames } from '../../queries/documents.queries.js';
+import type { FileStore } from '../../storage/file-store.js';
+import type { Accepted } from '../../uploads/pipeline.js';
 import type { Keyring } from '../../crypto/keyring.js';
 import { INSTALLATION_ID, type Db } from '../../db/tenant.js';
 import { AccessDenied, authorize, ensure, type StaffActor } from '../../policies/index.js';
@@ -56,6 +61,8 @@ export interface VendorView extends VendorLike {
   notes: string;
   listed: boolean;
   incidents: number;
+  /** Whether a signed copy of the agreement is stored. */
+  hasDocument: boolean;
 }
 
 const today = (now: Date) => now.toISOString().slice(0, 10);
@@ -79,6 +86,7 @@ async function views(trx: Knex.Transaction, pc: PracticeCrypto | null, rows: Ven
       notes,
       listed: r.listed,
       incidents: incidents.get(r.id) ?? 0,
+      hasDocument: r.document_file_id !== null,
     });
   }
   return out;
@@ -258,4 +266,64 @@ export async function installationCoverage(db: Db, integrations: readonly Config
 /** The installation's gaps as the daily check last found them (the operator console's red line, the start-up warning). */
 export async function installationGaps(db: Db): Promise<{ gap: string; state: string }[]> {
   return db.withPractice(INSTALLATION_ID, { kind: 'system', id: 'baa-coverage' }, (trx) => listGaps(trx));
+}
+
+// --- The signed agreement (a file in the encrypted store) -------------------------------------
+
+type FileDeps = { db: Db; keyring: Keyring; files: FileStore };
+
+/** Stores the signed copy (replacing an earlier one, whose blob is removed after commit). */
+async function attach(trx: Knex.Transaction, pc: PracticeCrypto, files: FileStore, id: string, file: Accepted): Promise<string[]> {
+  const v = await findVendor(trx, id);
+  if (!v) throw new AccessDenied({ resource: { type: 'vendor', id } });
+  const saved = await saveFile(pc, files, Readable.from([file.data]));
+  await updateVendor(trx, id, { document_file_id: saved.id, document_type: file.contentType });
+  if (!v.document_file_id) return [];
+  const blobs = await objectNames(trx, [v.document_file_id]);
+  await deleteStoredFiles(trx, [v.document_file_id]);
+  return blobs;
+}
+
+async function open(trx: Knex.Transaction, pc: PracticeCrypto, files: FileStore, id: string): Promise<{ stream: Readable; contentType: string; filename: string }> {
+  const v = await findVendor(trx, id);
+  if (!v || !v.document_file_id || !v.document_type) throw new AccessDenied({ resource: { type: 'vendor', id } });
+  const ext = v.document_type === 'application/pdf' ? 'pdf' : v.document_type.slice(6);
+  return { stream: await openFileDetached(pc, files, v.document_file_id), contentType: v.document_type, filename: `business-associate-agreement-${id.slice(0, 8)}.${ext}` };
+}
+
+export async function attachPracticeAgreement(d: FileDeps, actor: StaffActor, id: string, file: Accepted, meta: Meta): Promise<void> {
+  ensure(authorize(actor, 'practice.manageVendors'), { permission: 'compliance.manage', resource: { type: 'vendor' } });
+  const blobs = await staffCryptoWork(d, actor, async (trx, pc) => {
+    const old = await attach(trx, pc, d.files, id, file);
+    await audit.record(trx, staffEvent(actor, meta, { action: 'upload', resource: { type: 'vendor', id }, outcome: 'allowed' }));
+    return old;
+  });
+  await Promise.all(blobs.map((b) => d.files.delete(b)));
+}
+
+/** The signed copy, as a stream; the download is audited before the first byte. */
+export async function openPracticeAgreement(d: FileDeps, actor: StaffActor, id: string, meta: Meta): Promise<{ stream: Readable; contentType: string; filename: string }> {
+  ensure(authorize(actor, 'practice.manageVendors'), { permission: 'compliance.manage', resource: { type: 'vendor' } });
+  return staffCryptoWork(d, actor, async (trx, pc) => {
+    const opened = await open(trx, pc, d.files, id);
+    await audit.record(trx, staffEvent(actor, meta, { action: 'download', resource: { type: 'vendor', id }, outcome: 'allowed' }));
+    return opened;
+  });
+}
+
+export async function attachInstallationAgreement(d: FileDeps, op: OperatorActor, id: string, file: Accepted, meta: Meta): Promise<void> {
+  const blobs = await operatorWork(d, op, async (trx, pc) => {
+    const old = await attach(trx, pc, d.files, id, file);
+    await audit.record(trx, { practiceId: INSTALLATION_ID, actor: { kind: 'operator', id: op.id }, ip: meta.ip, requestId: meta.requestId, action: 'upload', resource: { type: 'vendor', id }, outcome: 'allowed' });
+    return old;
+  });
+  await Promise.all(blobs.map((b) => d.files.delete(b)));
+}
+
+export async function openInstallationAgreement(d: FileDeps, op: OperatorActor, id: string, meta: Meta): Promise<{ stream: Readable; contentType: string; filename: string }> {
+  return operatorWork(d, op, async (trx, pc) => {
+    const opened = await open(trx, pc, d.files, id);
+    await audit.record(trx, { practiceId: INSTALLATION_ID, actor: { kind: 'operator', id: op.id }, ip: meta.ip, requestId: meta.requestId, action: 'download', resource: { type: 'vendor', id }, outcome: 'allowed' });
+    return opened;
+  });
 }
