@@ -188,8 +188,11 @@ export function vendorsController(d: VendorsControllerDeps) {
       res.render('vendors/subprocessors', { title: 'Sub-processors', list: { ...(await installationSubprocessors(d.db)), practice: [] }, dataSeen: DATA_SEEN_LABELS, publicPage: true });
     }) satisfies RequestHandler,
 
-    /** GET /operator/vendors */
-    operatorIndex: (async (req, res) => operatorPage(res, 200, saved(req))) satisfies RequestHandler,
+    /** GET /operator/vendors (?for=<integration>: the add form for that integration) */
+    operatorIndex: (async (req, res) => {
+      const chosen = typeof req.query.for === 'string' && Object.hasOwn(INTEGRATION_LABELS, req.query.for) ? req.query.for : '';
+      return operatorPage(res, 200, { ...saved(req), ...(chosen ? { values: { ...EMPTY, integration: chosen, service: INTEGRATION_LABELS[chosen as keyof typeof INTEGRATION_LABELS] } } : {}) });
+    }) satisfies RequestHandler,
 
     /** POST /operator/vendors */
     operatorCreate: (async (req, res) => {

@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import { generate } from 'otplib';
 import type { Browser } from 'playwright-core';
 import { audit } from '../../src/audit/record.js';
+import { createOperator } from '../../src/services/operators/operators.service.js';
 import { buildTestApp } from '../support/app.js';
 import { launchChromium, serveApp, watchedPage } from '../support/chromium.js';
 import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
@@ -111,6 +112,38 @@ describe('incidents in a real browser', function () {
     const printed = await t.current.db.withPractice(practiceId, { kind: 'system', id: 'test' }, (trx) => trx('audit_events').where({ action: 'print', resource_type: 'incident' }).count<{ n: string }[]>({ n: '*' }));
     expect(Number(printed[0]!.n)).to.equal(3);
     expect(today).to.match(/^\d{4}-/);
+    expect(problems).to.deep.equal([]);
+  });
+
+  it('the operator records the database service’s agreement: its line turns from missing to covered, and the signed copy is stored', async () => {
+    const op = await createOperator(t.current.db.knex, fx.keyring.provider, { email: 'vendors.op@platform.example', displayName: 'Vic Operator' });
+    const page = await watchedPage(browser, problems, { width: 1366 });
+    await page.goto(`${base}/operator/sign-in`);
+    await page.getByLabel('Email').fill('vendors.op@platform.example');
+    await page.getByLabel('Password').fill(op.password);
+    await page.getByLabel(/code/i).fill(await generate({ secret: op.secret, epoch: Math.floor(clock.now() / 1000) }));
+    await page.getByRole('button', { name: /sign in/i }).click();
+    await page.getByRole('link', { name: 'Business associates' }).click();
+    await page.getByRole('heading', { name: 'Business associates of this installation' }).waitFor();
+    const databaseRow = page.locator('table.coverage tr', { hasText: 'The database' });
+    expect(await databaseRow.getAttribute('class')).to.equal('coverage-missing');
+    // "none — record it" opens the form for that integration.
+    await databaseRow.getByRole('link', { name: 'none — record it' }).click();
+    expect(await page.getByLabel('The configured integration it covers').inputValue()).to.equal('database');
+    await page.getByLabel('Vendor').fill('Example Managed Postgres');
+    await page.getByLabel('What they do for you').fill('Database hosting');
+    await page.getByLabel('Business associate agreement').selectOption('executed');
+    await page.getByLabel('Signed on').fill('2026-01-15');
+    await page.getByRole('button', { name: 'Add to the registry' }).click();
+    await page.getByText('Saved.').waitFor();
+    expect(await databaseRow.getAttribute('class')).to.equal('coverage-covered');
+    await page.getByRole('link', { name: 'Example Managed Postgres' }).click();
+    await page.getByLabel('Store a copy').setInputFiles({ name: 'baa.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.7\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n') });
+    await page.getByRole('button', { name: 'Upload' }).click();
+    await page.getByText('The signed agreement is stored (encrypted).').waitFor();
+    expect(await page.getByRole('link', { name: 'Download the signed copy' }).count()).to.equal(1);
+    await page.goto(`${base}/operator/vendors`);
+    await page.screenshot({ path: path.join(SHOTS, 'vendors-operator.png'), fullPage: true });
     expect(problems).to.deep.equal([]);
   });
 });
