@@ -7,6 +7,9 @@ import { zonedInstant } from '../presenters/format.js';
 import {
   addIncidentEvent,
   addPatientsFromAuditLog,
+  changeIncidentPatient,
+  checkIncident,
+  incidentPatients,
   assessIncident,
   closeIncident,
   completeNotice,
@@ -18,13 +21,17 @@ import {
   openIncident,
 } from '../services/incidents/incidents.service.js';
 import type { Clock } from '../shared/types.js';
+import type { FileStore } from '../storage/file-store.js';
 import { fieldErrors, resultProblems } from '../validation/text.js';
-import { assessmentForm, auditQueryForm, incidentEventForm, incidentForm, noticeDoneForm } from '../validation/vendors.schema.js';
+import { searchPatients } from '../services/patients/patients.service.js';
+import { AccessDenied } from '../policies/index.js';
+import { assessmentForm, auditQueryForm, patientChangeForm, incidentEventForm, incidentForm, noticeDoneForm } from '../validation/vendors.schema.js';
 import { actorOf, idOf, requestMeta } from './request.js';
 
 export interface IncidentsControllerDeps {
   db: Db;
   keyring: Keyring;
+  files: FileStore;
   clock: Clock;
 }
 
@@ -83,6 +90,37 @@ export function incidentsController(d: IncidentsControllerDeps) {
       const r = await addPatientsFromAuditLog(d, actorOf(res), id, { userId: f.data.userId, from: zonedInstant(f.data.fromDay, f.data.fromTime, tz(res)), to: zonedInstant(f.data.toDay, f.data.toTime || '23:59', tz(res)) }, meta(req));
       if (!r.ok) return showPage(req, res, 400, { form: 'patients', values, ...resultProblems(r) });
       back(res, id, 'patients');
+    }) satisfies RequestHandler,
+
+    /** GET /p/:slug/incidents/:id/patients (?q=: find a patient to add) — the affected patients by name. */
+    patients: (async (req, res) => {
+      const actor = actorOf(res);
+      const id = idOf(req, 'incident');
+      const q = typeof req.query.q === 'string' ? req.query.q.trim().slice(0, 100) : '';
+      let found: { id: string; name: string; dateOfBirth: string }[] = [];
+      let searchError: string | undefined;
+      if (q) {
+        try {
+          found = (await searchPatients(d, actor, q, meta(req), res.locals.fmt?.format)).patients;
+        } catch (err) {
+          if (!(err instanceof AccessDenied)) throw err;
+          searchError = 'Your role cannot search patients: ask someone with access to patients to add them, or use the audit-log search on the incident.';
+        }
+      }
+      res.render('incidents/patients', { title: 'Affected patients', slug: actor.slug, actor, incidentId: id, list: await incidentPatients(d, actor, id, meta(req)), q, found, searchError, error: typeof req.query.error === 'string' ? 'That did not change anything; reload and try again.' : undefined, csrfToken: res.locals.csrfToken });
+    }) satisfies RequestHandler,
+
+    /** POST /p/:slug/incidents/:id/patients/change — add (from the search) or remove one patient. */
+    changePatient: (async (req, res) => {
+      const actor = actorOf(res);
+      const id = idOf(req, 'incident');
+      const f = patientChangeForm.safeParse(req.body ?? {});
+      if (!f.success) {
+        await checkIncident(d, actor, id);
+        return res.redirect(303, `/p/${actor.slug}/incidents/${id}/patients?error=1`);
+      }
+      const r = await changeIncidentPatient(d, actor, id, f.data.patientId, f.data.change, meta(req));
+      res.redirect(303, `/p/${actor.slug}/incidents/${id}/patients${r.ok ? '' : '?error=1'}`);
     }) satisfies RequestHandler,
 
     /** POST /p/:slug/incidents/:id/assessment */

@@ -76,7 +76,7 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   const exportsC = exportsController({ db, keyring, files, clock });
   const rights = rightsController({ db, keyring, clock });
   const vendors = vendorsController({ db, keyring, files, clock, integrations: configuredIntegrations(config) });
-  const incidents = incidentsController({ db, keyring, clock });
+  const incidents = incidentsController({ db, keyring, files, clock });
   const operators = operatorsController({
     db,
     keyring,
@@ -252,6 +252,8 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.get('/p/:slug/incidents-log.csv', requirePermission('incidents.manage'), incidents.hhsLog);
   r.get('/p/:slug/incidents/:id', requirePermission('incidents.manage'), ...forms, incidents.show);
   r.post('/p/:slug/incidents/:id/patients', requirePermission('incidents.manage'), csrfProtection, ...forms, incidents.addPatients);
+  r.get('/p/:slug/incidents/:id/patients', requirePermission('incidents.manage'), ...forms, incidents.patients);
+  r.post('/p/:slug/incidents/:id/patients/change', requirePermission('incidents.manage'), csrfProtection, incidents.changePatient);
   r.post('/p/:slug/incidents/:id/assessment', requirePermission('incidents.manage'), csrfProtection, ...forms, incidents.assess);
   r.post('/p/:slug/incidents/:id/events', requirePermission('incidents.manage'), csrfProtection, ...forms, incidents.addEvent);
   r.post('/p/:slug/incidents/:id/close', requirePermission('incidents.manage'), csrfProtection, ...forms, incidents.close);

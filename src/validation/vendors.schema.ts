@@ -73,3 +73,8 @@ export const noticeDoneForm = form({
   doneOn: requiredDay('Enter the day the notice was given (YYYY-MM-DD).'),
   evidence: text(2000, 'At most 2,000 characters.').min(3, 'Say how it was given and where the proof is (mailing list, email, portal reference).'),
 });
+
+export const patientChangeForm = form({
+  patientId: z.uuid('Choose the patient.'),
+  change: z.enum(['add', 'remove'], 'Choose add or remove.'),
+});

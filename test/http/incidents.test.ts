@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import supertest from 'supertest';
 import type { CryptoFixture } from '../support/crypto.js';
-import type { BuiltPractice } from '../support/factories.js';
+import { buildPatient, type BuiltPractice } from '../support/factories.js';
 import { useStaffApp, type StaffApp } from '../support/staff-app.js';
 import { buildStaff, signIn, type BuiltStaff } from '../support/staff.js';
 
@@ -82,6 +82,22 @@ describe('business associate and incident pages', () => {
     const closeEarly = await b.agent.post(`/p/${p.slug}/incidents/${id}/close`).type('form').send({ _csrf: token });
     expect(closeEarly.status).to.equal(409);
     expect(closeEarly.text).to.include('Record the risk assessment before closing');
+    // One patient by search (a lost paper chart): added, listed by name (an audited read), removed again.
+    const patient = await buildPatient(t.current.db, fx.keyring, p, { familyName: 'Paperchart' });
+    const found = await b.agent.get(`/p/${p.slug}/incidents/${id}/patients?q=Paperchart`);
+    expect(found.status).to.equal(200);
+    expect(found.text).to.include('Paperchart, Pat').and.include('Add to the incident');
+    const pageToken = token;
+    expect((await b.agent.post(`/p/${p.slug}/incidents/${id}/patients/change`).type('form').send({ _csrf: pageToken, patientId: patient.id, change: 'add' })).status).to.equal(303);
+    expect(await inPractice((trx) => trx('incident_patients').where({ incident_id: id }).pluck('patient_id'))).to.deep.equal([patient.id]);
+    expect((await b.agent.get(`/p/${p.slug}/incidents/${id}`)).text).to.include('Affected patients: 1');
+    const listed = await b.agent.get(`/p/${p.slug}/incidents/${id}/patients`);
+    expect(listed.text).to.include('Paperchart, Pat').and.include('Remove (added by mistake)');
+    expect(await inPractice((trx) => trx('audit_events').where({ action: 'list', resource_type: 'incident', patient_id: patient.id }).count<{ n: string }[]>({ n: '*' }))).to.not.deep.equal([{ n: '0' }]);
+    await b.agent.post(`/p/${p.slug}/incidents/${id}/patients/change`).type('form').send({ _csrf: pageToken, patientId: patient.id, change: 'remove' });
+    expect(await inPractice((trx) => trx('incident_patients').where({ incident_id: id }).count<{ n: string }[]>({ n: '*' }))).to.deep.equal([{ n: '0' }]);
+    const removeAgain = await b.agent.post(`/p/${p.slug}/incidents/${id}/patients/change`).type('form').send({ _csrf: pageToken, patientId: patient.id, change: 'remove' });
+    expect(removeAgain.headers.location).to.include('error=1');
     const csv = await b.agent.get(`/p/${p.slug}/incidents-log.csv?year=2026`);
     expect(csv.headers['content-type']).to.match(/^text\/csv/);
     expect(csv.text.split('\r\n')[0]).to.include('Date of discovery');

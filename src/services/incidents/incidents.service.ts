@@ -25,6 +25,7 @@ import {
   markTasksAlerted,
   openTasks,
   patientsTouchedBy,
+  removeIncidentPatient,
   syncIncidentTasks,
   updateIncident,
   type IncidentKind,
@@ -249,6 +250,46 @@ export async function addPatientsFromAuditLog(d: D, actor: StaffActor, id: strin
   });
 }
 
+export interface AffectedPatient {
+  id: string;
+  name: string;
+  dateOfBirth: string;
+  state: string;
+}
+
+/** The affected patients by name (the incident's patients page). SECURITY: each patient named is an audited read. */
+export async function incidentPatients(d: D, actor: StaffActor, id: string, meta: Meta): Promise<{ patients: AffectedPatient[]; unreachable: number; closed: boolean }> {
+  guard(actor);
+  return staffCryptoWork(d, actor, async (trx, pc) => {
+    const i = await loadIncident(trx, id);
+    const ids = await incidentPatientIds(trx, id);
+    const rows = await findPatients(trx, ids);
+    const out: AffectedPatient[] = [];
+    for (const p of rows) {
+      const v = await patientSecrets.open(pc, p);
+      out.push({ id: p.id, name: `${v.family_name ?? ''}, ${v.given_name ?? ''}`, dateOfBirth: v.date_of_birth ?? '', state: ((v.address as { region?: string } | null)?.region ?? '').toUpperCase().slice(0, 2) });
+      await audit.record(trx, staffEvent(actor, meta, { action: 'list', resource: { type: 'incident', id }, patientId: p.id, outcome: 'allowed' }));
+    }
+    return { patients: out.sort((a, b) => a.name.localeCompare(b.name)), unreachable: ids.length - rows.length, closed: i.status === 'closed' };
+  });
+}
+
+/** Adds one patient (found by search) to the incident, or removes one added by mistake; the notices follow. */
+export async function changeIncidentPatient(d: D, actor: StaffActor, id: string, patientId: string, change: 'add' | 'remove', meta: Meta): Promise<FormResult<string>> {
+  guard(actor);
+  return staffCryptoWork(d, actor, async (trx, pc) => {
+    const i = await loadIncident(trx, id);
+    if (i.status === 'closed') return { ok: false, error: 'This incident is closed.' };
+    if (change === 'add') {
+      if ((await findPatients(trx, [patientId])).length === 0) throw new AccessDenied({ resource: { type: 'patient', id: patientId } });
+      await addIncidentPatients(trx, actor.practiceId, id, [patientId], 'manual', meta.now);
+    } else if ((await removeIncidentPatient(trx, id, patientId)) === 0) return { ok: false, error: 'That patient is not on this incident.' };
+    await syncTasks(trx, pc, i);
+    await audit.record(trx, staffEvent(actor, meta, { action: 'update', resource: { type: 'incident', id }, patientId, outcome: 'allowed' }));
+    return { ok: true, value: id };
+  });
+}
+
 /** The §164.402 assessment: the four factors and the outcome; a breach gets its notices. */
 export async function assessIncident(d: D, actor: StaffActor, id: string, input: Assessment & { outcome: 'not_breach' | 'breach' }, meta: Meta): Promise<FormResult<string>> {
   guard(actor);
@@ -287,6 +328,12 @@ export async function completeNotice(d: D, actor: StaffActor, taskId: string, in
     await audit.record(trx, staffEvent(actor, meta, { action: 'update', resource: { type: 'incident', id: t.incident_id }, outcome: 'allowed' }));
     return { ok: true, value: t.incident_id };
   });
+}
+
+/** That the incident is this practice's (AccessDenied, the not-found page, otherwise). */
+export async function checkIncident(d: D, actor: StaffActor, id: string): Promise<void> {
+  guard(actor);
+  await staffCryptoWork(d, actor, async (trx) => void (await loadIncident(trx, id)));
 }
 
 /** The incident a notice task belongs to (AccessDenied if none here). */
