@@ -1,18 +1,17 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'chai';
-import { generate } from 'otplib';
 import type { Browser } from 'playwright-core';
 import { createLogger } from '../../src/config/logger.js';
 import { exportJob } from '../../src/jobs/export.job.js';
 import { runJob } from '../../src/jobs/scheduler.js';
 import { buildTestApp } from '../support/app.js';
-import { launchChromium, serveApp, watchedPage } from '../support/chromium.js';
+import { launchChromium, serveApp, signInInBrowser, watchedPage } from '../support/chromium.js';
 import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
 import { useTestDatabase } from '../support/db.js';
 import { buildPatient, buildPractice } from '../support/factories.js';
 import { MemoryTransport } from '../support/mail.js';
-import { buildStaff, STAFF_PASSWORD, testClock, type BuiltStaff } from '../support/staff.js';
+import { buildStaff, testClock, type BuiltStaff } from '../support/staff.js';
 
 /** Issue 17, as the owner meets it: start an export, note the passphrase, watch it, download it. */
 const SHOTS = path.resolve('test-results');
@@ -46,13 +45,7 @@ describe('the practice export in a real browser', function () {
 
   it('the owner exports every patient and downloads the encrypted archive', async () => {
     const page = await watchedPage(browser, problems, { width: 1100 });
-    await page.goto(`${base}/p/export-browser/sign-in`);
-    await page.getByLabel('Email address').fill(owner.email);
-    await page.getByLabel('Password').fill(STAFF_PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    clock.advance(30_000);
-    await page.getByLabel('Code', { exact: true }).fill(await generate({ secret: owner.secret!, epoch: Math.floor(clock.now() / 1000) }));
-    await page.getByRole('button', { name: 'Continue' }).click();
+    await signInInBrowser(page, base, 'export-browser', owner, clock);
     await page.getByRole('link', { name: 'Export', exact: true }).click();
     await page.screenshot({ path: path.join(SHOTS, 'export-start.png'), fullPage: true });
     await page.getByRole('button', { name: 'Start an export of every patient' }).click();

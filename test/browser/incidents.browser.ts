@@ -6,11 +6,11 @@ import type { Browser } from 'playwright-core';
 import { audit } from '../../src/audit/record.js';
 import { createOperator } from '../../src/services/operators/operators.service.js';
 import { buildTestApp } from '../support/app.js';
-import { launchChromium, serveApp, watchedPage } from '../support/chromium.js';
+import { launchChromium, serveApp, signInInBrowser, watchedPage } from '../support/chromium.js';
 import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
 import { useTestDatabase } from '../support/db.js';
 import { buildPatient, buildPractice } from '../support/factories.js';
-import { buildStaff, STAFF_PASSWORD, testClock, type BuiltStaff } from '../support/staff.js';
+import { buildStaff, testClock, type BuiltStaff } from '../support/staff.js';
 
 /** Issue 19, as the owner meets it: a misdirected email, its affected patients from the audit log, the assessment, the deadlines, the letters. */
 const SHOTS = path.resolve('test-results');
@@ -53,13 +53,7 @@ describe('incidents in a real browser', function () {
 
   it('the owner opens an incident, adds the patients from the audit log, assesses it as a breach, sees the deadlines, prints a letter', async () => {
     const page = await watchedPage(browser, problems, { width: 1366, expectedStatuses: [400] });
-    await page.goto(`${base}/p/incident-browser/sign-in`);
-    await page.getByLabel('Email address').fill(owner.email);
-    await page.getByLabel('Password').fill(STAFF_PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    clock.advance(30_000);
-    await page.getByLabel('Code', { exact: true }).fill(await generate({ secret: owner.secret!, epoch: Math.floor(clock.now() / 1000) }));
-    await page.getByRole('button', { name: 'Continue' }).click();
+    await signInInBrowser(page, base, 'incident-browser', owner, clock);
 
     // The registry first: the installation's services without agreements are red.
     await page.getByRole('link', { name: 'Business associates' }).click();

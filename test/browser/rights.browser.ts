@@ -1,14 +1,13 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'chai';
-import { generate } from 'otplib';
 import type { Browser } from 'playwright-core';
 import { buildTestApp } from '../support/app.js';
-import { launchChromium, serveApp, watchedPage } from '../support/chromium.js';
+import { launchChromium, serveApp, signInInBrowser, watchedPage } from '../support/chromium.js';
 import { buildCryptoFixture, type CryptoFixture } from '../support/crypto.js';
 import { useTestDatabase } from '../support/db.js';
 import { buildPatient, buildPractice } from '../support/factories.js';
-import { buildStaff, STAFF_PASSWORD, testClock, type BuiltStaff } from '../support/staff.js';
+import { buildStaff, testClock, type BuiltStaff } from '../support/staff.js';
 
 /** Issue 18, as the office manager meets it: a patient's amendment and a "no texts" choice, from the chart. */
 const SHOTS = path.resolve('test-results');
@@ -43,13 +42,7 @@ describe('patient rights in a real browser', function () {
 
   it('records a “no texts” rule and a demographics amendment, denies it, adds the statement; the chart shows both', async () => {
     const page = await watchedPage(browser, problems, { width: 1100, expectedStatuses: [400] });
-    await page.goto(`${base}/p/rights-browser/sign-in`);
-    await page.getByLabel('Email address').fill(manager.email);
-    await page.getByLabel('Password').fill(STAFF_PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    clock.advance(30_000);
-    await page.getByLabel('Code', { exact: true }).fill(await generate({ secret: manager.secret!, epoch: Math.floor(clock.now() / 1000) }));
-    await page.getByRole('button', { name: 'Continue' }).click();
+    await signInInBrowser(page, base, 'rights-browser', manager, clock);
     await page.goto(`${base}/p/rights-browser/patients/${patientId}`);
     await page.getByRole('link', { name: 'Rights & disclosures' }).click();
 

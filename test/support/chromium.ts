@@ -2,6 +2,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { generate } from 'otplib';
+import { STAFF_PASSWORD } from './staff.js';
 
 /** Debian's Chromium (apt-get install chromium); never a browser downloaded by npm. */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -36,4 +38,15 @@ export async function watchedPage(browser: Browser, problems: string[], options:
   });
   page.on('pageerror', (e) => problems.push(e.message));
   return page;
+}
+
+/** Signs a staff member in through the real forms (password, then the code at the test clock's time, 30 s later). */
+export async function signInInBrowser(page: Page, base: string, slug: string, staff: { email: string; secret?: string | null }, clock: { now: () => number; advance: (ms: number) => void }): Promise<void> {
+  await page.goto(`${base}/p/${slug}/sign-in`);
+  await page.getByLabel('Email address').fill(staff.email);
+  await page.getByLabel('Password').fill(STAFF_PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  clock.advance(30_000);
+  await page.getByLabel('Code', { exact: true }).fill(await generate({ secret: staff.secret!, epoch: Math.floor(clock.now() / 1000) }));
+  await page.getByRole('button', { name: 'Continue' }).click();
 }
