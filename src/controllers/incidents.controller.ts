@@ -63,6 +63,22 @@ export function incidentsController(d: IncidentsControllerDeps) {
   const NOTICES: Record<string, string> = { opened: 'Incident opened. Add the affected patients and record the risk assessment.', patients: 'Patients added from the audit log.', assessed: 'Assessment recorded; the notices it requires are below with their due dates.', event: 'Added to the timeline.', notice: 'Notice recorded as given.', closed: 'Incident closed. It is kept for six years.' };
   const tz = (res: Response): string => res.locals.fmt?.timeZone ?? 'UTC';
 
+  const patientsPage = async (req: Request, res: Response, q: string) => {
+    const actor = actorOf(res);
+    const id = idOf(req, 'incident');
+    let found: { id: string; name: string; dateOfBirth: string }[] = [];
+    let searchError: string | undefined;
+    if (q) {
+      try {
+        found = (await searchPatients(d, actor, q, meta(req), res.locals.fmt?.format)).patients;
+      } catch (err) {
+        if (!(err instanceof AccessDenied)) throw err;
+        searchError = 'Your role cannot search patients: ask someone with access to patients to add them, or use the audit-log search on the incident.';
+      }
+    }
+    res.render('incidents/patients', { title: 'Affected patients', slug: actor.slug, actor, incidentId: id, list: await incidentPatients(d, actor, id, meta(req)), q, found, searchError, error: typeof req.query.error === 'string' ? 'That did not change anything; reload and try again.' : undefined, csrfToken: res.locals.csrfToken });
+  };
+
   return {
     /** GET /p/:slug/incidents */
     index: (async (_req, res) => registerPage(res, 200)) satisfies RequestHandler,
@@ -92,22 +108,13 @@ export function incidentsController(d: IncidentsControllerDeps) {
       back(res, id, 'patients');
     }) satisfies RequestHandler,
 
-    /** GET /p/:slug/incidents/:id/patients (?q=: find a patient to add) — the affected patients by name. */
-    patients: (async (req, res) => {
-      const actor = actorOf(res);
-      const id = idOf(req, 'incident');
-      const q = typeof req.query.q === 'string' ? req.query.q.trim().slice(0, 100) : '';
-      let found: { id: string; name: string; dateOfBirth: string }[] = [];
-      let searchError: string | undefined;
-      if (q) {
-        try {
-          found = (await searchPatients(d, actor, q, meta(req), res.locals.fmt?.format)).patients;
-        } catch (err) {
-          if (!(err instanceof AccessDenied)) throw err;
-          searchError = 'Your role cannot search patients: ask someone with access to patients to add them, or use the audit-log search on the incident.';
-        }
-      }
-      res.render('incidents/patients', { title: 'Affected patients', slug: actor.slug, actor, incidentId: id, list: await incidentPatients(d, actor, id, meta(req)), q, found, searchError, error: typeof req.query.error === 'string' ? 'That did not change anything; reload and try again.' : undefined, csrfToken: res.locals.csrfToken });
+    /** GET /p/:slug/incidents/:id/patients — the affected patients by name. */
+    patients: (async (req, res) => patientsPage(req, res, '')) satisfies RequestHandler,
+
+    /** POST /p/:slug/incidents/:id/patients/find — a patient search (POST: a name never goes into a URL). */
+    findPatient: (async (req, res) => {
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      return patientsPage(req, res, typeof body.q === 'string' ? body.q.trim().slice(0, 100) : '');
     }) satisfies RequestHandler,
 
     /** POST /p/:slug/incidents/:id/patients/change — add (from the search) or remove one patient. */

@@ -253,6 +253,7 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.get('/p/:slug/incidents/:id', requirePermission('incidents.manage'), ...forms, incidents.show);
   r.post('/p/:slug/incidents/:id/patients', requirePermission('incidents.manage'), csrfProtection, ...forms, incidents.addPatients);
   r.get('/p/:slug/incidents/:id/patients', requirePermission('incidents.manage'), ...forms, incidents.patients);
+  r.post('/p/:slug/incidents/:id/patients/find', requirePermission('incidents.manage'), csrfProtection, ...forms, incidents.findPatient);
   r.post('/p/:slug/incidents/:id/patients/change', requirePermission('incidents.manage'), csrfProtection, incidents.changePatient);
   r.post('/p/:slug/incidents/:id/assessment', requirePermission('incidents.manage'), csrfProtection, ...forms, incidents.assess);
   r.post('/p/:slug/incidents/:id/events', requirePermission('incidents.manage'), csrfProtection, ...forms, incidents.addEvent);

@@ -84,7 +84,7 @@ describe('business associate and incident pages', () => {
     expect(closeEarly.text).to.include('Record the risk assessment before closing');
     // One patient by search (a lost paper chart): added, listed by name (an audited read), removed again.
     const patient = await buildPatient(t.current.db, fx.keyring, p, { familyName: 'Paperchart' });
-    const found = await b.agent.get(`/p/${p.slug}/incidents/${id}/patients?q=Paperchart`);
+    const found = await b.agent.post(`/p/${p.slug}/incidents/${id}/patients/find`).type('form').send({ _csrf: token, q: 'Paperchart' });
     expect(found.status).to.equal(200);
     expect(found.text).to.include('Paperchart, Pat').and.include('Add to the incident');
     const pageToken = token;
