@@ -29,6 +29,8 @@ export const PERMISSIONS = {
   'alerts.read': 'See security alerts (page, banner) and acknowledge them',
   'practice.export': 'Export practice data',
   'rights.manage': 'Patients\u2019 rights requests (access, amendment, accounting, restrictions) and the accounting of disclosures',
+  'schedule.read': 'See the schedule (day and week views; patient names are an audited read)',
+  'schedule.manage': 'Book, move, confirm and cancel appointments; chairs and appointment kinds',
   'incidents.manage': 'The incident and breach register: open, assess, notify (letters, the HHS log)',
   'breakglass.use': 'Open a patient outside one\u2019s normal access in an emergency (reason + step-up)',
 } as const;
@@ -85,25 +87,25 @@ export const DEFAULT_ROLES: readonly DefaultRole[] = [
     key: 'treatment_coordinator',
     name: 'Treatment coordinator',
     description: 'Presents plans and fees; sends plan links; no clinical notes.',
-    permissions: p('patients.read', 'patients.write', 'plans.read', 'plans.write', 'billing.read', 'documents.download', 'referrals.read', 'portal.send'),
+    permissions: p('patients.read', 'patients.write', 'plans.read', 'plans.write', 'billing.read', 'documents.download', 'referrals.read', 'portal.send', 'schedule.read'),
   },
   {
     key: 'front_desk',
     name: 'Front desk',
     description: 'Demographics, intake forms, insurance cards and ID, patient links; no clinical notes or images.',
-    permissions: p('patients.read', 'patients.write', 'documents.upload', 'documents.office', 'portal.send', 'forms.review'),
+    permissions: p('patients.read', 'patients.write', 'documents.upload', 'documents.office', 'portal.send', 'forms.review', 'schedule.read', 'schedule.manage'),
   },
   {
     key: 'billing',
     name: 'Billing',
     description: 'Fees, insurance and patient portions; insurance cards and ID; no clinical notes or images.',
-    permissions: p('patients.read', 'plans.read', 'billing.read', 'documents.office'),
+    permissions: p('patients.read', 'plans.read', 'billing.read', 'documents.office', 'schedule.read'),
   },
   {
     key: 'office_manager',
     name: 'Office manager',
     description: 'Runs the office: users, roles, settings, audit, compliance and security alerts; no clinical notes.',
-    permissions: p('patients.read', 'patients.write', 'plans.read', 'billing.read', 'documents.upload', 'documents.office', 'portal.send', 'forms.review', 'audit.read', 'users.manage', 'roles.manage', 'settings.manage', 'compliance.manage', 'alerts.read', 'rights.manage', 'incidents.manage'),
+    permissions: p('patients.read', 'patients.write', 'plans.read', 'billing.read', 'documents.upload', 'documents.office', 'portal.send', 'forms.review', 'audit.read', 'users.manage', 'roles.manage', 'settings.manage', 'compliance.manage', 'alerts.read', 'rights.manage', 'incidents.manage', 'schedule.read', 'schedule.manage'),
   },
 ];
 

@@ -26,7 +26,7 @@ export const RESOURCE_TYPES = [
   'practice', 'location', 'user', 'role', 'session', 'patient', 'clinical_note', 'treatment_plan', 'document',
   'file', 'portal_link', 'form_submission', 'referral', 'audit_log', 'audit_checkpoint', 'data_key', 'setting',
   'export', 'access_review', 'operator_grant', 'break_glass_grant', 'treatment_plan_item', 'message', 'form_template',
-  'security_alert', 'operator', 'backup', 'patient_request', 'disclosure', 'vendor', 'incident',
+  'security_alert', 'operator', 'backup', 'patient_request', 'disclosure', 'vendor', 'incident', 'appointment',
 ] as const;
 
 /** Practice settings whose changes are audited with old and new values (numbers, booleans, ids). */

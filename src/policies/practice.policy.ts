@@ -25,6 +25,9 @@ export const practicePolicy = {
   manageVendors: (actor: StaffActor) => can(actor, 'compliance.manage'),
   /** The sub-processor list, generated from the registry: anyone signed in at the practice. */
   readSubprocessors: (_actor: StaffActor) => true,
+  /** The schedule: reading it (names on it are audited reads), and booking. */
+  readSchedule: (actor: StaffActor) => can(actor, 'schedule.read') || can(actor, 'schedule.manage'),
+  manageSchedule: (actor: StaffActor) => can(actor, 'schedule.manage'),
   /** The incident and breach register. */
   manageIncidents: (actor: StaffActor) => can(actor, 'incidents.manage'),
 };

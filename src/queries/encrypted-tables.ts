@@ -16,3 +16,4 @@ import './exports.queries.js';
 import './rights.queries.js';
 import './vendors.queries.js';
 import './incidents.queries.js';
+import './schedule.queries.js';
