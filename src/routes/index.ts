@@ -24,6 +24,7 @@ import { exportsController } from '../controllers/exports.controller.js';
 import { rightsController } from '../controllers/rights.controller.js';
 import { vendorsController } from '../controllers/vendors.controller.js';
 import { incidentsController } from '../controllers/incidents.controller.js';
+import { scheduleController } from '../controllers/schedule.controller.js';
 import { configuredIntegrations } from '../compliance/coverage.js';
 import { notesController } from '../controllers/notes.controller.js';
 import { linksController } from '../controllers/links.controller.js';
@@ -77,6 +78,7 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   const rights = rightsController({ db, keyring, clock });
   const vendors = vendorsController({ db, keyring, files, clock, integrations: configuredIntegrations(config) });
   const incidents = incidentsController({ db, keyring, files, clock });
+  const schedule = scheduleController({ db, keyring, clock });
   const operators = operatorsController({
     db,
     keyring,
@@ -237,6 +239,15 @@ export function buildRouter({ config, db, keyring, clock, files, fileUrlKey }: R
   r.post('/p/:slug/documents/:id/delete', requirePermission('documents.upload'), csrfProtection, requireRecentAuth(clock, { back: (_req, slug) => `/p/${slug}/patients` }), documents.destroy);
   r.get('/p/:slug/break-glass', requirePermission('compliance.manage'), ...forms, patients.review);
   r.post('/p/:slug/break-glass/:id/review', requirePermission('compliance.manage'), csrfProtection, patients.markReviewed);
+
+  // The schedule: a location's day; booking from a patient; an appointment's page.
+  r.get('/p/:slug/schedule', requirePermission('schedule.read', { or: ['schedule.manage'] }), schedule.day);
+  r.get('/p/:slug/patients/:id/appointments/new', requirePermission('schedule.manage', onPatient), ...forms, schedule.new);
+  r.post('/p/:slug/patients/:id/appointments', requirePermission('schedule.manage', onPatient), csrfProtection, ...forms, schedule.create);
+  r.get('/p/:slug/appointments/:id', requirePermission('schedule.read', { or: ['schedule.manage'] }), ...forms, schedule.show);
+  r.post('/p/:slug/appointments/:id/move', requirePermission('schedule.manage'), csrfProtection, ...forms, schedule.move);
+  r.post('/p/:slug/appointments/:id/status', requirePermission('schedule.manage'), csrfProtection, ...forms, schedule.status);
+  r.post('/p/:slug/appointments/:id/cancel', requirePermission('schedule.manage'), csrfProtection, ...forms, schedule.cancel);
 
   // Business associates (the BAA registry, its coverage map, the sub-processor list) and incidents.
   r.get('/p/:slug/vendors', requirePermission('compliance.manage'), ...forms, vendors.index);

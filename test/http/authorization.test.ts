@@ -123,7 +123,14 @@ describe('authorization over HTTP', () => {
       await trx('incidents').insert({ id: incidentB, practice_id: b.id, kind: 'other', discovered_at: new Date(clock.now()), opened_by: providerB.id, ...(await incidentSecrets.seal(pc, incidentB, { summary: 'Victimpatient incident', reported_by: null, assessment: null })) });
       await trx('incident_tasks').insert({ id: taskB, practice_id: b.id, incident_id: incidentB, kind: 'individuals', due_at: new Date(clock.now() + 86_400_000) });
     });
+    const appointmentB = randomUUID();
+    await inPractice(b, async (trx) => {
+      const chair = await trx('operatories').first<{ id: string }>('id');
+      const kind = await trx('appointment_kinds').first<{ id: string }>('id');
+      await trx('appointments').insert({ id: appointmentB, practice_id: b.id, patient_id: patientB.id, location_id: b.locationIds[0], provider_id: providerB.id, chair_id: chair!.id, kind_id: kind!.id, starts_at: new Date(clock.now() + 86_400_000), ends_at: new Date(clock.now() + 90_000_000), created_by: providerB.id });
+    });
     const RECORDS: Record<string, string> = {
+      appointments: appointmentB,
       vendors: vendorB, incidents: incidentB, 'incident-tasks': taskB,
       restrictions: restrictionB, 
       alerts: alertB,

@@ -77,7 +77,14 @@ describe('a NUL byte in any text field: a 400 with the form error, never a 500',
       await trx('incidents').insert({ id: incident, practice_id: p.id, kind: 'other', discovered_at: new Date(clock.now()), opened_by: owner.id, ...(await incidentSecrets.seal(pc, incident, { summary: 'Victimpatient incident', reported_by: null, assessment: null })) });
       await trx('incident_tasks').insert({ id: task, practice_id: p.id, incident_id: incident, kind: 'individuals', due_at: new Date(clock.now() + 86_400_000) });
     });
+    const appointment = randomUUID();
+    await inPractice(async (trx) => {
+      const chair = await trx('operatories').first<{ id: string }>('id');
+      const kind = await trx('appointment_kinds').first<{ id: string }>('id');
+      await trx('appointments').insert({ id: appointment, practice_id: p.id, patient_id: patient.id, location_id: p.locationIds[0], provider_id: owner.id, chair_id: chair!.id, kind_id: kind!.id, starts_at: new Date(clock.now() + 86_400_000), ends_at: new Date(clock.now() + 90_000_000), created_by: owner.id });
+    });
     const RECORDS: Record<string, string> = {
+      appointments: appointment,
       vendors: vendor, incidents: incident, 'incident-tasks': task,
       restrictions: restriction, 
       'patient-requests': request,

@@ -20,6 +20,7 @@ import {
   listKinds,
   listOperatories,
   operatoryCount,
+  patientAppointments,
   scheduleProviders,
   updateAppointment,
   type AppointmentRow,
@@ -300,5 +301,71 @@ export async function cancelAppointment(d: D, actor: StaffActor, id: string, rea
     await updateAppointment(trx, id, { status: 'cancelled', cancel_reason: reason });
     await audit.record(trx, staffEvent(actor, meta, { action: 'update', resource: { type: 'appointment', id }, patientId: a.patient_id, outcome: 'allowed' }));
     return { ok: true, value: id };
+  });
+}
+
+export interface BookingChoices {
+  patientId: string;
+  patientName: string;
+  locations: { id: string; name: string; chairs: { id: string; name: string }[] }[];
+  providers: { id: string; name: string }[];
+  kinds: { id: string; name: string; minutes: number }[];
+  defaultLocationId: string;
+  upcoming: DayAppointment[];
+}
+
+/** What the booking form offers for a patient (the patient's name on it is an audited read). */
+export async function bookingChoices(d: D, actor: StaffActor, patientId: string, meta: Meta): Promise<BookingChoices> {
+  ensure(authorize(actor, 'practice.manageSchedule'), { permission: 'schedule.manage', resource: { type: 'appointment' } });
+  return staffCryptoWork(d, actor, async (trx, pc) => {
+    const { row, record } = await loadPatientRecord(trx, actor, patientId, meta.now);
+    ensure(authorize(actor, 'patient.show', record, meta.now), { resource: { type: 'patient', id: patientId }, patientId });
+    const v = await patientSecrets.open(pc, row);
+    const chairs = await listOperatories(trx);
+    const locations = (await listLocations(trx)).filter((l) => mayUseLocation(actor, l.id)).map((l) => ({ id: l.id, name: l.name, chairs: chairs.filter((c) => c.location_id === l.id).map((c) => ({ id: c.id, name: c.name })) }));
+    const upcoming = (await patientAppointments(trx, patientId, 20)).filter((a) => a.ends_at > meta.now && a.status !== 'cancelled').reverse();
+    await audit.record(trx, staffEvent(actor, meta, { action: 'view', resource: { type: 'appointment' }, patientId, outcome: 'allowed' }));
+    return {
+      patientId,
+      patientName: `${v.given_name ?? ''} ${v.family_name ?? ''}`.trim(),
+      locations,
+      providers: (await scheduleProviders(trx)).map((p) => ({ id: p.id, name: p.display_name })),
+      kinds: (await listKinds(trx)).map((k) => ({ id: k.id, name: k.name, minutes: k.default_minutes })),
+      defaultLocationId: locations.find((l) => l.id === row.location_id)?.id ?? locations[0]?.id ?? '',
+      upcoming: await present(trx, pc, actor, upcoming, meta),
+    };
+  });
+}
+
+export interface AppointmentPage {
+  appointment: DayAppointment;
+  locationId: string;
+  day: string;
+  time: string;
+  chairs: { id: string; name: string }[];
+  providers: { id: string; name: string }[];
+  mayBook: boolean;
+  next: AppointmentStatus[];
+}
+
+/** One appointment (its page: move it, its progress, cancel it). */
+export async function appointmentPage(d: D, actor: StaffActor, id: string, meta: Meta): Promise<AppointmentPage> {
+  ensure(authorize(actor, 'practice.readSchedule'), { permission: 'schedule.read', resource: { type: 'appointment' } });
+  return staffCryptoWork(d, actor, async (trx, pc) => {
+    const a = await loadAppointment(trx, actor, id, meta.now);
+    const tz = (await findPracticeSettings(trx))?.timezone ?? 'UTC';
+    const [view] = await present(trx, pc, actor, [a], meta);
+    const local = new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).formatToParts(a.starts_at);
+    const part = (t: string) => local.find((x) => x.type === t)?.value ?? '';
+    return {
+      appointment: view!,
+      locationId: a.location_id,
+      day: `${part('year')}-${part('month')}-${part('day')}`,
+      time: `${part('hour')}:${part('minute')}`,
+      chairs: (await listOperatories(trx, a.location_id)).map((c) => ({ id: c.id, name: c.name })),
+      providers: (await scheduleProviders(trx)).map((p) => ({ id: p.id, name: p.display_name })),
+      mayBook: authorize(actor, 'practice.manageSchedule'),
+      next: [...NEXT[a.status]],
+    };
   });
 }
