@@ -8,7 +8,7 @@ import { errorHandler, notFound } from './middleware/errors.js';
 import { requestContext } from './middleware/request-context.js';
 import { cspNonce, hsts, noStore, permissionsPolicy, refuseTrace, securityHeaders } from './middleware/security-headers.js';
 import { buildRouter } from './routes/index.js';
-import { sessionCookieName, sessionMiddleware } from './auth/session.js';
+import { saveSessionBeforeRedirect, sessionCookieName, sessionMiddleware } from './auth/session.js';
 import { operatorSession, patientSession, staffSession } from './auth/staff-auth.js';
 import type { Clock } from './shared/types.js';
 import type { Keyring } from './crypto/keyring.js';
@@ -56,6 +56,7 @@ export function createApp({ config, logger, db, keyring, sessionStore, files, cl
   app.set('session cookie name', sessionCookieName(config));
   setStashKey(app, stashKey(config.sessionSecret));
   app.use(sessionMiddleware(config, sessionStore)); //                                  7. server-side session
+  app.use(saveSessionBeforeRedirect()); //                                                 … saved before a redirect is sent
   app.use('/p/:slug', staffSession(db, clock, { mfaAlwaysRequired: config.isProduction })); // 8. session limits, revocation, MFA
   app.use('/operator', operatorSession(db, clock)); //                                    (operators: the same limits)
   app.use('/portal', patientSession(db, clock)); //                                       (patients: 15 min, one link)

@@ -143,3 +143,23 @@ export function sessionMiddleware(config: Config, store: Store): RequestHandler 
     cookie: { httpOnly: true, secure, sameSite: 'lax', path: '/' },
   });
 }
+
+/**
+ * CASE: express-session writes a response's headers before its store write finishes, so a browser
+ * can follow a redirect and load the next page from the session row as it was before this request
+ * (seen in CI: the link created a moment ago missing from the page after the redirect). A redirect
+ * from a request that changed its session therefore waits for the session to be saved first.
+ * Unchanged (and uninitialised) sessions are not written.
+ */
+export function saveSessionBeforeRedirect(): RequestHandler {
+  return (req, res, next) => {
+    const before = req.session ? JSON.stringify(req.session) : undefined;
+    const redirect = res.redirect.bind(res) as (...args: unknown[]) => void;
+    res.redirect = ((...args: unknown[]) => {
+      const sess = req.session;
+      if (!sess || JSON.stringify(sess) === before) return redirect(...args);
+      sess.save((err) => (err ? next(err) : redirect(...args)));
+    }) as typeof res.redirect;
+    next();
+  };
+}
