@@ -10,30 +10,19 @@
  *   the database's time per statement under load; BENCH_ONLY=on|off loads one target.
  */
 import { randomBytes } from 'node:crypto';
-import { generate } from 'otplib';
-import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import type autocannon from 'autocannon';
-import { createRequire } from 'node:module';
-import { spawn } from 'node:child_process';
 import express from 'express';
 import pgDriver from 'pg';
 import { createApp } from '../src/app.js';
-import { createSessionStore } from '../src/auth/session.js';
 import { loadConfig } from '../src/config/env.js';
-import { createLogger } from '../src/config/logger.js';
 import { viewsDir } from '../src/config/paths.js';
 import { PracticeCrypto } from '../src/crypto/encrypted-columns.js';
 import { LocalKeyProvider } from '../src/crypto/key-provider.js';
 import { Keyring } from '../src/crypto/keyring.js';
-import { startEmbeddedPostgres } from '../src/db/embedded.js';
 import { createKnex } from '../src/db/knex.js';
 import { migrateLatest } from '../src/db/migrations.js';
-import { OWNER_ROLE, RUNTIME_ROLE, createDatabase, provisionRoles, urlFor } from '../src/db/provision.js';
-import { createDb } from '../src/db/tenant.js';
 import { ALL_PERMISSIONS } from '../src/permissions.js';
 import { formatter } from '../src/presenters/format.js';
 import { presentChart } from '../src/presenters/patient.presenter.js';
@@ -41,35 +30,17 @@ import { patientSecrets, type PatientRow } from '../src/queries/patients.queries
 import { LocalFileStore } from '../src/storage/file-store.js';
 import { generatePatients } from '../seeds/patient-generator.js';
 import { buildPractice } from '../test/support/factories.js';
-import { freePort } from '../test/support/free-port.js';
-import { buildStaff, STAFF_PASSWORD } from '../test/support/staff.js';
+import { buildStaff } from '../test/support/staff.js';
+import { benchCluster, connections, load as loadRun, logger, signInCookie } from './support.js';
 
-const require = createRequire(import.meta.url);
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
-const connections = Number(process.env.BENCH_CONNECTIONS ?? 16);
-const logger = createLogger('warn');
-const dir = await mkdtemp(path.join(os.tmpdir(), 'enamel-bench-chart-'));
-await chmod(dir, 0o711); // the embedded server's postgres user must pass through it
 // BENCH_PG_STATS=1: the server keeps per-statement statistics (pg_stat_statements, statements inside
 // functions too) and the bench prints where the database's time went under load.
 const pgStats = Boolean(process.env.BENCH_PG_STATS);
-const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), port: await freePort(), logger, ...(pgStats ? { settings: { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } } : {}) });
-const pw = { owner: randomBytes(12).toString('hex'), runtime: randomBytes(12).toString('hex') };
-await provisionRoles(pg.superuserUrl(), pw);
-await createDatabase(pg.superuserUrl(), 'bench');
-const runtimeUrl = urlFor(pg.superuserUrl(), RUNTIME_ROLE, pw.runtime, 'bench');
-const owner = createKnex(urlFor(pg.superuserUrl(), OWNER_ROLE, pw.owner, 'bench'), { poolMax: 4 });
-const app = createKnex(runtimeUrl, { poolMax: 10 });
-const db = createDb(app);
-const servers: http.Server[] = [];
-const store = createSessionStore(runtimeUrl, app, { prune: false });
-
-async function listen(handler: http.RequestListener): Promise<string> {
-  const server = http.createServer(handler);
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+const cluster = await benchCluster('chart', pgStats ? { settings: { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } } : {});
+const { dir, pg, runtimeUrl, owner, app, db, store } = cluster;
+const listen = (handler: http.RequestListener) => cluster.listen(handler);
+const load = (name: string, url: string, cookies: string[]) => loadRun(cluster, seconds, name, url, cookies);
 
 /**
  * Wraps pg's Client#query for the whole process until stop(): a statement sent on a connection with
@@ -109,82 +80,6 @@ function countRoundTrips(): { stop(): { roundTrips: number; statements: { trip: 
       return { roundTrips, statements };
     },
   };
-}
-
-/** Cookie-keeping form POST with the page's CSRF token. */
-async function signInCookie(base: string, email: string, secret: string): Promise<string> {
-  let cookie = '';
-  const keep = (res: Response) => {
-    const set = res.headers.getSetCookie().map((c) => c.split(';')[0]!).find((c) => c.startsWith('enamel='));
-    if (set) cookie = set;
-  };
-  const form = async (url: string) => {
-    const res = await fetch(base + url, { headers: { cookie } });
-    keep(res);
-    return /name="_csrf" value="([^"]+)"/.exec(await res.text())?.[1] ?? '';
-  };
-  const post = async (url: string, body: Record<string, string>) => {
-    const res = await fetch(base + url, { method: 'POST', redirect: 'manual', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(body) });
-    keep(res);
-    return res;
-  };
-  // Every account uses two-step sign-in: the password, then the current code of this account's app.
-  const first = await post('/p/bench/sign-in', { _csrf: await form('/p/bench/sign-in'), email, password: STAFF_PASSWORD });
-  if (first.headers.get('location') !== '/p/bench/sign-in/code') throw new Error('bench sign-in failed (password step)');
-  const done = await post('/p/bench/sign-in/code', { _csrf: await form('/p/bench/sign-in/code'), code: await generate({ secret, epoch: Math.floor(Date.now() / 1000) + 30 }) }); // the enrolment used this window's code
-  if (done.headers.get('location') !== '/p/bench/home') throw new Error('bench sign-in failed (code step)');
-  return cookie;
-}
-
-/**
- * autocannon in a child process (so the load generator does not share the server's event loop),
- * each request carrying one of the signed-in sessions in turn (one user's session is not shared by
- * sixteen connections in real life; sharing one would serialise on its row).
- */
-async function cannon(url: string, duration: number, cookies: string[]): Promise<autocannon.Result> {
-  const code = `
-    const autocannon = require(process.env.AC_MODULE);
-    const data = JSON.parse(process.env.AC_DATA);
-    let i = 0;
-    autocannon({ url: data.url, connections: data.connections, duration: data.duration,
-      requests: [{ setupRequest: (req) => { if (data.cookies.length) req.headers = { ...req.headers, cookie: data.cookies[i++ % data.cookies.length] }; return req; } }] })
-      .then((r) => process.stdout.write(JSON.stringify(r)), (e) => { console.error(e); process.exit(1); });`;
-  const child = spawn(process.execPath, ['-e', code], { env: { ...process.env, AC_MODULE: require.resolve('autocannon'), AC_DATA: JSON.stringify({ url, connections, duration, cookies }) }, stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  await new Promise((r) => child.on('exit', r));
-  return JSON.parse(out) as autocannon.Result;
-}
-
-/** CPU seconds used so far by the embedded server: the postmaster and its backends (Linux /proc). */
-async function postgresCpuSeconds(): Promise<number | undefined> {
-  const postmaster = Number((await readFile(path.join(dir, 'pg', 'pg', 'postmaster.pid'), 'utf8').catch(() => '')).split('\n')[0]);
-  if (!postmaster) return undefined;
-  let ticks = 0;
-  for (const pid of await readdir('/proc').catch(() => [] as string[])) {
-    if (!/^\d+$/.test(pid)) continue;
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // state, ppid, …; utime and stime are fields 14 and 15
-    if (Number(pid) === postmaster || Number(f[1]) === postmaster) ticks += Number(f[11]) + Number(f[12]);
-  }
-  return ticks / 100; // USER_HZ
-}
-
-async function load(name: string, url: string, cookies: string[]): Promise<{ rps: number; p50: number; p99: number }> {
-  await cannon(url, 2, cookies);
-  const cpu = process.cpuUsage();
-  const pgBefore = await postgresCpuSeconds();
-  const r = await cannon(url, seconds, cookies);
-  const node = process.cpuUsage(cpu);
-  const pgAfter = await postgresCpuSeconds();
-  const errors = r.errors + r.non2xx + r.timeouts;
-  console.log(name.padEnd(46), r.requests.average.toFixed(0).padStart(8), String(r.latency.p50).padStart(8), String(r.latency.p99).padStart(8), String(errors).padStart(7));
-  // CPU per request: where the two cores go (the load generator's own share is not counted).
-  const perRequest = (cpuSeconds: number) => `${((cpuSeconds * 1000) / r.requests.total).toFixed(2)} ms`;
-  const pgShare = pgBefore !== undefined && pgAfter !== undefined ? `, PostgreSQL ${perRequest(pgAfter - pgBefore)}` : '';
-  console.log(`${''.padEnd(4)}CPU per request: Node ${perRequest((node.user + node.system) / 1e6)}${pgShare}`);
-  if (errors) throw new Error(`${name}: ${errors} failed requests`);
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
 }
 
 try {
@@ -258,10 +153,5 @@ try {
   const audited = await owner('audit_events').where({ action: 'view', patient_id: target.id }).count<{ n: string }[]>({ n: '*' });
   console.log(`audit rows written for the chart views: ${Number(audited[0]!.n).toLocaleString('en-US')}`);
 } finally {
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  await (store as unknown as { close(): Promise<void> }).close();
-  await app.destroy();
-  await owner.destroy();
-  await pg.stop();
-  await rm(dir, { recursive: true, force: true });
+  await cluster.close();
 }

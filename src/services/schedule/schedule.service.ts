@@ -93,16 +93,17 @@ export interface DayView {
 
 /** Rows from 07:00 to 19:00 every 15 minutes, widened to take in any appointment outside them. */
 function slotsFor(appointments: readonly { startsAt: Date; endsAt: Date }[], day: string, tz: string): string[] {
+  const clock = new Intl.DateTimeFormat('en-GB', { timeZone: tz, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
   const minuteOf = (d: Date) => {
-    const [h, m] = new Intl.DateTimeFormat('en-GB', { timeZone: tz, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(d).split(':').map(Number) as [number, number];
+    const [h, m] = clock.format(d).split(':').map(Number) as [number, number];
     return h * 60 + m;
   };
   let first = 7 * 60;
   let last = 19 * 60;
+  const dateOf = formatter('YYYY-MM-DD', tz);
   for (const a of appointments) {
-    const sameDay = formatter('YYYY-MM-DD', tz).date(a.startsAt) === day;
-    if (sameDay) first = Math.min(first, Math.floor(minuteOf(a.startsAt) / 15) * 15);
-    if (formatter('YYYY-MM-DD', tz).date(a.endsAt) === day) last = Math.max(last, Math.ceil(minuteOf(a.endsAt) / 15) * 15);
+    if (dateOf.date(a.startsAt) === day) first = Math.min(first, Math.floor(minuteOf(a.startsAt) / 15) * 15);
+    if (dateOf.date(a.endsAt) === day) last = Math.max(last, Math.ceil(minuteOf(a.endsAt) / 15) * 15);
   }
   const out: string[] = [];
   for (let m = first; m < last; m += 15) out.push(`${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`);
@@ -150,7 +151,8 @@ async function present(trx: Knex.Transaction, pc: PracticeCrypto, actor: StaffAc
       names.set(id, null);
       continue;
     }
-    const v = await patientSecrets.open(pc, p);
+    // PERF: only the name columns are decrypted (a day names up to a hundred patients).
+    const v = await patientSecrets.open(pc, { id: p.id, given_name: p.given_name, family_name: p.family_name });
     names.set(id, `${v.family_name ?? ''}, ${v.given_name ?? ''}`);
     await audit.record(trx, staffEvent(actor, meta, { action: 'list', resource: { type: 'appointment' }, patientId: id, outcome: 'allowed' }));
   }
