@@ -1,4 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
+import { chartAppointments } from '../services/schedule/schedule.service.js';
+import { STATUS_LABELS } from './schedule.controller.js';
 import type { ZodError } from 'zod';
 import type { Clock, Meta } from '../shared/types.js';
 import type { Keyring } from '../crypto/keyring.js';
@@ -100,7 +102,8 @@ export function patientsController(d: PatientsControllerDeps) {
     show: (async (req, res) => {
       const actor = actorOf(res);
       const patient = await showPatient(d, actor, patientId(req), meta(req));
-      res.render('patients/show', { title: patient.name, slug: actor.slug, actor, patient, saved: req.query.saved === '1' });
+      const appointments = await chartAppointments(d, actor, patient.id, meta(req));
+      res.render('patients/show', { title: patient.name, slug: actor.slug, actor, patient, appointments, appointmentStatuses: STATUS_LABELS, saved: req.query.saved === '1' });
     }) satisfies RequestHandler,
 
     /** GET /p/:slug/patients/:id/edit */

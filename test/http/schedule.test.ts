@@ -42,5 +42,8 @@ describe('schedule pages', () => {
     expect(day.status).to.equal(200);
     expect(day.text).to.include('Bookable, Pat').and.include('Dr Ames');
     expect((await r.agent.get(`/p/${p.slug}/patients/${patientId}/appointments/new`)).status).to.equal(404);
+    // The chart lists the patient's appointments (here a past one: the test clock is today) to those who hold the schedule.
+    const chart = await b.agent.get(`/p/${p.slug}/patients/${patientId}`);
+    expect(chart.text).to.include('Appointments').and.include('Exam with Dr Ames');
   });
 });

@@ -371,3 +371,19 @@ export async function appointmentPage(d: D, actor: StaffActor, id: string, meta:
     };
   });
 }
+
+/**
+ * A patient's last and next appointments for the chart (holders of the schedule permissions only;
+ * undefined for others). NOTE: a transaction of its own beside the chart's one statement: two more
+ * round trips for the front desk's chart view.
+ */
+export async function chartAppointments(d: D, actor: StaffActor, patientId: string, meta: Meta): Promise<{ next: DayAppointment[]; past: DayAppointment[] } | undefined> {
+  if (!authorize(actor, 'practice.readSchedule')) return undefined;
+  return staffCryptoWork(d, actor, async (trx, pc) => {
+    const { record } = await loadPatientRecord(trx, actor, patientId, meta.now);
+    ensure(authorize(actor, 'patient.show', record, meta.now), { resource: { type: 'patient', id: patientId }, patientId });
+    const rows = await patientAppointments(trx, patientId, 12);
+    const views = await present(trx, pc, actor, rows, meta);
+    return { next: views.filter((a) => a.endsAt > meta.now).reverse(), past: views.filter((a) => a.endsAt <= meta.now).slice(0, 5) };
+  });
+}
