@@ -6,7 +6,7 @@ import { ARCHIVE_DAYS, checkPatientExport, exportProgress, exportsPage, openExpo
 import type { Clock, Meta } from '../shared/types.js';
 import type { FileStore } from '../storage/file-store.js';
 import { AccessDenied } from '../policies/index.js';
-import { actorOf, idOf, requestMeta } from './request.js';
+import { actorOf, idOf, requestMeta, sendDownload } from './request.js';
 
 export interface ExportsControllerDeps {
   db: Db;
@@ -74,11 +74,7 @@ export function exportsController(d: ExportsControllerDeps) {
       const actor = actorOf(res);
       const opened = await openExportArchive(d, actor, idOf(req, 'export'), meta(req));
       if (!opened) return res.status(410).render('exports/gone', { title: 'Export not available', slug: actor.slug, actor });
-      res.setHeader('Content-Type', 'application/zip');
-      res.setHeader('Content-Disposition', `attachment; filename="${opened.filename}"`);
-      if (opened.bytes) res.setHeader('Content-Length', String(opened.bytes));
-      opened.stream.on('error', () => res.destroy());
-      opened.stream.pipe(res);
+      sendDownload(res, { ...opened, contentType: 'application/zip' });
     }) satisfies RequestHandler,
   };
 }

@@ -14,7 +14,9 @@ import {
   revokeOperatorAccess,
   setPracticeStatus,
   updatePracticeSettings,
-  type OperatorActor, recentJobRuns, terminatePractice } from '../services/operators/operators.service.js';
+  recentJobRuns,
+  terminatePractice,
+} from '../services/operators/operators.service.js';
 import { deactivateOperator, operatorAccounts, operatorSignedOut, operatorSignIn, operatorStepUp, reactivateOperator } from '../services/operators/operator-accounts.service.js';
 import { decideInstallationItem, installationReview, installationReviewOfItem, installationReviews, signOffInstallationReview, startInstallationReview } from '../services/operators/operator-reviews.service.js';
 import { acknowledgeInstallationAlert, installationAlerts } from '../services/alerts/alerts.service.js';
@@ -26,7 +28,7 @@ import { newPracticeForm, operatorDecisionForm, operatorGrantForm, operatorSignI
 import { idParams } from '../validation/ids.js';
 import { AccessDenied } from '../policies/index.js';
 import { firstError } from '../validation/text.js';
-import { actorOf, idOf, requestMeta, restoredForm, RESTORED_NOTICE } from './request.js';
+import { actorOf, idOf, requestMeta, restoredForm, RESTORED_NOTICE, operatorOf } from './request.js';
 
 export interface OperatorsControllerDeps {
   db: Db;
@@ -35,12 +37,6 @@ export interface OperatorsControllerDeps {
   publicUrl: URL;
   /** Where backups go and whether they (and the drill) can run: the Backups page. */
   backups: { dir: string; keep: number; maxAgeDays: number; configured: boolean; drillConfigured: boolean };
-}
-
-function operatorOf(res: Response): OperatorActor {
-  const op = res.locals.operator;
-  if (!op) throw new Error('route has no operator access marker');
-  return op;
 }
 
 const practiceId = (req: Request): string => idOf(req, 'practice');

@@ -16,7 +16,7 @@ import { processUpload, UploadRefused } from '../uploads/pipeline.js';
 import { signerErrors, signerFields, signerOf } from '../validation/signature.schema.js';
 import { checkAnswers } from '../forms/definition.js';
 import { plainLanguage } from '../presenters/cdt.js';
-import { requestMeta } from './request.js';
+import { idOf, requestMeta, sendDownload } from './request.js';
 import { accessReportForLink, linkAmendmentPage, requestAmendmentByLink } from '../services/rights/rights.service.js';
 import { linkExportState, openLinkExportArchive, startLinkExport } from '../services/exports/exports.service.js';
 import { linkAmendmentForm } from '../validation/rights.schema.js';
@@ -95,13 +95,9 @@ export function portalController(d: PortalControllerDeps) {
 
     /** GET /portal/records/:id/download — the encrypted copy (audited as the link; a disclosure to the patient). */
     downloadRecords: (async (req, res) => {
-      const opened = await openLinkExportArchive(d, linkOf(res), templateId(req), meta(req));
+      const opened = await openLinkExportArchive(d, linkOf(res), idOf(req, 'export'), meta(req));
       if (!opened) return res.redirect(303, '/portal/records');
-      res.setHeader('Content-Type', 'application/zip');
-      res.setHeader('Content-Disposition', `attachment; filename="${opened.filename}"`);
-      if (opened.bytes) res.setHeader('Content-Length', String(opened.bytes));
-      opened.stream.on('error', () => res.destroy());
-      opened.stream.pipe(res);
+      sendDownload(res, { ...opened, contentType: 'application/zip' });
     }) satisfies RequestHandler,
 
     /** GET /portal/amendments — "Ask for a correction": the parts of the record, and what was asked before. */

@@ -1,8 +1,10 @@
+import type { Readable } from 'node:stream';
 import type { Request, Response } from 'express';
 import type { RESOURCE_TYPES } from '../audit/event.schema.js';
 import type { Clock, Meta } from '../shared/types.js';
 import { formStash, takeStash } from '../auth/session-stash.js';
 import { AccessDenied, type StaffActor } from '../policies/index.js';
+import type { OperatorActor } from '../services/operators/operators.service.js';
 import { idParams } from '../validation/ids.js';
 
 /** The request facts services record with their audit events (IP, request id, the clock's now). */
@@ -44,3 +46,23 @@ export function restoredForm(req: Request, postPath: string, clock: Clock): Rest
 
 /** The notice on a form restored after a step-up. */
 export const RESTORED_NOTICE = 'You confirmed it is you. What you typed is back in the form: check it and submit again.';
+
+/** SECURITY: the operator the route's operator marker checked; a route without one is a programming error. */
+export function operatorOf(res: Response): OperatorActor {
+  const op = res.locals.operator;
+  if (!op) throw new Error('route has no operator access marker');
+  return op;
+}
+
+/**
+ * Streams a file a service opened (and audited) as an attachment: the server's file name, the
+ * length when known; a failed read ends the response instead of sending half a file as whole.
+ */
+export function sendDownload(res: Response, file: { stream: Readable; filename: string; contentType: string; bytes?: number }): void {
+  res.setHeader('Content-Type', file.contentType);
+  res.setHeader('Content-Disposition', `attachment; filename="${file.filename}"`);
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  if (file.bytes) res.setHeader('Content-Length', String(file.bytes));
+  file.stream.on('error', () => res.destroy());
+  file.stream.pipe(res);
+}

@@ -2,7 +2,6 @@ import type { Request, RequestHandler, Response } from 'express';
 import type { ConfiguredIntegration } from '../compliance/coverage.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../db/tenant.js';
-import type { OperatorActor } from '../services/operators/operators.service.js';
 import {
   attachInstallationAgreement,
   attachPracticeAgreement,
@@ -26,7 +25,7 @@ import { uploadErrorMessage } from '../uploads/multipart.js';
 import { processUpload, UploadRefused } from '../uploads/pipeline.js';
 import { fieldErrors, resultProblems } from '../validation/text.js';
 import { vendorForm } from '../validation/vendors.schema.js';
-import { actorOf, idOf, requestMeta } from './request.js';
+import { actorOf, idOf, operatorOf, requestMeta, sendDownload } from './request.js';
 
 export interface VendorsControllerDeps {
   db: Db;
@@ -51,12 +50,6 @@ const valuesOf = (v: { name: string; service: string; integration: string | null
 });
 const EMPTY = { name: '', service: '', integration: '', dataSeen: 'phi', agreement: 'none', signedOn: '', expiresOn: '', reviewOn: '', notes: '', listed: 'yes' };
 const labels = { dataSeen: DATA_SEEN_LABELS, agreements: AGREEMENT_LABELS, states: STATE_LABELS, integrations: INTEGRATION_LABELS };
-
-function operatorOf(res: Response): OperatorActor {
-  const op = res.locals.operator;
-  if (!op) throw new Error('route has no operator access marker');
-  return op;
-}
 
 /** The BAA registry: the practice's (compliance.manage), the installation's (operators), and the sub-processor lists. */
 export function vendorsController(d: VendorsControllerDeps) {
@@ -113,14 +106,6 @@ export function vendorsController(d: VendorsControllerDeps) {
       throw err;
     }
   };
-  const send = (res: Response, opened: { stream: NodeJS.ReadableStream & { on(e: 'error', f: () => void): unknown }; contentType: string; filename: string }) => {
-    res.setHeader('Content-Type', opened.contentType);
-    res.setHeader('Content-Disposition', `attachment; filename="${opened.filename}"`);
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    opened.stream.on('error', () => res.destroy());
-    opened.stream.pipe(res);
-  };
-
   return {
     /** POST /p/:slug/vendors/:id/document (multipart) */
     attach: (async (req, res) => {
@@ -131,7 +116,7 @@ export function vendorsController(d: VendorsControllerDeps) {
     }) satisfies RequestHandler,
 
     /** GET /p/:slug/vendors/:id/document — the signed copy (audited). */
-    document: (async (req, res) => send(res, await openPracticeAgreement(d, actorOf(res), idOf(req, 'vendor'), meta(req)))) satisfies RequestHandler,
+    document: (async (req, res) => sendDownload(res, await openPracticeAgreement(d, actorOf(res), idOf(req, 'vendor'), meta(req)))) satisfies RequestHandler,
 
     /** POST /operator/vendors/:id/document (multipart) */
     operatorAttach: (async (req, res) => {
@@ -141,7 +126,7 @@ export function vendorsController(d: VendorsControllerDeps) {
     }) satisfies RequestHandler,
 
     /** GET /operator/vendors/:id/document */
-    operatorDocument: (async (req, res) => send(res, await openInstallationAgreement(d, operatorOf(res), idOf(req, 'vendor'), meta(req)))) satisfies RequestHandler,
+    operatorDocument: (async (req, res) => sendDownload(res, await openInstallationAgreement(d, operatorOf(res), idOf(req, 'vendor'), meta(req)))) satisfies RequestHandler,
 
     /** GET /p/:slug/vendors */
     index: (async (req, res) => practicePage(res, 200, saved(req))) satisfies RequestHandler,

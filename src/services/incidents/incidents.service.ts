@@ -107,7 +107,8 @@ async function patientsByState(trx: Knex.Transaction, pc: PracticeCrypto, incide
   const byState = new Map<string, number>();
   for (const id of ids) {
     const row = rows.get(id);
-    const address = row ? ((await patientSecrets.open(pc, row)).address as { region?: string } | null) : null;
+    // PERF: only the address is decrypted (an incident may name hundreds of patients).
+    const address = row ? ((await patientSecrets.open(pc, { id: row.id, address: row.address })).address as { region?: string } | null) : null;
     const state = (address?.region ?? '').trim().toUpperCase().slice(0, 2);
     byState.set(state, (byState.get(state) ?? 0) + 1);
   }
@@ -266,7 +267,7 @@ export async function incidentPatients(d: D, actor: StaffActor, id: string, meta
     const rows = await findPatients(trx, ids);
     const out: AffectedPatient[] = [];
     for (const p of rows) {
-      const v = await patientSecrets.open(pc, p);
+      const v = await patientSecrets.open(pc, { id: p.id, given_name: p.given_name, family_name: p.family_name, date_of_birth: p.date_of_birth, address: p.address });
       out.push({ id: p.id, name: `${v.family_name ?? ''}, ${v.given_name ?? ''}`, dateOfBirth: v.date_of_birth ?? '', state: ((v.address as { region?: string } | null)?.region ?? '').toUpperCase().slice(0, 2) });
       await audit.record(trx, staffEvent(actor, meta, { action: 'list', resource: { type: 'incident', id }, patientId: p.id, outcome: 'allowed' }));
     }

@@ -123,7 +123,9 @@ export async function scheduleDay(d: D, actor: StaffActor, q: { locationId?: str
     const nextDay = new Date(Date.parse(`${day}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
     const to = zonedInstant(nextDay, '00:00', tz);
     const rows = await appointmentsBetween(trx, location.id, from, to);
-    const appointments = await present(trx, pc, actor, rows, meta);
+    // PERF: the providers are read once, for the names on the appointments and the page's list.
+    const providerRows = await scheduleProviders(trx);
+    const appointments = await present(trx, pc, actor, rows, meta, providerRows);
     const kinds = await listKinds(trx);
     return {
       day,
@@ -131,7 +133,7 @@ export async function scheduleDay(d: D, actor: StaffActor, q: { locationId?: str
       location,
       locations,
       chairs: (await listOperatories(trx, location.id)).map((c) => ({ id: c.id, name: c.name })),
-      providers: (await scheduleProviders(trx)).map((p) => ({ id: p.id, name: p.display_name })),
+      providers: providerRows.map((p) => ({ id: p.id, name: p.display_name })),
       kinds: kinds.map((k) => ({ id: k.id, name: k.name, minutes: k.default_minutes })),
       appointments,
       slots: slotsFor(appointments.filter((a) => a.status !== 'cancelled'), day, tz),
@@ -141,9 +143,9 @@ export async function scheduleDay(d: D, actor: StaffActor, q: { locationId?: str
 }
 
 /** Appointments with their patients' names: one audited `list` read per patient the actor may see. */
-async function present(trx: Knex.Transaction, pc: PracticeCrypto, actor: StaffActor, rows: AppointmentRow[], meta: Meta): Promise<DayAppointment[]> {
+async function present(trx: Knex.Transaction, pc: PracticeCrypto, actor: StaffActor, rows: AppointmentRow[], meta: Meta, providerRows?: { id: string; display_name: string }[]): Promise<DayAppointment[]> {
   const patients = new Map((await findPatients(trx, [...new Set(rows.map((r) => r.patient_id))])).map((p) => [p.id, p]));
-  const providers = new Map((await scheduleProviders(trx)).map((p) => [p.id, p.display_name]));
+  const providers = new Map((providerRows ?? (await scheduleProviders(trx))).map((p) => [p.id, p.display_name]));
   const kinds = new Map((await kindNames(trx)).map((k) => [k.id, k.name]));
   const names = new Map<string, string | null>();
   for (const [id, p] of patients) {
